@@ -1,0 +1,38 @@
+"""Per-run settings (the graph's `context_schema`); filled by the server from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Options of one run. Defaults apply when a door passes no context (e.g. `langgraph dev`)."""
+
+    model: str | None = None
+    """Model alias requested by the client; None means the configured default alias."""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    max_tool_rounds: int = 5
+    """Tool rounds allowed per turn before the model must answer without tools."""
+    tool_timeout: float = 30.0
+    """Seconds one tool call may take."""
+    tool_output_max_chars: int = 16_000
+    """Longer tool outputs are cut, so one tool cannot flood the model's context."""
+    max_tools_offered: int = 16
+    """With more tools than this registered, only the most relevant ones are offered."""
+
+    def sampling(self) -> dict[str, object]:
+        """The provider call options that the client set (unset ones are left to the model)."""
+        params: dict[str, object] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.stop:
+            params["stop"] = list(self.stop)
+        return params

@@ -1,0 +1,16 @@
+"""Prompt text used by the nodes."""
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant running inside an agent service. "
+    "Use the tools you are offered when they help: the calculator for arithmetic, "
+    "the clock for dates and times, web search for current facts. "
+    "Answer concisely."
+)
+
+TOOL_BUDGET_EXHAUSTED = (
+    "The tool budget of this turn is used up. Answer now from what you already know "
+    "and the tool results above, without calling tools."
+)
+
+BACKGROUND_TASK_PREFIX = "### Task:"
+"""Chat UIs (Open WebUI) start their title, tag and follow-up prompts with this."""

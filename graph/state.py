@@ -1,0 +1,89 @@
+"""What flows between the nodes: the input, the full state and the output of the graph."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Route = Literal["model", "respond"]
+"""Where the router sends a turn: to the provider chain, or straight to `respond`."""
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+class Usage(TypedDict):
+    """Token usage summed over every model call of the current turn."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class Attempt(TypedDict):
+    """One call (or skip) of one provider, in the order they happened."""
+
+    provider: str
+    """Provider target id, `kind:model`."""
+    outcome: Literal["ok", "error", "skipped"]
+    error: str | None
+    """The `ErrorKind` of a failure (`cooldown` for a skip), else None."""
+    detail: str | None
+    duration_ms: float
+
+
+def empty_usage() -> Usage:
+    """A zero usage record, the start of every turn."""
+    return Usage(input_tokens=0, output_tokens=0, total_tokens=0)
+
+
+def add_usage(left: Usage, right: Usage) -> Usage:
+    """Sum two usage records."""
+    return Usage(
+        input_tokens=left["input_tokens"] + right["input_tokens"],
+        output_tokens=left["output_tokens"] + right["output_tokens"],
+        total_tokens=left["total_tokens"] + right["total_tokens"],
+    )
+
+
+class InputState(TypedDict):
+    """The public input: the new messages of a turn (appended to the thread)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class State(InputState):
+    """The full state. Per-turn fields are reset by the router at the start of every turn."""
+
+    route: NotRequired[Route]
+    """The router's decision for this turn."""
+    route_reason: NotRequired[str]
+    """Why: `chat`, `background_task`, `no_user_message`."""
+    provider_chain: NotRequired[list[str]]
+    """Provider target ids to try in order, resolved from the requested model alias."""
+    tools_offered: NotRequired[list[str]]
+    """Names of the server tools the model may call this turn."""
+    tool_rounds: NotRequired[int]
+    """Tool rounds run this turn."""
+    tool_budget: NotRequired[int]
+    """Most tool rounds allowed this turn; at the limit the model must answer without tools."""
+    provider: NotRequired[str | None]
+    """The provider target that produced the latest model answer."""
+    attempts: NotRequired[list[Attempt]]
+    """Every provider call of this turn, failed, skipped or successful."""
+    usage: NotRequired[Usage]
+    """Tokens summed over every model call of this turn."""
+    finish_reason: NotRequired[FinishReason]
+    """Why the final answer ended, in OpenAI's terms."""
+
+
+class OutputState(TypedDict):
+    """What a run returns: the thread's messages and the facts of the turn."""
+
+    messages: list[AnyMessage]
+    provider: NotRequired[str | None]
+    attempts: NotRequired[list[Attempt]]
+    usage: NotRequired[Usage]
+    finish_reason: NotRequired[FinishReason]
+    route: NotRequired[Route]

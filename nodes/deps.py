@@ -1,0 +1,35 @@
+"""What the nodes need from the outside world, handed to them when the graph is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nodes.providers.catalogue import ProviderCatalogue
+from nodes.providers.cooldown import CooldownStore, InProcessCooldowns
+from nodes.tools import ToolRegistry
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait before retrying a provider on a retryable error."""
+
+    backoff_base: float = 0.5
+    """First retry delay in seconds; doubles on each further try."""
+    backoff_max: float = 8.0
+    max_retry_after: float = 10.0
+    """A provider's Retry-After longer than this falls through to the next provider at once."""
+
+
+@dataclass
+class AgentDeps:
+    """Long-lived services of the graph: providers, tools, provider health."""
+
+    providers: ProviderCatalogue
+    tools: ToolRegistry
+    cooldowns: CooldownStore = field(default_factory=InProcessCooldowns)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+DepsSource = Callable[[], AgentDeps]
+"""Nodes call this at run time, so a module-level graph can be built without I/O."""

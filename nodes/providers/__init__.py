@@ -1,0 +1,1 @@
+"""The provider catalogue: model aliases, chat-model construction, error classes, cooldowns."""

@@ -1,0 +1,25 @@
+"""FastAPI dependency aliases: route signatures say what they use."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from server.lifespan import AppState
+from server.openai_service import ChatService
+
+
+def get_app_state(request: Request) -> AppState:
+    """The resources opened by the lifespan."""
+    state: AppState = request.state.agent
+    return state
+
+
+def get_chat_service(request: Request) -> ChatService:
+    """The service that runs chat completions."""
+    return get_app_state(request).chat
+
+
+AppStateDep = Annotated[AppState, Depends(get_app_state)]
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]

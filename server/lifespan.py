@@ -1,0 +1,66 @@
+"""Opens every resource of the app at start and closes it at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from graph.builder import AgentGraph, build_graph
+from nodes.deps import AgentDeps
+from server.checkpointer import open_checkpointer
+from server.openai_service import ChatService
+from server.settings import Settings
+from server.wiring import build_agent_deps
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the routes use, opened by the lifespan (reach it through `server.deps`)."""
+
+    settings: Settings
+    deps: AgentDeps
+    checkpointer: BaseCheckpointSaver[Any]
+    graph: AgentGraph
+    stateless_graph: AgentGraph
+    chat: ChatService
+
+
+def make_lifespan(
+    settings: Settings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
+    """The app's lifespan over the given settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with (
+            httpx.AsyncClient(timeout=settings.searxng_timeout) as http,
+            open_checkpointer(settings) as saver,
+        ):
+            deps = build_agent_deps(settings, http_client=http)
+            graph = build_graph(lambda: deps, checkpointer=saver)
+            stateless = build_graph(lambda: deps)
+            chat = ChatService(
+                graph=graph, stateless_graph=stateless, providers=deps.providers, settings=settings
+            )
+            logger.info(
+                "agent service ready",
+                extra={
+                    "models": deps.providers.alias_names(),
+                    "tools": deps.tools.names(),
+                },
+            )
+            try:
+                yield {"agent": AppState(settings, deps, saver, graph, stateless, chat)}
+            finally:
+                await deps.providers.aclose()
+
+    return lifespan

@@ -1,0 +1,154 @@
+"""Pure translation between OpenAI chat messages/objects and the graph's LangChain messages."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
+
+from graph.state import Usage
+from server.openai_protocol import ChatMessage
+
+
+def _parts(message: ChatMessage) -> str | list[str | dict[str, Any]]:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return [part.model_dump(exclude_none=True) for part in content]
+
+
+def _text(message: ChatMessage) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text or "" for part in content if part.type == "text")
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        args = {"__raw__": arguments}
+    if not isinstance(args, dict):
+        args = {"__value__": args}
+    return ToolCall(name=name, args=args, id=call_id)
+
+
+def to_langchain(message: ChatMessage) -> BaseMessage:
+    """One OpenAI message as a LangChain message."""
+    if message.role in ("system", "developer"):
+        return SystemMessage(content=_text(message))
+    if message.role == "user":
+        return HumanMessage(content=_parts(message), name=message.name)
+    if message.role == "assistant":
+        calls = [
+            _tool_call(c.id, c.function.name, c.function.arguments)
+            for c in message.tool_calls or []
+        ]
+        return AIMessage(content=_text(message), tool_calls=calls, name=message.name)
+    return ToolMessage(content=_text(message), tool_call_id=message.tool_call_id or "")
+
+
+def new_turn(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The messages after the client's last assistant message: what this turn adds."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "assistant":
+            return messages[index + 1 :]
+    return messages
+
+
+def content_text(content: str | list[str | dict[str, Any]]) -> str:
+    """The text of LangChain message content, which providers send as a string or blocks."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        block if isinstance(block, str) else str(block.get("text", ""))
+        for block in content
+        if isinstance(block, str) or block.get("type") in ("text", "text_delta")
+    )
+
+
+def completion_id() -> str:
+    """A fresh `chatcmpl-…` id."""
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def usage_object(usage: Usage | None) -> dict[str, int]:
+    """OpenAI's usage object from the summed usage of a run."""
+    usage = usage or Usage(input_tokens=0, output_tokens=0, total_tokens=0)
+    return {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": usage["total_tokens"],
+    }
+
+
+def completion(
+    *, cid: str, model: str, created: int, text: str, finish_reason: str, usage: Usage | None
+) -> dict[str, Any]:
+    """A `chat.completion` object."""
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage_object(usage),
+    }
+
+
+def chunk(
+    *,
+    cid: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+    usage: Usage | None = None,
+    with_usage_field: bool = False,
+) -> dict[str, Any]:
+    """A `chat.completion.chunk`; with `usage` set, the final usage chunk (no choices)."""
+    body: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+    }
+    if usage is not None:
+        body["choices"] = []
+        body["usage"] = usage_object(usage)
+        return body
+    body["choices"] = [
+        {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish_reason}
+    ]
+    if with_usage_field:
+        body["usage"] = None
+    return body
+
+
+def now() -> int:
+    """Unix seconds, as OpenAI's `created`."""
+    return int(time.time())
