@@ -1,0 +1,42 @@
+# The README's commands. `make run` and `make test` install what is missing (uv included).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+
+.PHONY: help install run test lint format typecheck check clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+install: $(UV) ## Install the locked dependencies into .venv
+	$(UV) sync --frozen
+
+run: install ## Serve on HOST:PORT (default 127.0.0.1:8000) with the settings from env/.env
+	$(UV) run --frozen python -m server
+
+test: install ## Run the whole test suite
+	$(UV) run --frozen pytest
+
+lint: install ## ruff lint and format check
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+typecheck: install ## mypy --strict on graph/, nodes/, server/
+	$(UV) run --frozen mypy
+
+check: lint typecheck test ## Lint, types and tests: what CI runs
+
+clean: ## Remove the virtual environments and caches
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
