@@ -1,0 +1,1 @@
+"""The agent graph: state, context, routing and the builder (empty on purpose: no cycles)."""

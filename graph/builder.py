@@ -45,7 +45,7 @@ def build_graph(
 
 def default_deps() -> AgentDeps:
     """Services built from the environment on first use (for `langgraph dev` and scripts)."""
-    from server.wiring import default_agent_deps  # noqa: PLC0415 - deferred: no I/O at import
+    from server.wiring import default_agent_deps
 
     return default_agent_deps()
 

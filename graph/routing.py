@@ -18,9 +18,9 @@ def after_router(state: State) -> Literal["fallback_provider", "respond"]:
     """Send the turn to the provider chain unless the router chose to answer directly."""
     route = state.get("route")
     if route == "model":
-        return FALLBACK_PROVIDER
+        return "fallback_provider"
     if route == "respond":
-        return RESPOND
+        return "respond"
     raise ValueError(f"router left an unknown route: {route!r}")
 
 
@@ -31,4 +31,6 @@ def after_model(state: State) -> Literal["tools", "respond"]:
         raise ValueError(f"the model node must end with an AIMessage, got {type(last).__name__}")
     wants_tools = bool(last.tool_calls or last.invalid_tool_calls)
     within_budget = state.get("tool_rounds", 0) < state.get("tool_budget", 0)
-    return TOOLS if wants_tools and within_budget else RESPOND
+    if wants_tools and within_budget:
+        return "tools"
+    return "respond"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import State
 from nodes.providers.catalogue import ProviderCatalogue
 from nodes.providers.cooldown import CooldownStore, InProcessCooldowns
 from nodes.tools import ToolRegistry
@@ -29,6 +34,14 @@ class AgentDeps:
     tools: ToolRegistry
     cooldowns: CooldownStore = field(default_factory=InProcessCooldowns)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Node(Protocol):
+    """The signature of a node built over dependencies (LangGraph injects `runtime`)."""
+
+    def __call__(self, state: State, *, runtime: Runtime[Context]) -> Awaitable[dict[str, Any]]:
+        """Run the node on the state."""
+        ...
 
 
 DepsSource = Callable[[], AgentDeps]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,8 @@ from graph.errors import (
 )
 from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
-from nodes.deps import AgentDeps, DepsSource, RetryPolicy
+from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
+from nodes.messages import content_text
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
 
@@ -91,14 +92,18 @@ async def stream_once(
         raise ProviderError(
             provider, ProviderFailure(ErrorKind.BAD_RESPONSE, "the provider sent no AI message")
         )
+    if isinstance(message.content, list):
+        # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
+        message.content = content_text(message.content)
     return message
 
 
 def _delay(policy: RetryPolicy, try_number: int, retry_after: float | None) -> float:
     if retry_after is not None:
-        return retry_after
-    ceiling = min(policy.backoff_max, policy.backoff_base * 2**try_number)
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        return float(retry_after)
+    ceiling = min(policy.backoff_max, policy.backoff_base * 2.0**try_number)
+    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+    return ceiling * jitter
 
 
 async def call_chain(
@@ -166,9 +171,7 @@ async def call_chain(
                 )
             )
             return Answer(message=message, provider=target.id)
-    raise AllProvidersFailedError(
-        ",".join(t.id for t in chain), [dict(a) for a in attempts]
-    )
+    raise AllProvidersFailedError(",".join(t.id for t in chain), [dict(a) for a in attempts])
 
 
 def _with_system_prompt(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
@@ -177,12 +180,10 @@ def _with_system_prompt(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return [SystemMessage(content=SYSTEM_PROMPT), *messages]
 
 
-def make_fallback_provider(
-    deps: DepsSource,
-) -> Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]:
+def make_fallback_provider(deps: DepsSource) -> Node:
     """Build the fallback_provider node over the given dependencies."""
 
-    async def fallback_provider(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    async def fallback_provider(state: State, *, runtime: Runtime[Context]) -> dict[str, Any]:
         """Ask the provider chain for the next AI message of this turn."""
         context = runtime.context or Context()
         services = deps()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import HumanMessage, ToolMessage
@@ -12,8 +11,8 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.state import State, empty_usage
-from nodes.deps import DepsSource
-from nodes.providers.offline import message_text
+from nodes.deps import DepsSource, Node
+from nodes.messages import message_text
 from nodes.tools import ToolRegistry
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -40,10 +39,10 @@ def select_tools(registry: ToolRegistry, text: str, limit: int) -> list[str]:
     return [name for _, name in ranked[:limit]]
 
 
-def make_router(deps: DepsSource) -> Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]:
+def make_router(deps: DepsSource) -> Node:
     """Build the router node over the given dependencies."""
 
-    async def router(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    async def router(state: State, *, runtime: Runtime[Context]) -> dict[str, Any]:
         """Reset the turn's bookkeeping and decide where the turn goes."""
         context = runtime.context or Context()
         services = deps()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
@@ -19,7 +18,7 @@ from pydantic import ValidationError
 from graph.context import Context
 from graph.errors import ToolInputError, ToolUnavailableError
 from graph.state import State
-from nodes.deps import DepsSource
+from nodes.deps import DepsSource, Node
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def _describe(exc: Exception, timeout: float) -> str:
 
 
 async def run_tool_call(
-    tool: BaseTool | None, call: ToolCall, *, timeout: float, max_chars: int
+    tool: BaseTool | None, call: ToolCall, *, time_limit: float, max_chars: int
 ) -> ToolMessage:
     """Run one tool call with a timeout and an output cap; named failures become errors."""
     name, call_id = call["name"], call["id"] or ""
@@ -64,12 +63,12 @@ async def run_tool_call(
             status="error",
         )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(time_limit):
             output = await tool.ainvoke(call["args"])
     except TOOL_ERRORS as exc:
         logger.info("tool failed", extra={"tool": name, "error_type": type(exc).__name__})
         return ToolMessage(
-            content=f"Error: {_describe(exc, timeout)}",
+            content=f"Error: {_describe(exc, time_limit)}",
             tool_call_id=call_id,
             name=name,
             status="error",
@@ -80,10 +79,10 @@ async def run_tool_call(
     )
 
 
-def make_tool_node(deps: DepsSource) -> Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]:
+def make_tool_node(deps: DepsSource) -> Node:
     """Build the tools node over the given dependencies."""
 
-    async def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    async def tools(state: State, *, runtime: Runtime[Context]) -> dict[str, Any]:
         """Answer every tool call of the last AI message with a ToolMessage."""
         context = runtime.context or Context()
         registry = deps().tools
@@ -97,7 +96,7 @@ def make_tool_node(deps: DepsSource) -> Callable[[State, Runtime[Context]], Awai
                     run_tool_call(
                         registry.get(call["name"]) if call["name"] in offered else None,
                         call,
-                        timeout=context.tool_timeout,
+                        time_limit=context.tool_timeout,
                         max_chars=context.tool_output_max_chars,
                     )
                 )

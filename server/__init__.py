@@ -1,0 +1,1 @@
+"""The service: FastAPI app, the OpenAI door, settings and resources."""

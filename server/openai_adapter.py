@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
-    BaseMessage,
+    AnyMessage,
     HumanMessage,
     SystemMessage,
     ToolCall,
@@ -48,7 +48,7 @@ def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
     return ToolCall(name=name, args=args, id=call_id)
 
 
-def to_langchain(message: ChatMessage) -> BaseMessage:
+def to_langchain(message: ChatMessage) -> AnyMessage:
     """One OpenAI message as a LangChain message."""
     if message.role in ("system", "developer"):
         return SystemMessage(content=_text(message))
@@ -69,17 +69,6 @@ def new_turn(messages: list[ChatMessage]) -> list[ChatMessage]:
         if messages[index].role == "assistant":
             return messages[index + 1 :]
     return messages
-
-
-def content_text(content: str | list[str | dict[str, Any]]) -> str:
-    """The text of LangChain message content, which providers send as a string or blocks."""
-    if isinstance(content, str):
-        return content
-    return "".join(
-        block if isinstance(block, str) else str(block.get("text", ""))
-        for block in content
-        if isinstance(block, str) or block.get("type") in ("text", "text_delta")
-    )
 
 
 def completion_id() -> str:

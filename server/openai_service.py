@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import StreamMode
 
 from graph.builder import AgentGraph
 from graph.context import Context
 from graph.routing import FALLBACK_PROVIDER, RESPOND
+from graph.state import InputState
+from nodes.messages import content_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
-from server.openai_adapter import content_text, new_turn, to_langchain
+from server.openai_adapter import new_turn, to_langchain
 from server.openai_protocol import ChatCompletionRequest
 from server.settings import Settings
 
 _STREAMED_NODES = frozenset({FALLBACK_PROVIDER, RESPOND})
+_MODES: list[StreamMode] = ["messages", "values"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class PreparedRun:
     """Which graph to run, with what input and config."""
 
     graph: AgentGraph
-    input: dict[str, Any]
+    input: InputState
     config: RunnableConfig
     context: Context
 
@@ -100,7 +104,7 @@ class ChatService:
         context = self.context_for(request)
         if thread_id is None:
             messages = [to_langchain(m) for m in request.messages]
-            return PreparedRun(self._stateless, {"messages": messages}, {}, context)
+            return PreparedRun(self._stateless, InputState(messages=messages), {}, context)
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         snapshot = await self._graph.aget_state(config)
         known = bool(snapshot.values.get("messages"))
@@ -113,7 +117,7 @@ class ChatService:
                 param="messages",
             )
         return PreparedRun(
-            self._graph, {"messages": [to_langchain(m) for m in turn]}, config, context
+            self._graph, InputState(messages=[to_langchain(m) for m in turn]), config, context
         )
 
     async def complete(self, run: PreparedRun) -> dict[str, Any]:
@@ -124,9 +128,9 @@ class ChatService:
     async def stream(self, run: PreparedRun) -> AsyncIterator[StreamEvent]:
         """Run, yielding answer text as the provider produces it, then the output."""
         output: dict[str, Any] = {}
-        async for mode, payload in run.graph.astream(
-            run.input, run.config, context=run.context, stream_mode=["messages", "values"]
-        ):
+        stream = run.graph.astream(run.input, run.config, context=run.context, stream_mode=_MODES)
+        async for part in stream:
+            mode, payload = cast(tuple[str, Any], part)
             if mode == "values":
                 output = dict(payload)
                 continue

@@ -55,9 +55,9 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
     )
 
 
-def build_agent_deps(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> (
-    AgentDeps
-):
+def build_agent_deps(
+    settings: Settings, *, http_client: httpx.AsyncClient | None = None
+) -> AgentDeps:
     """Every service the graph's nodes use, built from settings."""
     tools = build_tool_registry(
         ToolConfig(

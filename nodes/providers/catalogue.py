@@ -6,18 +6,35 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from typing import Protocol
 
-import httpx
+import anthropic
+import openai
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from graph.errors import ModelNotFoundError
 from nodes.providers.offline import OfflineChatModel
 
 logger = logging.getLogger(__name__)
+
+
+class _AsyncClosable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class PooledChatAnthropic(ChatAnthropic):
+    """ChatAnthropic on an HTTP client we own (the stock one shares a process-wide client)."""
+
+    http_async_client: anthropic.DefaultAsyncHttpxClient | None = Field(default=None, exclude=True)
+
+    @cached_property
+    def _async_client(self) -> anthropic.AsyncClient:
+        return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
 
 
 class ProviderKind(StrEnum):
@@ -107,7 +124,7 @@ class ProviderCatalogue:
     default_alias: str
     configs: Mapping[ProviderKind, ProviderConfig] = field(default_factory=dict)
     _models: dict[str, BaseChatModel] = field(default_factory=dict, init=False)
-    _clients: dict[ProviderKind, httpx.AsyncClient] = field(default_factory=dict, init=False)
+    _clients: dict[ProviderKind, _AsyncClosable] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.default_alias not in self.aliases:
@@ -140,11 +157,18 @@ class ProviderCatalogue:
             self._models[target.id] = model
         return model
 
-    def _client(self, kind: ProviderKind, timeout: float) -> httpx.AsyncClient:
+    def _openai_client(self, kind: ProviderKind, timeout: float) -> openai.DefaultAsyncHttpxClient:
         client = self._clients.get(kind)
-        if client is None:
-            client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
+        if not isinstance(client, openai.DefaultAsyncHttpxClient):
+            client = openai.DefaultAsyncHttpxClient(timeout=timeout)
             self._clients[kind] = client
+        return client
+
+    def _anthropic_client(self, timeout: float) -> anthropic.DefaultAsyncHttpxClient:
+        client = self._clients.get(ProviderKind.ANTHROPIC)
+        if not isinstance(client, anthropic.DefaultAsyncHttpxClient):
+            client = anthropic.DefaultAsyncHttpxClient(timeout=timeout)
+            self._clients[ProviderKind.ANTHROPIC] = client
         return client
 
     def _build(self, target: ProviderTarget) -> BaseChatModel:
@@ -163,10 +187,10 @@ class ProviderCatalogue:
                 timeout=config.timeout,
                 max_retries=0,
                 stream_usage=True,
-                http_async_client=self._client(target.kind, config.timeout),
+                http_async_client=self._openai_client(target.kind, config.timeout),
             )
         if target.kind is ProviderKind.ANTHROPIC:
-            return ChatAnthropic(  # type: ignore[call-arg]
+            return PooledChatAnthropic(  # type: ignore[call-arg]
                 model_name=target.model,
                 api_key=key or SecretStr("not-needed"),
                 base_url=base_url,
@@ -174,6 +198,7 @@ class ProviderCatalogue:
                 max_retries=0,
                 max_tokens=4096,
                 stream_usage=True,
+                http_async_client=self._anthropic_client(config.timeout),
             )
         return ChatOllama(
             model=target.model,

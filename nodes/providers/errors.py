@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import anthropic
 import httpx
@@ -30,7 +31,7 @@ PROVIDER_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
-def _retry_after(headers: httpx.Headers | None) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     if headers is None:
         return None
     value = headers.get("retry-after")
@@ -47,9 +48,9 @@ def _is_context_error(message: str, code: object) -> bool:
     return any(marker in text for marker in _CONTEXT_MARKERS)
 
 
-def _from_status(status: int, message: str, code: object, headers: httpx.Headers | None) -> (
-    ProviderFailure
-):
+def _from_status(
+    status: int, message: str, code: object, headers: Mapping[str, str] | None
+) -> ProviderFailure:
     if status == 429:
         return ProviderFailure(ErrorKind.RATE_LIMIT, message, _retry_after(headers))
     if status >= 500:

@@ -37,20 +37,53 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from nodes.messages import message_text
+
 NOT_CONFIGURED = (
     "I am the built-in offline model: no LLM provider is configured, so I can only drive "
-    "the built-in tools (try \"What is 17 * 23?\", \"What time is it in Europe/Paris?\" or "
-    "\"echo hello\"). To talk to a real model, set a provider key and a model alias, for "
-    "example OPENROUTER_API_KEY=... and AGENT_MODELS='{\"default\": "
-    "[\"openrouter:openai/gpt-4o-mini\"]}', then restart; the README lists every provider."
+    'the built-in tools (try "What is 17 * 23?", "What time is it in Europe/Paris?" or '
+    '"echo hello"). To talk to a real model, set a provider key and a model alias, for '
+    'example OPENROUTER_API_KEY=... and AGENT_MODELS=\'{"default": '
+    '["openrouter:openai/gpt-4o-mini"]}\', then restart; the README lists every provider.'
 )
 
 _MATH_NAMES = frozenset(
-    "sqrt cbrt exp log log10 log2 sin cos tan asin acos atan atan2 sinh cosh tanh degrees "
-    "radians floor ceil abs round min max hypot factorial gcd lcm pi e tau".split()
+    [
+        "sqrt",
+        "cbrt",
+        "exp",
+        "log",
+        "log10",
+        "log2",
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "atan2",
+        "sinh",
+        "cosh",
+        "tanh",
+        "degrees",
+        "radians",
+        "floor",
+        "ceil",
+        "abs",
+        "round",
+        "min",
+        "max",
+        "hypot",
+        "factorial",
+        "gcd",
+        "lcm",
+        "pi",
+        "e",
+        "tau",
+    ]
 )
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\*\*|//|[-+*/%^(),]|[A-Za-z_]+|\S")
-_OPERATORS = frozenset("+ - * / // % ** ^".split())
+_OPERATORS = frozenset(["+", "-", "*", "/", "//", "%", "**", "^"])
 _TIME_WORDS = re.compile(
     r"\b(time|date|today|tomorrow|yesterday|weekday|clock|timezone|what day|days? until)\b",
     re.IGNORECASE,
@@ -60,19 +93,6 @@ _IN_DAYS = re.compile(r"\bin (\d{1,6}) days?\b|\b(\d{1,6}) days? from (?:now|tod
 _UNTIL = re.compile(r"\b(?:until|till|to) (\d{4}-\d{2}-\d{2}(?:[T ][\d:]+)?)\b", re.I)
 _ECHO = re.compile(r"^\s*echo\b[\s:,]*(.*)$", re.IGNORECASE | re.DOTALL)
 _SEARCH = re.compile(r"^\s*(?:search(?: the web)? for|look up|web search)\s+(.+)$", re.I | re.S)
-
-
-def message_text(message: BaseMessage) -> str:
-    """The text of a message whose content may be a string or a list of parts."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = [
-        part if isinstance(part, str) else str(part.get("text", ""))
-        for part in content
-        if isinstance(part, str) or part.get("type") == "text"
-    ]
-    return "".join(parts)
 
 
 def find_expression(text: str) -> str | None:
@@ -98,7 +118,7 @@ def find_expression(text: str) -> str | None:
         mathy = (
             token[0].isdigit()
             or token in _OPERATORS
-            or token in "(),"
+            or token in {"(", ")", ","}
             or token.lower() in _MATH_NAMES
         )
         if mathy and not (not run and token in _OPERATORS - {"-"}):

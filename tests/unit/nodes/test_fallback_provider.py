@@ -1,0 +1,233 @@
+"""Fallback across real providers: langchain-openai/anthropic clients against fake upstreams."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from graph.context import Context
+from graph.errors import AllProvidersFailedError, ProviderStreamBrokenError
+from nodes.providers.catalogue import ProviderKind
+from tests.factories import make_graph
+from tests.fakes.server_thread import free_port
+from tests.fakes.upstream import FakeUpstream, Fault, Reply, ToolCallSpec
+
+PRIMARY = "openai:gpt-primary"
+SECONDARY = "anthropic:claude-secondary"
+
+
+def urls(primary: FakeUpstream, secondary: FakeUpstream) -> dict[ProviderKind, str]:
+    return {
+        ProviderKind.OPENAI: primary.openai_base_url,
+        ProviderKind.ANTHROPIC: secondary.anthropic_base_url,
+    }
+
+
+async def ask(deps: Any, text: str = "hello", thread: str | None = None) -> dict[str, Any]:
+    graph = make_graph(deps)
+    config = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
+    result = await graph.ainvoke(
+        {"messages": [HumanMessage(content=text)]}, config, context=Context(model="m")
+    )
+    return dict(result)
+
+
+def outcomes(result: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(a["provider"], a["outcome"], a["error"]) for a in result["attempts"]]
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault.rate_limit(retry_after=0), "rate_limit"),
+        (Fault.server_error(), "server_error"),
+        (Fault.hang(3), "timeout"),
+        (Fault.malformed_json(), "bad_response"),
+        (Fault.cut_stream("never mind", after_chunks=0), "connection"),
+        (Fault.context_length(), "context_length"),
+    ],
+    ids=["429", "500", "hang", "malformed-json", "cut-before-tokens", "context-length"],
+)
+async def test_primary_failure_falls_through_to_secondary(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream, fault: Any, kind: str
+) -> None:
+    primary.script(fault)
+    secondary.script(Reply("answer from the secondary"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), timeout=0.5)
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "answer from the secondary"
+    assert result["provider"] == SECONDARY
+    assert outcomes(result) == [(PRIMARY, "error", kind), (SECONDARY, "ok", None)]
+    assert len(primary.requests) == 1
+    assert len(secondary.requests) == 1
+
+
+async def test_connection_refused_falls_through(agent_deps: Any, secondary: FakeUpstream) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    secondary.script(Reply("still here"))
+    deps = agent_deps(
+        [PRIMARY, SECONDARY],
+        {ProviderKind.OPENAI: dead, ProviderKind.ANTHROPIC: secondary.anthropic_base_url},
+    )
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "still here"
+    assert outcomes(result) == [(PRIMARY, "error", "connection"), (SECONDARY, "ok", None)]
+
+
+async def test_retryable_error_is_retried_on_the_same_provider(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.server_error(), Reply("second try worked"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=1)
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "second try worked"
+    assert outcomes(result) == [(PRIMARY, "error", "server_error"), (PRIMARY, "ok", None)]
+    assert secondary.requests == []
+
+
+async def test_retry_after_beyond_the_limit_falls_through_at_once(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.rate_limit(retry_after=120))
+    secondary.script(Reply("no waiting"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=3)
+
+    result = await ask(deps)
+
+    assert result["provider"] == SECONDARY
+    assert len(primary.requests) == 1  # not retried: the wait would be 120 s
+
+
+async def test_context_length_error_is_not_retried(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.context_length())
+    secondary.script(Reply("bigger window"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=3)
+
+    result = await ask(deps)
+
+    assert result["provider"] == SECONDARY
+    assert len(primary.requests) == 1
+
+
+async def test_every_provider_down_is_a_clear_error(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.server_error())
+    secondary.script(Fault.rate_limit(retry_after=0))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await ask(deps)
+
+    message = str(caught.value)
+    assert PRIMARY in message
+    assert SECONDARY in message
+    assert [a["error"] for a in caught.value.attempts] == ["server_error", "rate_limit"]
+
+
+async def test_a_cooled_down_provider_is_skipped(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.server_error())
+    secondary.script(Reply("first"), Reply("second"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), cooldown_failures=1)
+
+    await ask(deps)
+    result = await ask(deps)
+
+    assert len(primary.requests) == 1  # the second run never called it
+    assert outcomes(result) == [(PRIMARY, "skipped", "cooldown"), (SECONDARY, "ok", None)]
+    assert result["messages"][-1].content == "second"
+
+
+async def test_a_provider_is_tried_again_after_its_cooldown(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.server_error(), Reply("recovered"))
+    secondary.script(Reply("fallback"))
+    deps = agent_deps(
+        [PRIMARY, SECONDARY], urls(primary, secondary), cooldown_failures=1, cooldown_seconds=0
+    )
+
+    await ask(deps)
+    result = await ask(deps)
+
+    assert result["provider"] == PRIMARY
+    assert result["messages"][-1].content == "recovered"
+
+
+async def test_a_stream_that_sent_tokens_never_switches_provider(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.cut_stream("the answer is forty", after_chunks=2))
+    secondary.script(Reply("a different answer"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    with pytest.raises(ProviderStreamBrokenError):
+        await ask(deps)
+
+    assert secondary.requests == []
+
+
+async def test_anthropic_primary_falls_back_to_openai(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    secondary.script(Fault.rate_limit(retry_after=0))
+    primary.script(Reply("from openai"))
+    deps = agent_deps([SECONDARY, PRIMARY], urls(primary, secondary))
+
+    result = await ask(deps)
+
+    assert outcomes(result) == [(SECONDARY, "error", "rate_limit"), (PRIMARY, "ok", None)]
+
+
+async def test_server_tool_round_trip_with_a_real_provider(
+    agent_deps: Any, primary: FakeUpstream
+) -> None:
+    primary.script(
+        Reply(tool_calls=[ToolCallSpec("calculator", {"expression": "17 * 23"})], usage=(10, 5)),
+        Reply("It is 391.", usage=(20, 4)),
+    )
+    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url})
+
+    result = await ask(deps, "What is 17 * 23?")
+
+    messages = result["messages"]
+    assert isinstance(messages[-3], AIMessage)
+    assert messages[-3].tool_calls[0]["name"] == "calculator"
+    assert isinstance(messages[-2], ToolMessage)
+    assert messages[-2].content == "391"
+    assert messages[-1].content == "It is 391."
+    # The provider saw the tool result in the second call.
+    second = primary.requests[1].body or {}
+    assert any(m.get("role") == "tool" and m.get("content") == "391" for m in second["messages"])
+    # Usage is the sum of both model calls.
+    assert result["usage"] == {"input_tokens": 30, "output_tokens": 9, "total_tokens": 39}
+
+
+async def test_sampling_options_reach_the_provider(agent_deps: Any, primary: FakeUpstream) -> None:
+    primary.script(Reply("ok"))
+    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url})
+    graph = make_graph(deps)
+
+    await graph.ainvoke(
+        {"messages": [HumanMessage(content="hi")]},
+        {"configurable": {"thread_id": "t"}},
+        context=Context(model="m", temperature=0.25, max_tokens=42, stop=["END"]),
+    )
+
+    body = primary.requests[0].body or {}
+    assert body["temperature"] == 0.25
+    assert body.get("max_tokens", body.get("max_completion_tokens")) == 42
+    assert body["stop"] == ["END"]
