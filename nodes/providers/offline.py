@@ -106,7 +106,7 @@ def find_expression(text: str) -> str | None:
             run.pop()
         tokens = [m.group() for m in run]
         has_number = any(t[0].isdigit() for t in tokens)
-        has_op = any(t in _OPERATORS or t.lower() in _MATH_NAMES for t in tokens)
+        has_op = any(t in _OPERATORS or t == "(" or t.lower() in _MATH_NAMES for t in tokens)
         if has_number and has_op:
             candidate = text[run[0].start() : run[-1].end()]
             if best is None or len(candidate) > len(best):

@@ -1,0 +1,34 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from graph.builder import build_graph
+from nodes.deps import AgentDeps
+from server.checkpointer import open_checkpointer
+from server.settings import Settings
+
+
+def _no_deps() -> AgentDeps:
+    raise AssertionError("reading a thread runs no node")
+
+
+async def thread_messages(settings: Settings, thread_id: str) -> list[BaseMessage]:
+    """The messages stored for a thread, read straight from the checkpointer."""
+    async with open_checkpointer(settings) as saver:
+        graph = build_graph(_no_deps, checkpointer=saver)
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    messages: list[BaseMessage] = snapshot.values.get("messages", [])
+    return messages
+
+
+def chat_body(*messages: tuple[str, str], model: str = "offline", **extra: Any) -> dict[str, Any]:
+    """A chat completion request body from (role, content) pairs."""
+    return {
+        "model": model,
+        "messages": [{"role": role, "content": content} for role, content in messages],
+        **extra,
+    }

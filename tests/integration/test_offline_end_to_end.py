@@ -1,0 +1,153 @@
+"""The service out of the box: offline provider, SQLite, real HTTP, the official openai SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import openai
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from server.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.fakes.server_thread import ServedApp
+from tests.helpers import chat_body, thread_messages
+
+Serve = Callable[[Settings], ServedApp]
+
+
+async def test_arithmetic_is_answered_through_a_real_calculator_call(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings()
+    app = serve(settings)
+
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        response = await client.post(
+            "/v1/chat/completions",
+            json=chat_body(("user", "What is 17 * 23?")),
+            headers={"X-Thread-Id": "arith"},
+        )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert "391" in body["choices"][0]["message"]["content"]
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["total_tokens"] > 0
+    assert response.headers["x-thread-id"] == "arith"
+
+    stored = await thread_messages(settings, "arith")
+    assert [type(m) for m in stored] == [HumanMessage, AIMessage, ToolMessage, AIMessage]
+    call = stored[1]
+    assert isinstance(call, AIMessage)
+    assert call.tool_calls[0]["name"] == "calculator"
+    assert call.tool_calls[0]["args"] == {"expression": "17 * 23"}
+    tool = stored[2]
+    assert isinstance(tool, ToolMessage)
+    assert tool.content == "391"
+    assert tool.status == "success"
+
+
+def test_openai_sdk_chats_streaming_and_not(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": "echo hello there"}]
+    )
+    assert completion.choices[0].message.content == "hello there"
+
+    stream = client.chat.completions.create(
+        model="offline",
+        messages=[{"role": "user", "content": "What is (2 + 3) * 4?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "20" in text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens > 0
+
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["offline"]
+
+
+def test_time_question_uses_the_clock(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": "What time is it in Asia/Tokyo?"}]
+    )
+
+    content = completion.choices[0].message.content or ""
+    assert "+09:00" in content
+    assert "Asia/Tokyo" in content
+
+
+def test_anything_else_says_how_to_configure_a_provider(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": "Tell me a story"}]
+    )
+
+    content = completion.choices[0].message.content or ""
+    assert "no LLM provider is configured" in content
+    assert "AGENT_MODELS" in content
+
+
+def test_errors_are_openai_shaped(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert missing.value.code == "model_not_found"
+
+    with pytest.raises(openai.BadRequestError) as invalid:
+        client.chat.completions.create(model="offline", messages=[])
+    assert invalid.value.param == "messages"
+
+    raw = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "offline"})
+    assert raw.status_code == 400
+    assert set(raw.json()["error"]) == {"message", "type", "param", "code"}
+    assert "detail" not in raw.json()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["9**9**9", "2**10**10", "(" * 10_000 + "1" + ")" * 10_000, "1+" * 500_000 + "1"],
+    ids=["9**9**9", "2**10**10", "10k-parens", "1MB"],
+)
+def test_hostile_arithmetic_is_refused_and_the_service_keeps_answering(
+    make_settings: SettingsFactory, serve: Serve, expression: str
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0, timeout=30)
+
+    refused = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": f"What is {expression}?"}]
+    )
+    after = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": "What is 6 * 7?"}]
+    )
+
+    assert "calculator tool reported an error" in (refused.choices[0].message.content or "")
+    assert "42" in (after.choices[0].message.content or "")
+
+
+def test_health(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    assert httpx.get(f"{app.url}/health").json() == {"status": "ok"}
