@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import anthropic
 import httpx
+import httpx2
 import ollama
 import openai
 
@@ -26,6 +27,7 @@ PROVIDER_EXCEPTIONS: tuple[type[BaseException], ...] = (
     anthropic.AnthropicError,
     ollama.ResponseError,
     httpx.HTTPError,
+    httpx2.HTTPError,  # the openai and anthropic SDKs' transport; raised raw mid-stream
     json.JSONDecodeError,
     TimeoutError,
 )
@@ -67,7 +69,13 @@ def _from_status(
 def classify(exc: BaseException) -> ProviderFailure | None:
     """Classify a provider exception; None means it is not a provider failure at all."""
     detail = str(exc)[:500] or type(exc).__name__
-    if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError | httpx.TimeoutException):
+    if isinstance(
+        exc,
+        openai.APITimeoutError
+        | anthropic.APITimeoutError
+        | httpx.TimeoutException
+        | httpx2.TimeoutException,
+    ):
         return ProviderFailure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, TimeoutError):
         return ProviderFailure(ErrorKind.TIMEOUT, detail)
@@ -78,7 +86,11 @@ def classify(exc: BaseException) -> ProviderFailure | None:
     if isinstance(exc, openai.APIResponseValidationError | anthropic.APIResponseValidationError):
         return ProviderFailure(ErrorKind.BAD_RESPONSE, detail)
     if isinstance(
-        exc, openai.APIConnectionError | anthropic.APIConnectionError | httpx.TransportError
+        exc,
+        openai.APIConnectionError
+        | anthropic.APIConnectionError
+        | httpx.TransportError
+        | httpx2.TransportError,
     ):
         return ProviderFailure(ErrorKind.CONNECTION, detail)
     if isinstance(exc, httpx.HTTPStatusError):
@@ -87,7 +99,9 @@ def classify(exc: BaseException) -> ProviderFailure | None:
         return _from_status(exc.status_code, detail, None, None)
     if isinstance(exc, json.JSONDecodeError):
         return ProviderFailure(ErrorKind.BAD_RESPONSE, f"malformed JSON from provider: {detail}")
-    if isinstance(exc, openai.OpenAIError | anthropic.AnthropicError | httpx.HTTPError):
+    if isinstance(
+        exc, openai.OpenAIError | anthropic.AnthropicError | httpx.HTTPError | httpx2.HTTPError
+    ):
         return ProviderFailure(ErrorKind.BAD_RESPONSE, detail)
     return None
 

@@ -231,3 +231,27 @@ async def test_sampling_options_reach_the_provider(agent_deps: Any, primary: Fak
     assert body["temperature"] == 0.25
     assert body.get("max_tokens", body.get("max_completion_tokens")) == 42
     assert body["stop"] == ["END"]
+
+
+async def test_anthropic_stream_cut_before_tokens_falls_through(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    secondary.script(Fault.cut_stream("lost", after_chunks=0))
+    primary.script(Reply("from openai"))
+    deps = agent_deps([SECONDARY, PRIMARY], urls(primary, secondary))
+
+    result = await ask(deps)
+
+    assert outcomes(result) == [(SECONDARY, "error", "connection"), (PRIMARY, "ok", None)]
+
+
+async def test_anthropic_stream_cut_after_tokens_is_a_broken_stream(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    secondary.script(Fault.cut_stream("half an answer here", after_chunks=2))
+    deps = agent_deps([SECONDARY, PRIMARY], urls(primary, secondary))
+
+    with pytest.raises(ProviderStreamBrokenError):
+        await ask(deps)
+
+    assert primary.requests == []

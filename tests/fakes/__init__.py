@@ -1,0 +1,1 @@
+"""Fake servers and helpers that let tests talk to real HTTP endpoints."""
