@@ -132,6 +132,14 @@ class ProviderCatalogue:
                 f"default model alias {self.default_alias!r} is not among the configured "
                 f"aliases: {', '.join(self.aliases)}"
             )
+        for alias, chain in self.aliases.items():
+            for target in chain:
+                config = self.config(target.kind)
+                if target.kind is ProviderKind.OPENAI_COMPATIBLE and not config.base_url:
+                    raise ValueError(
+                        f"alias {alias!r} uses {target.id!r}, which needs "
+                        "OPENAI_COMPATIBLE_BASE_URL"
+                    )
 
     def alias_names(self) -> list[str]:
         """Aliases in configuration order; what `GET /v1/models` lists."""
@@ -178,8 +186,6 @@ class ProviderCatalogue:
         if target.kind is ProviderKind.OFFLINE:
             return OfflineChatModel()
         if target.kind in OPENAI_WIRE:
-            if target.kind is ProviderKind.OPENAI_COMPATIBLE and not base_url:
-                raise ValueError("openai-compatible targets need OPENAI_COMPATIBLE_BASE_URL")
             return ChatOpenAI(
                 model=target.model,
                 api_key=key or SecretStr("not-needed"),

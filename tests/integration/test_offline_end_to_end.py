@@ -151,3 +151,12 @@ def test_hostile_arithmetic_is_refused_and_the_service_keeps_answering(
 def test_health(make_settings: SettingsFactory, serve: Serve) -> None:
     app = serve(make_settings())
     assert httpx.get(f"{app.url}/health").json() == {"status": "ok"}
+
+
+def test_a_bad_provider_chain_stops_the_service_at_start(make_settings: SettingsFactory) -> None:
+    from server.app import create_app
+
+    served = ServedApp(create_app(make_settings(agent_models={"x": ["nope:model"]})))
+    with pytest.raises(RuntimeError, match="exited during startup"):
+        served.start()
+    served.stop()
