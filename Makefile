@@ -7,7 +7,7 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 
-.PHONY: help install run test lint format typecheck check clean
+.PHONY: help install run test lint format typecheck check clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,3 +40,6 @@ check: lint typecheck test ## Lint, types and tests: what CI runs
 
 clean: ## Remove the virtual environments and caches
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
+
+bench: install ## Print the service's overhead against direct calls to a fake provider
+	$(UV) run --frozen python -m tests.bench.overhead

@@ -1,0 +1,156 @@
+"""Benchmark: what the service adds on top of a direct call to the same (fake) provider.
+
+Run with `make bench`. It starts a fake OpenAI-compatible upstream (in this process) and the service
+as its own process (`python -m server`: uvicorn on loopback, the real graph, SQLite
+checkpoints), then sends the same requests, interleaved, with the official openai SDK:
+directly to the upstream, through the service statelessly, and through the service on one
+thread that grows by a turn per request. It prints latencies, ratios to the direct call, and
+the service's resident memory. Nothing is asserted: these are figures to compare over time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import openai
+
+from tests.fakes.server_thread import free_port
+from tests.fakes.upstream import FakeUpstream, Reply
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextmanager
+def _service(upstream_url: str, tmp: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "AGENT_MODELS": json.dumps({"m": ["openai:bench"]}),
+        "OPENAI_BASE_URL": upstream_url,
+        "SQLITE_PATH": str(Path(tmp) / "bench.sqlite"),
+        "LOAD_PLUGIN_TOOLS": "false",
+    }
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "server"], env=env, cwd=tmp)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
+
+
+def _first_token_ms(client: openai.OpenAI, model: str, headers: dict[str, str]) -> float:
+    start = time.perf_counter()
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hello"}],
+        stream=True,
+        extra_headers=headers,
+    )
+    first = 0.0
+    for chunk in stream:
+        if first == 0.0 and chunk.choices and chunk.choices[0].delta.content:
+            first = (time.perf_counter() - start) * 1000
+    return first
+
+
+def _row(name: str, samples: list[float], base: float) -> str:
+    median = statistics.median(samples)
+    p95 = statistics.quantiles(samples, n=20)[-1]
+    return f"{name:<34} {median:8.2f} ms {p95:8.2f} ms {median / base:8.2f}x"
+
+
+def main() -> None:
+    """Run the side-by-side measurement and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+
+    with FakeUpstream() as upstream, tempfile.TemporaryDirectory() as tmp:
+        upstream.default = Reply("The quick brown fox jumps over the lazy dog.")
+        with _service(upstream.openai_base_url, tmp) as (service_url, pid):
+            direct = openai.OpenAI(base_url=upstream.openai_base_url, api_key="x", max_retries=0)
+            agent = openai.OpenAI(base_url=f"{service_url}/v1", api_key="x", max_retries=0)
+            messages: list[dict[str, str]] = [{"role": "user", "content": "hello"}]
+            thread = {"X-Thread-Id": f"bench-{uuid.uuid4().hex}"}
+
+            def ask_direct() -> object:
+                return direct.chat.completions.create(model="bench", messages=messages)  # type: ignore[arg-type]
+
+            def ask_stateless() -> object:
+                return agent.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+
+            def ask_thread() -> object:
+                return agent.chat.completions.create(
+                    model="m",
+                    messages=messages,  # type: ignore[arg-type]
+                    extra_headers=thread,
+                )
+
+            for warm in (ask_direct, ask_stateless, ask_thread):
+                warm()
+            rss_before = _rss_mib(pid)
+            results: dict[str, list[float]] = {"direct": [], "stateless": [], "thread": []}
+            ttft: dict[str, list[float]] = {"direct": [], "service": []}
+            for _ in range(args.requests):
+                results["direct"].append(_timed(ask_direct))
+                results["stateless"].append(_timed(ask_stateless))
+                results["thread"].append(_timed(ask_thread))
+            for _ in range(max(10, args.requests // 4)):
+                ttft["direct"].append(_first_token_ms(direct, "bench", {}))
+                ttft["service"].append(_first_token_ms(agent, "m", {}))
+            rss_after = _rss_mib(pid)
+
+    base = statistics.median(results["direct"])
+    ttft_base = statistics.median(ttft["direct"])
+    lines = [
+        f"requests per series: {args.requests} (interleaved), loopback, one client",
+        f"{'series':<34} {'median':>11} {'p95':>11} {'ratio':>9}",
+        _row("direct to fake upstream", results["direct"], base),
+        _row("service, stateless", results["stateless"], base),
+        _row(f"service, one thread ({args.requests} turns)", results["thread"], base),
+        _row("time to first token, direct", ttft["direct"], ttft_base),
+        _row("time to first token, service", ttft["service"], ttft_base),
+        f"service RSS: {rss_before:.1f} MiB after warm-up, {rss_after:.1f} MiB at the end",
+    ]
+    print("\n".join(lines))  # noqa: T201 - a benchmark prints its figures
+
+
+if __name__ == "__main__":
+    main()
