@@ -51,7 +51,7 @@ def _service(upstream_url: str, tmp: str) -> Iterator[tuple[str, int]]:
         "LOAD_PLUGIN_TOOLS": "false",
     }
     env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "server"], env=env, cwd=tmp)  # noqa: S603
+    process = subprocess.Popen([sys.executable, "-m", "server"], env=env, cwd=tmp)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -123,14 +123,37 @@ def main() -> None:
                     extra_headers=thread,
                 )
 
+            history: list[dict[str, str]] = []
+
+            def ask_direct_history() -> object:
+                # What a client holding the thread itself would send: the whole history.
+                reply = direct.chat.completions.create(
+                    model="bench",
+                    messages=[*history, *messages],  # type: ignore[list-item]
+                )
+                history.extend(
+                    [
+                        *messages,
+                        {"role": "assistant", "content": reply.choices[0].message.content or ""},
+                    ]
+                )
+                return reply
+
             for warm in (ask_direct, ask_stateless, ask_thread):
                 warm()
+            history.extend([*messages, {"role": "assistant", "content": "warm-up"}])
             rss_before = _rss_mib(pid)
-            results: dict[str, list[float]] = {"direct": [], "stateless": [], "thread": []}
+            results: dict[str, list[float]] = {
+                "direct": [],
+                "stateless": [],
+                "direct_history": [],
+                "thread": [],
+            }
             ttft: dict[str, list[float]] = {"direct": [], "service": []}
             for _ in range(args.requests):
                 results["direct"].append(_timed(ask_direct))
                 results["stateless"].append(_timed(ask_stateless))
+                results["direct_history"].append(_timed(ask_direct_history))
                 results["thread"].append(_timed(ask_thread))
             for _ in range(max(10, args.requests // 4)):
                 ttft["direct"].append(_first_token_ms(direct, "bench", {}))
@@ -144,7 +167,12 @@ def main() -> None:
         f"{'series':<34} {'median':>11} {'p95':>11} {'ratio':>9}",
         _row("direct to fake upstream", results["direct"], base),
         _row("service, stateless", results["stateless"], base),
-        _row(f"service, one thread ({args.requests} turns)", results["thread"], base),
+        _row("direct, whole growing history", results["direct_history"], base),
+        _row(
+            "service, thread (vs whole history)",
+            results["thread"],
+            statistics.median(results["direct_history"]),
+        ),
         _row("time to first token, direct", ttft["direct"], ttft_base),
         _row("time to first token, service", ttft["service"], ttft_base),
         f"service RSS: {rss_before:.1f} MiB after warm-up, {rss_after:.1f} MiB at the end",
