@@ -143,8 +143,11 @@ async def call_chain(
                     )
                 )
                 logger.warning(
-                    "provider failed",
-                    extra={"provider": target.id, "error_kind": failure.kind.value},
+                    "provider %s failed (%s), try %d of %d",
+                    target.id,
+                    failure.kind.value,
+                    try_number + 1,
+                    tries,
                 )
                 opened = failure.kind in HEALTH_KINDS and await services.cooldowns.record_failure(
                     target.id

@@ -66,7 +66,7 @@ async def run_tool_call(
         async with asyncio.timeout(time_limit):
             output = await tool.ainvoke(call["args"])
     except TOOL_ERRORS as exc:
-        logger.info("tool failed", extra={"tool": name, "error_type": type(exc).__name__})
+        logger.info("tool %s failed: %s", name, type(exc).__name__)
         return ToolMessage(
             content=f"Error: {_describe(exc, time_limit)}",
             tool_call_id=call_id,

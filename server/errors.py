@@ -86,7 +86,7 @@ async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentError)
     status, headers = agent_error_status(exc)
     param = "model" if isinstance(exc, ModelNotFoundError) else None
-    logger.info("agent error", extra={"code": exc.code.value, "status": status})
+    logger.info("request failed with %s (%d)", exc.code.value, status)
     return error_response(status, exc.message, code=exc.code.value, param=param, headers=headers)
 
 
@@ -118,7 +118,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": request.url.path})
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "The server had an error while processing your request.")
 
 

@@ -52,11 +52,9 @@ def make_lifespan(
                 graph=graph, stateless_graph=stateless, providers=deps.providers, settings=settings
             )
             logger.info(
-                "agent service ready",
-                extra={
-                    "models": deps.providers.alias_names(),
-                    "tools": deps.tools.names(),
-                },
+                "agent service ready: models %s, tools %s",
+                ", ".join(deps.providers.alias_names()),
+                ", ".join(deps.tools.names()),
             )
             try:
                 yield {"agent": AppState(settings, deps, saver, graph, stateless, chat)}

@@ -1,0 +1,93 @@
+"""The router: route, tool selection and provider chain of a turn."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import StructuredTool
+
+from graph.context import Context
+from graph.errors import ModelNotFoundError
+from nodes.router import make_router, select_tools
+from nodes.tools import ToolRegistry
+from tests.factories import make_deps
+
+
+class FakeRuntime:
+    def __init__(self, context: Context | None) -> None:
+        self.context = context
+
+
+def tool(name: str, description: str) -> StructuredTool:
+    async def run(text: str) -> str:
+        return text
+
+    return StructuredTool.from_function(coroutine=run, name=name, description=description)
+
+
+def test_all_tools_are_offered_when_few_are_registered() -> None:
+    registry = ToolRegistry([tool("a", "alpha"), tool("b", "beta")])
+    assert select_tools(registry, "anything", limit=5) == ["a", "b"]
+
+
+def test_the_most_relevant_tools_are_offered_when_many_are_registered() -> None:
+    registry = ToolRegistry(
+        [
+            tool("calculator", "evaluate arithmetic"),
+            tool("weather", "current weather forecast for a city"),
+            tool("stocks", "stock market prices"),
+            tool("translate", "translate text between languages"),
+        ]
+    )
+    chosen = select_tools(registry, "What is the weather forecast in Paris?", limit=2)
+    assert chosen[0] == "weather"
+    assert len(chosen) == 2
+
+
+async def test_a_chat_turn_goes_to_the_model_with_tools_and_resets_the_turn() -> None:
+    deps = make_deps(["offline"], {})
+    router = make_router(lambda: deps)
+    update = await router(
+        {"messages": [HumanMessage(content="What is 2+2?")], "tool_rounds": 3},
+        runtime=FakeRuntime(Context(model="m", max_tool_rounds=4)),  # type: ignore[arg-type]
+    )
+    assert update["route"] == "model"
+    assert update["route_reason"] == "chat"
+    assert update["provider_chain"] == ["offline"]
+    assert update["tools_offered"] == ["calculator", "clock", "searxng_search", "echo"]
+    assert update["tool_rounds"] == 0
+    assert update["tool_budget"] == 4
+    assert update["attempts"] == []
+    assert update["usage"]["total_tokens"] == 0
+
+
+async def test_background_tasks_get_no_tools() -> None:
+    deps = make_deps(["offline"], {})
+    router = make_router(lambda: deps)
+    update = await router(
+        {"messages": [HumanMessage(content="### Task:\nGenerate a concise title")]},
+        runtime=FakeRuntime(None),  # type: ignore[arg-type]
+    )
+    assert update["route"] == "model"
+    assert update["route_reason"] == "background_task"
+    assert update["tools_offered"] == []
+
+
+async def test_no_user_message_goes_straight_to_respond() -> None:
+    deps = make_deps(["offline"], {})
+    router = make_router(lambda: deps)
+    update = await router(
+        {"messages": [AIMessage(content="hello")]},
+        runtime=FakeRuntime(None),  # type: ignore[arg-type]
+    )
+    assert update["route"] == "respond"
+
+
+async def test_an_unknown_model_is_refused() -> None:
+    deps = make_deps(["offline"], {})
+    router = make_router(lambda: deps)
+    with pytest.raises(ModelNotFoundError, match="'gpt-5'"):
+        await router(
+            {"messages": [HumanMessage(content="hi")]},
+            runtime=FakeRuntime(Context(model="gpt-5")),  # type: ignore[arg-type]
+        )
