@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,6 +22,20 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 THREAD_HEADER = "x-thread-id"
+MAX_THREAD_ID_LENGTH = 256
+
+
+def thread_id_of(request: Request) -> str | None:
+    """The thread id the client asked for, if any (bounded: it becomes an index key)."""
+    thread_id = request.headers.get(THREAD_HEADER) or None
+    if thread_id is not None and len(thread_id) > MAX_THREAD_ID_LENGTH:
+        raise OpenAIHTTPError(
+            400,
+            f"X-Thread-Id is longer than {MAX_THREAD_ID_LENGTH} characters.",
+            code="invalid_thread_id",
+            param="X-Thread-Id",
+        )
+    return thread_id
 
 
 def _sse(payload: dict[str, Any] | str) -> str:
@@ -31,7 +45,7 @@ def _sse(payload: dict[str, Any] | str) -> str:
 
 async def _sse_stream(
     first: StreamEvent,
-    events: AsyncIterator[StreamEvent],
+    events: AsyncGenerator[StreamEvent, None],
     *,
     cid: str,
     model: str,
@@ -64,7 +78,7 @@ async def _sse_stream(
         logger.exception("unhandled error while streaming")
         yield _sse(error_body(500, "The server had an error while processing your request."))
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
 
 
 @router.post("/chat/completions", response_model=None)
@@ -72,7 +86,7 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, service: ChatServiceDep
 ) -> Response:
     """Create a chat completion, streamed as SSE when `stream` is true."""
-    thread_id = request.headers.get(THREAD_HEADER) or None
+    thread_id = thread_id_of(request)
     run = await service.prepare(body, thread_id)
     headers = {THREAD_HEADER: thread_id} if thread_id else {}
     cid = completion_id()
@@ -92,7 +106,7 @@ async def chat_completions(
     try:
         first = await anext(events)
     except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         raise
     return StreamingResponse(
         _sse_stream(first, events, cid=cid, model=body.model, include_usage=body.include_usage),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -125,7 +125,7 @@ class ChatService:
         output = await run.graph.ainvoke(run.input, run.config, context=run.context)
         return dict(output)
 
-    async def stream(self, run: PreparedRun) -> AsyncIterator[StreamEvent]:
+    async def stream(self, run: PreparedRun) -> AsyncGenerator[StreamEvent, None]:
         """Run, yielding answer text as the provider produces it, then the output."""
         output: dict[str, Any] = {}
         stream = run.graph.astream(run.input, run.config, context=run.context, stream_mode=_MODES)

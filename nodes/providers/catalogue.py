@@ -59,6 +59,11 @@ OPENAI_WIRE = frozenset(
     }
 )
 
+#: Hosted providers that refuse requests without a key.
+KEY_REQUIRED = frozenset(
+    {ProviderKind.OPENAI, ProviderKind.OPENROUTER, ProviderKind.TOGETHER, ProviderKind.ANTHROPIC}
+)
+
 DEFAULT_BASE_URLS: Mapping[ProviderKind, str | None] = {
     ProviderKind.OPENAI: None,  # the SDK's own default
     ProviderKind.OPENROUTER: "https://openrouter.ai/api/v1",
@@ -134,12 +139,19 @@ class ProviderCatalogue:
             )
         for alias, chain in self.aliases.items():
             for target in chain:
-                config = self.config(target.kind)
-                if target.kind is ProviderKind.OPENAI_COMPATIBLE and not config.base_url:
-                    raise ValueError(
-                        f"alias {alias!r} uses {target.id!r}, which needs "
-                        "OPENAI_COMPATIBLE_BASE_URL"
-                    )
+                missing = self._missing_setting(target.kind)
+                if missing:
+                    raise ValueError(f"alias {alias!r} uses {target.id!r}, which needs {missing}")
+
+    def _missing_setting(self, kind: ProviderKind) -> str | None:
+        """The setting a kind cannot work without, if it is unset (checked at start)."""
+        config = self.config(kind)
+        if kind is ProviderKind.OPENAI_COMPATIBLE and not config.base_url:
+            return "OPENAI_COMPATIBLE_BASE_URL"
+        # A hosted provider needs its key, unless a custom base URL points elsewhere (a proxy).
+        if kind in KEY_REQUIRED and config.api_key is None and config.base_url is None:
+            return f"{kind.value.upper()}_API_KEY"
+        return None
 
     def alias_names(self) -> list[str]:
         """Aliases in configuration order; what `GET /v1/models` lists."""

@@ -160,3 +160,14 @@ def test_a_bad_provider_chain_stops_the_service_at_start(make_settings: Settings
     with pytest.raises(RuntimeError, match="exited during startup"):
         served.start()
     served.stop()
+
+
+def test_an_over_long_thread_id_is_refused(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    response = httpx.post(
+        f"{app.url}/v1/chat/completions",
+        json=chat_body(("user", "hi")),
+        headers={"X-Thread-Id": "t" * 300},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "X-Thread-Id"

@@ -53,16 +53,10 @@ WEATHER_TOOL: Any = {
 }
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
 @pytest.fixture
-def upstream(_server: FakeUpstream) -> FakeUpstream:
-    _server.reset()
-    return _server
+def upstream(primary: FakeUpstream) -> FakeUpstream:
+    """The shared fake provider of tests/conftest.py, reset for this test."""
+    return primary
 
 
 @pytest.fixture

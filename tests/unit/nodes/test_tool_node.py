@@ -88,7 +88,7 @@ async def test_tool_calls_of_one_turn_run_concurrently() -> None:
         await asyncio.wait_for(started[partner].wait(), timeout=2)
         return f"{me} done"
 
-    deps = make_deps(["openai:x"], {})
+    deps = make_deps(["offline"], {})
     deps.tools = ToolRegistry()
     deps.tools.register(make_tool("a", lambda: wait_for_partner("a", "b")))
     deps.tools.register(make_tool("b", lambda: wait_for_partner("b", "a")))

@@ -80,3 +80,14 @@ async def test_deps_offer_the_built_in_tools() -> None:
     deps = build_agent_deps(settings)
     assert deps.tools.names() == ["calculator", "clock", "searxng_search", "echo"]
     await deps.providers.aclose()
+
+
+def test_a_hosted_provider_without_its_key_is_refused_at_start() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        agent_models={"x": ["anthropic:claude-sonnet-4-5"]},
+        anthropic_api_key=None,
+        anthropic_base_url=None,
+    )
+    with pytest.raises(ValueError, match="ANTHROPIC_API_KEY"):
+        provider_catalogue(settings)
