@@ -12,9 +12,13 @@ endif
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-.tools/bin/uv:
-	python3 -m venv .tools
-	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+.tools/bin/uv:  # no uv on PATH: install it into .tools/ (a venv, else pip --user)
+	@if python3 -m venv .tools >/dev/null 2>&1; then \
+	  .tools/bin/python -m pip install --quiet --disable-pip-version-check uv; \
+	else \
+	  python3 -m pip install --quiet --user uv && mkdir -p .tools/bin && \
+	  ln -sf "$$(python3 -m site --user-base)/bin/uv" .tools/bin/uv; \
+	fi
 
 install: $(UV) ## Install the locked dependencies into .venv
 	$(UV) sync --frozen

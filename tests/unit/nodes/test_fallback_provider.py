@@ -255,3 +255,16 @@ async def test_anthropic_stream_cut_after_tokens_is_a_broken_stream(
         await ask(deps)
 
     assert primary.requests == []
+
+
+async def test_a_short_retry_after_is_honoured_on_the_same_provider(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.rate_limit(retry_after=0.2), Reply("after waiting"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=1)
+
+    result = await ask(deps)
+
+    assert outcomes(result) == [(PRIMARY, "error", "rate_limit"), (PRIMARY, "ok", None)]
+    assert result["messages"][-1].content == "after waiting"
+    assert secondary.requests == []
