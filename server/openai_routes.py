@@ -103,11 +103,13 @@ async def chat_completions(
         return JSONResponse(payload, headers=headers)
     events = service.stream(run)
     # Wait for the first event so that a failure before any token is a proper HTTP error.
+    primed = False
     try:
         first = await anext(events)
-    except BaseException:
-        await events.aclose()
-        raise
+        primed = True
+    finally:
+        if not primed:
+            await events.aclose()
     return StreamingResponse(
         _sse_stream(first, events, cid=cid, model=body.model, include_usage=body.include_usage),
         media_type="text/event-stream",
