@@ -37,6 +37,15 @@ class PooledChatAnthropic(ChatAnthropic):
         return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
 
 
+class ClosableChatOllama(ChatOllama):
+    """ChatOllama whose HTTP clients can be closed (the stock one leaves them open)."""
+
+    async def aclose(self) -> None:
+        """Close the sync and async Ollama clients."""
+        await self._async_client.close()  # type: ignore[no-untyped-call]  # ollama: untyped
+        self._client.close()  # type: ignore[no-untyped-call]
+
+
 class ProviderKind(StrEnum):
     """Every kind of provider the service can call."""
 
@@ -218,7 +227,7 @@ class ProviderCatalogue:
                 stream_usage=True,
                 http_async_client=self._anthropic_client(config.timeout),
             )
-        return ChatOllama(
+        return ClosableChatOllama(
             model=target.model,
             base_url=base_url,
             client_kwargs={"timeout": config.timeout},
@@ -226,6 +235,9 @@ class ProviderCatalogue:
 
     async def aclose(self) -> None:
         """Close the pooled HTTP clients."""
+        for model in self._models.values():
+            if isinstance(model, ClosableChatOllama):
+                await model.aclose()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
