@@ -7,7 +7,6 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 from starlette.applications import Starlette
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.server_thread import ServedApp
+from tests.fakes.server_thread import ServedApp, StartStop
 
 CREATED_AT = "2026-11-26T09:00:00.000000Z"
 
@@ -40,7 +39,7 @@ class OllamaError:
 OllamaStep = OllamaReply | OllamaError
 
 
-class FakeOllama:
+class FakeOllama(StartStop):
     """Serves Ollama's chat API; steps are consumed one per request, FIFO."""
 
     def __init__(self) -> None:
@@ -80,17 +79,6 @@ class FakeOllama:
     def stop(self) -> None:
         """Stop serving."""
         self.served.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def _chat(self, request: Request) -> Response:
         body: dict[str, Any] = await request.json()

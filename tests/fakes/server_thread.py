@@ -45,7 +45,30 @@ def free_port(host: str = "127.0.0.1") -> int:
     return port
 
 
-class ServedApp:
+class StartStop:
+    """`with` support for anything that has `start() -> Self` and `stop()`."""
+
+    def start(self) -> Self:
+        """Start; subclasses do the work."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop; subclasses do the work."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServedApp(StartStop):
     """An ASGI app served by uvicorn on a background thread.
 
     Args:
@@ -199,14 +222,3 @@ class ServedApp:
                 raise RuntimeError(f"server on {self.url} did not stop")
         if self._sock is not None:
             self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -30,7 +30,6 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal, Self
 
 from starlette.applications import Starlette
@@ -39,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.fakes.server_thread import ServedApp
+from tests.fakes.server_thread import ServedApp, StartStop
 
 __all__ = [
     "ContextLengthFault",
@@ -851,7 +850,7 @@ class _ConnectionAbortError(RuntimeError):
 # --------------------------------------------------------------------- the server
 
 
-class FakeUpstream:
+class FakeUpstream(StartStop):
     """A real HTTP server impersonating OpenAI and Anthropic, scripted per test.
 
     The server runs on its own thread and event loop, so it works the same from
@@ -910,17 +909,6 @@ class FakeUpstream:
             with contextlib.suppress(RuntimeError):  # loop closed in the meantime
                 loop.call_soon_threadsafe(closing.set)
         self.served.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
