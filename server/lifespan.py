@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
+from server.auth import KeyRing
 from server.checkpointer import open_checkpointer
 from server.openai_service import ChatService
 from server.settings import Settings
@@ -32,6 +33,7 @@ class AppState:
     graph: AgentGraph
     stateless_graph: AgentGraph
     chat: ChatService
+    keys: KeyRing
 
 
 def make_lifespan(
@@ -56,8 +58,17 @@ def make_lifespan(
                 ", ".join(deps.providers.alias_names()),
                 ", ".join(deps.tools.names()),
             )
+            keys = KeyRing.from_settings(settings)
+            if keys.open:
+                logger.warning(
+                    "no API keys configured (API_KEYS / API_KEY_HASHES): the service is OPEN "
+                    "to anyone who can reach it"
+                )
+            else:
+                logger.info("API keys required: %d key(s) accepted", len(keys.digests))
+            state = AppState(settings, deps, saver, graph, stateless, chat, keys)
             try:
-                yield {"agent": AppState(settings, deps, saver, graph, stateless, chat)}
+                yield {"agent": state}
             finally:
                 await deps.providers.aclose()
 

@@ -7,10 +7,11 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from graph.errors import AgentError
+from server.auth import authenticate
 from server.deps import AppStateDep, ChatServiceDep
 from server.errors import OpenAIHTTPError, agent_error_status, error_body
 from server.openai_adapter import chunk, completion, completion_id, now
@@ -19,7 +20,7 @@ from server.openai_service import StreamEvent, TextDelta, final_text
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
 
 THREAD_HEADER = "x-thread-id"
 MAX_THREAD_ID_LENGTH = 256

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
 
+    # --- access --------------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    """Bearer keys clients may use (JSON list); only their SHA-256 is kept in memory."""
+    api_key_hashes: list[str] = Field(default_factory=list)
+    """SHA-256 hex digests of accepted keys, for deployments that never hold the keys."""
+
     # --- memory --------------------------------------------------------------------------
     database_url: SecretStr | None = None
     """PostgreSQL DSN for checkpoints; unset means a SQLite file at `sqlite_path`."""
@@ -75,6 +81,14 @@ class Settings(BaseSettings):
         empty = [alias for alias, chain in value.items() if not chain]
         if empty:
             raise ValueError(f"AGENT_MODELS aliases without providers: {', '.join(empty)}")
+        return value
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        bad = [h for h in value if len(h) != 64 or any(c not in "0123456789abcdef" for c in h)]
+        if bad:
+            raise ValueError("API_KEY_HASHES must be lowercase SHA-256 hex digests")
         return value
 
     @property

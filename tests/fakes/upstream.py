@@ -836,9 +836,10 @@ class _Channel:
         drops the connection itself (it logs the exception).
         """
         transport = getattr(getattr(self._receive, "__self__", None), "transport", None)
-        if not isinstance(transport, asyncio.BaseTransport):
+        close = getattr(transport, "close", None)  # asyncio's or uvloop's transport
+        if not callable(close):
             raise _ConnectionAbortError("fake upstream dropped the connection")
-        transport.close()
+        close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.disconnected.wait(), timeout=2.0)
 

@@ -171,3 +171,20 @@ def test_an_over_long_thread_id_is_refused(make_settings: SettingsFactory, serve
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "X-Thread-Id"
+
+
+def test_api_key_required_when_configured(
+    make_settings: SettingsFactory, serve: Callable[[Settings], ServedApp]
+) -> None:
+    served = serve(make_settings(api_keys=["sk-test-key"]))
+    anonymous = openai.OpenAI(base_url=f"{served.url}/v1", api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        anonymous.models.list()
+    assert caught.value.status_code == 401
+    assert caught.value.code == "invalid_api_key"
+    missing = httpx.get(f"{served.url}/v1/models")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["type"] == "authentication_error"
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="sk-test-key", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["offline"]
+    assert httpx.get(f"{served.url}/health").status_code == 200
