@@ -7,10 +7,21 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import Context
-from graph.routing import FALLBACK_PROVIDER, RESPOND, ROUTER, TOOLS, after_model, after_router
+from graph.routing import (
+    CLIENT_TOOLS,
+    FALLBACK_PROVIDER,
+    RESPOND,
+    ROUTER,
+    TOOLS,
+    after_model,
+    after_router,
+    after_tools,
+)
 from graph.state import InputState, OutputState, State
+from nodes.client_tools import client_tools
 from nodes.deps import AgentDeps, DepsSource
 from nodes.fallback_provider import make_fallback_provider
+from nodes.guard import GUARD, guard
 from nodes.respond import respond
 from nodes.router import make_router
 from nodes.tool_node import make_tool_node
@@ -23,15 +34,18 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
     builder = StateGraph(
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
+    builder.add_node(GUARD, guard, destinations=(ROUTER, END))
     builder.add_node(ROUTER, make_router(deps))
     builder.add_node(FALLBACK_PROVIDER, make_fallback_provider(deps))
     builder.add_node(TOOLS, make_tool_node(deps))
+    builder.add_node(CLIENT_TOOLS, client_tools)
     builder.add_node(RESPOND, respond)
 
-    builder.add_edge(START, ROUTER)
+    builder.add_edge(START, GUARD)
     builder.add_conditional_edges(ROUTER, after_router, [FALLBACK_PROVIDER, RESPOND])
-    builder.add_conditional_edges(FALLBACK_PROVIDER, after_model, [TOOLS, RESPOND])
-    builder.add_edge(TOOLS, FALLBACK_PROVIDER)
+    builder.add_conditional_edges(FALLBACK_PROVIDER, after_model, [TOOLS, CLIENT_TOOLS, RESPOND])
+    builder.add_conditional_edges(TOOLS, after_tools, [CLIENT_TOOLS, FALLBACK_PROVIDER])
+    builder.add_edge(CLIENT_TOOLS, FALLBACK_PROVIDER)
     builder.add_edge(RESPOND, END)
     return builder
 

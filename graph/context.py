@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(kw_only=True)
@@ -23,6 +24,15 @@ class Context:
     """Longer tool outputs are cut, so one tool cannot flood the model's context."""
     max_tools_offered: int = 16
     """With more tools than this registered, only the most relevant ones are offered."""
+    max_input_chars: int = 2_000_000
+    """A turn whose new user text is longer is refused by the guard node, before any model."""
+    client_tools: list[dict[str, Any]] = field(default_factory=list)
+    """Tools the client declared (OpenAI `tools`): offered to the model, never run here."""
+    tool_choice: str | dict[str, Any] | None = None
+    """OpenAI `tool_choice`; "none" offers no tools at all."""
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    """OpenAI `response_format`, passed to providers that speak OpenAI's API."""
 
     def sampling(self) -> dict[str, object]:
         """The provider call options that the client set (unset ones are left to the model)."""

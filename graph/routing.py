@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, ToolCall
 
 from graph.state import State
 
@@ -12,6 +12,23 @@ ROUTER = "router"
 FALLBACK_PROVIDER = "fallback_provider"
 TOOLS = "tools"
 RESPOND = "respond"
+CLIENT_TOOLS = "client_tools"
+
+
+def pending_client_calls(state: State) -> tuple[AIMessage | None, list[ToolCall]]:
+    """The latest AI message and its calls of client tools that have no answer yet."""
+    messages = state["messages"]
+    index = next(
+        (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None
+    )
+    if index is None:
+        return None, []
+    last = messages[index]
+    assert isinstance(last, AIMessage)
+    client = set(state.get("client_tools_offered", []))
+    answered = {getattr(m, "tool_call_id", None) for m in messages[index + 1 :]}
+    calls = [c for c in last.tool_calls if c["name"] in client and c.get("id") not in answered]
+    return last, calls
 
 
 def after_router(state: State) -> Literal["fallback_provider", "respond"]:
@@ -24,13 +41,25 @@ def after_router(state: State) -> Literal["fallback_provider", "respond"]:
     raise ValueError(f"router left an unknown route: {route!r}")
 
 
-def after_model(state: State) -> Literal["tools", "respond"]:
-    """Run the tools the model asked for while the turn's tool budget lasts."""
+def after_model(state: State) -> Literal["tools", "client_tools", "respond"]:
+    """Run the tools the model asked for while the turn's tool budget lasts.
+
+    Server tools (and malformed calls) go to `tools`; calls of client tools only go to
+    `client_tools`, which pauses the run until the client sends the results.
+    """
     last = state["messages"][-1] if state["messages"] else None
     if not isinstance(last, AIMessage):
         raise ValueError(f"the model node must end with an AIMessage, got {type(last).__name__}")
     wants_tools = bool(last.tool_calls or last.invalid_tool_calls)
     within_budget = state.get("tool_rounds", 0) < state.get("tool_budget", 0)
-    if wants_tools and within_budget:
+    if not (wants_tools and within_budget):
+        return "respond"
+    client = set(state.get("client_tools_offered", []))
+    if last.invalid_tool_calls or any(c["name"] not in client for c in last.tool_calls):
         return "tools"
-    return "respond"
+    return "client_tools"
+
+
+def after_tools(state: State) -> Literal["client_tools", "fallback_provider"]:
+    """Pause for the client's tools of the same AI message, else back to the model."""
+    return "client_tools" if pending_client_calls(state)[1] else "fallback_provider"

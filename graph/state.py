@@ -64,6 +64,8 @@ class State(InputState):
     """Provider target ids to try in order, resolved from the requested model alias."""
     tools_offered: NotRequired[list[str]]
     """Names of the server tools the model may call this turn."""
+    client_tools_offered: NotRequired[list[str]]
+    """Names of the client's tools the model may call this turn (the client runs them)."""
     tool_rounds: NotRequired[int]
     """Tool rounds run this turn."""
     tool_budget: NotRequired[int]

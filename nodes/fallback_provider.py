@@ -40,7 +40,7 @@ from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import content_text
-from nodes.providers.catalogue import ProviderTarget
+from nodes.providers.catalogue import OPENAI_WIRE, ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
 
 logger = logging.getLogger(__name__)
@@ -183,6 +183,27 @@ def _with_system_prompt(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return [SystemMessage(content=SYSTEM_PROMPT), *messages]
 
 
+def _client_specs(context: Context, offered: list[str]) -> list[dict[str, Any]]:
+    wanted = set(offered)
+    return [
+        spec
+        for spec in context.client_tools
+        if isinstance(spec.get("function"), dict) and spec["function"].get("name") in wanted
+    ]
+
+
+def _tool_options(context: Context, speaks_openai: bool) -> dict[str, Any]:
+    """`tool_choice`/`parallel_tool_calls` for providers that understand OpenAI's values."""
+    options: dict[str, Any] = {}
+    if not speaks_openai:
+        return options
+    if context.tool_choice not in (None, "auto", "none"):
+        options["tool_choice"] = context.tool_choice
+    if context.parallel_tool_calls is not None:
+        options["parallel_tool_calls"] = context.parallel_tool_calls
+    return options
+
+
 def make_fallback_provider(deps: DepsSource) -> Node:
     """Build the fallback_provider node over the given dependencies."""
 
@@ -192,13 +213,22 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         services = deps()
         chain = [ProviderTarget.parse(spec) for spec in state.get("provider_chain", [])]
         within_budget = state.get("tool_rounds", 0) < state.get("tool_budget", 0)
-        tools = services.tools.tools(state.get("tools_offered", [])) if within_budget else []
+        tools: list[Any] = []
+        if within_budget:
+            tools = list(services.tools.tools(state.get("tools_offered", [])))
+            tools += _client_specs(context, state.get("client_tools_offered", []))
         params = context.sampling()
 
         def bind(target: ProviderTarget) -> Runnable[LanguageModelInput, Any]:
             model = services.providers.chat_model(target)
-            bound = model.bind_tools(tools) if tools else model
-            return bound.bind(**params) if params else bound
+            speaks_openai = target.kind in OPENAI_WIRE
+            bound = (
+                model.bind_tools(tools, **_tool_options(context, speaks_openai)) if tools else model
+            )
+            extra = dict(params)
+            if speaks_openai and context.response_format is not None:
+                extra["response_format"] = context.response_format
+            return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))
         answer = await call_chain(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -23,3 +24,17 @@ def content_text(content: str | list[str | dict[str, Any]]) -> str:
 def message_text(message: BaseMessage) -> str:
     """The text of a message."""
     return content_text(message.content)
+
+
+CLIENT_ID_PREFIX = "client-"
+"""Ids of messages that came from the client (its history, its tool results)."""
+
+
+def client_message_id() -> str:
+    """A fresh id for a message the client sent: the shim tells them from the graph's own."""
+    return f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}"
+
+
+def is_client_message(message: BaseMessage) -> bool:
+    """True for messages the client sent (so it has seen them) rather than the graph made."""
+    return (message.id or "").startswith(CLIENT_ID_PREFIX)

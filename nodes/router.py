@@ -18,25 +18,46 @@ from nodes.tools import ToolRegistry
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-def select_tools(registry: ToolRegistry, text: str, limit: int) -> list[str]:
-    """All tools when few are registered; otherwise the `limit` whose words best match the text.
+def _most_relevant(described: list[tuple[str, str]], text: str, limit: int) -> list[str]:
+    """All names when there are few; otherwise the `limit` whose words best match the text.
 
     Chat clients may register dozens of tools; offering all of them costs tokens and confuses
     small models, so the ones sharing most words with the user's message win (ties keep the
-    registry's order, so built-ins come first).
+    given order, so built-ins come first).
     """
-    names = registry.names()
-    if len(names) <= limit:
-        return names
+    if len(described) <= limit:
+        return [name for name, _ in described]
     words = set(_WORD.findall(text.lower()))
 
-    def score(name: str) -> int:
-        tool = registry.get(name)
-        described = f"{name} {tool.description if tool else ''}".lower()
-        return len(words & set(_WORD.findall(described)))
+    def score(item: tuple[str, str]) -> int:
+        return len(words & set(_WORD.findall(f"{item[0]} {item[1]}".lower())))
 
-    ranked = sorted(enumerate(names), key=lambda item: (-score(item[1]), item[0]))
-    return [name for _, name in ranked[:limit]]
+    ranked = sorted(enumerate(described), key=lambda pair: (-score(pair[1]), pair[0]))
+    return [item[0] for _, item in ranked[:limit]]
+
+
+def select_tools(registry: ToolRegistry, text: str, limit: int) -> list[str]:
+    """The server tools to offer for this text (see `_most_relevant`)."""
+    described = []
+    for name in registry.names():
+        tool = registry.get(name)
+        described.append((name, tool.description if tool else ""))
+    return _most_relevant(described, text, limit)
+
+
+def client_tool_names(specs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Name and description of each client tool spec in OpenAI's `tools` shape."""
+    described: list[tuple[str, str]] = []
+    for spec in specs:
+        function = spec.get("function")
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            described.append((function["name"], str(function.get("description") or "")))
+    return described
+
+
+def select_client_tools(specs: list[dict[str, Any]], text: str, limit: int) -> list[str]:
+    """The client's tools to offer; a client list as long as Open WebUI's is narrowed too."""
+    return _most_relevant(client_tool_names(specs), text, limit)
 
 
 def make_router(deps: DepsSource) -> Node:
@@ -58,17 +79,24 @@ def make_router(deps: DepsSource) -> Node:
             return {**turn, "route": "respond", "route_reason": "no_user_message"}
         chain = services.providers.resolve(context.model)
         text = message_text(last)
+        client: list[str] = []
         if text.lstrip().startswith(BACKGROUND_TASK_PREFIX):
-            reason, tools = "background_task", []
+            reason, tools = "background_task", list[str]()
+        elif context.tool_choice == "none":
+            reason, tools = "chat", []
         else:
             reason = "chat"
-            tools = select_tools(services.tools, text, context.max_tools_offered)
+            limit = context.max_tools_offered
+            client = select_client_tools(context.client_tools, text, limit)
+            # A client tool shadows a server tool of the same name: the client asked for it.
+            tools = [t for t in select_tools(services.tools, text, limit) if t not in client]
         return {
             **turn,
             "route": "model",
             "route_reason": reason,
             "provider_chain": [target.id for target in chain],
             "tools_offered": tools,
+            "client_tools_offered": client,
         }
 
     return router

@@ -90,6 +90,8 @@ def make_tool_node(deps: DepsSource) -> Node:
         if not isinstance(last, AIMessage):
             raise ValueError("the tools node runs only after an AI message with tool calls")
         offered = set(state.get("tools_offered", []))
+        client = set(state.get("client_tools_offered", []))
+        calls = [call for call in last.tool_calls if call["name"] not in client]
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(
@@ -100,7 +102,7 @@ def make_tool_node(deps: DepsSource) -> Node:
                         max_chars=context.tool_output_max_chars,
                     )
                 )
-                for call in last.tool_calls
+                for call in calls
             ]
         results = [task.result() for task in tasks]
         results += [

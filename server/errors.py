@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph.errors import (
@@ -16,6 +16,7 @@ from graph.errors import (
     ModelNotFoundError,
     ProviderStreamBrokenError,
 )
+from server.disconnect import ClientGone
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +123,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "The server had an error while processing your request.")
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """Nobody is listening: log it, answer with nginx's 499 for the access log."""
+    logger.info("client disconnected; its run was cancelled (%s)", request.url.path)
+    return Response(status_code=499)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; the last one is the boundary that turns the rest into a 500."""
+    app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(AgentError, _agent_error)
     app.add_exception_handler(OpenAIHTTPError, _openai_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -17,6 +17,7 @@ from langchain_core.messages import (
 )
 
 from graph.state import Usage
+from nodes.messages import client_message_id
 from server.openai_protocol import ChatMessage
 
 
@@ -50,25 +51,18 @@ def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
 
 def to_langchain(message: ChatMessage) -> AnyMessage:
     """One OpenAI message as a LangChain message."""
+    mid = client_message_id()
     if message.role in ("system", "developer"):
-        return SystemMessage(content=_text(message))
+        return SystemMessage(content=_text(message), id=mid)
     if message.role == "user":
-        return HumanMessage(content=_parts(message), name=message.name)
+        return HumanMessage(content=_parts(message), name=message.name, id=mid)
     if message.role == "assistant":
         calls = [
             _tool_call(c.id, c.function.name, c.function.arguments)
             for c in message.tool_calls or []
         ]
-        return AIMessage(content=_text(message), tool_calls=calls, name=message.name)
-    return ToolMessage(content=_text(message), tool_call_id=message.tool_call_id or "")
-
-
-def new_turn(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """The messages after the client's last assistant message: what this turn adds."""
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == "assistant":
-            return messages[index + 1 :]
-    return messages
+        return AIMessage(content=_text(message), tool_calls=calls, name=message.name, id=mid)
+    return ToolMessage(content=_text(message), tool_call_id=message.tool_call_id or "", id=mid)
 
 
 def completion_id() -> str:
@@ -86,10 +80,41 @@ def usage_object(usage: Usage | None) -> dict[str, int]:
     }
 
 
+def wire_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Tool calls in OpenAI's shape; `arguments` is a JSON string."""
+    return [
+        {
+            "id": call.get("id") or "",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+        }
+        for call in calls
+    ]
+
+
+def tool_call_deltas(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """One streamed delta per tool call, each complete, with its `index`."""
+    return [
+        {"tool_calls": [{"index": index, **wired}]}
+        for index, wired in enumerate(wire_tool_calls(calls))
+    ]
+
+
 def completion(
-    *, cid: str, model: str, created: int, text: str, finish_reason: str, usage: Usage | None
+    *,
+    cid: str,
+    model: str,
+    created: int,
+    text: str,
+    finish_reason: str,
+    usage: Usage | None,
+    tool_calls: list[ToolCall] | None = None,
 ) -> dict[str, Any]:
     """A `chat.completion` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = wire_tool_calls(tool_calls)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -99,7 +124,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }

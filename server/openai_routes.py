@@ -2,41 +2,76 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from graph.errors import AgentError
-from server.auth import authenticate
+from server.auth import CallerDep, authenticate
+from server.cache import ResponseCacheDep
 from server.deps import AppStateDep, ChatServiceDep
+from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError, agent_error_status, error_body
-from server.openai_adapter import chunk, completion, completion_id, now
+from server.event_pump import EventPump
+from server.openai_adapter import chunk, completion, completion_id, now, tool_call_deltas
 from server.openai_protocol import ChatCompletionRequest
-from server.openai_service import StreamEvent, TextDelta, final_text
+from server.openai_service import (
+    StreamEvent,
+    TextDelta,
+    ThreadRef,
+    TurnDone,
+    final_text,
+    pending_tool_calls,
+)
+from server.ratelimit import rate_limit
+from server.thread_ids import scoped_thread_id
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
 
 THREAD_HEADER = "x-thread-id"
+OPENWEBUI_CHAT_HEADER = "x-openwebui-chat-id"
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
 MAX_THREAD_ID_LENGTH = 256
 
 
-def thread_id_of(request: Request) -> str | None:
-    """The thread id the client asked for, if any (bounded: it becomes an index key)."""
-    thread_id = request.headers.get(THREAD_HEADER) or None
-    if thread_id is not None and len(thread_id) > MAX_THREAD_ID_LENGTH:
-        raise OpenAIHTTPError(
-            400,
-            f"X-Thread-Id is longer than {MAX_THREAD_ID_LENGTH} characters.",
-            code="invalid_thread_id",
-            param="X-Thread-Id",
-        )
-    return thread_id
+def thread_id_of(request: Request, body: ChatCompletionRequest) -> str | None:
+    """The thread the client named, first match wins (bounded: it becomes an index key).
+
+    `X-Thread-Id`, then Open WebUI's `X-OpenWebUI-Chat-Id`, then `metadata.thread_id`;
+    none means a stateless run that stores nothing.
+    """
+    candidates = [
+        (request.headers.get(THREAD_HEADER), "X-Thread-Id"),
+        (request.headers.get(OPENWEBUI_CHAT_HEADER), "X-OpenWebUI-Chat-Id"),
+        ((body.metadata or {}).get("thread_id"), "metadata.thread_id"),
+    ]
+    for value, where in candidates:
+        if not value:
+            continue
+        if len(value) > MAX_THREAD_ID_LENGTH:
+            raise OpenAIHTTPError(
+                400,
+                f"{where} is longer than {MAX_THREAD_ID_LENGTH} characters.",
+                code="invalid_thread_id",
+                param=where,
+            )
+        return value
+    return None
+
+
+def is_retry(request: Request) -> bool:
+    """The openai SDK numbers its automatic retries; a retried POST must not run twice."""
+    count = request.headers.get(RETRY_COUNT_HEADER, "0")
+    return count.isdigit() and int(count) > 0
 
 
 def _sse(payload: dict[str, Any] | str) -> str:
@@ -46,11 +81,12 @@ def _sse(payload: dict[str, Any] | str) -> str:
 
 async def _sse_stream(
     first: StreamEvent,
-    events: AsyncGenerator[StreamEvent, None],
+    events: EventPump[StreamEvent],
     *,
     cid: str,
     model: str,
     include_usage: bool,
+    release: AbstractAsyncContextManager[None],
 ) -> AsyncIterator[str]:
     """OpenAI's SSE framing; an error after the first byte is one error event, then the end."""
     created = now()
@@ -63,9 +99,12 @@ async def _sse_stream(
     try:
         yield _sse(chunk(**common, delta={"role": "assistant", "content": ""}))
         event: StreamEvent = first
-        while isinstance(event, TextDelta):
-            yield _sse(chunk(**common, delta={"content": event.text}))
-            event = await anext(events)
+        while not isinstance(event, TurnDone):
+            field = "content" if isinstance(event, TextDelta) else "reasoning_content"
+            yield _sse(chunk(**common, delta={field: event.text}))
+            event = await events.next()
+        for delta in tool_call_deltas(pending_tool_calls(event.output)):
+            yield _sse(chunk(**common, delta=delta))
         finish = str(event.output.get("finish_reason") or "stop")
         yield _sse(chunk(**common, finish_reason=finish))
         if include_usage:
@@ -79,43 +118,83 @@ async def _sse_stream(
         logger.exception("unhandled error while streaming")
         yield _sse(error_body(500, "The server had an error while processing your request."))
     finally:
-        await events.aclose()
+        # A client that leaves cancels this generator; closing the run must still happen.
+        with anyio.CancelScope(shield=True):
+            await events.aclose()
+            await release.__aexit__(None, None, None)
 
 
-@router.post("/chat/completions", response_model=None)
+# Only completions spend the rate limit: chat UIs poll /v1/models.
+@router.post("/chat/completions", response_model=None, dependencies=[Depends(rate_limit)])
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, service: ChatServiceDep
+    body: ChatCompletionRequest,
+    request: Request,
+    service: ChatServiceDep,
+    cache: ResponseCacheDep,
+    caller: CallerDep,
 ) -> Response:
     """Create a chat completion, streamed as SSE when `stream` is true."""
-    thread_id = thread_id_of(request)
-    run = await service.prepare(body, thread_id)
-    headers = {THREAD_HEADER: thread_id} if thread_id else {}
-    cid = completion_id()
-    if not body.stream:
-        output = await service.complete(run)
-        payload = completion(
+    client_thread = thread_id_of(request, body)
+    thread = (
+        ThreadRef(
+            client_thread,
+            scoped_thread_id(caller.key_id, client_thread),
+            delta=THREAD_HEADER in request.headers,
+        )
+        if client_thread
+        else None
+    )
+    headers = {THREAD_HEADER: client_thread} if client_thread else {}
+    service.validate(body)
+    lock: AbstractAsyncContextManager[None] = (
+        service.locks.hold(thread.stored_id) if thread else contextlib.nullcontext()
+    )
+    await lock.__aenter__()
+    handed_over = False
+    try:
+        run = await service.prepare(body, thread, retry=is_retry(request))
+        # Response cache (server/cache.py): a hit replaces the run; a miss stores its answer.
+        cached = await cache.lookup(body, request, client_thread)
+        headers.update(cached.headers)
+        cid = completion_id()
+        if not body.stream:
+            output = await until_disconnect(request, cached.complete(lambda: service.complete(run)))
+            payload = completion(
+                cid=cid,
+                model=body.model,
+                created=now(),
+                text=final_text(output),
+                finish_reason=str(output.get("finish_reason") or "stop"),
+                usage=output.get("usage"),
+                tool_calls=pending_tool_calls(output),
+            )
+            return JSONResponse(payload, headers=headers)
+        events = EventPump(cached.stream(lambda: service.stream(run)))
+        # Wait for the first event so that a failure before any token is a proper HTTP error.
+        primed = False
+        try:
+            first = await until_disconnect(request, events.next())
+            primed = True
+        finally:
+            if not primed:
+                await events.aclose()
+        stream = _sse_stream(
+            first,
+            events,
             cid=cid,
             model=body.model,
-            created=now(),
-            text=final_text(output),
-            finish_reason=str(output.get("finish_reason") or "stop"),
-            usage=output.get("usage"),
+            include_usage=body.include_usage,
+            release=lock,
         )
-        return JSONResponse(payload, headers=headers)
-    events = service.stream(run)
-    # Wait for the first event so that a failure before any token is a proper HTTP error.
-    primed = False
-    try:
-        first = await anext(events)
-        primed = True
+        handed_over = True
+        return StreamingResponse(
+            stream,
+            media_type="text/event-stream",
+            headers={**headers, "cache-control": "no-cache"},
+        )
     finally:
-        if not primed:
-            await events.aclose()
-    return StreamingResponse(
-        _sse_stream(first, events, cid=cid, model=body.model, include_usage=body.include_usage),
-        media_type="text/event-stream",
-        headers={**headers, "cache-control": "no-cache"},
-    )
+        if not handed_over:
+            await lock.__aexit__(None, None, None)
 
 
 def _model_card(alias: str, created: int) -> dict[str, Any]:

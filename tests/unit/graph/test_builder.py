@@ -17,19 +17,26 @@ def test_nodes_and_edges() -> None:
 
     assert set(drawn.nodes) == {
         "__start__",
+        "guard",
         "router",
         "fallback_provider",
         "tools",
+        "client_tools",
         "respond",
         "__end__",
     }
     assert edges(compiled) == {
-        ("__start__", "router", False),
+        ("__start__", "guard", False),
+        ("guard", "router", True),
+        ("guard", "__end__", True),
         ("router", "fallback_provider", True),
         ("router", "respond", True),
         ("fallback_provider", "tools", True),
         ("fallback_provider", "respond", True),
-        ("tools", "fallback_provider", False),
+        ("fallback_provider", "client_tools", True),
+        ("tools", "fallback_provider", True),
+        ("tools", "client_tools", True),
+        ("client_tools", "fallback_provider", False),
         ("respond", "__end__", False),
     }
 

@@ -1,0 +1,209 @@
+"""Reconciles the full history a chat client resends with the thread stored in checkpoints.
+
+Chat clients send the whole conversation every turn. The stored thread holds more than the
+client saw (server tool calls and their results), so both sides are compared as *visible
+items*: user, system and client-tool messages one by one, and each run of server-made
+messages as one assistant item (its text joined, and the client tool calls it ended with).
+Pure functions only: the service turns the resulting `Plan` into a graph run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from nodes.messages import content_text, is_client_message
+
+_HIDDEN_BLOCKS = re.compile(r"<(details|think)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+Key = tuple[object, ...]
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", _HIDDEN_BLOCKS.sub("", text)).strip()
+
+
+def _content_key(message: BaseMessage) -> object:
+    if isinstance(message.content, str):
+        return _norm(message.content)
+    parts: list[object] = []
+    for block in message.content:
+        if isinstance(block, str):
+            parts.append(_norm(block))
+        elif block.get("type") == "text":
+            parts.append(_norm(str(block.get("text", ""))))
+        else:
+            parts.append(repr(sorted(block.items())))
+    joined = [p for p in parts if p != ""]
+    return joined[0] if len(joined) == 1 and isinstance(joined[0], str) else tuple(joined)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message as the client sees it.
+
+    Attributes:
+        key: What must be equal on both sides.
+        end: How many stored messages precede the end of this item (0 for client items).
+        boundary: A finished turn ends here (a server answer without pending client calls).
+        server: The item is a run of server-made messages.
+    """
+
+    key: Key
+    end: int = 0
+    boundary: bool = False
+    server: bool = False
+
+
+def client_key(message: BaseMessage) -> Key:
+    """The comparison key of one message the client sent."""
+    if isinstance(message, HumanMessage):
+        return ("user", _content_key(message))
+    if isinstance(message, SystemMessage):
+        return ("system", _content_key(message))
+    if isinstance(message, ToolMessage):
+        return ("tool", message.tool_call_id, _content_key(message))
+    if isinstance(message, AIMessage):
+        calls = frozenset(c.get("id") for c in message.tool_calls)
+        return ("assistant", _norm(content_text(message.content)), calls)
+    return (message.type, _content_key(message))
+
+
+def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
+    """The stored thread as the client saw it (see the module docstring)."""
+    items: list[Item] = []
+    texts: list[str] = []
+    last_ai: AIMessage | None = None
+    server_answered: set[str] = set()
+    open_segment = False
+
+    def flush(end: int) -> None:
+        nonlocal texts, last_ai, server_answered, open_segment
+        if not open_segment:
+            return
+        calls = frozenset(
+            c.get("id")
+            for c in (last_ai.tool_calls if last_ai else [])
+            if c.get("id") not in server_answered
+        )
+        text = _norm("".join(texts))
+        items.append(Item(("assistant", text, calls), end=end, boundary=not calls, server=True))
+        texts, last_ai, server_answered, open_segment = [], None, set(), False
+
+    for index, message in enumerate(stored):
+        server_made = isinstance(message, AIMessage | ToolMessage) and not is_client_message(
+            message
+        )
+        if server_made:
+            open_segment = True
+            if isinstance(message, AIMessage):
+                texts.append(content_text(message.content))
+                last_ai = message
+                server_answered = set()
+            else:
+                assert isinstance(message, ToolMessage)
+                server_answered.add(message.tool_call_id)
+            continue
+        flush(index)
+        items.append(Item(client_key(message), end=index + 1))
+    flush(len(stored))
+    return items
+
+
+def common_prefix(left: Sequence[Key], right: Sequence[Key]) -> int:
+    """Length of the longest common prefix of two key lists."""
+    count = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with a request on a thread.
+
+    Attributes:
+        action: `seed` (unknown thread: store the whole history), `append` (the stored thread
+            is a prefix: add the new messages), `resume` (answer pending client tool calls),
+            `continue` (the same request again while its run was cut short: finish that run),
+            `replay` (the same request again after its run finished: answer from the thread
+            when the client marks it as a retry), or `fork` (an edit or a regenerate: run
+            from the turn boundary at the longest common prefix).
+        start: Index into the client's messages of the first one to send to the graph.
+        base_end: For `fork`, the number of stored messages the fork keeps.
+    """
+
+    action: Literal["seed", "append", "resume", "continue", "replay", "fork"]
+    start: int = 0
+    base_end: int = 0
+
+
+def plan(
+    stored: Sequence[BaseMessage],
+    incoming: Sequence[BaseMessage],
+    *,
+    finished: bool,
+    interrupted: bool,
+    retry: bool,
+    delta: bool = False,
+) -> Plan:
+    """Decide how the client's history continues the stored thread.
+
+    Args:
+        stored: The thread's messages at its latest checkpoint.
+        incoming: The client's whole history, as LangChain messages.
+        finished: The latest run ended normally (no node left to run).
+        interrupted: The latest run is paused for client tool results.
+        retry: The client marked this request as a retry of an earlier one.
+        delta: The client may send only the new messages (it named the thread with
+            `X-Thread-Id`): a history without any assistant message that does not match
+            the thread is then appended rather than taken for an edit.
+    """
+    if not stored:
+        return Plan("seed")
+    items = visible_items(stored)
+    if not finished and not interrupted and items and items[-1].server:
+        items.pop()  # the answer of a run that was cut short: the client never got it whole
+    have = [item.key for item in items]
+    want = [client_key(m) for m in incoming]
+    shared = common_prefix(have, want)
+    if shared == len(have):
+        rest = incoming[shared:]
+        if interrupted and rest and isinstance(rest[0], ToolMessage):
+            return Plan("resume", start=shared)
+        if not rest and not finished and not interrupted:
+            return Plan("continue", start=shared)
+        if finished and rest:
+            return Plan("append", start=shared)
+    if (
+        retry
+        and finished
+        and shared == len(want)
+        and len(have) == len(want) + 1
+        and items[-1].boundary
+    ):
+        return Plan("replay", start=len(want))
+    if delta and finished and shared < len(have) and not any(k[0] == "assistant" for k in want):
+        # Only new messages: skip system messages the thread already holds.
+        known = set(have)
+        skip = 0
+        while skip < len(want) and want[skip][0] == "system" and want[skip] in known:
+            skip += 1
+        return Plan("append", start=skip)
+    cut = shared
+    while cut > 0 and not items[cut - 1].boundary:
+        cut -= 1
+    return Plan("fork", start=cut, base_end=items[cut - 1].end if cut else 0)

@@ -1,0 +1,136 @@
+"""Reconciliation of a client's full history with the stored thread, case by case."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from nodes.messages import client_message_id
+from server.reconcile import plan, visible_items
+
+
+def user(text: str) -> HumanMessage:
+    return HumanMessage(text, id=client_message_id())
+
+
+def answer(text: str, **kwargs: object) -> AIMessage:
+    return AIMessage(text, id=f"run-{text[:8]}", **kwargs)  # type: ignore[arg-type]
+
+
+def client_ai(text: str, **kwargs: object) -> AIMessage:
+    return AIMessage(text, id=client_message_id(), **kwargs)  # type: ignore[arg-type]
+
+
+CALC = {"name": "calculator", "args": {"expression": "2+2"}, "id": "call_s"}
+WEATHER = {"name": "weather", "args": {"city": "Oslo"}, "id": "call_c"}
+
+# u1 -> (server tool round) a1 -> u2 -> a2
+STORED: list[BaseMessage] = [
+    user("hi"),
+    answer("", tool_calls=[CALC]),
+    ToolMessage("4", tool_call_id="call_s", name="calculator", id="t1"),
+    answer("It is 4."),
+    user("and again?"),
+    answer("Still 4."),
+]
+
+
+def test_server_tool_rounds_are_hidden_in_one_assistant_item() -> None:
+    items = visible_items(STORED)
+    assert [i.key[0] for i in items] == ["user", "assistant", "user", "assistant"]
+    assert items[1].key == ("assistant", "It is 4.", frozenset())
+    assert items[1].end == 4
+    assert items[1].boundary
+
+
+def incoming(*messages: BaseMessage) -> list[BaseMessage]:
+    return list(messages)
+
+
+def test_unknown_thread_is_seeded() -> None:
+    assert plan([], [user("hi")], finished=True, interrupted=False, retry=False).action == "seed"
+
+
+def test_prefix_appends_only_the_new_turn() -> None:
+    client = incoming(user("hi"), client_ai("It is 4."), user("and again?"), client_ai("Still 4."))
+    client.append(user("third"))
+    result = plan(STORED, client, finished=True, interrupted=False, retry=False)
+    assert (result.action, result.start) == ("append", 4)
+
+
+def test_whitespace_and_reasoning_blocks_do_not_break_the_match() -> None:
+    shown = '<details type="reasoning">routing…</details>\n It is   4. '
+    client = incoming(user("hi"), client_ai(shown), user("and again?"), client_ai("Still 4."))
+    client.append(user("third"))
+    assert plan(STORED, client, finished=True, interrupted=False, retry=False).action == "append"
+
+
+def test_regenerate_forks_before_the_last_answer() -> None:
+    client = incoming(user("hi"), client_ai("It is 4."), user("and again?"))
+    result = plan(STORED, client, finished=True, interrupted=False, retry=False)
+    assert (result.action, result.start, result.base_end) == ("fork", 2, 4)
+
+
+def test_a_marked_retry_of_a_finished_run_is_replayed() -> None:
+    client = incoming(user("hi"), client_ai("It is 4."), user("and again?"))
+    result = plan(STORED, client, finished=True, interrupted=False, retry=True)
+    assert result.action == "replay"
+
+
+def test_edit_of_the_first_message_forks_from_nothing() -> None:
+    result = plan(STORED, [user("hello")], finished=True, interrupted=False, retry=False)
+    assert (result.action, result.start, result.base_end) == ("fork", 0, 0)
+
+
+def test_edited_assistant_message_forks_at_the_previous_boundary() -> None:
+    client = incoming(user("hi"), client_ai("It is five."), user("and again?"))
+    result = plan(STORED, client, finished=True, interrupted=False, retry=False)
+    assert (result.action, result.start, result.base_end) == ("fork", 0, 0)
+
+
+def test_a_run_cut_short_is_continued_when_the_same_request_comes_again() -> None:
+    cut = [*STORED[:5], answer("", tool_calls=[CALC])]
+    client = incoming(user("hi"), client_ai("It is 4."), user("and again?"))
+    assert plan(cut, client, finished=False, interrupted=False, retry=True).action == "continue"
+
+
+def test_a_new_message_after_a_cut_run_forks_from_the_last_finished_turn() -> None:
+    cut = [*STORED[:5], answer("Sti")]
+    client = incoming(
+        user("hi"), client_ai("It is 4."), user("and again?"), client_ai("Sti"), user("hm?")
+    )
+    result = plan(cut, client, finished=False, interrupted=False, retry=False)
+    assert (result.action, result.start, result.base_end) == ("fork", 2, 4)
+
+
+def test_client_tool_results_resume_the_paused_run() -> None:
+    paused = [user("weather?"), answer("", tool_calls=[WEATHER])]
+    client = incoming(
+        user("weather?"),
+        client_ai("", tool_calls=[WEATHER]),
+        ToolMessage("sunny", tool_call_id="call_c", id=client_message_id()),
+    )
+    result = plan(paused, client, finished=False, interrupted=True, retry=False)
+    assert (result.action, result.start) == ("resume", 2)
+
+
+def test_client_tool_exchange_stays_visible_after_the_run() -> None:
+    done = [
+        user("weather?"),
+        answer("", tool_calls=[WEATHER]),
+        ToolMessage("sunny", tool_call_id="call_c", id=client_message_id()),
+        answer("Sunny in Oslo."),
+    ]
+    keys = [item.key[0] for item in visible_items(done)]
+    assert keys == ["user", "assistant", "tool", "assistant"]
+    assert visible_items(done)[1].key[2] == frozenset({"call_c"})
+
+
+def test_delta_clients_may_send_only_the_new_message() -> None:
+    result = plan(
+        STORED, [user("third")], finished=True, interrupted=False, retry=False, delta=True
+    )
+    assert (result.action, result.start) == ("append", 0)
+    # Without delta (a full-history client such as Open WebUI) the same request is an edit.
+    assert plan(STORED, [user("third")], finished=True, interrupted=False, retry=False).action == (
+        "fork"
+    )
