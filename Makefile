@@ -7,7 +7,7 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 
-.PHONY: help install run test lint format typecheck check clean bench
+.PHONY: help install run test lint format typecheck check clean bench retention
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,3 +47,7 @@ clean: ## Remove the virtual environments and caches
 
 bench: install ## Print the service's overhead against direct calls to a fake provider
 	$(UV) run --frozen python -m tests.bench.overhead
+
+OLDER_THAN ?= 30d
+retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them
+	$(UV) run --frozen python -m server.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)

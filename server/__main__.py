@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from server.app import create_app
+from server.drain import DrainingServer, drain_of
+from server.logging_setup import configure_logging
 from server.settings import Settings
 
 
 def main() -> None:
     """Read the settings once and serve."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    uvicorn.run(
-        create_app(settings),
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        log_config=None,  # keep configure_logging's handler (JSON or text)
+        access_log=False,  # server.middleware writes the access log, with the request id
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    # SIGTERM: /ready turns 503, in-flight streams finish (server/drain.py), exit code 0.
+    DrainingServer(config, drain=drain_of(app), delay=settings.shutdown_delay_seconds).run()
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
-from server import health, openai_routes
+from server import admin_routes, health, metrics, openai_routes
 from server.errors import install_error_handlers
+from server.langserve_routes import mount_agent_routes
 from server.lifespan import make_lifespan
+from server.limits import BodyLimitMiddleware
+from server.middleware import ObservabilityMiddleware
+from server.ratelimit import RateLimitHeaders
 from server.settings import Settings
 
 
@@ -22,4 +27,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     app.include_router(health.router)
+    app.include_router(admin_routes.router)
+    app.include_router(metrics.router)
+    mount_agent_routes(app)
+    app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[
+                "x-thread-id",
+                "x-request-id",
+                "x-cache",
+                "retry-after",
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        )
+    app.add_middleware(ObservabilityMiddleware)  # pure ASGI: request id, metrics, access log
     return app

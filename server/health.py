@@ -1,13 +1,89 @@
-"""Liveness: the process answers."""
+"""Liveness (`/health`: the process answers) and readiness (`/ready`: it can do its work).
+
+`/ready` is 503 when this replica should get no traffic: it is draining for shutdown, its
+checkpointer does not answer, or every provider of every model alias is cooling down.
+A Redis outage is not a reason: the service serves without it (in-process cache, cooldowns
+and rate limits), so `/ready` stays 200 and lists those degraded modes instead.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import logging
+import sqlite3
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from langchain_core.runnables import RunnableConfig
+
+from server.deps import AppStateDep
+from server.drain import drain_of
+from server.lifespan import AppState
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_SECONDS = 2.0
+_PROBE: RunnableConfig = {"configurable": {"thread_id": "__ready_probe__", "checkpoint_ns": ""}}
+
+CACHE_IN_PROCESS = "cache-in-process-only"
+COOLDOWNS_IN_PROCESS = "cooldowns-in-process"
+RATE_LIMITS_IN_PROCESS = "rate-limits-in-process"
+ALL_PROVIDERS_COOLING = "all-providers-cooling"
+DRAINING = "draining"
 
 
 @router.get("/health")
 async def health() -> dict[str, str]:
     """Alive: the event loop serves requests."""
     return {"status": "ok"}
+
+
+async def _checkpointer(state: AppState) -> dict[str, Any]:
+    """A cheap indexed read of a thread that does not exist."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await state.checkpointer.aget_tuple(_PROBE)
+    except (TimeoutError, OSError, psycopg.Error, psycopg_pool.PoolTimeout, sqlite3.Error) as err:
+        logger.warning("readiness: checkpointer check failed: %s", type(err).__name__)
+        return {"ok": False, "error": type(err).__name__}
+    return {"ok": True}
+
+
+async def _redis(state: AppState) -> dict[str, Any]:
+    redis = state.ops.redis
+    if redis is None:
+        return {"ok": True, "configured": False}
+    return {"ok": await redis.ping(), "configured": True}
+
+
+async def _providers(state: AppState) -> dict[str, Any]:
+    targets = sorted({t.id for chain in state.deps.providers.aliases.values() for t in chain})
+    cooling = [t for t in targets if await state.deps.cooldowns.is_cooling(t)]
+    return {"ok": len(cooling) < len(targets), "cooling": cooling}
+
+
+@router.get("/ready", response_model=None)
+async def ready(request: Request, state: AppStateDep) -> JSONResponse:
+    """200 when this replica can serve (perhaps degraded), 503 when it should get no traffic."""
+    draining = drain_of(request.app).draining
+    checks = {
+        "checkpointer": await _checkpointer(state),
+        "redis": await _redis(state),
+        "providers": await _providers(state),
+    }
+    degraded: list[str] = []
+    if not checks["redis"]["ok"]:
+        degraded += [CACHE_IN_PROCESS, COOLDOWNS_IN_PROCESS, RATE_LIMITS_IN_PROCESS]
+    if not checks["providers"]["ok"]:
+        degraded.append(ALL_PROVIDERS_COOLING)
+    if draining:
+        degraded.append(DRAINING)
+    unready = draining or not checks["checkpointer"]["ok"] or not checks["providers"]["ok"]
+    status = "unready" if unready else "degraded" if degraded else "ready"
+    body = {"status": status, "draining": draining, "checks": checks, "degraded": degraded}
+    return JSONResponse(body, status_code=503 if unready else 200)

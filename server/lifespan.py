@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -16,8 +16,12 @@ from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
 from server.checkpointer import open_checkpointer
+from server.metrics import Metrics
+from server.observe import InstrumentedSaver, observe_graphs
 from server.openai_service import ChatService
+from server.operations import Operations, open_operations
 from server.settings import Settings
+from server.thread_locks import ThreadLocks
 from server.wiring import build_agent_deps
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,10 @@ class AppState:
     stateless_graph: AgentGraph
     chat: ChatService
     keys: KeyRing
+    ops: Operations
+    """Redis, response cache, rate limiter, cooldown store (`server.operations`)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This app's Prometheus instruments (its own registry), fed by `server.observe`."""
 
 
 def make_lifespan(
@@ -46,12 +54,20 @@ def make_lifespan(
         async with (
             httpx.AsyncClient(timeout=settings.searxng_timeout) as http,
             open_checkpointer(settings) as saver,
+            open_operations(settings) as ops,
         ):
-            deps = build_agent_deps(settings, http_client=http)
-            graph = build_graph(lambda: deps, checkpointer=saver)
+            deps = build_agent_deps(settings, http_client=http, cooldowns=ops.cooldowns)
+            metrics = Metrics(version=app.version)
+            ops.cache.add_observer(metrics)
+            graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
             stateless = build_graph(lambda: deps)
+            graph, stateless = observe_graphs(metrics, deps.tools.names(), graph, stateless)
             chat = ChatService(
-                graph=graph, stateless_graph=stateless, providers=deps.providers, settings=settings
+                graph=graph,
+                stateless_graph=stateless,
+                providers=deps.providers,
+                settings=settings,
+                locks=ThreadLocks(ops.redis),
             )
             logger.info(
                 "agent service ready: models %s, tools %s",
@@ -66,7 +82,9 @@ def make_lifespan(
                 )
             else:
                 logger.info("API keys required: %d key(s) accepted", len(keys.digests))
-            state = AppState(settings, deps, saver, graph, stateless, chat, keys)
+            state = AppState(
+                settings, deps, saver, graph, stateless, chat, keys, metrics=metrics, ops=ops
+            )
             try:
                 yield {"agent": state}
             finally:

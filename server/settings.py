@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,12 +20,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`json`: one JSON object per line; `text`: readable lines; `auto`: text on a terminal."""
 
     # --- access --------------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)
     """Bearer keys clients may use (JSON list); only their SHA-256 is kept in memory."""
     api_key_hashes: list[str] = Field(default_factory=list)
     """SHA-256 hex digests of accepted keys, for deployments that never hold the keys."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (JSON list; ["*"] for any). Empty: no CORS."""
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Larger request bodies get 413."""
+    max_messages: int = Field(default=2000, ge=1)
+    """More messages in one request get 400."""
+    progress_events: bool = False
+    """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
 
     # --- memory --------------------------------------------------------------------------
     database_url: SecretStr | None = None
@@ -68,10 +79,44 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0)
     tool_output_max_chars: int = Field(default=16_000, ge=100)
     max_tools_offered: int = Field(default=16, ge=1)
+    max_input_chars: int = Field(default=2_000_000, ge=1)
+    """A turn whose new user text is longer is refused (the guard node) before any model call.
+
+    The default only stops absurd pastes (far beyond any model's context); set it to what your
+    models can take, e.g. 100000 for a 32k-token model.
+    """
     searxng_url: str | None = None
     searxng_timeout: float = Field(default=10.0, gt=0)
     searxng_top_k: int = Field(default=5, ge=1, le=50)
     load_plugin_tools: bool = True
+
+    # --- production layer: Redis, cache, rate limits, shutdown ---------------------------
+    redis_url: SecretStr | None = None
+    """Redis shared by the replicas (cache, cooldowns, rate limits); unset = in-process only."""
+    redis_prefix: str = Field(default="agent", min_length=1)
+    """Prefix of every Redis key, so several deployments (or tests) can share one Redis."""
+    redis_timeout: float = Field(default=0.25, gt=0)
+    """Seconds for a Redis connect or command: a dead Redis must not stall requests."""
+    redis_retry_seconds: float = Field(default=2.0, ge=0)
+    """After a Redis error, go without Redis this long before trying it again."""
+    cache_enabled: bool = True
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cache_max_entries: int = Field(default=1024, ge=0)
+    """Entries of the in-process LRU layer (0 disables that layer)."""
+    cache_compress_min_bytes: int = Field(default=1024, ge=0)
+    """Values at least this long are zlib-compressed."""
+    cache_version: str = "1"
+    """Part of every cache key: change it to invalidate all cached answers at once."""
+    cache_any_temperature: bool = False
+    """Cache requests whatever their temperature, not only `temperature: 0` ones."""
+    cache_shared_across_keys: bool = False
+    """Let callers with different API keys share cached answers (off: one cache per key)."""
+    rate_limit_rpm: int = Field(default=0, ge=0)
+    """Requests per minute per API key (per client address when open); 0 = unlimited."""
+    shutdown_grace_seconds: int = Field(default=30, ge=0)
+    """On SIGTERM, how long in-flight requests and streams may take to finish."""
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+    """On SIGTERM, keep serving this long with /ready at 503 before draining (for LBs)."""
 
     @field_validator("agent_models")
     @classmethod

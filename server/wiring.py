@@ -13,7 +13,7 @@ from nodes.providers.catalogue import (
     ProviderKind,
     ProviderTarget,
 )
-from nodes.providers.cooldown import InProcessCooldowns
+from nodes.providers.cooldown import CooldownStore, InProcessCooldowns
 from nodes.tools import ToolConfig, build_tool_registry
 from server.settings import Settings
 
@@ -56,9 +56,15 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
 
 
 def build_agent_deps(
-    settings: Settings, *, http_client: httpx.AsyncClient | None = None
+    settings: Settings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    cooldowns: CooldownStore | None = None,
 ) -> AgentDeps:
-    """Every service the graph's nodes use, built from settings."""
+    """Every service the graph's nodes use, built from settings.
+
+    `cooldowns` is the shared (Redis) store when the app has one; in-process otherwise.
+    """
     tools = build_tool_registry(
         ToolConfig(
             searxng_url=settings.searxng_url,
@@ -71,7 +77,8 @@ def build_agent_deps(
     return AgentDeps(
         providers=provider_catalogue(settings),
         tools=tools,
-        cooldowns=InProcessCooldowns(
+        cooldowns=cooldowns
+        or InProcessCooldowns(
             threshold=settings.provider_cooldown_failures,
             cooldown=settings.provider_cooldown_seconds,
         ),

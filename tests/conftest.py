@@ -10,14 +10,17 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from server.app import create_app
 from server.settings import Settings
+from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 SettingsFactory = Callable[..., Settings]
@@ -46,6 +49,8 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         # Fields not passed still come from the environment; keep the ones that matter unset.
         if "database_url" not in overrides:
             settings.database_url = None
+        if "redis_url" not in overrides:
+            settings.redis_url = None
         return settings
 
     return factory
@@ -95,6 +100,48 @@ def postgres_url() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as error:
+        service_missing("Redis", error)
+        raise
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own (REDIS_PREFIX); its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A `redis-server` of this test's own on a free port, which the test may stop and restart."""
+    try:
+        process = RedisProcess(tmp_path).start()
+    except (FileNotFoundError, RuntimeError) as error:
+        service_missing("redis-server", error)
+        raise
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

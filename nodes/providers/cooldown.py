@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 
 class CooldownStore(Protocol):
     """Where failure counts and cooldowns live (in-process here; Redis when shared)."""
@@ -65,3 +68,100 @@ class InProcessCooldowns:
         """Providers cooling down now (for readiness reports)."""
         now = self.clock()
         return [name for name, until in self._until.items() if until > now]
+
+
+class RedisGate(Protocol):
+    """The Redis connection as the cooldowns see it (`server.redis_client.RedisLink`)."""
+
+    client: Redis
+
+    @property
+    def usable(self) -> bool:
+        """False while backing off after an error."""
+        ...
+
+    def key(self, *parts: str) -> str:
+        """A namespaced key."""
+        ...
+
+    def failed(self, error: RedisError) -> None:
+        """Count an error and back off."""
+        ...
+
+    def succeeded(self) -> None:
+        """Redis answered."""
+        ...
+
+
+# KEYS: failure count, cooldown marker. ARGV: threshold, cooldown ms, failure-count expiry ms.
+# Starting a cooldown leaves the count at threshold - 1: once the marker expires, the next
+# failure cools the provider down again at once (half-open), a success resets it.
+_RECORD_FAILURE = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if count >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], tonumber(ARGV[1]) - 1, 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class RedisCooldowns:
+    """Cooldowns shared by every replica through Redis, with the in-process breaker's rules.
+
+    A provider cooled down by one replica is skipped by all of them. While Redis is
+    unreachable the in-process `fallback` decides, so a Redis outage never fails a request.
+    """
+
+    def __init__(self, redis: RedisGate, fallback: InProcessCooldowns) -> None:
+        self._redis = redis
+        self._fallback = fallback
+        self._record = redis.client.register_script(_RECORD_FAILURE)
+        self._cooldown_ms = max(1, int(fallback.cooldown * 1000))
+        # Consecutive failures older than this are forgotten (keeps Redis tidy).
+        self._count_ms = max(self._cooldown_ms * 10, 600_000)
+
+    def _keys(self, provider: str) -> list[str]:
+        return [
+            self._redis.key("cooldown", provider, "failures"),
+            self._redis.key("cooldown", provider, "until"),
+        ]
+
+    async def is_cooling(self, provider: str) -> bool:
+        """True while any replica's cooldown of the provider lasts."""
+        if not self._redis.usable:
+            return await self._fallback.is_cooling(provider)
+        try:
+            cooling = bool(await self._redis.client.exists(self._keys(provider)[1]))
+        except RedisError as error:
+            self._redis.failed(error)
+            return await self._fallback.is_cooling(provider)
+        self._redis.succeeded()
+        return cooling
+
+    async def record_failure(self, provider: str) -> bool:
+        """Count a failure for every replica; True when it started a cooldown."""
+        if not self._redis.usable:
+            return await self._fallback.record_failure(provider)
+        args = [self._fallback.threshold, self._cooldown_ms, self._count_ms]
+        try:
+            opened = await self._record(keys=self._keys(provider), args=args)
+        except RedisError as error:
+            self._redis.failed(error)
+            return await self._fallback.record_failure(provider)
+        self._redis.succeeded()
+        return bool(opened)
+
+    async def record_success(self, provider: str) -> None:
+        """Close the breaker for every replica."""
+        await self._fallback.record_success(provider)
+        if not self._redis.usable:
+            return
+        try:
+            await self._redis.client.delete(*self._keys(provider))
+        except RedisError as error:
+            self._redis.failed(error)
+            return
+        self._redis.succeeded()

@@ -1,0 +1,27 @@
+"""`/admin` routes for operators: response cache stats and invalidation.
+
+They take the same API keys as `/v1` (on an open service they are open too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from server.auth import authenticate
+from server.cache import ResponseCacheDep
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate)])
+
+
+@router.get("/cache/stats")
+async def cache_stats(cache: ResponseCacheDep) -> dict[str, Any]:
+    """Hits, misses, stores and errors by layer since start, and the layers' state."""
+    return cache.stats()
+
+
+@router.post("/cache/clear")
+async def cache_clear(cache: ResponseCacheDep) -> dict[str, Any]:
+    """Drop every cached answer, on every replica (see `ResponseCache.clear`)."""
+    return {"cleared": await cache.clear()}

@@ -1,0 +1,229 @@
+"""Prometheus metrics of one app: the instruments, the methods that feed them, and `/metrics`.
+
+Every app builds its own `CollectorRegistry` (in the lifespan), never the process-global one,
+so two apps in one process (tests, workers) never collide. Label values are bounded on
+purpose: route templates instead of raw paths, node and tool names from the graph, provider
+targets from the configuration, outcomes and error kinds from closed sets. Thread ids, user
+text and raw paths never become label values.
+
+Feeds: `server.middleware` (HTTP), `server.observe` (graph nodes, providers, tools, tokens,
+time to first token, checkpoints) and the response cache (`cache_request`, `cache_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+NAMESPACE: Final = "agent"
+
+#: Seconds; HTTP requests include whole streams, so the buckets reach minutes.
+LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+#: Seconds until a provider's first token.
+TTFT_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30)
+#: Seconds of one checkpoint read or write.
+CHECKPOINT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+
+OTHER: Final = "other"
+"""The label value of anything outside a bounded set (unknown path, method, node, ...)."""
+
+HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def bounded(value: str | None, allowed: Iterable[str]) -> str:
+    """`value` when it is in `allowed`, else `other`: keeps a label's values a closed set."""
+    return value if value is not None and value in allowed else OTHER
+
+
+class Metrics:
+    """The service's instruments on a registry of its own.
+
+    Args:
+        registry: Where to register; a fresh `CollectorRegistry` when omitted.
+        version: The service version, exported as `agent_build_info{version=...} 1`.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, version: str = "") -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        ns = NAMESPACE
+
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request duration to the end of the response body (streams included).",
+            ["method", "route"],
+            namespace=ns,
+            registry=reg,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.http_in_flight = Gauge(
+            "http_requests_in_flight",
+            "HTTP requests being served right now.",
+            namespace=ns,
+            registry=reg,
+        )
+        self.active_streams = Gauge(
+            "active_streams",
+            "Server-sent-event responses open right now, by route template.",
+            ["route"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.node_duration = Histogram(
+            "graph_node_duration_seconds",
+            "Duration of one run of a graph node, by node and outcome (ok, error).",
+            ["node", "outcome"],
+            namespace=ns,
+            registry=reg,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.router_decisions = Counter(
+            "router_decisions",
+            "Router decisions by route (model, respond) and reason.",
+            ["route", "reason"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.provider_requests = Counter(
+            "provider_requests",
+            "Provider calls by provider target, outcome (ok, error, skipped) and error kind.",
+            ["provider", "outcome", "error"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.provider_duration = Histogram(
+            "provider_request_duration_seconds",
+            "Duration of one provider call, by provider target and outcome.",
+            ["provider", "outcome"],
+            namespace=ns,
+            registry=reg,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.fallbacks = Counter(
+            "provider_fallbacks",
+            "Moves from one provider to the next in a chain, by from, to and reason.",
+            ["from_provider", "to_provider", "reason"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.chain_exhausted = Counter(
+            "all_providers_failed",
+            "Model calls where every provider of the chain failed or was cooling down.",
+            namespace=ns,
+            registry=reg,
+        )
+        self.tokens = Counter(
+            "tokens",
+            "Tokens by provider target and direction (input, output).",
+            ["provider", "direction"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.ttft = Histogram(
+            "time_to_first_token_seconds",
+            "Seconds from a provider call's start to its first content or tool-call token.",
+            ["provider"],
+            namespace=ns,
+            registry=reg,
+            buckets=TTFT_BUCKETS,
+        )
+        self.tool_calls = Counter(
+            "tool_calls",
+            "Server-side tool calls by tool and outcome (ok, error, timeout).",
+            ["tool", "outcome"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.tool_duration = Histogram(
+            "tool_duration_seconds",
+            "Duration of one tool call, by tool and outcome.",
+            ["tool", "outcome"],
+            namespace=ns,
+            registry=reg,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.cache_requests = Counter(
+            "cache_requests",
+            "Response cache events by layer (memory, redis, request) and outcome "
+            "(hit, miss, store, error, bypass).",
+            ["layer", "outcome"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.cache_errors = Counter(
+            "cache_errors",
+            "Response cache errors (e.g. Redis unreachable) by layer; serving continues.",
+            ["layer"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.checkpoint_duration = Histogram(
+            "checkpoint_duration_seconds",
+            "Checkpointer calls by operation (read, write, write_pending, list, delete).",
+            ["operation"],
+            namespace=ns,
+            registry=reg,
+            buckets=CHECKPOINT_BUCKETS,
+        )
+        self.checkpoint_errors = Counter(
+            "checkpoint_errors",
+            "Checkpointer calls that raised, by operation.",
+            ["operation"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.build_info = Gauge(
+            "build_info",
+            "Always 1; the labels say which version runs.",
+            ["version"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.build_info.labels(version=version or "unknown").set(1)
+
+    # --- hooks for the other parts of the service -------------------------------------
+
+    def cache_request(self, layer: str, outcome: str) -> None:
+        """Count one cache lookup; `layer` and `outcome` must come from closed sets."""
+        self.cache_requests.labels(layer=layer, outcome=outcome).inc()
+
+    def cache_error(self, layer: str) -> None:
+        """Count one cache failure (the request is still served, without the cache)."""
+        self.cache_errors.labels(layer=layer).inc()
+
+    def observe(self, layer: str, outcome: str) -> None:
+        """`server.cache.CacheObserver`: one cache event; an `error` outcome is also an error."""
+        self.cache_request(layer, outcome)
+        if outcome == "error":
+            self.cache_error(layer)
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus scrape endpoint (no secrets, no user data: label values are bounded)."""
+    instruments: Metrics = request.state.agent.metrics
+    return Response(instruments.exposition(), media_type=CONTENT_TYPE_LATEST)

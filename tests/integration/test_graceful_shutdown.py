@@ -1,0 +1,114 @@
+"""SIGTERM on a real `python -m server` process: unready, streams finish, exit code 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.server_thread import free_port
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.helpers import chat_body
+
+ROOT = Path(__file__).resolve().parents[2]
+WORDS = "one two three four five six seven eight nine ten"
+
+
+@pytest.fixture
+def service(primary: FakeUpstream, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "API_KEYS", "API_KEY_HASHES"}
+    }
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        AGENT_MODELS=json.dumps({"m": ["openai:gpt-test"]}),
+        OPENAI_BASE_URL=primary.openai_base_url,
+        OPENAI_API_KEY="k",
+        SQLITE_PATH=str(tmp_path / "checkpoints.sqlite"),
+        LOAD_PLUGIN_TOOLS="false",
+        SHUTDOWN_GRACE_SECONDS="20",
+        SHUTDOWN_DELAY_SECONDS="1",
+        LOG_LEVEL="warning",
+    )
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            pytest.fail(f"service did not start:\n{(tmp_path / 'server.log').read_text()}")
+        time.sleep(0.1)
+    try:
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
+def test_sigterm_lets_a_running_stream_finish_then_exits_zero(
+    service: tuple[subprocess.Popen[bytes], str], primary: FakeUpstream
+) -> None:
+    process, url = service
+    primary.default = Reply(WORDS, chunk_delay=0.3)  # ~3 s: well past the 1 s delay
+    text: list[str] = []
+    events: list[str] = []
+    signalled = False
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        json=chat_body(("user", "count"), model="m", stream=True),
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if not line:
+                continue
+            events.append(line)
+            if line == "data: [DONE]":
+                continue
+            delta = json.loads(line[len("data: ") :])["choices"]
+            content = delta[0]["delta"].get("content") if delta else None
+            if content:
+                text.append(content)
+                if not signalled:
+                    process.send_signal(signal.SIGTERM)
+                    signalled = True
+                    # Within the shutdown delay the replica still answers, but is unready.
+                    ready = httpx.get(f"{url}/ready", timeout=5)
+                    assert ready.status_code == 503
+                    assert ready.json()["draining"] is True
+                    assert "draining" in ready.json()["degraded"]
+
+    assert signalled
+    assert "".join(text).split() == WORDS.split()
+    assert events[-1] == "data: [DONE]"
+    assert process.wait(30) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=1)

@@ -1,0 +1,93 @@
+"""`/health` and `/ready` over HTTP, with real dependencies failing for real."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from server.settings import Settings
+from tests.conftest import ADMIN_DSN, SettingsFactory
+from tests.fakes.redis_server import RedisProcess
+from tests.fakes.server_thread import ServedApp
+from tests.fakes.upstream import FakeUpstream, Fault
+from tests.helpers import chat_body
+
+Serve = Callable[[Settings], ServedApp]
+
+
+def test_ready_when_everything_answers(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+
+    assert httpx.get(f"{app.url}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{app.url}/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready"
+    assert body["degraded"] == []
+    assert body["checks"]["checkpointer"] == {"ok": True}
+    assert body["checks"]["redis"] == {"ok": True, "configured": False}
+
+
+@pytest.mark.postgres
+def test_unready_when_the_checkpointer_is_gone(
+    make_settings: SettingsFactory, serve: Serve, postgres_url: str
+) -> None:
+    app = serve(make_settings(database_url=postgres_url))
+    assert httpx.get(f"{app.url}/ready").status_code == 200
+
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    ready = httpx.get(f"{app.url}/ready", timeout=10)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["checkpointer"]["ok"] is False
+    assert ready.json()["status"] == "unready"
+
+
+def test_unready_while_every_provider_cools_down(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]},
+            openai_base_url=primary.openai_base_url,
+            provider_max_retries=0,
+            provider_cooldown_failures=1,
+            provider_cooldown_seconds=60,
+        )
+    )
+    primary.script(Fault.server_error())
+    httpx.post(f"{app.url}/v1/chat/completions", json=chat_body(("user", "hi"), model="m"))
+
+    ready = httpx.get(f"{app.url}/ready")
+    assert ready.status_code == 503
+    assert ready.json()["degraded"] == ["all-providers-cooling"]
+    assert ready.json()["checks"]["providers"]["cooling"] == ["openai:gpt-test"]
+
+
+@pytest.mark.redis
+def test_redis_down_is_degraded_but_ready(
+    make_settings: SettingsFactory, serve: Serve, own_redis: RedisProcess
+) -> None:
+    app = serve(make_settings(redis_url=own_redis.url, redis_prefix="health"))
+    assert httpx.get(f"{app.url}/ready").json()["status"] == "ready"
+    own_redis.stop()
+
+    ready = httpx.get(f"{app.url}/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["redis"] == {"ok": False, "configured": True}
+    assert body["degraded"] == [
+        "cache-in-process-only",
+        "cooldowns-in-process",
+        "rate-limits-in-process",
+    ]
+
+    own_redis.start()
+    assert httpx.get(f"{app.url}/ready").json()["status"] == "ready"

@@ -1,0 +1,104 @@
+"""Two replicas sharing PostgreSQL and Redis behave as one service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.fakes.server_thread import ServedApp
+from tests.fakes.upstream import FakeUpstream, Fault, Reply
+from tests.helpers import chat_body
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+Serve = Callable[[Settings], ServedApp]
+
+
+def completions(upstream: FakeUpstream) -> list[dict[str, Any]]:
+    return [r.body or {} for r in upstream.requests if r.path.endswith("/chat/completions")]
+
+
+def turn(app: ServedApp, thread: str, *messages: tuple[str, str]) -> str:
+    response = httpx.post(
+        f"{app.url}/v1/chat/completions",
+        json=chat_body(*messages, model="m"),
+        headers={"x-thread-id": thread},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    text: str = response.json()["choices"][0]["message"]["content"]
+    return text
+
+
+def test_a_cooldown_on_one_replica_is_honoured_by_the_other_which_also_remembers_the_thread(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    secondary: FakeUpstream,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-main", "openai-compatible:gpt-spare"]},
+        openai_base_url=primary.openai_base_url,
+        openai_compatible_base_url=secondary.openai_base_url,
+        provider_max_retries=0,
+        provider_cooldown_failures=1,
+        provider_cooldown_seconds=60,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
+    a, b = serve(settings), serve(settings)
+    primary.script(Fault.server_error())
+    secondary.script(Reply("turn one answer"), Reply("turn two answer"))
+
+    assert turn(a, "shared", ("user", "turn one")) == "turn one answer"
+    primary_calls = len(completions(primary))
+    assert primary_calls >= 1  # A tried the main provider, which failed and cooled down
+
+    history = [("user", "turn one"), ("assistant", "turn one answer"), ("user", "turn two")]
+    assert turn(b, "shared", *history) == "turn two answer"
+
+    assert len(completions(primary)) == primary_calls  # B skipped the cooled-down provider
+    seen = [m.get("content") for m in completions(secondary)[-1]["messages"]]
+    assert "turn one" in seen
+    assert "turn one answer" in seen  # B continued the thread A wrote
+    ready = httpx.get(f"{b.url}/ready").json()
+    assert ready["checks"]["providers"]["cooling"] == ["openai:gpt-main"]
+
+
+def test_a_success_on_one_replica_ends_the_cooldown_for_all(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-main"]},
+        openai_base_url=primary.openai_base_url,
+        provider_max_retries=0,
+        provider_cooldown_failures=2,
+        provider_cooldown_seconds=60,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
+    a, b = serve(settings), serve(settings)
+    primary.script(Fault.server_error(), Reply("fine"), Fault.server_error(), Reply("fine"))
+
+    def ask(app: ServedApp) -> int:
+        return httpx.post(
+            f"{app.url}/v1/chat/completions", json=chat_body(("user", "hi"), model="m")
+        ).status_code
+
+    # One failure on each replica would reach the threshold of 2 if the count were
+    # not reset by the success in between: the failures are consecutive across replicas.
+    assert [ask(a), ask(b), ask(b), ask(a)] == [502, 200, 502, 200]
+    assert httpx.get(f"{a.url}/ready").json()["checks"]["providers"]["cooling"] == []

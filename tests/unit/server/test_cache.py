@@ -1,0 +1,98 @@
+"""Response cache pieces without I/O: entry format, the LRU layer, what gets a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
+from server.openai_protocol import ChatCompletionRequest
+from tests.conftest import SettingsFactory
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def request(**overrides: Any) -> ChatCompletionRequest:
+    body: dict[str, Any] = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0,
+    }
+    body.update(overrides)
+    return ChatCompletionRequest.model_validate(body)
+
+
+def test_entries_round_trip_plain_and_compressed() -> None:
+    short = CachedAnswer("hi", "stop", {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2})
+    long = CachedAnswer("é" * 5000, "length", None)
+
+    assert encode(short, 1024)[:1] == b"j"
+    assert decode(encode(short, 1024)) == short
+    packed = encode(long, 1024)
+    assert packed[:1] == b"z"
+    assert len(packed) < 1000
+    assert decode(packed) == long
+
+
+@pytest.mark.parametrize("blob", [b"", b"x{}", b"z not zlib", b'j{"t": 1}', b"j[1]"])
+def test_damaged_entries_are_refused(blob: bytes) -> None:
+    with pytest.raises(ValueError, match="cache entry"):
+        decode(blob)
+
+
+def test_memory_layer_evicts_the_least_recently_used_and_expires() -> None:
+    clock = Clock()
+    layer = MemoryLayer(max_entries=2, clock=clock)
+    layer.put("a", b"A", ttl=10)
+    layer.put("b", b"B", ttl=10)
+    assert layer.get("a") == b"A"  # a is now the most recent
+    layer.put("c", b"C", ttl=10)
+
+    assert layer.get("b") is None
+    assert (layer.get("a"), layer.get("c")) == (b"A", b"C")
+    clock.now += 10
+    assert layer.get("a") is None
+    assert len(layer) == 1
+
+
+def test_what_gets_a_key(make_settings: SettingsFactory) -> None:
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+
+    def key(body: ChatCompletionRequest, thread: object = None, caller: str = "k1") -> str | None:
+        return cache.key_for(body, thread=thread, caller_id=caller)
+
+    base = key(request())
+    assert base is not None
+    assert key(request(stream=True, user="u", metadata={"x": "y"})) == base
+    assert key(request(), caller="k2") != base
+    assert key(request(max_tokens=5)) != base
+    assert key(request(messages=[{"role": "user", "content": "hello"}])) != base
+    assert key(request(), thread="t-1") is None
+    assert key(request(metadata={"thread_id": "t"})) is None
+    assert key(request(temperature=0.5)) is None
+    assert key(request(temperature=None)) is None
+    assert key(request(tools=[{"type": "function", "function": {"name": "f"}}])) is None
+
+
+def test_version_and_sharing_settings_change_keys(make_settings: SettingsFactory) -> None:
+    def key(**settings: Any) -> str | None:
+        cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}, **settings))
+        return cache.key_for(request(temperature=0.3), thread=None, caller_id="k1")
+
+    assert key() is None
+    assert key(cache_any_temperature=True) is not None
+    assert key(cache_any_temperature=True) != key(cache_any_temperature=True, cache_version="2")
+    shared = ResponseCache(
+        make_settings(agent_models={"m": ["offline"]}, cache_shared_across_keys=True)
+    )
+    assert shared.key_for(request(), thread=None, caller_id="a") == shared.key_for(
+        request(), thread=None, caller_id="b"
+    )
+    assert key(cache_enabled=False, cache_any_temperature=True) is None
