@@ -4,6 +4,10 @@ What it does, in order, for the latest message:
 
 - after tool results: answers from them ("17 * 23 = 391");
 - a chat-UI background task (`### Task:`): a small JSON answer (title, tags, follow-ups);
+- "use <tool> key=value ...": calls any offered tool by name (plugins included) with those
+  arguments (numbers become numbers; quote values that contain spaces);
+- "what did I say?" (or "my previous message"): quotes the user's earlier messages of the
+  conversation, so a client can see that a thread is remembered;
 - "echo <text>": calls the `echo` tool with `<text>`;
 - a date or time question: calls the `clock` tool (an IANA zone named in the question, else
   UTC; "in N days" adds days; "until YYYY-MM-DD" asks for a difference);
@@ -92,6 +96,15 @@ _TIMEZONE = re.compile(r"\b([A-Z][A-Za-z_]+/[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z_]+)?
 _IN_DAYS = re.compile(r"\bin (\d{1,6}) days?\b|\b(\d{1,6}) days? from (?:now|today)\b", re.I)
 _UNTIL = re.compile(r"\b(?:until|till|to) (\d{4}-\d{2}-\d{2}(?:[T ][\d:]+)?)\b", re.I)
 _ECHO = re.compile(r"^\s*echo\b[\s:,]*(.*)$", re.IGNORECASE | re.DOTALL)
+_USE_TOOL = re.compile(
+    r"^\s*(?:use|call|run)\s+(?:the\s+)?([A-Za-z_][\w-]*)(?:\s+tool)?\b(.*)$", re.I | re.S
+)
+_TOOL_ARG = re.compile(r"""([A-Za-z_]\w*)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
+_RECALL = re.compile(
+    r"\bwhat (?:did|have) i (?:say|said|ask|asked|tell you|told you|write|written)\b"
+    r"|\bmy (?:first|previous|last|earlier) messages?\b",
+    re.IGNORECASE,
+)
 _SEARCH = re.compile(r"^\s*(?:search(?: the web)? for|look up|web search)\s+(.+)$", re.I | re.S)
 
 
@@ -142,8 +155,33 @@ def _clock_args(text: str) -> dict[str, Any]:
     return args
 
 
+def _tool_arg_value(raw: str) -> Any:
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def _named_tool_args(text: str) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for match in _TOOL_ARG.finditer(text):
+        key, double, single, bare = match.groups()
+        if bare is not None:
+            args[key] = _tool_arg_value(bare)
+        else:
+            args[key] = double if double is not None else single
+    return args
+
+
 def plan_tool_call(text: str, tools: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
     """Which offered tool answers this user text, with which arguments (None: no tool)."""
+    named = _USE_TOOL.match(text)
+    if named and named.group(1) in tools:
+        return named.group(1), _named_tool_args(named.group(2))
     echo = _ECHO.match(text)
     if echo and "echo" in tools:
         return "echo", {"text": echo.group(1).strip()}
@@ -195,6 +233,15 @@ def _background_task(text: str, messages: Sequence[BaseMessage]) -> str:
     return json.dumps({"title": " ".join(words).capitalize() or "New chat"})
 
 
+def _recall(messages: Sequence[BaseMessage]) -> str:
+    """The user's earlier messages, quoted: proof that the conversation is remembered."""
+    earlier = [message_text(m) for m in messages[:-1] if isinstance(m, HumanMessage)]
+    earlier = [text for text in earlier if not text.lstrip().startswith("### Task:")]
+    if not earlier:
+        return "This is the first message of our conversation: you have not said anything else."
+    return "Earlier you said: " + "; ".join(f'"{text}"' for text in earlier)
+
+
 def _call_id(name: str, args: dict[str, Any], position: int) -> str:
     digest = hashlib.sha256(f"{position}:{name}:{json.dumps(args, sort_keys=True)}".encode())
     return f"call_{digest.hexdigest()[:24]}"
@@ -215,6 +262,8 @@ def offline_reply(messages: Sequence[BaseMessage], tools: Sequence[str]) -> AIMe
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
             content = _background_task(text, messages)
+        elif _RECALL.search(text) and not _USE_TOOL.match(text):
+            content = _recall(messages)
         else:
             plan = plan_tool_call(text, tools)
             if plan is not None:

@@ -99,6 +99,12 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     importlib.invalidate_caches()
 
 
+@pytest.fixture
+def env_plugins() -> frozenset[str]:
+    """Plugin tools installed here already (the dev group installs examples/agent-tool-dice)."""
+    return frozenset(build_tool_registry(ToolConfig()).names()) - set(BUILTINS)
+
+
 def test_builtins_are_registered_in_order() -> None:
     registry = build_tool_registry(ToolConfig(load_plugins=False))
     assert registry.names() == BUILTINS
@@ -128,7 +134,7 @@ async def test_search_tool_gets_the_config_and_client() -> None:
 
 
 async def test_plugin_tools_are_loaded_and_work(
-    install_plugin: Plugin, caplog: pytest.LogCaptureFixture
+    install_plugin: Plugin, caplog: pytest.LogCaptureFixture, env_plugins: frozenset[str]
 ) -> None:
     install_plugin(
         f"""
@@ -139,7 +145,7 @@ async def test_plugin_tools_are_loaded_and_work(
     caplog.set_level(logging.INFO, logger=REGISTRY_LOGGER)
     registry = build_tool_registry(ToolConfig())
     assert registry.names()[:4] == BUILTINS
-    assert set(registry.names()[4:]) == {"shout", "reverse"}
+    assert set(registry.names()[4:]) - env_plugins == {"shout", "reverse"}
     shout = registry.get("shout")
     reverse = registry.get("reverse")
     assert shout is not None
@@ -166,22 +172,26 @@ async def test_plugin_tools_are_loaded_and_work(
     ],
 )
 def test_broken_plugins_are_skipped_with_a_warning(
-    install_plugin: Plugin, caplog: pytest.LogCaptureFixture, entry: str, reason: str
+    install_plugin: Plugin,
+    caplog: pytest.LogCaptureFixture,
+    env_plugins: frozenset[str],
+    entry: str,
+    reason: str,
 ) -> None:
     install_plugin(f"{entry}\nshout = {PLUGIN_MODULE}:shout")
     registry = build_tool_registry(ToolConfig())
-    assert registry.names() == [*BUILTINS, "shout"]
+    assert [n for n in registry.names() if n not in env_plugins] == [*BUILTINS, "shout"]
     entry_name = entry.split(" = ")[0]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"'{entry_name}'" in m and reason in m for m in warnings), warnings
 
 
 async def test_plugin_cannot_replace_a_builtin(
-    install_plugin: Plugin, caplog: pytest.LogCaptureFixture
+    install_plugin: Plugin, caplog: pytest.LogCaptureFixture, env_plugins: frozenset[str]
 ) -> None:
     install_plugin(f"impostor = {PLUGIN_MODULE}:calculator")
     registry = build_tool_registry(ToolConfig())
-    assert registry.names() == BUILTINS
+    assert [n for n in registry.names() if n not in env_plugins] == BUILTINS
     calculator = registry.get("calculator")
     assert calculator is not None
     assert await calculator.ainvoke({"expression": "1 + 1"}) == "2"

@@ -1,0 +1,176 @@
+"""Thread inspection under `/agent/threads`: a thread's current state and its checkpoints.
+
+A developer who continues or branches a thread through the `/agent` door needs the
+checkpoint ids to branch from, and to see what each step wrote. Threads are read in the
+caller's namespace (`server.thread_ids`), so a key only ever sees its own threads.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
+from langchain_core.messages import AnyMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import StateSnapshot
+from pydantic import BaseModel
+
+from nodes.messages import message_text
+from server.auth import CallerDep
+from server.deps import AppStateDep
+from server.errors import OpenAIHTTPError
+from server.thread_ids import scoped_thread_id
+
+__all__ = ["CheckpointSummary", "MessageSummary", "ThreadHistory", "ThreadState", "router"]
+
+router = APIRouter(prefix="/threads", tags=["agent threads"])
+
+INPUT_WRITER = "__input__"
+"""`written_by` of a checkpoint that holds a run's input (the new messages of a turn)."""
+
+
+class MessageSummary(BaseModel):
+    """One message, shortened for a listing."""
+
+    type: str
+    text: str
+    tool_calls: list[str]
+    """Names of the tools the message asks for (AI messages)."""
+    name: str | None
+    """Tool name of a tool result."""
+
+
+class CheckpointSummary(BaseModel):
+    """One checkpoint of a thread: where to branch from, and what it recorded."""
+
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    step: int | None
+    source: str | None
+    """`input` (a run's input), `loop` (a step of the graph), `update` or `fork`."""
+    written_by: list[str]
+    """Nodes whose writes this checkpoint holds (`__input__` for a run's input)."""
+    next: list[str]
+    """Nodes that run after it (empty at the end of a turn)."""
+    created_at: str | None
+    messages: int
+    last_message: MessageSummary | None
+
+
+class ThreadHistory(BaseModel):
+    """The checkpoints of a thread, newest first."""
+
+    thread_id: str
+    checkpoints: list[CheckpointSummary]
+
+
+class ThreadState(BaseModel):
+    """A thread at one checkpoint: every state value, messages in LangChain's JSON shape."""
+
+    thread_id: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    created_at: str | None
+    step: int | None
+    next: list[str]
+    values: dict[str, Any]
+
+
+def _checkpoint_id(config: RunnableConfig | None) -> str | None:
+    if not config:
+        return None
+    value = config.get("configurable", {}).get("checkpoint_id")
+    return str(value) if value else None
+
+
+def _summary(message: BaseMessage) -> MessageSummary:
+    calls = [call["name"] for call in getattr(message, "tool_calls", None) or []]
+    text = message_text(message)
+    return MessageSummary(
+        type=message.type,
+        text=text if len(text) <= 500 else f"{text[:500]}…",
+        tool_calls=calls,
+        name=message.name,
+    )
+
+
+def _messages(snapshot: StateSnapshot) -> list[AnyMessage]:
+    values = snapshot.values if isinstance(snapshot.values, dict) else {}
+    messages: list[AnyMessage] = values.get("messages") or []
+    return messages
+
+
+def _not_found(thread_id: str) -> OpenAIHTTPError:
+    return OpenAIHTTPError(
+        404, f"No thread found with id '{thread_id}'.", code="thread_not_found", param="thread_id"
+    )
+
+
+@router.get("/{thread_id}/state")
+async def thread_state(
+    thread_id: str,
+    caller: CallerDep,
+    app: AppStateDep,
+    checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
+) -> ThreadState:
+    """The thread's values at its latest checkpoint, or at `checkpoint_id`."""
+    configurable: dict[str, Any] = {"thread_id": scoped_thread_id(caller.key_id, thread_id)}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    snapshot = await app.graph.aget_state({"configurable": configurable})
+    found = _checkpoint_id(snapshot.config)
+    if found is None:
+        raise _not_found(thread_id)
+    metadata = snapshot.metadata or {}
+    return ThreadState(
+        thread_id=thread_id,
+        checkpoint_id=found,
+        parent_checkpoint_id=_checkpoint_id(snapshot.parent_config),
+        created_at=snapshot.created_at,
+        step=metadata.get("step"),
+        next=list(snapshot.next),
+        values=jsonable_encoder(snapshot.values),
+    )
+
+
+@router.get("/{thread_id}/history")
+async def thread_history(
+    thread_id: str,
+    caller: CallerDep,
+    app: AppStateDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Newest checkpoints to list")] = 100,
+) -> ThreadHistory:
+    """The thread's checkpoints, newest first, each with the node that wrote it."""
+    config: RunnableConfig = {
+        "configurable": {"thread_id": scoped_thread_id(caller.key_id, thread_id)}
+    }
+    # One more than asked, so the oldest listed checkpoint still learns who wrote it.
+    snapshots = [s async for s in app.graph.aget_state_history(config, limit=limit + 1)]
+    if not snapshots:
+        raise _not_found(thread_id)
+    by_id = {_checkpoint_id(s.config): s for s in snapshots}
+    checkpoints: list[CheckpointSummary] = []
+    for snapshot in snapshots[:limit]:
+        metadata = snapshot.metadata or {}
+        parent_id = _checkpoint_id(snapshot.parent_config)
+        parent = by_id.get(parent_id)
+        if metadata.get("source") == "input":
+            written_by = [INPUT_WRITER]
+        else:
+            written_by = list(parent.next) if parent is not None else []
+        messages = _messages(snapshot)
+        checkpoints.append(
+            CheckpointSummary(
+                checkpoint_id=_checkpoint_id(snapshot.config) or "",
+                parent_checkpoint_id=parent_id,
+                step=metadata.get("step"),
+                source=metadata.get("source"),
+                written_by=written_by,
+                next=list(snapshot.next),
+                created_at=snapshot.created_at,
+                messages=len(messages),
+                last_message=_summary(messages[-1]) if messages else None,
+            )
+        )
+    return ThreadHistory(thread_id=thread_id, checkpoints=checkpoints)

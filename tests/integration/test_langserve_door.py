@@ -1,0 +1,294 @@
+"""The LangServe door at /agent, driven by LangServe's own `RemoteRunnable` over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langserve import RemoteRunnable
+
+from server.auth import digest
+from server.settings import Settings
+from tests.conftest import SettingsFactory
+from tests.fakes.server_thread import ServedApp
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.helpers import thread_messages
+
+Serve = Callable[[Settings], ServedApp]
+
+
+def turn(text: str) -> dict[str, Any]:
+    return {"messages": [HumanMessage(text)]}
+
+
+def on_thread(thread_id: str, **configurable: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, **configurable}}
+
+
+def agent(app: ServedApp, **headers: str) -> RemoteRunnable:
+    return RemoteRunnable(f"{app.url}/agent/", headers=headers or None)
+
+
+def answer(output: dict[str, Any]) -> str:
+    last = output["messages"][-1]
+    assert isinstance(last, AIMessage)
+    return str(last.content)
+
+
+def test_invoke_runs_the_graph_with_real_tool_calls(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    output = agent(serve(make_settings())).invoke(turn("What is 17 * 23?"))
+
+    assert answer(output) == "17 * 23 = 391"
+    kinds = [type(m) for m in output["messages"]]
+    assert kinds == [HumanMessage, AIMessage, ToolMessage, AIMessage]
+    assert output["messages"][1].tool_calls[0]["name"] == "calculator"
+    assert output["provider"] == "offline"
+    assert output["route"] == "model"
+    assert output["finish_reason"] == "stop"
+    assert output["usage"]["total_tokens"] > 0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_settings(request: pytest.FixtureRequest, make_settings: SettingsFactory) -> Settings:
+    """Default settings on each checkpointer; PostgreSQL gets a fresh database."""
+    if request.param == "postgres":
+        return make_settings(database_url=request.getfixturevalue("postgres_url"))
+    return make_settings()
+
+
+def test_two_turns_on_a_thread_remember_and_reach_the_checkpointer(
+    store_settings: Settings, serve: Serve
+) -> None:
+    settings = store_settings
+    app = serve(settings)
+    runnable = agent(app)
+
+    assert answer(runnable.invoke(turn("echo pineapple"), on_thread("fruit"))) == "pineapple"
+    second = runnable.invoke(turn("What did I say before?"), on_thread("fruit"))
+
+    assert answer(second) == 'Earlier you said: "echo pineapple"'
+    # Without the thread the same question has no past: memory is the thread's, not luck.
+    alone = runnable.invoke(turn("What did I say before?"))
+    assert "first message of our conversation" in answer(alone)
+
+    history = httpx.get(f"{app.url}/agent/threads/fruit/history").json()["checkpoints"]
+    assert history[0]["messages"] == 6
+    assert history[0]["last_message"]["text"] == 'Earlier you said: "echo pineapple"'
+    assert history[0]["written_by"] == ["respond"]
+    writers = [c["written_by"] for c in reversed(history)]
+    assert writers[:4] == [["__input__"], ["__start__"], ["guard"], ["router"]]
+    assert ["tools"] in writers
+    assert [c["source"] for c in history].count("input") == 2  # one input per turn
+
+
+async def test_thread_id_from_the_header_and_stateless_without_one(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings()
+    app = serve(settings)
+
+    await agent(app, **{"X-Thread-Id": "from-header"}).ainvoke(turn("echo via header"))
+    stored = await thread_messages(settings, "from-header")
+    assert [m.content for m in stored if isinstance(m, HumanMessage)] == ["echo via header"]
+
+    # The config wins over the header when both name a thread.
+    both = agent(app, **{"X-Thread-Id": "from-header"})
+    await both.ainvoke(turn("echo via config"), on_thread("from-config"))
+    assert len(await thread_messages(settings, "from-config")) == 4
+    assert len(await thread_messages(settings, "from-header")) == 4
+
+    await agent(app).ainvoke(turn("echo nothing stored"))
+    response = httpx.get(f"{app.url}/agent/threads/from-nothing/state")
+    assert response.status_code == 404
+
+
+def test_batch_runs_each_input_on_its_own_thread(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    outputs = agent(app).batch(
+        [turn("echo one"), turn("What is 2 + 3?")], [on_thread("b1"), on_thread("b2")]
+    )
+    assert [answer(o) for o in outputs] == ["one", "2 + 3 = 5"]
+    for thread, count in (("b1", 4), ("b2", 4)):
+        state = httpx.get(f"{app.url}/agent/threads/{thread}/state").json()
+        assert len(state["values"]["messages"]) == count
+
+
+def test_stream_yields_each_node_update(make_settings: SettingsFactory, serve: Serve) -> None:
+    chunks = list(agent(serve(make_settings())).stream(turn("What is 6 * 7?")))
+
+    nodes = [next(iter(chunk)) for chunk in chunks]
+    assert nodes == [
+        "guard",
+        "router",
+        "fallback_provider",
+        "tools",
+        "fallback_provider",
+        "respond",
+    ]
+    router = chunks[1]["router"]
+    assert router["route"] == "model"
+    assert "calculator" in router["tools_offered"]
+    assert chunks[3]["tools"]["messages"][0].content == "42"
+    assert chunks[4]["fallback_provider"]["provider"] == "offline"
+
+
+async def test_stream_events_shows_nodes_tools_and_model_tokens(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    runnable = agent(serve(make_settings()))
+    events = [e async for e in runnable.astream_events(turn("echo streamed words"), version="v2")]
+
+    started = [(e["event"], e["name"]) for e in events if e["event"].endswith("_start")]
+    assert ("on_chain_start", "router") in started
+    assert ("on_tool_start", "echo") in started
+    assert ("on_chat_model_start", "OfflineChatModel") in started
+    tokens = [e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"]
+    assert "".join(str(t) for t in tokens) == "streamed words"
+    assert events[-1]["event"] == "on_chain_end"
+    assert events[-1]["data"]["output"]["messages"][-1].content == "streamed words"
+
+
+def test_a_checkpoint_id_branches_the_thread(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    runnable = agent(app)
+    runnable.invoke(turn("echo first"), on_thread("branchy"))
+    runnable.invoke(turn("echo second"), on_thread("branchy"))
+    history = httpx.get(f"{app.url}/agent/threads/branchy/history").json()["checkpoints"]
+    end_of_first_turn = next(
+        c for c in history if c["written_by"] == ["respond"] and c["messages"] == 4
+    )
+
+    branch = runnable.invoke(
+        turn("What did I say?"),
+        on_thread("branchy", checkpoint_id=end_of_first_turn["checkpoint_id"]),
+    )
+
+    assert answer(branch) == 'Earlier you said: "echo first"'  # "echo second" is not on it
+    state = httpx.get(f"{app.url}/agent/threads/branchy/state").json()
+    assert state["parent_checkpoint_id"] is not None
+    assert state["values"]["messages"][-1]["content"] == 'Earlier you said: "echo first"'
+
+
+def test_a_resent_conversation_adds_only_the_new_turn(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-x"]},
+        openai_base_url=primary.openai_base_url,
+        openai_api_key="k",
+    )
+    primary.script(Reply("Hello Ada."), Reply("Your name is Ada."))
+    runnable = agent(serve(settings))
+
+    runnable.invoke(turn("My name is Ada."), on_thread("ada"))
+    # The playground resends everything it shows; the thread must not get duplicates.
+    resent = [HumanMessage("My name is Ada."), AIMessage(""), HumanMessage("What is my name?")]
+    output = runnable.invoke({"messages": resent}, on_thread("ada"))
+
+    assert answer(output) == "Your name is Ada."
+    seen = [(m["role"], m.get("content")) for m in primary.requests[1].body["messages"]]
+    assert [s for s in seen if s[0] != "system"] == [
+        ("user", "My name is Ada."),
+        ("assistant", "Hello Ada."),
+        ("user", "What is my name?"),
+    ]
+
+
+def test_api_keys_guard_the_door_and_namespace_threads(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings(api_keys=["sk-alice", "sk-bob"])
+    app = serve(settings)
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        agent(app).invoke(turn("echo hi"))
+    assert refused.value.response.status_code == 401
+    assert refused.value.response.json()["error"]["code"] == "missing_api_key"
+    for path in ("input_schema", "playground/", "threads/t/history"):
+        assert httpx.get(f"{app.url}/agent/{path}").status_code == 401
+
+    alice = agent(app, Authorization="Bearer sk-alice")
+    bob = agent(app, Authorization="Bearer sk-bob")
+    alice.invoke(turn("echo secret of alice"), on_thread("shared-name"))
+    reply = bob.invoke(turn("What did I say?"), on_thread("shared-name"))
+    assert "first message of our conversation" in answer(reply)  # bob's own thread
+
+    bearer = {"Authorization": "Bearer sk-alice"}
+    seen = httpx.get(f"{app.url}/agent/threads/shared-name/history", headers=bearer)
+    assert seen.status_code == 200
+    assert seen.json()["thread_id"] == "shared-name"
+    stranger = httpx.get(
+        f"{app.url}/agent/threads/never-made/state", headers={"Authorization": "Bearer sk-bob"}
+    )
+    assert stranger.status_code == 404
+    assert stranger.json()["error"] == {
+        "message": "No thread found with id 'never-made'.",
+        "type": "not_found_error",
+        "param": "thread_id",
+        "code": "thread_not_found",
+    }
+
+
+async def test_threads_are_stored_under_the_key_namespace(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings(api_keys=["sk-alice"])
+    app = serve(settings)
+    alice = agent(app, Authorization="Bearer sk-alice")
+    await alice.ainvoke(turn("echo mine"), on_thread("t"))
+
+    assert await thread_messages(settings, "t") == []
+    stored = await thread_messages(settings, f"{digest('sk-alice')[:16]}:t")
+    assert stored[0].content == "echo mine"
+
+
+def test_schemas_publish_the_thread_config_and_the_messages_input(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    config = httpx.get(f"{app.url}/agent/config_schema").json()
+    fields = config["$defs"]["Configurable"]["properties"]
+    assert set(fields) == {"thread_id", "checkpoint_id", "model"}
+    input_schema = httpx.get(f"{app.url}/agent/input_schema").json()
+    turn_schema = input_schema["$defs"][input_schema["$ref"].rsplit("/", 1)[-1]]
+    assert turn_schema["required"] == ["messages"]
+    assert turn_schema["properties"]["messages"]["extra"]["widget"]["type"] == "chat"
+    output_schema = httpx.get(f"{app.url}/agent/output_schema").json()
+    assert {"messages", "provider", "usage", "finish_reason"} <= set(output_schema["properties"])
+
+
+def test_an_unknown_model_alias_is_a_404_in_openai_shape(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    response = httpx.post(
+        f"{app.url}/agent/invoke",
+        json={
+            "input": {"messages": [{"type": "human", "content": "hi"}]},
+            "config": {"configurable": {"model": "nope"}},
+        },
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+
+
+def test_a_checkpoint_id_without_a_thread_is_a_400(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    response = httpx.post(
+        f"{app.url}/agent/invoke",
+        json={
+            "input": {"messages": [{"type": "human", "content": "hi"}]},
+            "config": {"configurable": {"checkpoint_id": "1f0"}},
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "config.configurable.checkpoint_id"
