@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic (LangServe, Studio) needs this one on 3.11
 
 Route = Literal["model", "respond"]
 """Where the router sends a turn: to the provider chain, or straight to `respond`."""

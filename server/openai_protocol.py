@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ContentPart(BaseModel):
@@ -44,6 +44,32 @@ class ChatMessage(BaseModel):
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
 
+    @model_validator(mode="after")
+    def _tool_messages_answer_a_call(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a message with role 'tool' needs 'tool_call_id'")
+        return self
+
+
+class FunctionSpec(BaseModel):
+    """The function of a client tool; `parameters` is a JSON Schema object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolSpec(BaseModel):
+    """A tool the client declares; the server offers it to the model but never runs it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["function"]
+    function: FunctionSpec
+
 
 class StreamOptions(BaseModel):
     """`stream_options`: only `include_usage` changes what we send."""
@@ -68,12 +94,25 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
+    tools: list[ToolSpec] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
+
+    @model_validator(mode="after")
+    def _named_tool_choice_exists(self) -> ChatCompletionRequest:
+        if isinstance(self.tool_choice, dict):
+            name = (self.tool_choice.get("function") or {}).get("name")
+            if name not in {tool.function.name for tool in self.tools or []}:
+                raise ValueError(f"tool_choice names '{name}', which is not in 'tools'")
+        return self
+
+    @property
+    def tool_specs(self) -> list[dict[str, Any]]:
+        """The client's tools as plain OpenAI-shaped dicts, for binding to the model."""
+        return [tool.model_dump(exclude_none=True) for tool in self.tools or []]
 
     @property
     def include_usage(self) -> bool:

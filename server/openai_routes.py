@@ -152,7 +152,12 @@ async def chat_completions(
     await lock.__aenter__()
     handed_over = False
     try:
-        run = await service.prepare(body, thread, retry=is_retry(request))
+        run = await service.prepare(
+            body,
+            thread,
+            retry=is_retry(request),
+            idempotency_key=request.headers.get("idempotency-key") or None,
+        )
         # Response cache (server/cache.py): a hit replaces the run; a miss stores its answer.
         cached = await cache.lookup(body, request, client_thread)
         headers.update(cached.headers)

@@ -25,6 +25,7 @@ from graph.context import Context
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.routing import FALLBACK_PROVIDER, RESPOND, pending_client_calls
 from graph.state import InputState, State, Usage
+from nodes.guard import GUARD
 from nodes.messages import content_text, is_client_message, message_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
@@ -35,7 +36,7 @@ from server.reconcile import plan
 from server.settings import Settings
 from server.thread_locks import ThreadLocks
 
-_STREAMED_NODES = frozenset({FALLBACK_PROVIDER, RESPOND})
+_STREAMED_NODES = frozenset({GUARD, FALLBACK_PROVIDER, RESPOND})
 _MODES: list[StreamMode] = ["messages", "values"]
 _MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
 
@@ -172,7 +173,8 @@ class ChatService:
             tool_timeout=settings.tool_timeout,
             tool_output_max_chars=settings.tool_output_max_chars,
             max_tools_offered=settings.max_tools_offered,
-            client_tools=list(request.tools or []),
+            max_input_chars=settings.max_input_chars,
+            client_tools=request.tool_specs,
             tool_choice=request.tool_choice,
             parallel_tool_calls=request.parallel_tool_calls,
             response_format=request.response_format,
@@ -194,7 +196,12 @@ class ChatService:
         self._providers.resolve(request.model)
 
     async def prepare(
-        self, request: ChatCompletionRequest, thread: ThreadRef | None, *, retry: bool = False
+        self,
+        request: ChatCompletionRequest,
+        thread: ThreadRef | None,
+        *,
+        retry: bool = False,
+        idempotency_key: str | None = None,
     ) -> PreparedRun:
         """Validate the request and pick the graph, input and config of the run.
 
@@ -210,6 +217,11 @@ class ChatService:
             return PreparedRun(self._stateless, InputState(messages=messages), {}, context)
         config: RunnableConfig = {"configurable": {"thread_id": thread.stored_id}}
         snapshot = await self._graph.aget_state(config)
+        if idempotency_key:
+            # The key is kept in the checkpoints of its run: the same key again is a retry.
+            last_key = (snapshot.metadata or {}).get("idempotency_key")
+            retry = retry or last_key == idempotency_key
+            config = {**config, "metadata": {"idempotency_key": idempotency_key}}
         stored: list[BaseMessage] = list(snapshot.values.get("messages", []))
         interrupted = any(task.interrupts for task in snapshot.tasks)
         decided = plan(
@@ -239,6 +251,7 @@ class ChatService:
                 _require_answerable(new)
                 base = await self._fork_base(config, stored[: decided.base_end])
                 if base is not None:
+                    base = {**base, "metadata": config.get("metadata", {})}
                     return PreparedRun(self._graph, InputState(messages=new), base, context)
                 # No checkpoint ends exactly there: rewrite the branch's messages instead.
                 rewrite: list[Any] = [

@@ -53,6 +53,24 @@ def test_guard_refuses_an_over_long_message_on_v1_before_the_provider(
     assert primary.requests == []
 
 
+def test_guard_setting_and_streamed_refusal_on_v1(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-x"]},
+            openai_base_url=primary.openai_base_url,
+            max_input_chars=20,
+        )
+    )
+    stream = openai_client(app).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "z" * 25}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == refusal_text(25, 20)
+    assert primary.requests == []
+
+
 def test_guard_uses_the_max_input_chars_setting_on_agent(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:

@@ -179,6 +179,19 @@ def test_errors_are_openai_shaped_with_the_right_status(
     invalid = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "m"})
     assert invalid.status_code == 400
     assert "detail" not in invalid.json()
+    for broken in (
+        {"messages": [{"role": "tool", "content": "no call id"}]},
+        {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [WEATHER_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "not_declared"}},
+        },
+        {"messages": [{"role": "user", "content": "x"}], "temperature": 3},
+    ):
+        response = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "m", **broken})
+        assert response.status_code == 400, broken
+        assert response.json()["error"]["type"] == "invalid_request_error"
     assert primary.requests == []
 
 
@@ -428,8 +441,14 @@ async def test_disconnect_mid_stream_cancels_the_run_and_the_upstream_request(
     assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
     stored = await thread_messages(settings, "gone")
     assert [m.type for m in stored] == ["human"]  # no half-written answer
-    answer = sdk(app, **{"X-Thread-Id": "gone"}).chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "go"}, {"role": "user", "content": "?"}]
+    # max_retries: a 409 while the cancelled run is still closing is retried, as the SDK does.
+    client = openai.OpenAI(
+        base_url=f"{app.url}/v1", api_key="unused", default_headers={"X-Thread-Id": "gone"}
+    )
+    answer = await asyncio.to_thread(
+        client.chat.completions.create,
+        model="m",
+        messages=[{"role": "user", "content": "go"}, {"role": "user", "content": "?"}],
     )
     assert answer.choices[0].message.content == "fine"
 
@@ -480,12 +499,17 @@ async def test_a_retry_after_a_cut_run_finishes_it_without_rerunning_tools(
             if "slow" in line:
                 break
     assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
-    retried = httpx.post(
-        f"{app.url}/v1/chat/completions",
-        json={"model": "m", "messages": body["messages"]},
-        headers={"X-Thread-Id": "cut", "X-Stainless-Retry-Count": "1"},
+    # The SDK's own retry: a 409 while the cut run is still closing is retried after 1 s.
+    retrying = openai.OpenAI(
+        base_url=f"{app.url}/v1",
+        api_key="unused",
+        max_retries=2,
+        default_headers={"X-Thread-Id": "cut"},
     )
-    assert retried.json()["choices"][0]["message"]["content"] == "9."
+    retried = await asyncio.to_thread(
+        retrying.chat.completions.create, model="m", messages=body["messages"]
+    )
+    assert retried.choices[0].message.content == "9."
     # Three model calls: the tool call, the cut answer, the finished answer; the last one
     # continues after the single calculator result instead of starting over.
     assert len(primary.requests) == 3
@@ -575,3 +599,40 @@ def test_progress_is_streamed_as_reasoning_content_when_enabled(
     ) as response:
         response.read()
     assert "reasoning_content" not in response.text
+
+
+async def test_disconnect_during_a_non_streamed_answer_cancels_the_run(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply(" ".join(f"w{i}" for i in range(60)), chunk_delay=0.05))
+    async with httpx.AsyncClient(base_url=app.url, timeout=0.5) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(
+                "/v1/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "long"}]},
+            )
+    # The service streams from the provider even for a JSON answer; leaving closes that too.
+    assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
+
+
+def test_an_idempotency_key_makes_a_repeat_an_answer_from_the_thread(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply("first answer"), Reply("a regenerated answer"))
+    body = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
+
+    def post(key: str) -> str:
+        response = httpx.post(
+            f"{app.url}/v1/chat/completions",
+            json=body,
+            headers={"X-Thread-Id": "idem", "Idempotency-Key": key},
+        )
+        return str(response.json()["choices"][0]["message"]["content"])
+
+    assert post("k-1") == "first answer"
+    assert post("k-1") == "first answer"
+    assert len(primary.requests) == 1
+    # A new key is a new request: it runs again.
+    assert post("k-2") == "a regenerated answer"

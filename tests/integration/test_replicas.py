@@ -102,3 +102,43 @@ def test_a_success_on_one_replica_ends_the_cooldown_for_all(
     # not reset by the success in between: the failures are consecutive across replicas.
     assert [ask(a), ask(b), ask(b), ask(a)] == [502, 200, 502, 200]
     assert httpx.get(f"{a.url}/ready").json()["checks"]["providers"]["cooling"] == []
+
+
+def test_a_thread_busy_on_one_replica_is_409_on_the_other(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-main"]},
+        openai_base_url=primary.openai_base_url,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
+    a, b = serve(settings), serve(settings)
+    primary.script(Reply("slow " * 20, chunk_delay=0.05), Reply("after"))
+    body = chat_body(("user", "first"), model="m", stream=True)
+    with httpx.stream(
+        "POST",
+        f"{a.url}/v1/chat/completions",
+        json=body,
+        headers={"x-thread-id": "shared"},
+        timeout=10,
+    ) as streaming:
+        lines = streaming.iter_lines()
+        next(lines)  # A is running the thread now
+        busy = httpx.post(
+            f"{b.url}/v1/chat/completions",
+            json=chat_body(("user", "second"), model="m"),
+            headers={"x-thread-id": "shared"},
+        )
+        rest = list(lines)
+    assert "data: [DONE]" in rest
+    assert busy.status_code == 409
+    assert busy.json()["error"]["code"] == "thread_busy"
+    # Released when A's stream ended: B can continue the same thread.
+    assert turn(b, "shared", ("user", "second")) == "after"
