@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from graph.errors import AgentError
 from server.auth import CallerDep, authenticate
@@ -86,7 +86,6 @@ async def _sse_stream(
     cid: str,
     model: str,
     include_usage: bool,
-    release: AbstractAsyncContextManager[None],
 ) -> AsyncIterator[str]:
     """OpenAI's SSE framing; an error after the first byte is one error event, then the end."""
     created = now()
@@ -117,11 +116,36 @@ async def _sse_stream(
     except Exception:  # the stream's boundary: headers are sent, so report it in-band
         logger.exception("unhandled error while streaming")
         yield _sse(error_body(500, "The server had an error while processing your request."))
-    finally:
-        # A client that leaves cancels this generator; closing the run must still happen.
-        with anyio.CancelScope(shield=True):
-            await events.aclose()
-            await release.__aexit__(None, None, None)
+
+
+class _ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that runs `on_close` however it ends (even if never started).
+
+    A client that leaves cancels the stream; one that leaves before the first byte never
+    starts it. Either way the run must be stopped and the thread lock released.
+    """
+
+    def __init__(
+        self, content: AsyncIterator[str], *, on_close: AsyncExitStack, **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then close what the run held, shielded from the client's cancellation."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close.aclose()
+
+
+def _thread_of(request: Request, body: ChatCompletionRequest, key_id: str) -> ThreadRef | None:
+    client_thread = thread_id_of(request, body)
+    if client_thread is None:
+        return None
+    stored = scoped_thread_id(key_id, client_thread)
+    return ThreadRef(client_thread, stored, delta=THREAD_HEADER in request.headers)
 
 
 # Only completions spend the rate limit: chat UIs poll /v1/models.
@@ -134,24 +158,12 @@ async def chat_completions(
     caller: CallerDep,
 ) -> Response:
     """Create a chat completion, streamed as SSE when `stream` is true."""
-    client_thread = thread_id_of(request, body)
-    thread = (
-        ThreadRef(
-            client_thread,
-            scoped_thread_id(caller.key_id, client_thread),
-            delta=THREAD_HEADER in request.headers,
-        )
-        if client_thread
-        else None
-    )
-    headers = {THREAD_HEADER: client_thread} if client_thread else {}
+    thread = _thread_of(request, body, caller.key_id)
+    headers = {THREAD_HEADER: thread.client_id} if thread else {}
     service.validate(body)
-    lock: AbstractAsyncContextManager[None] = (
-        service.locks.hold(thread.stored_id) if thread else contextlib.nullcontext()
-    )
-    await lock.__aenter__()
-    handed_over = False
-    try:
+    async with AsyncExitStack() as held:
+        if thread:
+            await held.enter_async_context(service.locks.hold(thread.stored_id))
         run = await service.prepare(
             body,
             thread,
@@ -159,7 +171,7 @@ async def chat_completions(
             idempotency_key=request.headers.get("idempotency-key") or None,
         )
         # Response cache (server/cache.py): a hit replaces the run; a miss stores its answer.
-        cached = await cache.lookup(body, request, client_thread)
+        cached = await cache.lookup(body, request, thread.client_id if thread else None)
         headers.update(cached.headers)
         cid = completion_id()
         if not body.stream:
@@ -175,31 +187,18 @@ async def chat_completions(
             )
             return JSONResponse(payload, headers=headers)
         events = EventPump(cached.stream(lambda: service.stream(run)))
+        held.push_async_callback(events.aclose)
         # Wait for the first event so that a failure before any token is a proper HTTP error.
-        primed = False
-        try:
-            first = await until_disconnect(request, events.next())
-            primed = True
-        finally:
-            if not primed:
-                await events.aclose()
+        first = await until_disconnect(request, events.next())
         stream = _sse_stream(
-            first,
-            events,
-            cid=cid,
-            model=body.model,
-            include_usage=body.include_usage,
-            release=lock,
+            first, events, cid=cid, model=body.model, include_usage=body.include_usage
         )
-        handed_over = True
-        return StreamingResponse(
+        return _ClosingStreamingResponse(
             stream,
+            on_close=held.pop_all(),
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
-    finally:
-        if not handed_over:
-            await lock.__aexit__(None, None, None)
 
 
 def _model_card(alias: str, created: int) -> dict[str, Any]:

@@ -636,3 +636,28 @@ def test_an_idempotency_key_makes_a_repeat_an_answer_from_the_thread(
     assert len(primary.requests) == 1
     # A new key is a new request: it runs again.
     assert post("k-2") == "a regenerated answer"
+
+
+async def test_leaving_before_the_first_token_frees_the_thread(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Fault.hang(5), Reply("later"))
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        waiting = asyncio.create_task(
+            client.post("/v1/chat/completions", json=body, headers={"X-Thread-Id": "early"})
+        )
+        while not primary.requests:  # the run is waiting for the provider's first token
+            await asyncio.sleep(0.01)
+        waiting.cancel()  # the client gives up: its connection closes
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    retrying = openai.OpenAI(
+        base_url=f"{app.url}/v1", api_key="unused", default_headers={"X-Thread-Id": "early"}
+    )
+    answer = await asyncio.to_thread(
+        retrying.chat.completions.create, model="m", messages=body["messages"]
+    )
+    assert answer.choices[0].message.content == "later"
+    assert len(primary.requests) == 2
