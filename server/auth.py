@@ -76,12 +76,17 @@ class KeyRing:
         return Caller(match[:16])
 
 
-def authenticate(request: Request) -> Caller:
-    """FastAPI dependency: the caller of this request, or a 401."""
+def caller_of(request: Request) -> Caller:
+    """The caller of this request, or a 401 (also for code outside FastAPI's dependencies)."""
     keys: KeyRing = request.state.agent.keys
     caller = keys.caller(request.headers.get("authorization"))
     request.state.caller = caller
     return caller
+
+
+async def authenticate(request: Request) -> Caller:
+    """FastAPI dependency (async, so it runs on the event loop): see `caller_of`."""
+    return caller_of(request)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

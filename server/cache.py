@@ -473,7 +473,7 @@ class ResponseCache:
         }
 
 
-def get_response_cache(request: Request) -> ResponseCache:
+async def get_response_cache(request: Request) -> ResponseCache:
     """FastAPI dependency: the app's response cache."""
     cache: ResponseCache = request.state.agent.ops.cache
     return cache

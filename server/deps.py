@@ -10,15 +10,21 @@ from server.lifespan import AppState
 from server.openai_service import ChatService
 
 
-def get_app_state(request: Request) -> AppState:
+def app_state_of(request: Request) -> AppState:
     """The resources opened by the lifespan."""
     state: AppState = request.state.agent
     return state
 
 
-def get_chat_service(request: Request) -> ChatService:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool.
+async def get_app_state(request: Request) -> AppState:
+    """The resources opened by the lifespan."""
+    return app_state_of(request)
+
+
+async def get_chat_service(request: Request) -> ChatService:
     """The service that runs chat completions."""
-    return get_app_state(request).chat
+    return app_state_of(request).chat
 
 
 AppStateDep = Annotated[AppState, Depends(get_app_state)]

@@ -47,7 +47,7 @@ from graph.builder import AgentGraph
 from graph.context import Context
 from graph.state import InputState
 from server.agent_threads import router as threads_router
-from server.auth import authenticate
+from server.auth import authenticate, caller_of
 from server.errors import OpenAIHTTPError
 from server.lifespan import AppState
 from server.settings import Settings
@@ -364,7 +364,7 @@ def _configured(configurable: dict[str, Any], key: str) -> str | None:
 async def _per_request_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """Pick the graph and the namespaced thread of one run, from its config and headers."""
     app: AppState = request.state.agent
-    caller = authenticate(request)
+    caller = caller_of(request)
     configurable = dict(config.get("configurable") or {})
     model = _configured(configurable, "model")
     if model is not None:

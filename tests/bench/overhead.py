@@ -49,8 +49,10 @@ def _service(upstream_url: str, tmp: str) -> Iterator[tuple[str, int]]:
         "OPENAI_BASE_URL": upstream_url,
         "SQLITE_PATH": str(Path(tmp) / "bench.sqlite"),
         "LOAD_PLUGIN_TOOLS": "false",
+        "LOG_FORMAT": "text",
     }
-    env.pop("DATABASE_URL", None)
+    for unset in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "API_KEY_HASHES", "RATE_LIMIT_RPM"):
+        env.pop(unset, None)
     process = subprocess.Popen([sys.executable, "-m", "server"], env=env, cwd=tmp)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -139,7 +141,33 @@ def main() -> None:
                 )
                 return reply
 
-            for warm in (ask_direct, ask_stateless, ask_thread):
+            webui_history: list[dict[str, str]] = []
+            webui = {"X-OpenWebUI-Chat-Id": f"bench-{uuid.uuid4().hex}"}
+
+            def ask_full_history() -> object:
+                # What Open WebUI sends: the whole history each turn, reconciled with the thread.
+                reply = agent.chat.completions.create(
+                    model="m",
+                    messages=[*webui_history, *messages],  # type: ignore[list-item]
+                    extra_headers=webui,
+                )
+                webui_history.extend(
+                    [
+                        *messages,
+                        {"role": "assistant", "content": reply.choices[0].message.content or ""},
+                    ]
+                )
+                return reply
+
+            def ask_cached() -> object:
+                # Stateless with temperature 0: answered from the in-process cache after once.
+                return agent.chat.completions.create(
+                    model="m",
+                    messages=messages,  # type: ignore[arg-type]
+                    temperature=0,
+                )
+
+            for warm in (ask_direct, ask_stateless, ask_thread, ask_full_history, ask_cached):
                 warm()
             history.extend([*messages, {"role": "assistant", "content": "warm-up"}])
             rss_before = _rss_mib(pid)
@@ -148,6 +176,8 @@ def main() -> None:
                 "stateless": [],
                 "direct_history": [],
                 "thread": [],
+                "full_history": [],
+                "cached": [],
             }
             ttft: dict[str, list[float]] = {"direct": [], "service": []}
             for _ in range(args.requests):
@@ -155,6 +185,8 @@ def main() -> None:
                 results["stateless"].append(_timed(ask_stateless))
                 results["direct_history"].append(_timed(ask_direct_history))
                 results["thread"].append(_timed(ask_thread))
+                results["full_history"].append(_timed(ask_full_history))
+                results["cached"].append(_timed(ask_cached))
             for _ in range(max(10, args.requests // 4)):
                 ttft["direct"].append(_first_token_ms(direct, "bench", {}))
                 ttft["service"].append(_first_token_ms(agent, "m", {}))
@@ -173,6 +205,12 @@ def main() -> None:
             results["thread"],
             statistics.median(results["direct_history"]),
         ),
+        _row(
+            "service, full history each turn",
+            results["full_history"],
+            statistics.median(results["direct_history"]),
+        ),
+        _row("service, cache hit", results["cached"], base),
         _row("time to first token, direct", ttft["direct"], ttft_base),
         _row("time to first token, service", ttft["service"], ttft_base),
         f"service RSS: {rss_before:.1f} MiB after warm-up, {rss_after:.1f} MiB at the end",

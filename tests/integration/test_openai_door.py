@@ -606,12 +606,18 @@ async def test_disconnect_during_a_non_streamed_answer_cancels_the_run(
 ) -> None:
     app = serve(on_fake(make_settings, primary))
     primary.script(Reply(" ".join(f"w{i}" for i in range(60)), chunk_delay=0.05))
-    async with httpx.AsyncClient(base_url=app.url, timeout=0.5) as client:
-        with pytest.raises(httpx.ReadTimeout):
-            await client.post(
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        waiting = asyncio.create_task(
+            client.post(
                 "/v1/chat/completions",
                 json={"model": "m", "messages": [{"role": "user", "content": "long"}]},
             )
+        )
+        while not primary.requests:  # the provider is answering, slowly
+            await asyncio.sleep(0.01)
+        waiting.cancel()  # the client gives up: its connection closes
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
     # The service streams from the provider even for a JSON answer; leaving closes that too.
     assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
 
