@@ -26,7 +26,9 @@ last AI message are added.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast, overload
 
@@ -52,6 +54,7 @@ from server.errors import OpenAIHTTPError
 from server.lifespan import AppState
 from server.settings import Settings
 from server.thread_ids import scoped_thread_id
+from server.thread_locks import ThreadLocks
 
 __all__ = [
     "PATH",
@@ -77,6 +80,8 @@ class _DoorRun:
 
     graph: AgentGraph
     context: Context
+    locks: ThreadLocks
+    """One run per thread, shared with the /v1 door (a second concurrent run gets 409)."""
 
 
 class AgentTurn(TypedDict):
@@ -137,6 +142,8 @@ class _Prepared:
     input: InputState
     config: RunnableConfig
     context: Context
+    hold: AbstractAsyncContextManager[None]
+    """The thread's lock for the run (nothing to hold for a stateless run)."""
 
 
 def new_messages(messages: list[AnyMessage]) -> list[AnyMessage]:
@@ -200,11 +207,13 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
             raise RuntimeError("AgentDoor runs only behind the /agent routes")
         run_config = cast(RunnableConfig, {**(config or {}), "configurable": configurable})
         messages: list[AnyMessage] = list(input.get("messages") or [])
+        hold: AbstractAsyncContextManager[None] = contextlib.nullcontext()
         if "thread_id" in configurable:
+            hold = run.locks.hold(str(configurable["thread_id"]))
             snapshot = await run.graph.aget_state(run_config)
             if snapshot.values.get("messages"):
                 messages = new_messages(messages)
-        return _Prepared(run.graph, InputState(messages=messages), run_config, run.context)
+        return _Prepared(run.graph, InputState(messages=messages), run_config, run.context, hold)
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -217,7 +226,8 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
     ) -> dict[str, Any]:
         """Run the graph to the end; returns its output (`OutputState`)."""
         run = await self._prepare(input, config)
-        output = await run.graph.ainvoke(run.input, run.config, context=run.context)
+        async with run.hold:
+            output = await run.graph.ainvoke(run.input, run.config, context=run.context)
         return dict(output)
 
     async def astream(
@@ -225,10 +235,11 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream one `{node: update}` per step, so a client sees each node's decision."""
         run = await self._prepare(input, config)
-        async for update in run.graph.astream(
-            run.input, run.config, context=run.context, stream_mode="updates"
-        ):
-            yield cast(dict[str, Any], update)
+        async with run.hold:
+            async for update in run.graph.astream(
+                run.input, run.config, context=run.context, stream_mode="updates"
+            ):
+                yield cast(dict[str, Any], update)
 
     @overload
     def astream_log(
@@ -388,7 +399,9 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         run_configurable["thread_id"] = scoped_thread_id(caller.key_id, thread_id)
         if checkpoint_id is not None:
             run_configurable["checkpoint_id"] = checkpoint_id
-    run_configurable[_RUN_KEY] = _DoorRun(graph, context_from_settings(app.settings, model))
+    run_configurable[_RUN_KEY] = _DoorRun(
+        graph, context_from_settings(app.settings, model), app.chat.locks
+    )
     return {**config, "configurable": run_configurable}
 
 

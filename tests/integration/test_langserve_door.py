@@ -292,3 +292,30 @@ def test_a_checkpoint_id_without_a_thread_is_a_400(
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "config.configurable.checkpoint_id"
+
+
+def test_a_thread_running_on_v1_is_409_on_agent(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(agent_models={"m": ["openai:gpt-x"]}, openai_base_url=primary.openai_base_url)
+    )
+    primary.script(Reply("slow " * 20, chunk_delay=0.05), Reply("now free"))
+    with httpx.stream(
+        "POST",
+        f"{app.url}/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "a"}]},
+        headers={"X-Thread-Id": "both-doors"},
+        timeout=10,
+    ) as streaming:
+        lines = streaming.iter_lines()
+        next(lines)  # /v1 is running the thread
+        busy = httpx.post(
+            f"{app.url}/agent/invoke",
+            json={"input": {"messages": [{"type": "human", "content": "b"}]}},
+            headers={"X-Thread-Id": "both-doors"},
+        )
+        assert "data: [DONE]" in list(lines)
+    assert busy.status_code == 409
+    assert busy.json()["error"]["code"] == "thread_busy"
+    assert answer(agent(app).invoke(turn("b"), on_thread("both-doors"))) == "now free"

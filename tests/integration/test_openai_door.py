@@ -160,7 +160,7 @@ def test_sampling_fields_reach_the_provider(
 def test_errors_are_openai_shaped_with_the_right_status(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
-    app = serve(on_fake(make_settings, primary, max_request_bytes=4096))
+    app = serve(on_fake(make_settings, primary, max_request_bytes=4096, max_messages=3))
     client = sdk(app)
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(model="m", messages=[])
@@ -176,6 +176,11 @@ def test_errors_are_openai_shaped_with_the_right_status(
     )
     assert big.status_code == 413
     assert set(big.json()["error"]) == {"message", "type", "param", "code"}
+    with pytest.raises(openai.BadRequestError) as too_many:
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": str(i)} for i in range(4)]
+        )
+    assert too_many.value.code == "too_many_messages"
     invalid = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "m"})
     assert invalid.status_code == 400
     assert "detail" not in invalid.json()
