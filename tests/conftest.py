@@ -17,6 +17,7 @@ from server.app import create_app
 from server.settings import Settings
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
+from tests.fakes.service_process import ServiceProcess, settings_env
 from tests.fakes.upstream import FakeUpstream
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -157,6 +158,21 @@ def serve() -> Iterator[Callable[[Settings], ServedApp]]:
     yield start
     for app in served:
         app.stop()
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path) -> Iterator[Callable[[Settings], ServiceProcess]]:
+    """Run `python -m server` with these settings as its environment; killed at the end."""
+    started: list[ServiceProcess] = []
+
+    def start(settings: Settings) -> ServiceProcess:
+        service = ServiceProcess(tmp_path, settings_env(settings))
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 @pytest.fixture

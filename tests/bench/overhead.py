@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -23,10 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import openai
 
-from tests.fakes.server_thread import free_port
+from tests.fakes.service_process import ServiceProcess
 from tests.fakes.upstream import FakeUpstream, Reply
 
 
@@ -39,36 +35,14 @@ def _rss_mib(pid: int) -> float:
 
 @contextmanager
 def _service(upstream_url: str, tmp: str) -> Iterator[tuple[str, int]]:
-    port = free_port()
     env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
         "AGENT_MODELS": json.dumps({"m": ["openai:bench"]}),
         "OPENAI_BASE_URL": upstream_url,
-        "SQLITE_PATH": str(Path(tmp) / "bench.sqlite"),
-        "LOAD_PLUGIN_TOOLS": "false",
         "LOG_FORMAT": "text",
     }
-    for unset in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "API_KEY_HASHES", "RATE_LIMIT_RPM"):
-        env.pop(unset, None)
-    process = subprocess.Popen([sys.executable, "-m", "server"], env=env, cwd=tmp)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with ServiceProcess(Path(tmp), env) as service:
+        assert service.process is not None
+        yield service.url, service.process.pid
 
 
 def _timed(call: Callable[[], object]) -> float:

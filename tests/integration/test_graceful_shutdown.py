@@ -3,73 +3,33 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.server_thread import free_port
+from tests.fakes.service_process import ServiceProcess
 from tests.fakes.upstream import FakeUpstream, Reply
 from tests.helpers import chat_body
 
-ROOT = Path(__file__).resolve().parents[2]
 WORDS = "one two three four five six seven eight nine ten"
 
 
 @pytest.fixture
 def service(primary: FakeUpstream, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "API_KEYS", "API_KEY_HASHES"}
+        "AGENT_MODELS": json.dumps({"m": ["openai:gpt-test"]}),
+        "OPENAI_BASE_URL": primary.openai_base_url,
+        "OPENAI_API_KEY": "k",
+        "SHUTDOWN_GRACE_SECONDS": "20",
+        "SHUTDOWN_DELAY_SECONDS": "1",
     }
-    env.update(
-        HOST="127.0.0.1",
-        PORT=str(port),
-        AGENT_MODELS=json.dumps({"m": ["openai:gpt-test"]}),
-        OPENAI_BASE_URL=primary.openai_base_url,
-        OPENAI_API_KEY="k",
-        SQLITE_PATH=str(tmp_path / "checkpoints.sqlite"),
-        LOAD_PLUGIN_TOOLS="false",
-        SHUTDOWN_GRACE_SECONDS="20",
-        SHUTDOWN_DELAY_SECONDS="1",
-        LOG_LEVEL="warning",
-    )
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server"],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            pytest.fail(f"service did not start:\n{(tmp_path / 'server.log').read_text()}")
-        time.sleep(0.1)
-    try:
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        log.close()
+    with ServiceProcess(tmp_path, env) as running:
+        assert running.process is not None
+        yield running.process, running.url  # type: ignore[misc]
 
 
 def test_sigterm_lets_a_running_stream_finish_then_exits_zero(

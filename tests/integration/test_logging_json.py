@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.server_thread import free_port
+from tests.fakes.service_process import ServiceProcess
 from tests.helpers import chat_body
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-very-secret-key-4711"
 THREAD = "raw-thread-id-9931"
 QUESTION = "tell me about zebras and their stripes"
@@ -28,46 +24,10 @@ QUESTION = "tell me about zebras and their stripes"
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`python -m server` with JSON logs on stderr, from a clean environment."""
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "SQLITE_PATH": str(tmp_path / "checkpoints.sqlite"),
-        "API_KEYS": json.dumps([KEY]),
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "info",
-        "LOAD_PLUGIN_TOOLS": "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server"],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"the service did not start: {process.communicate()[0]}")
-    try:
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+    env = {"API_KEYS": json.dumps([KEY]), "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
+    with ServiceProcess(tmp_path, env, capture_stderr=True) as running:
+        assert running.process is not None
+        yield running.url, running.process  # type: ignore[misc]
 
 
 def stop_and_read_log(process: subprocess.Popen[str]) -> tuple[str, list[dict[str, Any]]]:

@@ -12,6 +12,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
+from tests.fakes.service_process import ServiceProcess
 from tests.fakes.upstream import FakeUpstream
 
 Serve = Callable[[Settings], ServedApp]
@@ -30,7 +31,7 @@ def limited(make_settings: SettingsFactory, upstream: FakeUpstream, **extra: obj
     )
 
 
-def client(app: ServedApp, key: str = "sk-one") -> openai.OpenAI:
+def client(app: ServedApp | ServiceProcess, key: str = "sk-one") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{app.url}/v1", api_key=key, max_retries=0)
 
 
@@ -61,13 +62,13 @@ def test_over_the_limit_the_sdk_gets_a_rate_limit_error_with_retry_after(
 @pytest.mark.redis
 def test_replicas_sharing_redis_share_the_budget(
     make_settings: SettingsFactory,
-    serve: Serve,
+    serve_process: Callable[[Settings], ServiceProcess],
     primary: FakeUpstream,
     redis_url: str,
     redis_prefix: str,
 ) -> None:
     settings = limited(make_settings, primary, redis_url=redis_url, redis_prefix=redis_prefix)
-    a, b = serve(settings), serve(settings)
+    a, b = serve_process(settings), serve_process(settings)  # two real processes
 
     client(a).chat.completions.create(model="m", messages=MESSAGES)
     client(b).chat.completions.create(model="m", messages=MESSAGES)

@@ -1,4 +1,4 @@
-"""Two replicas sharing PostgreSQL and Redis behave as one service."""
+"""Two replicas (two `python -m server` processes) sharing PostgreSQL and Redis act as one."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import pytest
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.fakes.server_thread import ServedApp
+from tests.fakes.service_process import ServiceProcess
 from tests.fakes.upstream import FakeUpstream, Fault, Reply
 from tests.helpers import chat_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-Serve = Callable[[Settings], ServedApp]
+Spawn = Callable[[Settings], ServiceProcess]
 
 
 def completions(upstream: FakeUpstream) -> list[dict[str, Any]]:
     return [r.body or {} for r in upstream.requests if r.path.endswith("/chat/completions")]
 
 
-def turn(app: ServedApp, thread: str, *messages: tuple[str, str]) -> str:
+def turn(app: ServiceProcess, thread: str, *messages: tuple[str, str]) -> str:
     response = httpx.post(
         f"{app.url}/v1/chat/completions",
         json=chat_body(*messages, model="m"),
@@ -37,7 +37,7 @@ def turn(app: ServedApp, thread: str, *messages: tuple[str, str]) -> str:
 
 def test_a_cooldown_on_one_replica_is_honoured_by_the_other_which_also_remembers_the_thread(
     make_settings: SettingsFactory,
-    serve: Serve,
+    serve_process: Spawn,
     primary: FakeUpstream,
     secondary: FakeUpstream,
     postgres_url: str,
@@ -55,7 +55,7 @@ def test_a_cooldown_on_one_replica_is_honoured_by_the_other_which_also_remembers
         redis_url=redis_url,
         redis_prefix=redis_prefix,
     )
-    a, b = serve(settings), serve(settings)
+    a, b = serve_process(settings), serve_process(settings)
     primary.script(Fault.server_error())
     secondary.script(Reply("turn one answer"), Reply("turn two answer"))
 
@@ -76,7 +76,7 @@ def test_a_cooldown_on_one_replica_is_honoured_by_the_other_which_also_remembers
 
 def test_a_success_on_one_replica_ends_the_cooldown_for_all(
     make_settings: SettingsFactory,
-    serve: Serve,
+    serve_process: Spawn,
     primary: FakeUpstream,
     redis_url: str,
     redis_prefix: str,
@@ -90,10 +90,10 @@ def test_a_success_on_one_replica_ends_the_cooldown_for_all(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
     )
-    a, b = serve(settings), serve(settings)
+    a, b = serve_process(settings), serve_process(settings)
     primary.script(Fault.server_error(), Reply("fine"), Fault.server_error(), Reply("fine"))
 
-    def ask(app: ServedApp) -> int:
+    def ask(app: ServiceProcess) -> int:
         return httpx.post(
             f"{app.url}/v1/chat/completions", json=chat_body(("user", "hi"), model="m")
         ).status_code
@@ -106,7 +106,7 @@ def test_a_success_on_one_replica_ends_the_cooldown_for_all(
 
 def test_a_thread_busy_on_one_replica_is_409_on_the_other(
     make_settings: SettingsFactory,
-    serve: Serve,
+    serve_process: Spawn,
     primary: FakeUpstream,
     postgres_url: str,
     redis_url: str,
@@ -119,7 +119,7 @@ def test_a_thread_busy_on_one_replica_is_409_on_the_other(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
     )
-    a, b = serve(settings), serve(settings)
+    a, b = serve_process(settings), serve_process(settings)
     primary.script(Reply("slow " * 20, chunk_delay=0.05), Reply("after"))
     body = chat_body(("user", "first"), model="m", stream=True)
     with httpx.stream(
