@@ -33,6 +33,9 @@ class Context:
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     """OpenAI `response_format`, passed to providers that speak OpenAI's API."""
+    openai_params: dict[str, Any] = field(default_factory=dict)
+    """Other OpenAI sampling fields the client set (`seed`, `frequency_penalty`,
+    `presence_penalty`, `logit_bias`), passed only to providers that speak OpenAI's API."""
 
     def sampling(self) -> dict[str, object]:
         """The provider call options that the client set (unset ones are left to the model)."""

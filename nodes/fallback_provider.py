@@ -226,8 +226,10 @@ def make_fallback_provider(deps: DepsSource) -> Node:
                 model.bind_tools(tools, **_tool_options(context, speaks_openai)) if tools else model
             )
             extra = dict(params)
-            if speaks_openai and context.response_format is not None:
-                extra["response_format"] = context.response_format
+            if speaks_openai:
+                extra.update(context.openai_params)
+                if context.response_format is not None:
+                    extra["response_format"] = context.response_format
             return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))

@@ -301,6 +301,7 @@ class ResponseCache:
             "max_tokens": body.max_completion_tokens or body.max_tokens,
             "stop": body.stop_list,
             "response_format": body.response_format,
+            "openai_params": body.openai_params,
         }
         text = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

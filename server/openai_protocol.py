@@ -98,6 +98,10 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
 
@@ -113,6 +117,12 @@ class ChatCompletionRequest(BaseModel):
     def tool_specs(self) -> list[dict[str, Any]]:
         """The client's tools as plain OpenAI-shaped dicts, for binding to the model."""
         return [tool.model_dump(exclude_none=True) for tool in self.tools or []]
+
+    @property
+    def openai_params(self) -> dict[str, Any]:
+        """The OpenAI-only sampling fields the client set (others are left to the model)."""
+        fields = ("seed", "frequency_penalty", "presence_penalty", "logit_bias")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     @property
     def include_usage(self) -> bool:

@@ -178,6 +178,7 @@ class ChatService:
             tool_choice=request.tool_choice,
             parallel_tool_calls=request.parallel_tool_calls,
             response_format=request.response_format,
+            openai_params=request.openai_params,
         )
 
     def validate(self, request: ChatCompletionRequest) -> None:

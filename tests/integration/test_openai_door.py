@@ -144,8 +144,11 @@ def test_sampling_fields_reach_the_provider(
         max_completion_tokens=33,
         stop=["END"],
         response_format={"type": "json_object"},
+        seed=7,
+        presence_penalty=0.5,
     )
     sent = primary.requests[-1].body or {}
+    assert (sent["seed"], sent["presence_penalty"]) == (7, 0.5)
     assert sent["temperature"] == 0.2
     assert sent["top_p"] == 0.5
     assert 33 in (sent.get("max_tokens"), sent.get("max_completion_tokens"))

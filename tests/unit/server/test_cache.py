@@ -73,6 +73,7 @@ def test_what_gets_a_key(make_settings: SettingsFactory) -> None:
     assert key(request(stream=True, user="u", metadata={"x": "y"})) == base
     assert key(request(), caller="k2") != base
     assert key(request(max_tokens=5)) != base
+    assert key(request(seed=1)) != key(request(seed=2))
     assert key(request(messages=[{"role": "user", "content": "hello"}])) != base
     assert key(request(), thread="t-1") is None
     assert key(request(metadata={"thread_id": "t"})) is None
