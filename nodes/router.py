@@ -88,6 +88,10 @@ def make_router(deps: DepsSource) -> Node:
             reason = "chat"
             limit = context.max_tools_offered
             client = select_client_tools(context.client_tools, text, limit)
+            named = context.tool_choice if isinstance(context.tool_choice, dict) else {}
+            forced = (named.get("function") or {}).get("name")
+            if isinstance(forced, str) and forced not in client:
+                client = [forced, *client[: limit - 1]]  # the tool the client insists on
             # A client tool shadows a server tool of the same name: the client asked for it.
             tools = [t for t in select_tools(services.tools, text, limit) if t not in client]
         return {

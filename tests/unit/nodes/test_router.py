@@ -91,3 +91,43 @@ async def test_an_unknown_model_is_refused() -> None:
             {"messages": [HumanMessage(content="hi")]},
             runtime=FakeRuntime(Context(model="gpt-5")),  # type: ignore[arg-type]
         )
+
+
+def client_tool(name: str, description: str) -> dict[str, object]:
+    return {"type": "function", "function": {"name": name, "description": description}}
+
+
+async def test_client_tools_are_narrowed_shadow_server_tools_and_a_forced_one_stays() -> None:
+    deps = make_deps(["offline"], {})
+    router = make_router(lambda: deps)
+    many = [client_tool(f"tool_{i}", f"does thing {i}") for i in range(30)]
+    many += [client_tool("echo", "the client's own echo"), client_tool("weather", "city weather")]
+    context = Context(model="m", max_tools_offered=4, client_tools=many)
+    update = await router(
+        {"messages": [HumanMessage(content="weather in the city, and echo it")]},
+        runtime=FakeRuntime(context),  # type: ignore[arg-type]
+    )
+    assert len(update["client_tools_offered"]) == 4
+    assert {"weather", "echo"} <= set(update["client_tools_offered"])
+    assert "echo" not in update["tools_offered"]  # the client's echo wins over the server's
+
+    forced = Context(
+        model="m",
+        max_tools_offered=4,
+        client_tools=many,
+        tool_choice={"type": "function", "function": {"name": "tool_29"}},
+    )
+    update = await router(
+        {"messages": [HumanMessage(content="weather in the city")]},
+        runtime=FakeRuntime(forced),  # type: ignore[arg-type]
+    )
+    assert update["client_tools_offered"][0] == "tool_29"
+    assert len(update["client_tools_offered"]) == 4
+
+    none = Context(model="m", client_tools=many, tool_choice="none")
+    update = await router(
+        {"messages": [HumanMessage(content="weather")]},
+        runtime=FakeRuntime(none),  # type: ignore[arg-type]
+    )
+    assert update["tools_offered"] == []
+    assert update["client_tools_offered"] == []
