@@ -160,7 +160,6 @@ async def chat_completions(
     """Create a chat completion, streamed as SSE when `stream` is true."""
     thread = _thread_of(request, body, caller.key_id)
     headers = {THREAD_HEADER: thread.client_id} if thread else {}
-    service.validate(body)
     async with AsyncExitStack() as held:
         if thread:
             await held.enter_async_context(service.locks.hold(thread.stored_id))
