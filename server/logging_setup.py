@@ -22,7 +22,8 @@ LogFormat = Literal["auto", "json", "text"]
 
 #: Attributes of `LogRecord` itself; anything else passed in `extra=` is a structured field.
 _RECORD_ATTRS: Final = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 )
 
 
