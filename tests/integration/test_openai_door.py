@@ -200,6 +200,10 @@ def test_errors_are_openai_shaped_with_the_right_status(
         response = httpx.post(f"{app.url}/v1/chat/completions", json={"model": "m", **broken})
         assert response.status_code == 400, broken
         assert response.json()["error"]["type"] == "invalid_request_error"
+    for method, path, status in (("GET", "/v1/embeddings", 404), ("DELETE", "/v1/models", 405)):
+        other = httpx.request(method, f"{app.url}{path}")
+        assert other.status_code == status
+        assert set(other.json()["error"]) == {"message", "type", "param", "code"}
     assert primary.requests == []
 
 
