@@ -15,6 +15,8 @@ class ErrorCode(StrEnum):
     TOOL_INPUT_INVALID = "tool_input_invalid"
     TOOL_UNAVAILABLE = "tool_unavailable"
     INVALID_REQUEST = "invalid_request"
+    PROVIDER_REJECTED_REQUEST = "provider_rejected_request"
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
 class AgentError(Exception):
@@ -47,9 +49,13 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     CONTEXT_LENGTH = "context_length"
-    BAD_RESPONSE = "bad_response"
+    MALFORMED = "malformed"
+    """The provider answered, but not with a usable answer (bad JSON, no event stream…)."""
     AUTH = "auth"
+    CONFLICT = "conflict"
+    """409: the provider saw a conflicting request; transient, worth another try."""
     BAD_REQUEST = "bad_request"
+    """Any other 4xx: the provider rejected the request itself; retrying it is wasted."""
     COOLDOWN = "cooldown"
 
 
@@ -61,14 +67,25 @@ FALL_THROUGH_KINDS = frozenset(
         ErrorKind.TIMEOUT,
         ErrorKind.CONNECTION,
         ErrorKind.CONTEXT_LENGTH,
-        ErrorKind.BAD_RESPONSE,
+        ErrorKind.MALFORMED,
         ErrorKind.AUTH,
+        ErrorKind.CONFLICT,
+        ErrorKind.BAD_REQUEST,
     }
 )
 #: Errors worth retrying on the same provider before falling through.
 RETRYABLE_KINDS = frozenset(
-    {ErrorKind.RATE_LIMIT, ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
+    {
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.CONFLICT,
+    }
 )
+#: Errors that say the request itself was refused: when every provider that was called
+#: refused it this way, the client hears the provider's status and message, not a 502.
+REJECTION_KINDS = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.CONTEXT_LENGTH})
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,10 @@ class ProviderFailure:
     kind: ErrorKind
     detail: str
     retry_after: float | None = None
+    status: int | None = None
+    """The provider's HTTP status, when it answered with one."""
+    message: str | None = None
+    """The provider's own error message (from its error body), for the client to read."""
 
 
 class ProviderError(AgentError):
@@ -97,14 +118,49 @@ class AllProvidersFailedError(AgentError):
     code = ErrorCode.ALL_PROVIDERS_FAILED
 
     def __init__(self, model: str, attempts: list[dict[str, object]]) -> None:
-        summary = "; ".join(
-            f"{a.get('provider')}: {a.get('error') or a.get('outcome')}" for a in attempts
-        )
+        summary = "; ".join(_attempt_summary(a) for a in attempts)
         super().__init__(
             f"Every provider for model '{model}' failed ({summary or 'no provider available'})."
         )
         self.model = model
         self.attempts = attempts
+
+
+def _attempt_summary(attempt: dict[str, object]) -> str:
+    what = f"{attempt.get('provider')}: {attempt.get('error') or attempt.get('outcome')}"
+    detail = attempt.get("detail")
+    if attempt.get("outcome") == "error" and isinstance(detail, str) and detail:
+        what += f" ({detail[:200]})"
+    return what
+
+
+class ProviderRejectedError(AllProvidersFailedError):
+    """Every provider that was called refused the request itself (a 4xx of its own).
+
+    Retrying it elsewhere or later changes nothing, so the client gets the provider's status
+    class and message instead of "every provider failed, retry later".
+    """
+
+    code = ErrorCode.PROVIDER_REJECTED_REQUEST
+
+    def __init__(
+        self,
+        model: str,
+        attempts: list[dict[str, object]],
+        *,
+        provider: str,
+        failure: ProviderFailure,
+    ) -> None:
+        super().__init__(model, attempts)
+        said = failure.message or failure.detail
+        self.message = f"The provider {provider} rejected the request: {said}"
+        self.args = (self.message,)
+        if failure.kind is ErrorKind.CONTEXT_LENGTH:
+            self.code = ErrorCode.CONTEXT_LENGTH_EXCEEDED
+        self.provider = provider
+        self.failure = failure
+        self.status = failure.status if failure.status in (400, 404, 413, 422) else 400
+        """The provider's status when it is one a client can act on; 400 otherwise."""
 
 
 class ProviderStreamBrokenError(AgentError):

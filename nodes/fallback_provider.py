@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import (
@@ -29,11 +29,13 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.errors import (
+    REJECTION_KINDS,
     RETRYABLE_KINDS,
     AllProvidersFailedError,
     ErrorKind,
     ProviderError,
     ProviderFailure,
+    ProviderRejectedError,
     ProviderStreamBrokenError,
 )
 from graph.prompts import SYSTEM_PROMPT
@@ -42,6 +44,7 @@ from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import content_text
 from nodes.providers.catalogue import OPENAI_WIRE, ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
+from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, noting_response
 
 logger = logging.getLogger(__name__)
 
@@ -75,22 +78,30 @@ async def stream_once(
     merged: AIMessageChunk | None = None
     started = False
     try:
-        async for chunk in model.astream(list(messages)):
-            if not isinstance(chunk, AIMessageChunk):
-                continue
-            started = started or bool(chunk.content or chunk.tool_call_chunks)
-            merged = chunk if merged is None else merged + chunk
+        with noting_response() as note:
+            async for chunk in model.astream(list(messages)):
+                if not isinstance(chunk, AIMessageChunk):
+                    continue
+                started = started or bool(chunk.content or chunk.tool_call_chunks)
+                merged = chunk if merged is None else merged + chunk
     except PROVIDER_EXCEPTIONS as exc:
-        failure = classify(exc) or ProviderFailure(ErrorKind.BAD_RESPONSE, str(exc))
+        failure = classify(exc) or ProviderFailure(ErrorKind.MALFORMED, str(exc))
         if started:
             raise ProviderStreamBrokenError(provider, failure.detail) from exc
         raise ProviderError(provider, failure) from exc
+    except ValueError as exc:
+        # LangChain's only report of a stream without a single chunk: a server that does not
+        # stream when asked, an empty stream, an HTML error page. Anything else is a bug.
+        if merged is not None or NO_CHUNKS_MESSAGE not in str(exc):
+            raise
+        detail = f"{provider} sent no answer: {note.describe()}"
+        raise ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail)) from exc
     if merged is None:
         return AIMessage(content="")
     message = message_chunk_to_message(merged)
     if not isinstance(message, AIMessage):
         raise ProviderError(
-            provider, ProviderFailure(ErrorKind.BAD_RESPONSE, "the provider sent no AI message")
+            provider, ProviderFailure(ErrorKind.MALFORMED, "the provider sent no AI message")
         )
     if isinstance(message.content, list):
         # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
@@ -106,6 +117,54 @@ def _delay(policy: RetryPolicy, try_number: int, retry_after: float | None) -> f
     return ceiling * jitter
 
 
+async def _half_open_trial(
+    services: AgentDeps, chain: Sequence[ProviderTarget]
+) -> tuple[dict[str, float], ProviderTarget | None]:
+    """Cooldown left per target, and the target to try when every one is cooling down.
+
+    A breaker that refused the whole chain would turn a blip of every provider into an
+    outage for the length of the cooldown; instead the target whose cooldown ends first gets
+    one trial call (and a success closes its breaker for everyone).
+    """
+    left = {t.id: await services.cooldowns.cooldown_left(t.id) for t in chain}
+    if not chain or not all(left[t.id] > 0.0 for t in chain):
+        return left, None
+    return left, min(chain, key=lambda t: left[t.id])
+
+
+def _attempt(
+    target: ProviderTarget,
+    outcome: Literal["ok", "error"],
+    started: float,
+    *,
+    error: str | None = None,
+    detail: str | None = None,
+    half_open: bool = False,
+) -> Attempt:
+    attempt = Attempt(
+        provider=target.id,
+        outcome=outcome,
+        error=error,
+        detail=detail,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    if half_open:
+        attempt["half_open"] = True
+    return attempt
+
+
+def _rejection(
+    chain: Sequence[ProviderTarget], attempts: list[Attempt], failures: list[ProviderError]
+) -> AllProvidersFailedError:
+    """The error of a chain that ran out: the provider's own 4xx when every call was refused."""
+    model = ",".join(t.id for t in chain)
+    wired = [dict(a) for a in attempts]
+    if failures and all(f.failure.kind in REJECTION_KINDS for f in failures):
+        last = failures[-1]
+        return ProviderRejectedError(model, wired, provider=last.provider, failure=last.failure)
+    return AllProvidersFailedError(model, wired)
+
+
 async def call_chain(
     services: AgentDeps,
     chain: Sequence[ProviderTarget],
@@ -113,41 +172,53 @@ async def call_chain(
     bind: Callable[[ProviderTarget], Runnable[LanguageModelInput, Any]],
     attempts: list[Attempt],
 ) -> Answer:
-    """Walk the chain; append every try to `attempts`; the first answer wins."""
+    """Walk the chain; append every try to `attempts`; the first answer wins.
+
+    Raises:
+        ProviderRejectedError: Every provider called refused the request itself (its 4xx).
+        AllProvidersFailedError: No provider answered.
+    """
+    cooldown_left, trial = await _half_open_trial(services, chain)
+    failures: list[ProviderError] = []
     for target in chain:
-        if await services.cooldowns.is_cooling(target.id):
+        if cooldown_left[target.id] > 0.0 and target is not trial:
             attempts.append(
                 Attempt(
                     provider=target.id,
                     outcome="skipped",
                     error=ErrorKind.COOLDOWN.value,
-                    detail="cooling down after repeated failures",
+                    detail=f"cooling down ({cooldown_left[target.id]:.1f} s left)",
                     duration_ms=0.0,
                 )
             )
             continue
-        tries = services.providers.config(target.kind).max_retries + 1
+        # A half-open trial is one call: the provider is still suspect.
+        tries = 1 if target is trial else services.providers.config(target.kind).max_retries + 1
+        half_open = target is trial
         for try_number in range(tries):
             started = time.perf_counter()
             try:
                 message = await stream_once(bind(target), messages, target.id)
             except ProviderError as err:
                 failure = err.failure
+                failures.append(err)
                 attempts.append(
-                    Attempt(
-                        provider=target.id,
-                        outcome="error",
+                    _attempt(
+                        target,
+                        "error",
+                        started,
                         error=failure.kind.value,
                         detail=failure.detail[:300],
-                        duration_ms=(time.perf_counter() - started) * 1000,
+                        half_open=half_open,
                     )
                 )
                 logger.warning(
-                    "provider %s failed (%s), try %d of %d",
+                    "provider %s failed (%s), try %d of %d%s",
                     target.id,
                     failure.kind.value,
                     try_number + 1,
                     tries,
+                    " (half-open trial)" if half_open else "",
                 )
                 opened = failure.kind in HEALTH_KINDS and await services.cooldowns.record_failure(
                     target.id
@@ -164,17 +235,10 @@ async def call_chain(
                 await asyncio.sleep(wait)
                 continue
             await services.cooldowns.record_success(target.id)
-            attempts.append(
-                Attempt(
-                    provider=target.id,
-                    outcome="ok",
-                    error=None,
-                    detail=None,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                )
-            )
+            detail = "half-open trial: every provider was cooling down" if half_open else None
+            attempts.append(_attempt(target, "ok", started, detail=detail, half_open=half_open))
             return Answer(message=message, provider=target.id)
-    raise AllProvidersFailedError(",".join(t.id for t in chain), [dict(a) for a in attempts])
+    raise _rejection(chain, attempts, failures)
 
 
 def _with_system_prompt(messages: Sequence[BaseMessage]) -> list[BaseMessage]:

@@ -14,6 +14,7 @@ from graph.errors import (
     AgentError,
     AllProvidersFailedError,
     ModelNotFoundError,
+    ProviderRejectedError,
     ProviderStreamBrokenError,
 )
 from server.disconnect import ClientGone
@@ -77,6 +78,9 @@ def agent_error_status(exc: AgentError) -> tuple[int, dict[str, str]]:
     """HTTP status and headers of an agent error."""
     if isinstance(exc, ModelNotFoundError):
         return 404, {}
+    if isinstance(exc, ProviderRejectedError):
+        # The provider refused the request itself: the same request fails the same way again.
+        return exc.status, {"x-should-retry": "false"}
     if isinstance(exc, AllProvidersFailedError | ProviderStreamBrokenError):
         # Retrying a request whose whole provider chain failed only multiplies the load.
         return 502, {"x-should-retry": "false"}

@@ -1,9 +1,12 @@
 """Liveness (`/health`: the process answers) and readiness (`/ready`: it can do its work).
 
-`/ready` is 503 when this replica should get no traffic: it is draining for shutdown, its
-checkpointer does not answer, or every provider of every model alias is cooling down.
-A Redis outage is not a reason: the service serves without it (in-process cache, cooldowns
-and rate limits), so `/ready` stays 200 and lists those degraded modes instead.
+`/ready` is 503 when this replica should get no traffic: it is draining for shutdown, or its
+checkpointer does not answer. A Redis outage is not a reason: the service serves without it
+(in-process cache, cooldowns and rate limits), so `/ready` stays 200 and lists those degraded
+modes instead. Nor are cooling providers: with shared cooldowns every replica would leave the
+load balancer at once, and the service still serves, since a chain whose every provider is
+cooling down tries the one whose cooldown ends first (half-open). `/ready` names that target
+per model alias (`checks.providers.half_open`) and lists the degraded mode.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ CACHE_IN_PROCESS = "cache-in-process-only"
 COOLDOWNS_IN_PROCESS = "cooldowns-in-process"
 RATE_LIMITS_IN_PROCESS = "rate-limits-in-process"
 ALL_PROVIDERS_COOLING = "all-providers-cooling"
+PROVIDERS_HALF_OPEN = "providers-half-open"
 DRAINING = "draining"
 
 
@@ -62,9 +66,21 @@ async def _redis(state: AppState) -> dict[str, Any]:
 
 
 async def _providers(state: AppState) -> dict[str, Any]:
-    targets = sorted({t.id for chain in state.deps.providers.aliases.values() for t in chain})
-    cooling = [t for t in targets if await state.deps.cooldowns.is_cooling(t)]
-    return {"ok": len(cooling) < len(targets), "cooling": cooling}
+    aliases = state.deps.providers.aliases
+    targets = sorted({t.id for chain in aliases.values() for t in chain})
+    left = {t: await state.deps.cooldowns.cooldown_left(t) for t in targets}
+    cooling = [t for t in targets if left[t] > 0.0]
+    # Per alias whose whole chain cools down: the target its next request tries.
+    half_open = {
+        alias: min((t.id for t in chain), key=left.__getitem__)
+        for alias, chain in aliases.items()
+        if chain and all(left[t.id] > 0.0 for t in chain)
+    }
+    return {
+        "ok": len(cooling) < len(targets),
+        "cooling": cooling,
+        "half_open": half_open,
+    }
 
 
 @router.get("/ready", response_model=None)
@@ -81,9 +97,11 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
         degraded += [CACHE_IN_PROCESS, COOLDOWNS_IN_PROCESS, RATE_LIMITS_IN_PROCESS]
     if not checks["providers"]["ok"]:
         degraded.append(ALL_PROVIDERS_COOLING)
+    if checks["providers"]["half_open"]:
+        degraded.append(PROVIDERS_HALF_OPEN)
     if draining:
         degraded.append(DRAINING)
-    unready = draining or not checks["checkpointer"]["ok"] or not checks["providers"]["ok"]
+    unready = draining or not checks["checkpointer"]["ok"]
     status = "unready" if unready else "degraded" if degraded else "ready"
     body = {"status": status, "draining": draining, "checks": checks, "degraded": degraded}
     return JSONResponse(body, status_code=503 if unready else 200)

@@ -16,12 +16,17 @@ def _no_deps() -> AgentDeps:
     raise AssertionError("reading a thread runs no node")
 
 
-async def thread_messages(settings: Settings, thread_id: str) -> list[BaseMessage]:
-    """The messages stored for a thread, read straight from the checkpointer."""
+async def thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
+    """The latest state stored for a thread, read straight from the checkpointer."""
     async with open_checkpointer(settings) as saver:
         graph = build_graph(_no_deps, checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    messages: list[BaseMessage] = snapshot.values.get("messages", [])
+    return dict(snapshot.values)
+
+
+async def thread_messages(settings: Settings, thread_id: str) -> list[BaseMessage]:
+    """The messages stored for a thread, read straight from the checkpointer."""
+    messages: list[BaseMessage] = (await thread_values(settings, thread_id)).get("messages", [])
     return messages
 
 

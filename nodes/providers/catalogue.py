@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr
 
 from graph.errors import ModelNotFoundError
 from nodes.providers.offline import OfflineChatModel
+from nodes.providers.wire_note import note_response
 
 logger = logging.getLogger(__name__)
 
@@ -189,14 +190,18 @@ class ProviderCatalogue:
     def _openai_client(self, kind: ProviderKind, timeout: float) -> openai.DefaultAsyncHttpxClient:
         client = self._clients.get(kind)
         if not isinstance(client, openai.DefaultAsyncHttpxClient):
-            client = openai.DefaultAsyncHttpxClient(timeout=timeout)
+            client = openai.DefaultAsyncHttpxClient(
+                timeout=timeout, event_hooks={"response": [note_response]}
+            )
             self._clients[kind] = client
         return client
 
     def _anthropic_client(self, timeout: float) -> anthropic.DefaultAsyncHttpxClient:
         client = self._clients.get(ProviderKind.ANTHROPIC)
         if not isinstance(client, anthropic.DefaultAsyncHttpxClient):
-            client = anthropic.DefaultAsyncHttpxClient(timeout=timeout)
+            client = anthropic.DefaultAsyncHttpxClient(
+                timeout=timeout, event_hooks={"response": [note_response]}
+            )
             self._clients[ProviderKind.ANTHROPIC] = client
         return client
 

@@ -1,4 +1,9 @@
-"""Circuit breaker per provider target: a target that keeps failing is skipped for a while."""
+"""Circuit breaker per provider target: a target that keeps failing is skipped for a while.
+
+A breaker must never turn a blip into an outage: when every target of a chain is cooling
+down, the fallback node still tries the one whose cooldown ends first (a half-open trial,
+see `nodes.fallback_provider.call_chain`), so `cooldown_left` tells how long each one has.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,10 @@ class CooldownStore(Protocol):
 
     async def is_cooling(self, provider: str) -> bool:
         """True while the provider is cooling down and must be skipped."""
+        ...
+
+    async def cooldown_left(self, provider: str) -> float:
+        """Seconds until the provider's cooldown ends; 0.0 when it is not cooling down."""
         ...
 
     async def record_failure(self, provider: str) -> bool:
@@ -39,15 +48,20 @@ class InProcessCooldowns:
 
     async def is_cooling(self, provider: str) -> bool:
         """True until the cooldown ends; afterwards one trial call is let through."""
+        return await self.cooldown_left(provider) > 0.0
+
+    async def cooldown_left(self, provider: str) -> float:
+        """Seconds of cooldown left; once it has ended the breaker is half-open."""
         until = self._until.get(provider)
         if until is None:
-            return False
-        if self.clock() >= until:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0.0:
             del self._until[provider]
             # Half-open: one more failure cools it down again at once.
             self._failures[provider] = self.threshold - 1
-            return False
-        return True
+            return 0.0
+        return left
 
     async def record_failure(self, provider: str) -> bool:
         """Count a failure and start a cooldown when the threshold is reached."""
@@ -131,15 +145,20 @@ class RedisCooldowns:
 
     async def is_cooling(self, provider: str) -> bool:
         """True while any replica's cooldown of the provider lasts."""
+        return await self.cooldown_left(provider) > 0.0
+
+    async def cooldown_left(self, provider: str) -> float:
+        """Seconds left of the shared cooldown (the marker's TTL); 0.0 when there is none."""
         if not self._redis.usable:
-            return await self._fallback.is_cooling(provider)
+            return await self._fallback.cooldown_left(provider)
         try:
-            cooling = bool(await self._redis.client.exists(self._keys(provider)[1]))
+            ttl_ms = int(await self._redis.client.pttl(self._keys(provider)[1]))
         except RedisError as error:
             self._redis.failed(error)
-            return await self._fallback.is_cooling(provider)
+            return await self._fallback.cooldown_left(provider)
         self._redis.succeeded()
-        return cooling
+        # PTTL: -2 when the marker is gone, -1 for a key without expiry (never written so).
+        return ttl_ms / 1000 if ttl_ms > 0 else 0.0
 
     async def record_failure(self, provider: str) -> bool:
         """Count a failure for every replica; True when it started a cooldown."""

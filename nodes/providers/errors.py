@@ -50,20 +50,40 @@ def _is_context_error(message: str, code: object) -> bool:
     return any(marker in text for marker in _CONTEXT_MARKERS)
 
 
+def _said(body: object) -> str | None:
+    """The provider's own message in its error body (OpenAI's and Anthropic's shapes)."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])[:1000]
+        if isinstance(inner, str):
+            return inner[:1000]
+    return None
+
+
 def _from_status(
-    status: int, message: str, code: object, headers: Mapping[str, str] | None
+    status: int,
+    message: str,
+    code: object,
+    headers: Mapping[str, str] | None,
+    said: str | None = None,
 ) -> ProviderFailure:
+    def failure(kind: ErrorKind, retry_after: float | None = None) -> ProviderFailure:
+        return ProviderFailure(kind, message, retry_after, status=status, message=said)
+
     if status == 429:
-        return ProviderFailure(ErrorKind.RATE_LIMIT, message, _retry_after(headers))
+        return failure(ErrorKind.RATE_LIMIT, _retry_after(headers))
     if status >= 500:
-        return ProviderFailure(ErrorKind.SERVER_ERROR, message, _retry_after(headers))
+        return failure(ErrorKind.SERVER_ERROR, _retry_after(headers))
     if status in (401, 403):
-        return ProviderFailure(ErrorKind.AUTH, message)
+        return failure(ErrorKind.AUTH)
     if status == 408:
-        return ProviderFailure(ErrorKind.TIMEOUT, message)
+        return failure(ErrorKind.TIMEOUT)
+    if status == 409:
+        return failure(ErrorKind.CONFLICT)
     if _is_context_error(message, code):
-        return ProviderFailure(ErrorKind.CONTEXT_LENGTH, message)
-    return ProviderFailure(ErrorKind.BAD_REQUEST, message)
+        return failure(ErrorKind.CONTEXT_LENGTH)
+    return failure(ErrorKind.BAD_REQUEST)
 
 
 def classify(exc: BaseException) -> ProviderFailure | None:
@@ -80,11 +100,13 @@ def classify(exc: BaseException) -> ProviderFailure | None:
     if isinstance(exc, TimeoutError):
         return ProviderFailure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, openai.APIStatusError):
-        return _from_status(exc.status_code, detail, exc.code, exc.response.headers)
+        return _from_status(
+            exc.status_code, detail, exc.code, exc.response.headers, _said(exc.body)
+        )
     if isinstance(exc, anthropic.APIStatusError):
-        return _from_status(exc.status_code, detail, None, exc.response.headers)
+        return _from_status(exc.status_code, detail, None, exc.response.headers, _said(exc.body))
     if isinstance(exc, openai.APIResponseValidationError | anthropic.APIResponseValidationError):
-        return ProviderFailure(ErrorKind.BAD_RESPONSE, detail)
+        return ProviderFailure(ErrorKind.MALFORMED, detail)
     if isinstance(
         exc,
         openai.APIConnectionError
@@ -96,13 +118,13 @@ def classify(exc: BaseException) -> ProviderFailure | None:
     if isinstance(exc, httpx.HTTPStatusError):
         return _from_status(exc.response.status_code, detail, None, exc.response.headers)
     if isinstance(exc, ollama.ResponseError):
-        return _from_status(exc.status_code, detail, None, None)
+        return _from_status(exc.status_code, detail, None, None, exc.error)
     if isinstance(exc, json.JSONDecodeError):
-        return ProviderFailure(ErrorKind.BAD_RESPONSE, f"malformed JSON from provider: {detail}")
+        return ProviderFailure(ErrorKind.MALFORMED, f"malformed JSON from provider: {detail}")
     if isinstance(
         exc, openai.OpenAIError | anthropic.AnthropicError | httpx.HTTPError | httpx2.HTTPError
     ):
-        return ProviderFailure(ErrorKind.BAD_RESPONSE, detail)
+        return ProviderFailure(ErrorKind.MALFORMED, detail)
     return None
 
 
@@ -113,7 +135,7 @@ HEALTH_KINDS = frozenset(
         ErrorKind.SERVER_ERROR,
         ErrorKind.TIMEOUT,
         ErrorKind.CONNECTION,
-        ErrorKind.BAD_RESPONSE,
+        ErrorKind.MALFORMED,
         ErrorKind.AUTH,
     }
 )

@@ -164,7 +164,31 @@ class CutStreamFault:
     after_chunks: int
 
 
-Step = Reply | StatusFault | ContextLengthFault | HangFault | MalformedJSONFault | CutStreamFault
+@dataclass(frozen=True)
+class NotStreamingFault:
+    """Answer a *streamed* request with something that is not an event stream.
+
+    Several local OpenAI-compatible servers do this: a plain JSON completion where an event
+    stream was asked for, an event stream with no events, or a proxy's HTML error page with
+    status 200. A non-stream request gets the same body.
+
+    Attributes:
+        body: ``"json"`` (a complete ``chat.completion``), ``"empty"`` (``text/event-stream``
+            with no events) or ``"html"`` (``text/html`` error page).
+    """
+
+    body: Literal["json", "empty", "html"]
+
+
+Step = (
+    Reply
+    | StatusFault
+    | ContextLengthFault
+    | HangFault
+    | MalformedJSONFault
+    | CutStreamFault
+    | NotStreamingFault
+)
 
 
 class Fault:
@@ -263,6 +287,18 @@ class Fault:
             The step.
         """
         return CutStreamFault(text, after_chunks)
+
+    @staticmethod
+    def not_streaming(body: Literal["json", "empty", "html"]) -> NotStreamingFault:
+        """Answer a streamed request with a plain JSON completion, no events, or an HTML page.
+
+        Args:
+            body: What to send instead of an event stream.
+
+        Returns:
+            The step.
+        """
+        return NotStreamingFault(body)
 
 
 # ----------------------------------------------------------------------- recording
@@ -1091,6 +1127,15 @@ class FakeUpstream(StartStop):
                 await self._stream(channel, headers, events, 0.0, abort=True)
             case CutStreamFault():
                 await channel.abort()
+            case NotStreamingFault(body="json"):
+                completion = dialect.completion(Reply("not streamed"), body)
+                await channel.respond(200, json_headers, _dumps(completion))
+            case NotStreamingFault(body="empty"):
+                await self._stream(channel, headers, [], 0.0)
+            case NotStreamingFault(body="html"):
+                page = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+                html_headers = {**headers, "content-type": "text/html"}
+                await channel.respond(200, html_headers, page)
 
     async def _stream(
         self,

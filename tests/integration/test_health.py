@@ -49,7 +49,7 @@ def test_unready_when_the_checkpointer_is_gone(
     assert ready.json()["status"] == "unready"
 
 
-def test_unready_while_every_provider_cools_down(
+def test_ready_but_half_open_while_every_provider_cools_down(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
     app = serve(
@@ -64,10 +64,14 @@ def test_unready_while_every_provider_cools_down(
     primary.script(Fault.server_error())
     httpx.post(f"{app.url}/v1/chat/completions", json=chat_body(("user", "hi"), model="m"))
 
+    # Still serving (the next request tries the provider whose cooldown ends first): were it
+    # unready, shared cooldowns would take every replica out of the load balancer at once.
     ready = httpx.get(f"{app.url}/ready")
-    assert ready.status_code == 503
-    assert ready.json()["degraded"] == ["all-providers-cooling"]
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["degraded"] == ["all-providers-cooling", "providers-half-open"]
     assert ready.json()["checks"]["providers"]["cooling"] == ["openai:gpt-test"]
+    assert ready.json()["checks"]["providers"]["half_open"] == {"m": "openai:gpt-test"}
 
 
 @pytest.mark.redis

@@ -9,8 +9,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from graph.context import Context
-from graph.errors import AllProvidersFailedError, ProviderStreamBrokenError
+from graph.errors import AllProvidersFailedError, ProviderRejectedError, ProviderStreamBrokenError
 from nodes.providers.catalogue import ProviderKind
+from nodes.providers.cooldown import InProcessCooldowns
 from tests.factories import make_graph
 from tests.fakes.server_thread import free_port
 from tests.fakes.upstream import FakeUpstream, Fault, Reply, ToolCallSpec
@@ -45,7 +46,7 @@ def outcomes(result: dict[str, Any]) -> list[tuple[str, str, str | None]]:
         (Fault.rate_limit(retry_after=0), "rate_limit"),
         (Fault.server_error(), "server_error"),
         (Fault.hang(3), "timeout"),
-        (Fault.malformed_json(), "bad_response"),
+        (Fault.malformed_json(), "malformed"),
         (Fault.cut_stream("never mind", after_chunks=0), "connection"),
         (Fault.context_length(), "context_length"),
     ],
@@ -269,3 +270,126 @@ async def test_a_short_retry_after_is_honoured_on_the_same_provider(
     assert outcomes(result) == [(PRIMARY, "error", "rate_limit"), (PRIMARY, "ok", None)]
     assert result["messages"][-1].content == "after waiting"
     assert secondary.requests == []
+
+
+@pytest.mark.parametrize("body", ["json", "empty", "html"])
+async def test_an_upstream_that_does_not_stream_is_malformed_and_falls_through(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream, body: Any
+) -> None:
+    primary.script(Fault.not_streaming(body))
+    secondary.script(Reply("a real stream"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "a real stream"
+    assert outcomes(result) == [(PRIMARY, "error", "malformed"), (SECONDARY, "ok", None)]
+    detail = result["attempts"][0]["detail"]
+    assert PRIMARY in detail
+    expected = {"json": "application/json", "empty": "no events", "html": "text/html"}[body]
+    assert expected in detail
+
+
+async def test_a_provider_400_is_not_retried_and_the_next_provider_answers(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.status(400, message="Unsupported parameter: 'foo'"))
+    secondary.script(Reply("the other one took it"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=3)
+
+    result = await ask(deps)
+
+    assert len(primary.requests) == 1
+    assert outcomes(result) == [(PRIMARY, "error", "bad_request"), (SECONDARY, "ok", None)]
+
+
+async def test_a_provider_409_is_retried(agent_deps: Any, primary: FakeUpstream) -> None:
+    primary.script(Fault.status(409, message="conflict"), Reply("second time lucky"))
+    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url}, max_retries=1)
+
+    result = await ask(deps)
+
+    assert outcomes(result) == [(PRIMARY, "error", "conflict"), (PRIMARY, "ok", None)]
+
+
+async def test_every_provider_refusing_the_request_is_the_providers_own_error(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.status(400, message="Invalid value for 'temperature'"))
+    secondary.script(Fault.status(404, message="model 'claude-secondary' not found"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=2)
+
+    with pytest.raises(ProviderRejectedError) as caught:
+        await ask(deps)
+
+    assert caught.value.status == 404
+    assert "model 'claude-secondary' not found" in caught.value.message
+    assert SECONDARY in caught.value.message
+    assert len(primary.requests) == 1
+    assert len(secondary.requests) == 1
+
+
+async def test_a_refusal_beside_an_outage_is_still_an_outage(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    primary.script(Fault.status(400, message="bad"))
+    secondary.script(Fault.server_error())
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await ask(deps)
+
+    assert not isinstance(caught.value, ProviderRejectedError)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_when_every_provider_cools_down_the_first_to_recover_is_tried(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    clock = Clock()
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+    deps.cooldowns = InProcessCooldowns(threshold=1, cooldown=60, clock=clock)
+    await deps.cooldowns.record_failure(SECONDARY)  # cools until 1060
+    clock.now += 5
+    await deps.cooldowns.record_failure(PRIMARY)  # cools until 1065
+    secondary.script(Reply("back already"))
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "back already"
+    assert outcomes(result) == [(PRIMARY, "skipped", "cooldown"), (SECONDARY, "ok", None)]
+    assert result["attempts"][1].get("half_open") is True
+    assert "half_open" not in result["attempts"][0]
+    assert primary.requests == []
+    assert not await deps.cooldowns.is_cooling(SECONDARY)  # the success closed its breaker
+    assert await deps.cooldowns.is_cooling(PRIMARY)
+
+
+async def test_a_failed_half_open_trial_is_one_call_then_a_clear_error(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    clock = Clock()
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary), max_retries=3)
+    deps.cooldowns = InProcessCooldowns(threshold=1, cooldown=60, clock=clock)
+    await deps.cooldowns.record_failure(PRIMARY)
+    clock.now += 1
+    await deps.cooldowns.record_failure(SECONDARY)
+    primary.script(Fault.server_error(), Reply("not reached"))
+
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await ask(deps)
+
+    assert len(primary.requests) == 1  # a trial is one call, never the retries
+    assert secondary.requests == []
+    assert [(a["provider"], a["outcome"]) for a in caught.value.attempts] == [
+        (PRIMARY, "error"),
+        (SECONDARY, "skipped"),
+    ]
+    assert caught.value.attempts[0]["half_open"] is True

@@ -41,7 +41,7 @@ def test_malformed_json_and_foreign_errors() -> None:
     except json.JSONDecodeError as error:
         failure = classify(error)
         assert failure is not None
-        assert failure.kind is ErrorKind.BAD_RESPONSE
+        assert failure.kind is ErrorKind.MALFORMED
     assert classify(KeyError("not a provider failure")) is None
 
 

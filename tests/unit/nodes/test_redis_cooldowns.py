@@ -64,3 +64,15 @@ async def test_without_redis_the_in_process_breaker_decides(own_redis: RedisProc
         assert link.errors == 2
     finally:
         await client.aclose()
+
+
+async def test_cooldown_left_is_the_shared_markers_time_to_live(link: RedisLink) -> None:
+    a, b = store(link, threshold=1, cooldown=30), store(link, threshold=1, cooldown=30)
+    assert await b.cooldown_left("p") == 0.0
+
+    await a.record_failure("p")
+
+    left = await b.cooldown_left("p")  # another replica sees how long it has left
+    assert 25 < left <= 30
+    await a.record_success("p")
+    assert await b.cooldown_left("p") == 0.0
