@@ -48,6 +48,10 @@ class EventPump(Generic[T]):
             raise item.error
         return item  # type: ignore[return-value]
 
+    async def join(self) -> None:
+        """Wait until the stream has ended by itself (after its last event has been taken)."""
+        await self._task
+
     async def aclose(self) -> None:
         """Stop the stream (cancelling the run behind it) and wait until it has stopped."""
         if not self._task.done():

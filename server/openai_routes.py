@@ -83,11 +83,18 @@ async def _sse_stream(
     first: StreamEvent,
     events: EventPump[StreamEvent],
     *,
+    run_held: AsyncExitStack,
     cid: str,
     model: str,
     include_usage: bool,
 ) -> AsyncIterator[str]:
-    """OpenAI's SSE framing; an error after the first byte is one error event, then the end."""
+    """OpenAI's SSE framing; an error after the first byte is one error event, then the end.
+
+    `run_held` is what the run holds (its event pump, the thread lock). It is closed as soon
+    as the run is done and before the final chunk and `[DONE]` are written: a client may
+    send the next turn the instant it reads `[DONE]`, and a `kill -9` right after must not
+    lose the turn, so by then the last checkpoint is committed and the thread is free.
+    """
     created = now()
     common: dict[str, Any] = {
         "cid": cid,
@@ -102,6 +109,9 @@ async def _sse_stream(
             field = "content" if isinstance(event, TextDelta) else "reasoning_content"
             yield _sse(chunk(**common, delta={field: event.text}))
             event = await events.next()
+        await events.join()  # the run's generator has returned: its checkpoints are written
+        with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
+            await run_held.aclose()
         for delta in tool_call_deltas(pending_tool_calls(event.output)):
             yield _sse(chunk(**common, delta=delta))
         finish = str(event.output.get("finish_reason") or "stop")
@@ -189,12 +199,18 @@ async def chat_completions(
         held.push_async_callback(events.aclose)
         # Wait for the first event so that a failure before any token is a proper HTTP error.
         first = await until_disconnect(request, events.next())
+        run_held = held.pop_all()
         stream = _sse_stream(
-            first, events, cid=cid, model=body.model, include_usage=body.include_usage
+            first,
+            events,
+            run_held=run_held,
+            cid=cid,
+            model=body.model,
+            include_usage=body.include_usage,
         )
         return _ClosingStreamingResponse(
             stream,
-            on_close=held.pop_all(),
+            on_close=run_held,
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )

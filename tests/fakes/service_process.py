@@ -132,6 +132,12 @@ class ServiceProcess(StartStop):
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
 
+    def kill(self) -> None:
+        """`kill -9`: the process gets no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self) -> None:
         """Kill the process if it still runs, and close its log."""
         if self.process is not None and self.process.poll() is None:
