@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.checkpointer import open_checkpointer
 from server.settings import Settings
@@ -57,6 +58,18 @@ def ask(sdk: openai.OpenAI, text: str) -> str:
     return completion.choices[0].message.content or ""
 
 
+def pool_samples(url: str) -> dict[str, float]:
+    """The `agent_db_pool_*` samples of `/metrics`, by sample name."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("agent_db_pool_")
+    }
+
+
 @pytest.mark.postgres
 def test_the_first_turn_after_a_postgres_restart_succeeds_and_sees_the_thread(
     postgres_cluster: PostgresCluster,
@@ -81,6 +94,45 @@ def test_the_first_turn_after_a_postgres_restart_succeeds_and_sees_the_thread(
     humans = [m["content"] for m in state.json()["values"]["messages"] if m["type"] == "human"]
     assert humans == ["What is 2 + 3?", "What did I say before?", "What is 4 * 5?"]
     assert httpx.get(f"{service.url}/ready", timeout=10).status_code == 200
+
+
+@pytest.mark.postgres
+def test_the_pool_is_in_the_metrics_and_counts_what_a_restart_broke(
+    postgres_cluster: PostgresCluster,
+    make_settings: SettingsFactory,
+    serve: Serve,
+    sdk_clients: list[openai.OpenAI],
+) -> None:
+    # Fewer than the pool's usual minimum of 4: the minimum follows the maximum down.
+    app = serve(make_settings(database_url=postgres_cluster.url, database_pool_size=3))
+    sdk = client(app.url, "metrics-thread", sdk_clients)
+    ask(sdk, "What is 2 + 3?")
+
+    before = pool_samples(app.url)
+    assert before["agent_db_pool_max_size"] == 3
+    assert before["agent_db_pool_min_size"] == 3
+    assert 1 <= before["agent_db_pool_size"] <= 3
+    assert 0 <= before["agent_db_pool_available"] <= before["agent_db_pool_size"]
+    assert before["agent_db_pool_requests_waiting"] == 0
+    assert before["agent_db_pool_connections_lost_total"] == 0
+    assert "agent_db_pool_connection_errors_total" in before
+    assert "agent_db_pool_request_errors_total" in before
+
+    postgres_cluster.restart()
+    ask(sdk, "What did I say before?")
+
+    after = pool_samples(app.url)
+    # The connections the restart killed were found broken and replaced, not handed out.
+    assert after["agent_db_pool_connections_lost_total"] >= 1
+    assert after["agent_db_pool_size"] >= 1
+    assert after["agent_db_pool_requests_waiting"] == 0
+
+
+def test_the_sqlite_store_exports_no_pool_series(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    assert pool_samples(app.url) == {}
 
 
 @pytest.mark.postgres
