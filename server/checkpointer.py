@@ -1,21 +1,208 @@
-"""Opens the checkpointer: PostgreSQL on a psycopg pool when configured, else a SQLite file."""
+"""Opens the checkpointer: PostgreSQL on a psycopg pool when configured, else a SQLite file.
+
+PostgreSQL connections die under a running service: a restart (`pg_ctl restart -m fast`), a
+failover, a proxy that drops idle connections. Without care, every pooled connection that
+died fails one request with `AdminShutdown` before the pool replaces it. Here:
+
+* the pool tests a connection before handing it out (`check`), and when one turns out dead
+  it tests every idle one at once: a restart kills them all together, and the pool would
+  otherwise pause (1 s, 2 s, 4 s, ...) before trying each next dead one (`_CheckAll`);
+* idle connections beyond the pool's minimum are closed after DATABASE_POOL_MAX_IDLE, before
+  a proxy's idle timeout can drop them silently; lost ones are reopened for up to
+  DATABASE_RECONNECT_TIMEOUT, each attempt bounded by DATABASE_CONNECT_TIMEOUT;
+* `ReconnectingPostgresSaver` runs a checkpointer call once more when the connection is lost
+  in the middle of it (the race the check cannot close);
+* sessions carry an `application_name`, so a DBA sees who they are in `pg_stat_activity`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final, TypeVar
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+import psycopg
+import psycopg_pool
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from psycopg.rows import dict_row
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+
+#: Connections the pool keeps open even when idle (fewer if DATABASE_POOL_SIZE is smaller).
+MIN_POOL_SIZE: Final = 4
+
+#: SQLSTATEs of a session the server ended: admin_shutdown (a fast or smart shutdown,
+#: `pg_terminate_backend`), crash_shutdown, cannot_connect_now (still starting up). The
+#: server rolls back what the session was doing before it sends them.
+_SESSION_ENDED: Final = frozenset({"57P01", "57P02", "57P03"})
+
+#: The pool's own failures: it already waited (or refused to) for a connection, so running
+#: the call again would only double the wait.
+_POOL_FAILURES: Final = (
+    psycopg_pool.PoolTimeout,
+    psycopg_pool.TooManyRequests,
+    psycopg_pool.PoolClosed,
+)
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` says the connection went away, rather than the statement failing.
+
+    True for a session the server ended (`AdminShutdown` and its kin), a connection
+    exception (SQLSTATE class 08), and psycopg's own errors without a SQLSTATE ("server
+    closed the connection unexpectedly", "the connection is closed"). False for everything
+    the statement itself caused (constraint, syntax, a cancelled query, a lock timeout)
+    and for the pool's timeouts.
+    """
+    if not isinstance(error, psycopg.OperationalError) or isinstance(error, _POOL_FAILURES):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith("08") or state in _SESSION_ENDED
+
+
+class ReconnectingPostgresSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` that runs a call once more when its connection was lost.
+
+    The pool's check catches connections that died while idle; this covers the ones that
+    die between that check and the reply (a restart during a request). Only a lost
+    connection (`connection_lost`) is retried, once, on a new connection:
+
+    * reads (`aget_tuple`, `aget_delta_channel_history`) have no effect to repeat; `alist`
+      is retried only before it yielded anything, so a caller never sees an item twice;
+    * writes (`aput`, `aput_writes`, `adelete_thread`) run in one pipeline, which the server
+      applies all or nothing, and are idempotent by key (upserts of a checkpoint, its blobs
+      and a task's writes by their ids; deletes of a thread). A session ended by the server
+      had its work rolled back; when the socket merely broke, the write may or may not have
+      landed, and running it again stores exactly the same rows.
+
+    The sync methods of `AsyncPostgresSaver` run these coroutines, so they retry too.
+    """
+
+    async def _once_more(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except psycopg.OperationalError as error:
+            if not connection_lost(error):
+                raise
+            _log_retry(operation, error)
+        return await call()
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """`AsyncPostgresSaver.aget_tuple`, once more on a lost connection."""
+        read = super().aget_tuple
+        return await self._once_more("read", lambda: read(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """`AsyncPostgresSaver.alist`, once more on a lost connection before the first item."""
+        list_ = super().alist
+        yielded = False
+        try:
+            async for item in list_(config, filter=filter, before=before, limit=limit):
+                yielded = True
+                yield item
+            return
+        except psycopg.OperationalError as error:
+            if yielded or not connection_lost(error):
+                raise
+            _log_retry("list", error)
+        async for item in list_(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """`AsyncPostgresSaver.aput` (an upsert by checkpoint id), once more likewise."""
+        put = super().aput
+        return await self._once_more(
+            "write", lambda: put(config, checkpoint, metadata, new_versions)
+        )
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """`AsyncPostgresSaver.aput_writes` (keyed by task and index), once more likewise."""
+        put_writes = super().aput_writes
+        await self._once_more(
+            "write_pending", lambda: put_writes(config, writes, task_id, task_path)
+        )
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """`AsyncPostgresSaver.adelete_thread`, once more on a lost connection."""
+        delete = super().adelete_thread
+        await self._once_more("delete", lambda: delete(thread_id))
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """`AsyncPostgresSaver.aget_delta_channel_history`, once more on a lost connection."""
+        history = super().aget_delta_channel_history
+        return await self._once_more("read", lambda: history(config=config, channels=channels))
+
+
+def _log_retry(operation: str, error: psycopg.OperationalError) -> None:
+    logger.warning(
+        "checkpoint %s: the PostgreSQL connection was lost (%s: %s); trying once more",
+        operation,
+        type(error).__name__,
+        str(error).splitlines()[0] if str(error) else "",
+    )
+
+
+class _CheckAll:
+    """The pool's `check`: a dead connection makes it test every idle connection at once.
+
+    After a failed check psycopg_pool tries the next idle connection, but from the second
+    failure on only after a backoff pause that doubles each time (1 s, 2 s, 4 s, ...). A
+    restart kills every idle connection, so the request that met the first would wait for
+    the pool to work through all of them (7 s for four). `pool.check()` drops every dead
+    idle connection now and opens replacements: that request's next try gets a new one.
+    """
+
+    def __init__(self) -> None:
+        self.pool: Pool | None = None
+
+    async def __call__(self, conn: psycopg.AsyncConnection[DictRow]) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            logger.warning("a pooled PostgreSQL connection is dead; checking all idle ones")
+            if self.pool is not None:
+                await self.pool.check()
+            raise
 
 
 def _psycopg_dsn(url: str) -> str:
@@ -24,19 +211,65 @@ def _psycopg_dsn(url: str) -> str:
     return f"{scheme.split('+')[0]}{sep}{rest}"
 
 
+def connection_kwargs(dsn: str, settings: Settings, application_name: str) -> dict[str, Any]:
+    """What every pooled connection is opened with, on top of the DSN.
+
+    `application_name` and `connect_timeout` are added only when the DSN does not set them:
+    an operator's URL wins.
+    """
+    given = conninfo_to_dict(dsn)
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    if "application_name" not in given:
+        kwargs["application_name"] = application_name
+    if "connect_timeout" not in given:
+        kwargs["connect_timeout"] = settings.database_connect_timeout
+    return kwargs
+
+
+def _reconnect_failed(pool: Pool) -> None:
+    logger.error(
+        "PostgreSQL: gave up reopening a connection of pool %s; it opens new ones on demand",
+        pool.name,
+    )
+
+
+def connection_pool(saver: BaseCheckpointSaver[Any]) -> Pool | None:
+    """The psycopg pool under a PostgreSQL saver (for its stats); None for SQLite."""
+    pool = saver.conn if isinstance(saver, AsyncPostgresSaver) else None
+    return pool if isinstance(pool, AsyncConnectionPool) else None
+
+
 @asynccontextmanager
-async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """Open the saver, run its migrations (`setup()`), and close it on exit."""
+async def open_checkpointer(
+    settings: Settings, *, application_name: str | None = None
+) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """Open the saver, run its migrations (`setup()`), and close it on exit.
+
+    Args:
+        settings: Where the checkpoints live and how to connect.
+        application_name: How this process's sessions are named in PostgreSQL (default
+            DATABASE_APPLICATION_NAME); tools such as retention name themselves apart.
+    """
     if settings.database_url is not None:
         dsn = _psycopg_dsn(settings.database_url.get_secret_value())
+        name = application_name or settings.database_application_name
+        check = _CheckAll()
+        pool: Pool
         async with AsyncConnectionPool(
             conninfo=dsn,
+            min_size=min(MIN_POOL_SIZE, settings.database_pool_size),
             max_size=settings.database_pool_size,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            kwargs=connection_kwargs(dsn, settings, name),
+            check=check,
+            max_idle=settings.database_pool_max_idle,
+            reconnect_timeout=settings.database_reconnect_timeout,
+            reconnect_failed=_reconnect_failed,
+            name=name,
             open=False,
         ) as pool:
+            check.pool = pool
             await pool.wait()
-            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            saver = ReconnectingPostgresSaver(pool)
             await saver.setup()
             logger.info("checkpoints in PostgreSQL")
             yield saver

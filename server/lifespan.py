@@ -15,7 +15,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
-from server.checkpointer import open_checkpointer
+from server.checkpointer import connection_pool, open_checkpointer
 from server.metrics import Metrics
 from server.observe import InstrumentedSaver, observe_graphs
 from server.openai_service import ChatService
@@ -58,6 +58,9 @@ def make_lifespan(
         ):
             deps = build_agent_deps(settings, http_client=http, cooldowns=ops.cooldowns)
             metrics = Metrics(version=app.version)
+            pool = connection_pool(saver)
+            if pool is not None:
+                metrics.watch_pool(pool.get_stats)
             ops.cache.add_observer(metrics)
             graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
             stateless = build_graph(lambda: deps)

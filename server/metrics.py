@@ -7,12 +7,13 @@ targets from the configuration, outcomes and error kinds from closed sets. Threa
 text and raw paths never become label values.
 
 Feeds: `server.middleware` (HTTP), `server.observe` (graph nodes, providers, tools, tokens,
-time to first token, checkpoints) and the response cache (`cache_request`, `cache_error`).
+time to first token, checkpoints), the response cache (`cache_request`, `cache_error`) and,
+read at each scrape, the PostgreSQL connection pool (`watch_pool`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
@@ -24,6 +25,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 NAMESPACE: Final = "agent"
 
@@ -38,6 +41,71 @@ OTHER: Final = "other"
 """The label value of anything outside a bounded set (unknown path, method, node, ...)."""
 
 HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+PoolStats = Callable[[], Mapping[str, int]]
+"""psycopg_pool's `pool.get_stats()`: gauges and counters of one connection pool."""
+
+#: `agent_db_pool_<name>` gauge -> psycopg_pool stats key, help.
+_POOL_GAUGES: Final = (
+    ("size", "pool_size", "Connections the pool holds now, in use or idle."),
+    ("available", "pool_available", "Idle connections ready to be handed out."),
+    ("min_size", "pool_min", "Connections the pool keeps open even when idle."),
+    ("max_size", "pool_max", "Most connections the pool may open."),
+    ("requests_waiting", "requests_waiting", "Requests waiting for a connection right now."),
+)
+#: `agent_db_pool_<name>_total` counter -> psycopg_pool stats key, help, scale.
+_POOL_COUNTERS: Final = (
+    ("requests", "requests_num", "Connections asked of the pool.", 1.0),
+    (
+        "request_wait_seconds",
+        "requests_wait_ms",
+        "Seconds requests spent waiting for a connection, in all.",
+        0.001,
+    ),
+    (
+        "request_errors",
+        "requests_errors",
+        "Requests that got no connection (timed out, or too many waiting).",
+        1.0,
+    ),
+    (
+        "connection_errors",
+        "connections_errors",
+        "Failed attempts to open a connection (server down, refused, timed out).",
+        1.0,
+    ),
+    (
+        "connections_lost",
+        "connections_lost",
+        "Connections found dead (e.g. after a PostgreSQL restart) and replaced.",
+        1.0,
+    ),
+)
+
+
+class _PoolCollector(Collector):
+    """Reads a connection pool's stats at each scrape (the pool keeps the counts itself)."""
+
+    def __init__(self, stats: PoolStats) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading the pool (registration calls this)."""
+        return self._families({})
+
+    def collect(self) -> Iterator[Metric]:
+        """The pool's current gauges and counters."""
+        return self._families(self._stats())
+
+    @staticmethod
+    def _families(stats: Mapping[str, int]) -> Iterator[Metric]:
+        prefix = f"{NAMESPACE}_db_pool_"
+        for name, key, doc in _POOL_GAUGES:
+            yield GaugeMetricFamily(prefix + name, doc, value=stats.get(key, 0))
+        for name, key, doc, scale in _POOL_COUNTERS:
+            # psycopg_pool counts only what happened, so a key appears at its first event.
+            yield CounterMetricFamily(prefix + name, doc, value=stats.get(key, 0) * scale)
 
 
 def bounded(value: str | None, allowed: Iterable[str]) -> str:
@@ -213,6 +281,10 @@ class Metrics:
         self.cache_request(layer, outcome)
         if outcome == "error":
             self.cache_error(layer)
+
+    def watch_pool(self, stats: PoolStats) -> None:
+        """Export a connection pool's `get_stats()` as `agent_db_pool_*`, read at each scrape."""
+        self.registry.register(_PoolCollector(stats))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -126,7 +126,8 @@ async def purge(
 
 async def run(settings: Settings, older_than: timedelta, *, dry_run: bool) -> RetentionReport:
     """Open the configured checkpointer and purge it."""
-    async with open_checkpointer(settings) as saver:
+    name = f"{settings.database_application_name}-retention"[:63]
+    async with open_checkpointer(settings, application_name=name) as saver:
         return await purge(saver, older_than, dry_run=dry_run)
 
 

@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     """PostgreSQL DSN for checkpoints; unset means a SQLite file at `sqlite_path`."""
     database_pool_size: int = Field(default=10, ge=1)
+    """Most connections the pool opens (it keeps up to 4 open even when idle)."""
+    database_application_name: str = Field(default="agent-service", min_length=1, max_length=63)
+    """How the service's sessions appear in `pg_stat_activity` and the server's logs (an
+    `application_name` in DATABASE_URL wins)."""
+    database_pool_max_idle: float = Field(default=300.0, gt=0)
+    """Seconds an idle connection beyond the pool's minimum is kept; keep it below the idle
+    timeout of any proxy or firewall in between, so they never drop one under the pool."""
+    database_connect_timeout: int = Field(default=5, ge=2)
+    """Seconds one connection attempt may take (libpq `connect_timeout`, unless the URL sets
+    it): an unreachable server fails the attempt fast, and the pool tries again."""
+    database_reconnect_timeout: float = Field(default=300.0, gt=0)
+    """Seconds the pool keeps trying to replace a lost connection before it logs an error and
+    gives that one up (it opens new ones again as requests come)."""
     sqlite_path: Path = Path("data/checkpoints.sqlite")
 
     # --- models and providers ------------------------------------------------------------

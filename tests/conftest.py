@@ -15,6 +15,7 @@ from psycopg import sql
 
 from server.app import create_app
 from server.settings import Settings
+from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.service_process import ServiceProcess, settings_env
@@ -101,6 +102,24 @@ def postgres_url() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of this test's own on a free port, which the test may restart.
+
+    Never restart the shared server of `postgres_url`; restart this one
+    (`postgres_cluster.restart()`). Its `url` is the `postgres` database (superuser, trust).
+    """
+    try:
+        cluster = PostgresCluster().start()
+    except (FileNotFoundError, RuntimeError) as error:
+        service_missing("a private PostgreSQL cluster (initdb, pg_ctl)", error)
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

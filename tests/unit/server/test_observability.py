@@ -131,3 +131,20 @@ def test_a_cache_error_event_counts_as_a_lookup_and_an_error() -> None:
     text = metrics.exposition().decode()
     assert 'agent_cache_requests_total{layer="redis",outcome="error"} 1.0' in text
     assert 'agent_cache_errors_total{layer="redis"} 1.0' in text
+
+
+def test_a_watched_pool_is_read_at_each_scrape() -> None:
+    metrics = Metrics()
+    stats = {"pool_min": 4, "pool_max": 10, "pool_size": 4, "pool_available": 3}
+    metrics.watch_pool(lambda: stats)
+
+    first = metrics.exposition().decode()
+    stats.update(pool_size=6, requests_waiting=2, connections_lost=4, requests_wait_ms=1500)
+    second = metrics.exposition().decode()
+
+    assert "agent_db_pool_size 4.0" in first
+    assert "agent_db_pool_connections_lost_total 0.0" in first  # psycopg_pool omits zeros
+    assert "agent_db_pool_size 6.0" in second
+    assert "agent_db_pool_requests_waiting 2.0" in second
+    assert "agent_db_pool_connections_lost_total 4.0" in second
+    assert "agent_db_pool_request_wait_seconds_total 1.5" in second
