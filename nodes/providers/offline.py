@@ -12,7 +12,9 @@ What it does, in order, for the latest message:
 - a date or time question: calls the `clock` tool (an IANA zone named in the question, else
   UTC; "in N days" adds days; "until YYYY-MM-DD" asks for a difference);
 - "search for <query>": calls `searxng_search`;
-- an arithmetic expression (digits, operators, math functions): calls the `calculator` tool;
+- an arithmetic expression (digits, operators as chat UIs write them: `*` and the multiplication
+  sign or dots U+00D7, U+00B7, U+22C5; `/` and the division sign U+00F7; `-` and the minus sign
+  U+2212; `^` as a power; math functions): calls the `calculator` tool;
 - anything else: says that no provider is configured and how to configure one.
 
 A tool is only called when it is offered; token usage counts words.
@@ -87,7 +89,12 @@ _MATH_NAMES = frozenset(
     ]
 )
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\*\*|//|[-+*/%^(),]|[A-Za-z_]+|\S")
-_OPERATORS = frozenset(["+", "-", "*", "/", "//", "%", "**", "^"])
+# Chat UIs and people write the multiplication sign, dots, the division sign and the minus sign
+# (U+00D7, U+00B7, U+22C5, U+00F7, U+2212); the calculator reads them too.
+_MINUS = frozenset(["-", "\u2212"])
+_OPERATORS = frozenset(
+    ["+", "-", "*", "/", "//", "%", "**", "^", "\u00d7", "\u00b7", "\u22c5", "\u00f7", "\u2212"]
+)
 _TIME_WORDS = re.compile(
     r"\b(time|date|today|tomorrow|yesterday|weekday|clock|timezone|what day|days? until)\b",
     re.IGNORECASE,
@@ -134,7 +141,7 @@ def find_expression(text: str) -> str | None:
             or token in {"(", ")", ","}
             or token.lower() in _MATH_NAMES
         )
-        if mathy and not (not run and token in _OPERATORS - {"-"}):
+        if mathy and not (not run and token in _OPERATORS - _MINUS):
             run.append(match)
         else:
             close_run()

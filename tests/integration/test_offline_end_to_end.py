@@ -188,3 +188,25 @@ def test_api_key_required_when_configured(
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="sk-test-key", max_retries=0)
     assert [m.id for m in client.models.list()] == ["offline"]
     assert httpx.get(f"{served.url}/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What is 17 \u00d7 23?", "17 \u00d7 23 = 391"),
+        ("2^10", "2^10 = 1024"),
+        ("What is 10 \u00f7 4?", "10 \u00f7 4 = 2.5"),
+        ("7 \u2212 2", "7 \u2212 2 = 5"),
+    ],
+)
+def test_arithmetic_as_chat_uis_write_it(
+    make_settings: SettingsFactory, serve: Serve, question: str, answer: str
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": question}]
+    )
+
+    assert completion.choices[0].message.content == answer

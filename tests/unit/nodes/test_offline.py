@@ -121,3 +121,18 @@ async def test_the_chat_model_streams_what_it_generates() -> None:
     chunks = [c async for c in plain.astream([HumanMessage(content="hello")])]
     assert len(chunks) > 3
     assert "".join(str(c.content) for c in chunks) == NOT_CONFIGURED
+
+
+@pytest.mark.parametrize(
+    ("text", "expression"),
+    [
+        ("What is 17 \u00d7 23?", "17 \u00d7 23"),
+        ("what's 10 \u00f7 4", "10 \u00f7 4"),
+        ("7 \u2212 2 = ?", "7 \u2212 2"),
+        ("\u22123 + 5", "\u22123 + 5"),
+        ("compute 6 \u00b7 7", "6 \u00b7 7"),
+        ("2^10", "2^10"),
+    ],
+)
+def test_chat_ui_operators_are_arithmetic(text: str, expression: str) -> None:
+    assert plan_tool_call(text, TOOLS) == ("calculator", {"expression": expression})
