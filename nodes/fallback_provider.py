@@ -42,7 +42,7 @@ from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import content_text
-from nodes.providers.catalogue import OPENAI_WIRE, ProviderTarget
+from nodes.providers.catalogue import OPENAI_WIRE, ProviderKind, ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, noting_response
 
@@ -256,14 +256,18 @@ def _client_specs(context: Context, offered: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _tool_options(context: Context, speaks_openai: bool) -> dict[str, Any]:
-    """`tool_choice`/`parallel_tool_calls` for providers that understand OpenAI's values."""
+def _tool_options(context: Context, kind: ProviderKind) -> dict[str, Any]:
+    """`tool_choice`/`parallel_tool_calls` for providers that understand OpenAI's values.
+
+    The offline model reads OpenAI's `tool_choice` too: it is the model client tests meet
+    first, so a forced tool must be called there as it would be by a real model.
+    """
     options: dict[str, Any] = {}
-    if not speaks_openai:
+    if kind not in OPENAI_WIRE and kind is not ProviderKind.OFFLINE:
         return options
     if context.tool_choice not in (None, "auto", "none"):
         options["tool_choice"] = context.tool_choice
-    if context.parallel_tool_calls is not None:
+    if context.parallel_tool_calls is not None and kind in OPENAI_WIRE:
         options["parallel_tool_calls"] = context.parallel_tool_calls
     return options
 
@@ -287,7 +291,7 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             model = services.providers.chat_model(target)
             speaks_openai = target.kind in OPENAI_WIRE
             bound = (
-                model.bind_tools(tools, **_tool_options(context, speaks_openai)) if tools else model
+                model.bind_tools(tools, **_tool_options(context, target.kind)) if tools else model
             )
             extra = dict(params)
             if speaks_openai:

@@ -12,10 +12,26 @@ What it does, in order, for the latest message:
 - a date or time question: calls the `clock` tool (an IANA zone named in the question, else
   UTC; "in N days" adds days; "until YYYY-MM-DD" asks for a difference);
 - "search for <query>": calls `searxng_search`;
-- an arithmetic expression (digits, operators, math functions): calls the `calculator` tool;
+- an arithmetic expression (digits, operators as chat UIs write them: `*` and the multiplication
+  sign or dots U+00D7, U+00B7, U+22C5; `/` and the division sign U+00F7; `-` and the minus sign
+  U+2212; `^` as a power; math functions): calls the `calculator` tool;
 - anything else: says that no provider is configured and how to configure one.
 
-A tool is only called when it is offered; token usage counts words.
+A tool is only called when it is offered. What a client asks of a model is honoured, so that
+client tests written against it hold against a real model too:
+
+- `tool_choice` naming a tool (OpenAI's `{"type": "function", "function": {"name": ...}}`, or
+  the bare name) calls that tool for a user message, `"required"`/`"any"` calls the tool a rule
+  picks or else the one whose name and description best match the text, `"none"` calls none.
+  Arguments satisfy the tool's JSON schema (`nodes.providers.tool_arguments`): required
+  properties are read from the text where it can, typed defaults otherwise. After tool
+  results the model answers from them, as it would without `tool_choice` (forcing again would
+  loop until the tool budget runs out).
+- `stop` cuts the text before the first stop sequence; `max_tokens` (or
+  `max_completion_tokens`) cuts it after that many tokens, with `finish_reason` `length`.
+  Tool calls are never cut: half a call helps no client.
+
+Token usage counts words (a tool call: a quarter of its JSON's length).
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -42,6 +58,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from nodes.messages import message_text
+from nodes.providers.tool_arguments import arguments_for
 
 NOT_CONFIGURED = (
     "I am the built-in offline model: no LLM provider is configured, so I can only drive "
@@ -87,7 +104,12 @@ _MATH_NAMES = frozenset(
     ]
 )
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\*\*|//|[-+*/%^(),]|[A-Za-z_]+|\S")
-_OPERATORS = frozenset(["+", "-", "*", "/", "//", "%", "**", "^"])
+# Chat UIs and people write the multiplication sign, dots, the division sign and the minus sign
+# (U+00D7, U+00B7, U+22C5, U+00F7, U+2212); the calculator reads them too.
+_MINUS = frozenset(["-", "\u2212"])
+_OPERATORS = frozenset(
+    ["+", "-", "*", "/", "//", "%", "**", "^", "\u00d7", "\u00b7", "\u22c5", "\u00f7", "\u2212"]
+)
 _TIME_WORDS = re.compile(
     r"\b(time|date|today|tomorrow|yesterday|weekday|clock|timezone|what day|days? until)\b",
     re.IGNORECASE,
@@ -134,7 +156,7 @@ def find_expression(text: str) -> str | None:
             or token in {"(", ")", ","}
             or token.lower() in _MATH_NAMES
         )
-        if mathy and not (not run and token in _OPERATORS - {"-"}):
+        if mathy and not (not run and token in _OPERATORS - _MINUS):
             run.append(match)
         else:
             close_run()
@@ -251,8 +273,119 @@ def _count_words(messages: Sequence[BaseMessage]) -> int:
     return sum(len(message_text(m).split()) for m in messages)
 
 
-def offline_reply(messages: Sequence[BaseMessage], tools: Sequence[str]) -> AIMessage:
-    """The deterministic answer of the offline model to a conversation."""
+ToolOffer = str | Mapping[str, Any]
+"""An offered tool: its name, or its OpenAI definition (`{"type": "function", "function": ...}`)."""
+
+_ANY_TOOL = "*"
+_STOP_WORDS = frozenset({"the", "and", "for", "with", "what", "how", "this", "that", "from", "are"})
+
+
+def _offered(tools: Sequence[ToolOffer]) -> dict[str, Mapping[str, Any]]:
+    """Offered tools by name, each with its OpenAI `function` object (empty for a bare name)."""
+    table: dict[str, Mapping[str, Any]] = {}
+    for tool in tools:
+        if isinstance(tool, str):
+            table[tool] = {}
+            continue
+        function = tool.get("function", tool)
+        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+            table[function["name"]] = function
+    return table
+
+
+def _forced_name(tool_choice: object, offered: Mapping[str, Any]) -> str | None:
+    """The tool `tool_choice` insists on, `_ANY_TOOL` for any tool, None for the model's pick."""
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+        return name if isinstance(name, str) and name in offered else None
+    if tool_choice in ("required", "any"):
+        return _ANY_TOOL
+    if isinstance(tool_choice, str) and tool_choice in offered:
+        return tool_choice  # LangChain's spelling: the bare tool name
+    return None
+
+
+def _words(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.replace("_", " ").lower())
+    return {word for word in words if len(word) > 2 and word not in _STOP_WORDS}
+
+
+def _best_match(text: str, offered: Mapping[str, Mapping[str, Any]]) -> str:
+    """The tool whose definition shares most words with the text (ties: the first).
+
+    The definition is its name, description and parameters: property names and enum
+    members ("terrace", "dinner") tell as much as the description does.
+    """
+    wanted = _words(text)
+
+    def score(name: str) -> int:
+        function = offered[name]
+        described = f"{name} {function.get('description') or ''} "
+        described += json.dumps(function.get("parameters") or {}, default=str)
+        return len(wanted & _words(described))
+
+    return max(offered, key=score)
+
+
+def _fit(name: str, args: dict[str, Any], text: str, offered: Mapping[str, Any]) -> ToolCall:
+    """A call of `name` whose arguments satisfy the tool's schema, when the schema is known."""
+    named = _USE_TOOL.match(text)
+    source = named.group(2) if named and named.group(1) == name else text
+    parameters = offered[name].get("parameters")
+    if isinstance(parameters, Mapping):
+        args = arguments_for(parameters, source, args)
+    return ToolCall(name=name, args=args, id=None)
+
+
+def _choose_call(
+    text: str, offered: Mapping[str, Mapping[str, Any]], tool_choice: object
+) -> tuple[ToolCall | None, bool]:
+    """The call for this user text, and whether `tool_choice` forced it."""
+    forced = _forced_name(tool_choice, offered)
+    if forced is None:
+        plan = plan_tool_call(text, list(offered))
+        return (_fit(*plan, text, offered) if plan else None), False
+    candidates = list(offered) if forced == _ANY_TOOL else [forced]
+    plan = plan_tool_call(text, candidates)
+    if plan is not None:
+        return _fit(*plan, text, offered), True
+    name = _best_match(text, offered) if forced == _ANY_TOOL else forced
+    return _fit(name, {}, text, offered), True
+
+
+def _limit(content: str, max_tokens: int | None, stop: Sequence[str]) -> tuple[str, bool]:
+    """The text cut at the first stop sequence, then after `max_tokens` words; True if cut short."""
+    cuts = [content.find(sequence) for sequence in stop if sequence]
+    cuts = [cut for cut in cuts if cut >= 0]
+    if cuts:
+        content = content[: min(cuts)]
+    if max_tokens is not None:
+        words = re.findall(r"\s*\S+", content)
+        if len(words) > max_tokens:
+            return "".join(words[: max(max_tokens, 0)]), True
+    return content, False
+
+
+def offline_reply(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[ToolOffer],
+    *,
+    tool_choice: object = None,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
+) -> AIMessage:
+    """The deterministic answer of the offline model to a conversation.
+
+    Args:
+        messages: The conversation, the latest message last.
+        tools: The offered tools, by name or as OpenAI definitions (whose schemas the
+            arguments then satisfy).
+        tool_choice: OpenAI's `tool_choice` (see the module docstring).
+        max_tokens: Most words of text to produce; more ends with `finish_reason` `length`.
+        stop: Sequences before which the text ends.
+    """
+    offered = {} if tool_choice == "none" else _offered(tools)
     last = messages[-1] if messages else None
     tool_calls: list[ToolCall] = []
     content = NOT_CONFIGURED
@@ -262,18 +395,18 @@ def offline_reply(messages: Sequence[BaseMessage], tools: Sequence[str]) -> AIMe
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
             content = _background_task(text, messages)
-        elif _RECALL.search(text) and not _USE_TOOL.match(text):
-            content = _recall(messages)
         else:
-            plan = plan_tool_call(text, tools)
-            if plan is not None:
-                name, args = plan
-                tool_calls = [
-                    ToolCall(name=name, args=args, id=_call_id(name, args, len(messages)))
-                ]
+            call, forced = _choose_call(text, offered, tool_choice)
+            if not forced and _RECALL.search(text) and not _USE_TOOL.match(text):
+                content = _recall(messages)
+            elif call is not None:
+                call["id"] = _call_id(call["name"], call["args"], len(messages))
+                tool_calls = [call]
                 content = ""
+    content, cut_short = _limit(content, max_tokens, stop)
     input_tokens = _count_words(messages)
     output_tokens = len(content.split()) + sum(len(json.dumps(c["args"])) // 4 for c in tool_calls)
+    finish_reason = "tool_calls" if tool_calls else "length" if cut_short else "stop"
     return AIMessage(
         content=content,
         tool_calls=tool_calls,
@@ -282,15 +415,31 @@ def offline_reply(messages: Sequence[BaseMessage], tools: Sequence[str]) -> AIMe
             output_tokens=output_tokens,
             total_tokens=input_tokens + output_tokens,
         ),
-        response_metadata={
-            "model_name": "offline",
-            "finish_reason": "tool_calls" if tool_calls else "stop",
-        },
+        response_metadata={"model_name": "offline", "finish_reason": finish_reason},
+    )
+
+
+def _reply_to(
+    messages: Sequence[BaseMessage], stop: list[str] | None, options: Mapping[str, Any]
+) -> AIMessage:
+    """`offline_reply` with the call options LangChain passes (`bind`, `bind_tools`)."""
+    limit = options.get("max_tokens") or options.get("max_completion_tokens")
+    return offline_reply(
+        messages,
+        options.get("tools") or [],
+        tool_choice=options.get("tool_choice"),
+        max_tokens=limit if isinstance(limit, int) else None,
+        stop=stop or [],
     )
 
 
 class OfflineChatModel(BaseChatModel):
-    """LangChain chat model wrapping `offline_reply`; streams word by word."""
+    """LangChain chat model wrapping `offline_reply`; streams word by word.
+
+    Call options reach it the way they reach any chat model: `bind_tools(tools,
+    tool_choice=...)` and `bind(max_tokens=..., stop=[...])`, or the same keywords on
+    `invoke`/`astream`.
+    """
 
     @property
     def _llm_type(self) -> str:
@@ -300,12 +449,14 @@ class OfflineChatModel(BaseChatModel):
         self,
         tools: Sequence[Any],
         *,
-        tool_choice: str | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Offer tools by name; the offline model only needs to know which ones exist."""
-        names = [convert_to_openai_tool(tool)["function"]["name"] for tool in tools]
-        return self.bind(tools=names, **kwargs)
+        """Offer tools with their schemas (forced calls fill them); `tool_choice` as OpenAI's."""
+        specs = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=specs, **kwargs)
 
     def _generate(
         self,
@@ -314,7 +465,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = offline_reply(messages, kwargs.get("tools") or [])
+        reply = _reply_to(messages, stop, kwargs)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
     def _stream(
@@ -324,7 +475,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in _chunks(offline_reply(messages, kwargs.get("tools") or [])):
+        for chunk in _chunks(_reply_to(messages, stop, kwargs)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
             yield chunk
@@ -336,7 +487,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in _chunks(offline_reply(messages, kwargs.get("tools") or [])):
+        for chunk in _chunks(_reply_to(messages, stop, kwargs)):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
             yield chunk

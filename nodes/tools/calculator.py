@@ -61,8 +61,16 @@ _SIGNIFICANT_DIGITS = 12
 _ROUND_MAX_DIGITS = 400
 _OPENING_BRACKETS = frozenset("([{")
 _CLOSING_BRACKETS = frozenset(")]}")
-# Characters models like to emit for arithmetic, mapped to Python operators.
-_REPLACEMENTS = {"^": "**", "\u00d7": "*", "\u00f7": "/", "\u2212": "-"}
+# What people, chat UIs (Open WebUI's editor turns `*` into U+00D7) and models write for
+# arithmetic, mapped to Python: `^` is a power as chat users mean it, never a bitwise xor.
+_REPLACEMENTS = {
+    "^": "**",
+    "\u00d7": "*",  # multiplication sign
+    "\u00b7": "*",  # · middle dot
+    "\u22c5": "*",  # ⋅ dot operator
+    "\u00f7": "/",  # ÷ division sign
+    "\u2212": "-",  # minus sign
+}
 
 #: Names usable as numbers.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "tau": math.tau}
@@ -469,7 +477,9 @@ def evaluate(expression: str) -> int | float:
     The text is parsed, every node is checked against the allowed subset (numbers,
     ``+ - * / // % **``, unary signs, the constants in ``CONSTANTS`` and calls of the
     functions in ``FUNCTIONS``), and the tree is then walked. ``^`` is accepted as a
-    power because models and people often write it that way.
+    power, and the multiplication and division signs, dots and the minus sign (U+00D7,
+    U+00B7, U+22C5, U+00F7, U+2212) as their operators, because models, chat UIs and people
+    write them that way.
 
     Args:
         expression: The expression, e.g. ``"(1 + 2) * 3"``.
@@ -507,7 +517,8 @@ calculator_tool: BaseTool = StructuredTool.from_function(
     description=(
         "Evaluate an arithmetic expression exactly and return the number. Use this for any "
         "arithmetic instead of calculating in your head. Supports numbers, + - * / "
-        "// (floor division) % (remainder) ** or ^ (power), unary minus, parentheses, "
+        "(also \u00d7 \u00b7 \u00f7 \u2212), // (floor division) % (remainder) ** or ^ (power), "
+        "unary minus, parentheses, "
         "the constants pi, e and tau, and the functions "
         f"{', '.join(FUNCTIONS)} (angles in radians; log(x) is natural, log(x, base) "
         "takes a base; round(x, digits) rounds half away from zero). Variables, strings "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from nodes.providers.offline import NOT_CONFIGURED
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
@@ -188,3 +191,159 @@ def test_api_key_required_when_configured(
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="sk-test-key", max_retries=0)
     assert [m.id for m in client.models.list()] == ["offline"]
     assert httpx.get(f"{served.url}/health").status_code == 200
+
+
+# --- what a client asks of the model: max_tokens, stop, tool_choice ---------------------
+
+RESERVATION_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "reserve",
+        "description": "Reserve a table at a restaurant",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City of the restaurant"},
+                "guests": {"type": "integer", "minimum": 1, "maximum": 12},
+                "meal": {"type": "string", "enum": ["breakfast", "lunch", "dinner"]},
+                "terrace": {"type": "boolean"},
+                "budget": {"type": "number", "exclusiveMinimum": 0},
+                "notes": {"type": "string"},
+            },
+            "required": ["city", "guests", "meal", "terrace", "budget"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_cuts_the_answer_with_finish_reason_length(
+    make_settings: SettingsFactory, serve: Serve, field: str
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+    question = [{"role": "user", "content": "Tell me a story"}]
+    limit: dict[str, Any] = {field: 6}
+
+    completion = client.chat.completions.create(model="offline", messages=question, **limit)
+    stream = client.chat.completions.create(
+        model="offline",
+        messages=question,
+        stream=True,
+        stream_options={"include_usage": True},
+        **limit,
+    )
+    chunks = list(stream)
+
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.choices[0].message.content == " ".join(NOT_CONFIGURED.split()[:6])
+    assert completion.usage is not None
+    assert 0 < completion.usage.completion_tokens <= 6
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == completion.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].usage is not None
+    assert 0 < chunks[-1].usage.completion_tokens <= 6
+
+
+def test_stop_cuts_the_text_streamed_and_not(make_settings: SettingsFactory, serve: Serve) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+    question = [{"role": "user", "content": "What is 17 * 23?"}]
+
+    completion = client.chat.completions.create(model="offline", messages=question, stop=" =")
+    stream = client.chat.completions.create(
+        model="offline", messages=question, stop=["=", "391"], stream=True
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    assert completion.choices[0].message.content == "17 * 23"
+    assert completion.choices[0].finish_reason == "stop"
+    assert streamed == "17 * 23 "
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "sse"])
+def test_tool_choice_forces_a_client_tool_with_arguments_that_fit_its_schema(
+    make_settings: SettingsFactory, serve: Serve, streamed: bool
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+    request: dict[str, Any] = {
+        "model": "offline",
+        "messages": [{"role": "user", "content": "Hello there"}],
+        "tools": [RESERVATION_TOOL],
+        "tool_choice": {"type": "function", "function": {"name": "reserve"}},
+    }
+
+    if streamed:
+        chunks = list(client.chat.completions.create(**request, stream=True))
+        deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
+        assert [d.function.name for d in deltas if d.function] == ["reserve"]
+        arguments = "".join(d.function.arguments or "" for d in deltas if d.function)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+    else:
+        completion = client.chat.completions.create(**request)
+        [call] = completion.choices[0].message.tool_calls or []
+        assert call.type == "function"
+        assert call.function.name == "reserve"
+        arguments = call.function.arguments
+        finish = completion.choices[0].finish_reason
+
+    assert finish == "tool_calls"
+    args = json.loads(arguments)
+    schema = RESERVATION_TOOL["function"]["parameters"]
+    assert set(schema["required"]) <= set(args) <= set(schema["properties"])
+    assert isinstance(args["city"], str)
+    assert isinstance(args["guests"], int)
+    assert not isinstance(args["guests"], bool)
+    assert 1 <= args["guests"] <= 12
+    assert args["meal"] in ("breakfast", "lunch", "dinner")
+    assert isinstance(args["terrace"], bool)
+    assert isinstance(args["budget"], int | float)
+    assert args["budget"] > 0
+
+
+def test_a_forced_tool_reads_its_arguments_from_the_user_text(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline",
+        messages=[{"role": "user", "content": "Dinner in Lisbon for 3, terrace=yes, 80 euros"}],
+        tools=[RESERVATION_TOOL],
+        tool_choice="required",
+    )
+
+    [call] = completion.choices[0].message.tool_calls or []
+    assert json.loads(call.function.arguments) == {
+        "city": "Lisbon",
+        "guests": 3,
+        "meal": "dinner",
+        "terrace": True,
+        "budget": 80,
+    }
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What is 17 \u00d7 23?", "17 \u00d7 23 = 391"),
+        ("2^10", "2^10 = 1024"),
+        ("What is 10 \u00f7 4?", "10 \u00f7 4 = 2.5"),
+        ("7 \u2212 2", "7 \u2212 2 = 5"),
+    ],
+)
+def test_arithmetic_as_chat_uis_write_it(
+    make_settings: SettingsFactory, serve: Serve, question: str, answer: str
+) -> None:
+    app = serve(make_settings())
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    completion = client.chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": question}]
+    )
+
+    assert completion.choices[0].message.content == answer

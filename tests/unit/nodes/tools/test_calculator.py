@@ -88,6 +88,26 @@ def test_evaluates_supported_expressions(expression: str, expected: object) -> N
     assert type(result) is type(expected) or not isinstance(expected, int | float)
 
 
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("17 \u00d7 23", 391),
+        ("6 \u00b7 7", 42),
+        ("6 \u22c5 7", 42),
+        ("10 \u00f7 4", 2.5),
+        ("7 \u2212 2", 5),
+        ("\u22123 + 5", 2),
+        ("2^10", 1024),
+        ("2^-1", 0.5),
+        ("(1 + 2)^2 \u00d7 2", 18),
+    ],
+)
+def test_reads_operators_as_chat_users_write_them(expression: str, expected: object) -> None:
+    result = evaluate(expression)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
 def test_integers_stay_exact() -> None:
     assert evaluate("2 ** 100 + 1") == 2**100 + 1
     assert evaluate("factorial(30)") == math.factorial(30)
@@ -120,6 +140,8 @@ def test_format_number(value: int | float, text: str) -> None:
     [
         pytest.param("9**9**9", "exponent", id="tower-9"),
         pytest.param("2**10**10", "exponent", id="tower-2"),
+        pytest.param("9^9^9", "exponent", id="caret-tower"),
+        pytest.param("2 ^ 20000", "exponent", id="caret-big-exponent"),
         pytest.param("__import__('os')", "'__import__' is not an allowed function", id="import"),
         pytest.param("().__class__", "attribute access", id="dunder-attribute"),
         pytest.param("(" * 10000 + "1" + ")" * 10000, "too long", id="10k-parens"),
