@@ -98,9 +98,27 @@ async def _openai_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+INVALID_JSON_CODE = "invalid_json"
+INVALID_JSON_MESSAGE = "We could not parse the JSON body of your request."
+
+
+def _unparsable(error: Any) -> str | None:
+    """The message for a body that is not JSON, or None when `error` is about something else."""
+    if not isinstance(error, dict):  # LangServe raises with plain strings ("Invalid JSON body")
+        return INVALID_JSON_MESSAGE
+    if error.get("type") != "json_invalid":
+        return None
+    reason = (error.get("ctx") or {}).get("error")
+    return f"{INVALID_JSON_MESSAGE} {reason}." if reason else INVALID_JSON_MESSAGE
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    for error in errors:
+        unparsable = _unparsable(error)
+        if unparsable is not None:
+            return error_response(400, unparsable, code=INVALID_JSON_CODE)
     first = errors[0] if errors else {}
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     param = ".".join(loc) or None
