@@ -1,4 +1,4 @@
-"""Hostile but valid input over real HTTP: lone surrogates, NUL, bytes that are not UTF-8.
+"""Hostile but valid input over real HTTP: lone surrogates, NUL, bad bytes, lax types.
 
 Bodies are sent as raw bytes with httpx: the openai SDK cannot produce a lone surrogate. The
 provider is the fake upstream, so the service's own openai SDK really encodes the request.
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
@@ -206,3 +207,206 @@ def test_a_broken_body_is_a_400_on_agent(
     response = httpx.post(f"{app.url}/agent/{endpoint}", content=body, headers=JSON)
     error = assert_openai_400(response)
     assert (error["param"], error["code"]) == (None, "invalid_json")
+
+
+# --- strict types, typed content parts, null as "not set" ---------------------------------
+
+
+def chat(app: ServedApp, **fields: Any) -> httpx.Response:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
+    return httpx.post(f"{app.url}/v1/chat/completions", json=body, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("stream", "yes"),
+        ("stream", 1),
+        ("temperature", "0.5"),
+        ("temperature", True),
+        ("max_tokens", "5"),
+        ("parallel_tool_calls", "false"),
+        ("stream_options", {"include_usage": "yes"}),
+    ],
+)
+def test_a_string_or_number_is_not_a_bool_and_a_string_is_not_a_number(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, field: str, value: Any
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    error = assert_openai_400(chat(app, **{field: value}))
+    assert error["param"] == (
+        "stream_options.include_usage" if field == "stream_options" else field
+    )
+    assert primary.requests == []
+
+
+NULLABLE = [
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "n",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "metadata",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+]
+
+
+def test_null_is_not_set_for_every_nullable_parameter(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    primary.script(Reply("all null"))
+
+    response = chat(app, **dict.fromkeys(NULLABLE))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")  # null stream: JSON
+    assert response.json()["choices"][0]["message"]["content"] == "all null"
+    assert response.json()["usage"]["total_tokens"] > 0
+    sent = primary.requests[-1].body or {}
+    assert "temperature" not in sent
+    assert "seed" not in sent
+    assert "logit_bias" not in sent
+
+
+def test_an_int_is_a_valid_float_but_a_numeric_string_is_not(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    primary.script(Reply("ok"))
+    assert chat(app, temperature=1, top_p=1, presence_penalty=0).status_code == 200
+    assert (primary.requests[-1].body or {})["temperature"] == 1
+    assert assert_openai_400(chat(app, temperature="1"))["param"] == "temperature"
+    assert len(primary.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        (
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "bogus"}]},
+            "messages[0].content[1].type",
+        ),
+        (
+            {"role": "user", "content": [{"type": "refusal", "refusal": "no"}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            {"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            {"role": "tool", "tool_call_id": "c", "content": [{"type": "file", "file": {}}]},
+            "messages[0].content[0].type",
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}],
+            },
+            "messages[0].content[0].type",
+        ),
+        (
+            {"role": "user", "content": [{"type": "image_url", "image_url": {}}]},
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "u", "detail": "max"}}],
+            },
+            "messages[0].content[0].image_url.detail",
+        ),
+        (
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "ogg"}}],
+            },
+            "messages[0].content[0].input_audio.format",
+        ),
+        ({"role": "user", "content": [{"type": "text", "text": 5}]}, "messages[0].content[0].text"),
+        ({"role": "user", "content": 5}, "messages[0].content"),
+        ({"role": "robot", "content": "x"}, "messages[0].role"),
+    ],
+)
+def test_content_parts_are_typed_per_role_and_errors_name_the_part(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    message: dict[str, Any],
+    param: str,
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="m", messages=[message])  # type: ignore[list-item]
+
+    assert caught.value.param == param
+    assert param in caught.value.message
+    assert primary.requests == []
+
+
+def test_every_part_type_a_role_allows_reaches_the_provider_in_openai_shape(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+    primary.script(Reply("I see a cat."))
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"},
+    }
+    noted = {**image, "cache_control": {"type": "ephemeral"}}  # not OpenAI's: not passed on
+
+    answer = client.chat.completions.create(
+        model="m",
+        messages=[
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [{"type": "text", "text": "What is it?"}, noted]},
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "A"}, {"type": "refusal", "refusal": "no"}],
+            },
+            {"role": "user", "content": "And now?"},
+        ],
+    )
+
+    assert answer.choices[0].message.content == "I see a cat."
+    sent = (primary.requests[-1].body or {})["messages"]
+    users = [m for m in sent if m["role"] == "user"]
+    assert users[0]["content"] == [{"type": "text", "text": "What is it?"}, image]
+    assistant = next(m for m in sent if m["role"] == "assistant")
+    assert assistant["content"] == "A"
+    assert any(m["role"] == "system" and "Be brief." in str(m["content"]) for m in sent)
