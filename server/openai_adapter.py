@@ -131,7 +131,6 @@ def completion(
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "system_fingerprint": None,
         "choices": [
             {
                 "index": 0,
@@ -160,7 +159,6 @@ def chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "system_fingerprint": None,
     }
     if usage is not None:
         body["choices"] = []

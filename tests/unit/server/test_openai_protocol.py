@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from pydantic import ValidationError
 
 from server.errors import error_param
-from server.openai_adapter import to_langchain
+from server.openai_adapter import chunk, completion, to_langchain
 from server.openai_protocol import ChatCompletionRequest
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}
@@ -232,3 +232,20 @@ def test_the_graph_gets_openai_shaped_parts_and_the_text_of_text_only_roles() ->
     assert assistant.content == "hello"
     assert isinstance(tool, ToolMessage)
     assert (tool.content, tool.tool_call_id) == ("hello", "c1")
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+def test_responses_leave_out_what_they_cannot_fill_and_keep_nullable_nulls() -> None:
+    common: dict[str, Any] = {"cid": "chatcmpl-1", "model": "m", "created": 1}
+    whole = completion(**common, text="hi", finish_reason="stop", usage=None)
+    first = chunk(**common, delta={"role": "assistant", "content": ""}, with_usage_field=True)
+    last = chunk(**common, usage={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2})
+
+    for payload in (whole, first, last):
+        assert "system_fingerprint" not in payload
+    assert whole["choices"][0]["logprobs"] is None
+    assert whole["choices"][0]["message"]["refusal"] is None
+    assert first["usage"] is None
+    assert first["choices"][0]["logprobs"] is None
