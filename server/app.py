@@ -12,6 +12,7 @@ from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
 from server.middleware import ObservabilityMiddleware
 from server.ratelimit import RateLimitHeaders
+from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
 
 
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     mount_agent_routes(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
+    # Inside the body limit (it reads no more than that); repairs what no door could read.
+    app.add_middleware(SanitizeMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,16 +103,90 @@ async def _openai_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+INVALID_JSON_CODE = "invalid_json"
+INVALID_JSON_MESSAGE = "We could not parse the JSON body of your request."
+
+
+def _is_tag(part: str, node: dict[str, Any], following: str | int | None) -> bool:
+    """Whether `part`, at `node` in the body, is a union member's tag rather than a field.
+
+    A discriminated union's tag is the discriminator's value (`user`, `image_url`, …), and
+    a field always follows it. OpenAI names a part's payload after its type (`{"type":
+    "image_url", "image_url": {...}}`), so a tag may also be a field's name: then that
+    field's name follows it.
+    """
+    if following is None or part not in (node.get("type"), node.get("role")):
+        return False
+    return part not in node or following == part
+
+
+def _field_path(loc: Sequence[str | int], body: Any) -> list[str | int]:
+    """The fields and indexes of `loc` without the union members pydantic names in it."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if not isinstance(body, dict | list):
+        return parts  # nothing to walk (LangServe validates a model): keep the loc as it is
+    path: list[str | int] = []
+    node: Any = body
+    for index, part in enumerate(parts):
+        following = parts[index + 1] if index + 1 < len(parts) else None
+        if isinstance(part, int) and isinstance(node, list):
+            path.append(part)
+            node = node[part] if -len(node) <= part < len(node) else None
+        elif isinstance(part, str) and isinstance(node, dict):
+            if _is_tag(part, node, following):
+                continue
+            if part in node:
+                path.append(part)
+                node = node[part]
+            elif following is None:
+                path.append(part)  # a missing field
+        elif isinstance(part, int):
+            path.append(part)
+        # Else a str where the body holds no object: a union member (`str`, `list[…]`).
+    return path
+
+
+def error_param(error: Mapping[str, Any], body: Any) -> str | None:
+    """The request field a validation error is about, as OpenAI writes it.
+
+    `messages[0].content[1].type`: pydantic's `loc` also names the union members it tried
+    (`user`, `list[...]`, `image_url`); walking the body along it tells those from fields (a
+    field is a key of the body there, an index is in range; what is neither is a member's
+    name, except at the end: a missing field). An error at a union, whose tag matched no
+    member, names the field that holds the tag.
+    """
+    path = _field_path(tuple(error.get("loc", ())), body)
+    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+        if discriminator.isidentifier():
+            path.append(discriminator)
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    return text.lstrip(".") or None
+
+
+def _unparsable(error: Any) -> str | None:
+    """The message for a body that is not JSON, or None when `error` is about something else."""
+    if not isinstance(error, dict):  # LangServe raises with plain strings ("Invalid JSON body")
+        return INVALID_JSON_MESSAGE
+    if error.get("type") != "json_invalid":
+        return None
+    reason = (error.get("ctx") or {}).get("error")
+    return f"{INVALID_JSON_MESSAGE} {reason}." if reason else INVALID_JSON_MESSAGE
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    first = errors[0] if errors else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-    param = ".".join(loc) or None
+    for error in errors:
+        unparsable = _unparsable(error)
+        if unparsable is not None:
+            return error_response(400, unparsable, code=INVALID_JSON_CODE)
+    params = [error_param(error, exc.body) for error in errors]
     message = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-        for e in errors
+        f"{param or 'body'}: {error.get('msg')}"
+        for param, error in zip(params, errors, strict=True)
     )
+    param = params[0] if params else None
     return error_response(400, f"Invalid request: {message}", code="invalid_request", param=param)
 
 

@@ -18,11 +18,21 @@ from langchain_core.messages import (
 
 from graph.state import Usage
 from nodes.messages import client_message_id
-from server.openai_protocol import ChatMessage
+from server.openai_protocol import (
+    AssistantContent,
+    AssistantMessageIn,
+    ChatMessage,
+    DeveloperMessageIn,
+    SystemMessageIn,
+    TextContent,
+    TextPart,
+    UserContent,
+    UserMessageIn,
+)
 
 
-def _parts(message: ChatMessage) -> str | list[str | dict[str, Any]]:
-    content = message.content
+def _parts(content: UserContent | None) -> str | list[str | dict[str, Any]]:
+    """User content as LangChain content: its parts stay OpenAI-shaped dicts for the model."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -30,13 +40,13 @@ def _parts(message: ChatMessage) -> str | list[str | dict[str, Any]]:
     return [part.model_dump(exclude_none=True) for part in content]
 
 
-def _text(message: ChatMessage) -> str:
-    content = message.content
+def _text(content: TextContent | AssistantContent | None) -> str:
+    """The text of content that the graph keeps as a string (refusal parts are not text)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(part.text or "" for part in content if part.type == "text")
+    return "".join(part.text for part in content if isinstance(part, TextPart))
 
 
 def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
@@ -52,17 +62,18 @@ def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
 def to_langchain(message: ChatMessage) -> AnyMessage:
     """One OpenAI message as a LangChain message."""
     mid = client_message_id()
-    if message.role in ("system", "developer"):
-        return SystemMessage(content=_text(message), id=mid)
-    if message.role == "user":
-        return HumanMessage(content=_parts(message), name=message.name, id=mid)
-    if message.role == "assistant":
+    if isinstance(message, SystemMessageIn | DeveloperMessageIn):
+        return SystemMessage(content=_text(message.content), id=mid)
+    if isinstance(message, UserMessageIn):
+        return HumanMessage(content=_parts(message.content), name=message.name, id=mid)
+    if isinstance(message, AssistantMessageIn):
         calls = [
             _tool_call(c.id, c.function.name, c.function.arguments)
             for c in message.tool_calls or []
         ]
-        return AIMessage(content=_text(message), tool_calls=calls, name=message.name, id=mid)
-    return ToolMessage(content=_text(message), tool_call_id=message.tool_call_id or "", id=mid)
+        text = _text(message.content)
+        return AIMessage(content=text, tool_calls=calls, name=message.name, id=mid)
+    return ToolMessage(content=_text(message.content), tool_call_id=message.tool_call_id, id=mid)
 
 
 def completion_id() -> str:
@@ -120,7 +131,6 @@ def completion(
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "system_fingerprint": None,
         "choices": [
             {
                 "index": 0,
@@ -149,7 +159,6 @@ def chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "system_fingerprint": None,
     }
     if usage is not None:
         body["choices"] = []

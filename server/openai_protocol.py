@@ -1,57 +1,175 @@
-"""Pydantic models of the OpenAI Chat Completions request, in OpenAI's wire shape."""
+"""Pydantic models of the OpenAI Chat Completions request, in OpenAI's wire shape.
+
+Types are strict, as OpenAI's are: a string is not a bool (`"stream": "yes"` is refused) and
+not a number (`"0.5"`); an int is a valid float. Every parameter OpenAI marks nullable takes
+`null` as "not set". Content parts are a discriminated union of OpenAI's part types, narrowed
+per role; any other part is a 400 naming it. Unknown fields are ignored (clients send extras).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-
-class ContentPart(BaseModel):
-    """One part of a multi-part message content (text, image_url, …)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    text: str | None = None
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
-class FunctionCall(BaseModel):
+class _Wire(BaseModel):
+    """A request object: strict types, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class TextPart(_Wire):
+    """`{"type": "text", "text": ...}`: every role's part."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(_Wire):
+    """The image of an `image_url` part: a URL or a `data:` URL."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Wire):
+    """`{"type": "image_url", "image_url": {"url": ..., "detail": ...}}` (user messages)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class InputAudio(_Wire):
+    """The audio of an `input_audio` part: base64 data and its format."""
+
+    data: str
+    format: Literal["wav", "mp3"]
+
+
+class AudioPart(_Wire):
+    """`{"type": "input_audio", "input_audio": {"data": ..., "format": ...}}` (user messages)."""
+
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class FileRef(_Wire):
+    """The file of a `file` part: inline (base64 `file_data`) or uploaded (`file_id`)."""
+
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FilePart(_Wire):
+    """`{"type": "file", "file": {...}}` (user messages)."""
+
+    type: Literal["file"]
+    file: FileRef
+
+
+class RefusalPart(_Wire):
+    """`{"type": "refusal", "refusal": ...}`: an earlier answer's refusal (assistant messages)."""
+
+    type: Literal["refusal"]
+    refusal: str
+
+
+UserPart = Annotated[TextPart | ImagePart | AudioPart | FilePart, Field(discriminator="type")]
+AssistantPart = Annotated[TextPart | RefusalPart, Field(discriminator="type")]
+
+
+def _content_kind(value: Any) -> str | None:
+    """Which form message content takes; picking it up front keeps errors to that form's."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "parts"
+    return None
+
+
+_CONTENT = Discriminator(
+    _content_kind,
+    custom_error_type="invalid_type",
+    custom_error_message="Input should be a string or an array of content parts",
+)
+TextContent = Annotated[
+    Annotated[str, Tag("string")] | Annotated[list[TextPart], Tag("parts")], _CONTENT
+]
+UserContent = Annotated[
+    Annotated[str, Tag("string")] | Annotated[list[UserPart], Tag("parts")], _CONTENT
+]
+AssistantContent = Annotated[
+    Annotated[str, Tag("string")] | Annotated[list[AssistantPart], Tag("parts")], _CONTENT
+]
+
+
+class FunctionCall(_Wire):
     """A function call of an assistant tool call; `arguments` is a JSON string."""
 
     name: str
     arguments: str = "{}"
 
 
-class ToolCallIn(BaseModel):
+class ToolCallIn(_Wire):
     """A tool call inside an assistant message that the client sends back."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
-class ChatMessage(BaseModel):
-    """One message of the conversation as the client sends it."""
+class SystemMessageIn(_Wire):
+    """A system message: text only."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    role: Literal["system"]
+    content: TextContent | None = None
     name: str | None = None
+
+
+class DeveloperMessageIn(_Wire):
+    """A developer message (the newer name of system): text only."""
+
+    role: Literal["developer"]
+    content: TextContent | None = None
+    name: str | None = None
+
+
+class UserMessageIn(_Wire):
+    """A user message: text, images, audio and files."""
+
+    role: Literal["user"]
+    content: UserContent | None = None
+    name: str | None = None
+
+
+class AssistantMessageIn(_Wire):
+    """An earlier answer the client sends back: text, refusals, the tool calls it made."""
+
+    role: Literal["assistant"]
+    content: AssistantContent | None = None
+    name: str | None = None
+    refusal: str | None = None
     tool_calls: list[ToolCallIn] | None = None
-    tool_call_id: str | None = None
-
-    @model_validator(mode="after")
-    def _tool_messages_answer_a_call(self) -> ChatMessage:
-        if self.role == "tool" and not self.tool_call_id:
-            raise ValueError("a message with role 'tool' needs 'tool_call_id'")
-        return self
 
 
-class FunctionSpec(BaseModel):
+class ToolMessageIn(_Wire):
+    """A client tool's result, answering the assistant's call `tool_call_id`: text only."""
+
+    role: Literal["tool"]
+    content: TextContent | None = None
+    tool_call_id: str
+
+
+ChatMessage = Annotated[
+    SystemMessageIn | DeveloperMessageIn | UserMessageIn | AssistantMessageIn | ToolMessageIn,
+    Field(discriminator="role"),
+]
+"""One message of the conversation as the client sends it; its `role` picks its type."""
+
+
+class FunctionSpec(_Wire):
     """The function of a client tool; `parameters` is a JSON Schema object."""
 
     model_config = ConfigDict(extra="allow")
@@ -62,7 +180,7 @@ class FunctionSpec(BaseModel):
     strict: bool | None = None
 
 
-class ToolSpec(BaseModel):
+class ToolSpec(_Wire):
     """A tool the client declares; the server offers it to the model but never runs it."""
 
     model_config = ConfigDict(extra="allow")
@@ -71,22 +189,18 @@ class ToolSpec(BaseModel):
     function: FunctionSpec
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(_Wire):
     """`stream_options`: only `include_usage` changes what we send."""
-
-    model_config = ConfigDict(extra="ignore")
 
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_Wire):
     """`POST /v1/chat/completions` body; unknown fields are ignored, as OpenAI clients expect."""
-
-    model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)

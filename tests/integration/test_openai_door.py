@@ -75,6 +75,8 @@ def test_completion_matches_the_sdk_model_with_every_required_field(
     choice = body["choices"][0]
     for field in ("index", "message", "finish_reason", "logprobs"):
         assert field in choice
+    # Not nullable in OpenAI's schema, and there is nothing to fill it with: left out.
+    assert "system_fingerprint" not in body
     parsed = ChatCompletion.model_validate(body)
     assert parsed.object == "chat.completion"
     assert parsed.choices[0].message.content == "Hello there."
@@ -100,6 +102,7 @@ def test_stream_chunks_match_the_sdk_model_and_end_with_usage_and_done(
     ) as response:
         response.read()
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert all("system_fingerprint" not in c for c in raw_chunks(response))
     chunks = [ChatCompletionChunk.model_validate(c) for c in raw_chunks(response)]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len({c.id for c in chunks}) == 1
