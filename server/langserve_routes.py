@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast, overload
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import (
@@ -42,7 +44,7 @@ from langchain_core.tracers.log_stream import (
     _astream_log_implementation,
 )
 from langserve import add_routes
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from typing_extensions import TypedDict
 
 from graph.builder import AgentGraph
@@ -405,9 +407,34 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
     return {**config, "configurable": run_configurable}
 
 
+class _ClientInputRoute(APIRoute):
+    """A route whose client input LangServe validates outside its own error translation.
+
+    `/batch` checks each input against the graph's input schema with a bare
+    `model_validate`, so a malformed input raised pydantic's `ValidationError` and became a
+    500; it is the client's mistake, a 400 like the other endpoints give.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, with the batch's input validation errors made a 400."""
+        handler = super().get_route_handler()
+        if not self.path.endswith("/batch"):
+            return handler
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ValidationError as error:
+                raise RequestValidationError(error.errors()) from error
+
+        return handle
+
+
 def mount_agent_routes(app: FastAPI) -> None:
     """Add the `/agent` routes (LangServe and thread inspection), behind the API keys."""
-    router = APIRouter(prefix=PATH, dependencies=[Depends(authenticate)])
+    router = APIRouter(
+        prefix=PATH, dependencies=[Depends(authenticate)], route_class=_ClientInputRoute
+    )
     add_routes(
         router,
         AgentDoor(),

@@ -14,9 +14,13 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 
 class _Wire(BaseModel):
-    """A request object: strict types, unknown fields ignored."""
+    """A request object: strict types, unknown fields ignored, no NaN or Infinity.
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    Python's JSON reader takes `NaN` and `Infinity`, JSON does not: such a number would
+    reach a provider SDK whose encoder refuses it (a 500), so it is a 400 here.
+    """
+
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
 
 class TextPart(_Wire):
@@ -215,7 +219,7 @@ class ChatCompletionRequest(_Wire):
     seed: int | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
 

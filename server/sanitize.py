@@ -7,6 +7,8 @@ be stored in a PostgreSQL text or jsonb value. So, before a door parses a reques
 
 * bytes that are not UTF-8 (which JSON must be) get a 400 in OpenAI's shape: the doors would
   otherwise fail to decode them, the LangServe door with a 500;
+* a body nested deeper than `MAX_JSON_DEPTH` gets a 400: the JSON decoders recurse once per
+  level, and a few thousand `[` would end in a `RecursionError` (a 500 on the LangServe door);
 * a body with a lone surrogate or a NUL escape is parsed, every string (keys too) is repaired
   (a lone surrogate becomes U+FFFD, NUL is removed), and the body is serialised again, with its
   Content-Length set to match; a body that then is not JSON gets the doors' 400.
@@ -33,7 +35,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import INVALID_JSON_CODE, INVALID_JSON_MESSAGE, error_response
 
-__all__ = ["BadBodyError", "SanitizeMiddleware", "checked_body", "needs_repair", "repaired_body"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "BadBodyError",
+    "SanitizeMiddleware",
+    "checked_body",
+    "needs_repair",
+    "repaired_body",
+    "too_deep",
+]
 
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _FORM_TYPES: Final = (b"multipart/", b"application/x-www-form-urlencoded")
@@ -42,6 +52,31 @@ _SUSPECT: Final = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 """Any surrogate escape (`\\ud800`-`\\udfff`, a valid pair's too) and the NUL escape."""
 
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+MAX_JSON_DEPTH: Final = 200
+"""Deeper than any chat request (a tool's JSON schema nests a few dozen levels at most)."""
+
+_JSON_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def too_deep(body: bytes) -> bool:
+    """Whether the JSON text nests deeper than `MAX_JSON_DEPTH`.
+
+    Cheap for every ordinary body: fewer opening brackets than the limit cannot nest deeper.
+    Otherwise the strings are cut out (brackets in text do not nest) and the rest is counted.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def needs_repair(body: bytes) -> bool:
@@ -96,13 +131,16 @@ def checked_body(body: bytes) -> bytes:
     """The body the doors should read: this one, or its repaired copy.
 
     Raises:
-        BadBodyError: The body is not UTF-8, or not JSON where it had to be parsed.
+        BadBodyError: The body is not UTF-8, nests too deeply, or is not JSON where it had
+            to be parsed.
     """
     if not body.isascii():
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise BadBodyError("The request body is not valid UTF-8.") from error
+    if too_deep(body):
+        raise BadBodyError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
     if not needs_repair(body):
         return body
     return repaired_body(body) or body

@@ -181,6 +181,11 @@ BROKEN_BODIES = {
     b"}",
     "not json": b"hello, not json",
     "truncated json": b'{"model":"m","messages":[{"role":"user","content":"a',
+    # Valid JSON that recursive decoders cannot read: a RecursionError, once a 500 on /agent.
+    "nested 50k deep": b'{"model":"m","messages":[{"role":"user","content":"a"}],"x":'
+    + b"[" * 50_000
+    + b"]" * 50_000
+    + b"}",
 }
 
 
@@ -241,6 +246,45 @@ def test_a_string_or_number_is_not_a_bool_and_a_string_is_not_a_number(
     assert error["param"] == (
         "stream_options.include_usage" if field == "stream_options" else field
     )
+    assert primary.requests == []
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "param"),
+    [
+        ("logit_bias", b'{"50256": NaN}', "logit_bias.50256"),
+        ("temperature", b"NaN", "temperature"),
+        ("frequency_penalty", b"-Infinity", "frequency_penalty"),
+        ("logit_bias", b'{"1": 1e400}', "logit_bias.1"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_nan_and_infinity_are_400_not_a_crash_in_the_provider_sdk(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    field: str,
+    raw: bytes,
+    param: str,
+    stream: bool,
+) -> None:
+    app = serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+        )
+    )
+    body = (
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":'
+        + (b"true" if stream else b"false")
+        + b',"'
+        + field.encode()
+        + b'":'
+        + raw
+        + b"}"
+    )
+    response = httpx.post(f"{app.url}/v1/chat/completions", content=body, headers=JSON)
+    error = assert_openai_400(response)
+    assert error["param"] == param
     assert primary.requests == []
 
 
@@ -410,3 +454,30 @@ def test_every_part_type_a_role_allows_reaches_the_provider_in_openai_shape(
     assistant = next(m for m in sent if m["role"] == "assistant")
     assert assistant["content"] == "A"
     assert any(m["role"] == "system" and "Be brief." in str(m["content"]) for m in sent)
+
+
+@pytest.mark.parametrize("endpoint", ["invoke", "stream", "batch"])
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"type": "bogus", "content": "hi"}], "messages[0]"),
+        ([{"type": "human", "content": 5}], "messages[0]"),
+        (None, "messages"),
+    ],
+    ids=["unknown-type", "content-not-text", "no-messages"],
+)
+def test_invalid_agent_input_is_a_400_on_every_endpoint(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    endpoint: str,
+    messages: list[dict[str, Any]] | None,
+    param: str,
+) -> None:
+    app = serve(make_settings())
+    value: dict[str, Any] = {} if messages is None else {"messages": messages}
+    body = {"inputs": [value]} if endpoint == "batch" else {"input": value}
+
+    response = httpx.post(f"{app.url}/agent/{endpoint}", json=body, timeout=30)
+
+    error = assert_openai_400(response)
+    assert str(error["param"]).startswith(param)

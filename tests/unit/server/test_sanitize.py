@@ -8,11 +8,13 @@ import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.sanitize import (
+    MAX_JSON_DEPTH,
     BadBodyError,
     SanitizeMiddleware,
     checked_body,
     needs_repair,
     repaired_body,
+    too_deep,
 )
 
 
@@ -186,3 +188,20 @@ async def test_a_form_body_is_not_inspected() -> None:
     inner = Recorder()
     await serve_once(SanitizeMiddleware(inner), [b"a=\xff"], b"application/x-www-form-urlencoded")
     assert inner.body == b"a=\xff"
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    deep = b'{"a":' + b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1) + b"}"
+    with pytest.raises(BadBodyError, match="nests deeper"):
+        checked_body(deep)
+    # Exactly at the limit (the object counts as a level) is fine.
+    limit = b'{"a":' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"}"
+    assert checked_body(limit) is limit
+
+
+def test_brackets_in_text_do_not_count_as_nesting() -> None:
+    text = json.dumps({"content": "[" * 5000 + "{" * 5000}).encode()
+    assert not too_deep(text)
+    # Closing brackets hidden in strings cannot mask real nesting.
+    masked = b"[" + b'"]",[' * (MAX_JSON_DEPTH + 5) + b"1" + b"]" * (MAX_JSON_DEPTH + 6)
+    assert too_deep(masked)
