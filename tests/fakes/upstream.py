@@ -910,6 +910,7 @@ class FakeUpstream(StartStop):
         self._queue: deque[Step] = deque()
         self._requests: list[RecordedRequest] = []
         self._disconnects = 0
+        self._streams_started = 0
         self._default: Step = Reply("ok")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
@@ -987,6 +988,7 @@ class FakeUpstream(StartStop):
             self._queue.clear()
             self._requests.clear()
             self._disconnects = 0
+            self._streams_started = 0
             self._default = Reply("ok")
 
     @property
@@ -1017,6 +1019,19 @@ class FakeUpstream(StartStop):
         """Streamed responses the client abandoned while chunks were still left to send."""
         with self._lock:
             return self._disconnects
+
+    def wait_for_streams(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Block until ``count`` event streams have sent their headers (they are under way).
+
+        Args:
+            count: Number of started streams to wait for.
+            timeout: Maximum seconds to wait.
+
+        Returns:
+            Whether the count was reached in time.
+        """
+        with self._lock:
+            return self._lock.wait_for(lambda: self._streams_started >= count, timeout)
 
     def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> bool:
         """Block until ``disconnects >= count`` (the server notices asynchronously).
@@ -1152,6 +1167,9 @@ class FakeUpstream(StartStop):
             "cache-control": "no-cache",
         }
         await channel.start(200, sse_headers)
+        with self._lock:
+            self._streams_started += 1
+            self._lock.notify_all()
         paced_before = False
         for event in events:
             if event.paced:

@@ -628,8 +628,9 @@ async def test_disconnect_during_a_non_streamed_answer_cancels_the_run(
                 json={"model": "m", "messages": [{"role": "user", "content": "long"}]},
             )
         )
-        while not primary.requests:  # the provider is answering, slowly
-            await asyncio.sleep(0.01)
+        # The provider is answering, slowly (its stream has started: a run cancelled before
+        # that leaves no stream for the provider to see abandoned).
+        assert await asyncio.to_thread(primary.wait_for_streams, 1, 10.0)
         waiting.cancel()  # the client gives up: its connection closes
         with pytest.raises(asyncio.CancelledError):
             await waiting
