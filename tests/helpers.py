@@ -11,6 +11,28 @@ from nodes.deps import AgentDeps
 from server.checkpointer import open_checkpointer
 from server.settings import Settings
 
+#: The Chat Completions parameters OpenAI's API reference marks nullable: `null` means unset.
+NULLABLE = [
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "n",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "metadata",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+]
+
 
 def _no_deps() -> AgentDeps:
     raise AssertionError("reading a thread runs no node")

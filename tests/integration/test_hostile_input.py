@@ -20,7 +20,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Reply
-from tests.helpers import thread_messages
+from tests.helpers import NULLABLE, thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -286,28 +286,6 @@ def test_nan_and_infinity_are_400_not_a_crash_in_the_provider_sdk(
     error = assert_openai_400(response)
     assert error["param"] == param
     assert primary.requests == []
-
-
-NULLABLE = [
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "n",
-    "seed",
-    "frequency_penalty",
-    "presence_penalty",
-    "logit_bias",
-    "metadata",
-    "user",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-]
 
 
 def test_null_is_not_set_for_every_nullable_parameter(

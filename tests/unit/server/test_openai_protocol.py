@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from server.errors import error_param
 from server.openai_adapter import chunk, completion, to_langchain
 from server.openai_protocol import ChatCompletionRequest
+from tests.helpers import NULLABLE
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}
 AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
@@ -77,28 +78,6 @@ def test_an_int_is_a_valid_float_but_a_numeric_string_is_not() -> None:
     assert isinstance(request.temperature, float)
     assert request.logit_bias == {"1": 5.0}
     assert invalid(body(temperature="1")) == [("temperature", "float_type")]
-
-
-NULLABLE = [
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "n",
-    "seed",
-    "frequency_penalty",
-    "presence_penalty",
-    "logit_bias",
-    "metadata",
-    "user",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-]
 
 
 def test_null_means_not_set_for_every_nullable_parameter_and_extras_are_ignored() -> None:
