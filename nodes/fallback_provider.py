@@ -41,7 +41,7 @@ from graph.errors import (
 from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
-from nodes.messages import content_text
+from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import OPENAI_WIRE, ProviderKind, ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, noting_response
@@ -106,6 +106,9 @@ async def stream_once(
     if isinstance(message.content, list):
         # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
         message.content = content_text(message.content)
+    # A provider's valid JSON may carry a lone surrogate or a NUL too: the thread must be
+    # storable and the answer encodable, whoever wrote it.
+    message.content = clean_text(message.content)
     return message
 
 

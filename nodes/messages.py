@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -19,6 +20,25 @@ def content_text(content: str | list[str | dict[str, Any]]) -> str:
         for block in content
         if isinstance(block, str) or block.get("type") in _TEXT_BLOCKS
     )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    r"""Text that can be encoded as UTF-8 and stored in PostgreSQL.
+
+    Valid JSON can carry a lone surrogate escape (`"\ud800"`) and an escaped NUL: the first
+    decodes to a str that no UTF-8 encoder takes (the provider SDKs', the checkpointer's, a
+    JSON response's), the second cannot be stored in a PostgreSQL text or jsonb value. A
+    lone surrogate becomes U+FFFD, NUL is dropped; `json.loads` has already joined valid
+    pairs, so a surrogate left in a str is always lone.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def message_text(message: BaseMessage) -> str:

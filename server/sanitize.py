@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nodes.messages import clean_text
 from server.errors import INVALID_JSON_CODE, INVALID_JSON_MESSAGE, error_response
 
 __all__ = [
@@ -50,8 +51,6 @@ _FORM_TYPES: Final = (b"multipart/", b"application/x-www-form-urlencoded")
 
 _SUSPECT: Final = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 """Any surrogate escape (`\\ud800`-`\\udfff`, a valid pair's too) and the NUL escape."""
-
-_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 MAX_JSON_DEPTH: Final = 200
 """Deeper than any chat request (a tool's JSON schema nests a few dozen levels at most)."""
@@ -88,22 +87,13 @@ def needs_repair(body: bytes) -> bool:
     return b"\\" in body and _SUSPECT.search(body) is not None
 
 
-def _clean(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    # `json.loads` joins valid pairs into one character: a surrogate left in a str is lone.
-    if not text.isascii() and _LONE_SURROGATE.search(text):
-        text = _LONE_SURROGATE.sub("\ufffd", text)
-    return text
-
-
 def _repaired(value: Any) -> Any:
     if isinstance(value, str):
-        return _clean(value)
+        return clean_text(value)
     if isinstance(value, list):
         return [_repaired(item) for item in value]
     if isinstance(value, dict):
-        return {_clean(key): _repaired(item) for key, item in value.items()}
+        return {clean_text(key): _repaired(item) for key, item in value.items()}
     return value
 
 

@@ -241,3 +241,46 @@ def test_an_upstream_that_does_not_stream_falls_through(
 
     assert answer.status_code == 200
     assert streamed_text(answer) == "streamed properly"
+
+
+# --------------------------------------------- a provider's answer that cannot be encoded
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_lone_surrogate_or_nul_in_the_providers_answer_is_repaired_and_stored(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    request: pytest.FixtureRequest,
+    store: str,
+    stream: bool,
+) -> None:
+    extra: dict[str, Any] = {}
+    if store == "postgres":
+        extra["database_url"] = request.getfixturevalue("postgres_url")
+    settings = make_settings(
+        agent_models={"m": [FIRST]},
+        openai_base_url=primary.openai_base_url,
+        provider_max_retries=0,
+        **extra,
+    )
+    app = serve(settings)
+    # The fake writes JSON with ASCII escapes: the SDK reads a lone `\ud800` and a `\u0000`.
+    primary.script(Reply("half \ud800 a pair, a \x00 nul"), Reply("next"))
+    thread = f"answer-{store}-{stream}"
+
+    answer = post(app, "hi", stream=stream, headers={"X-Thread-Id": thread})
+
+    assert answer.status_code == 200, answer.text
+    text = streamed_text(answer) if stream else answer.json()["choices"][0]["message"]["content"]
+    if not stream:  # streamed deltas pass as the provider sent them (escaped JSON)
+        assert text == "half \ufffd a pair, a  nul"
+    stored = (await thread_values(settings, thread))["messages"][-1]
+    assert stored.content == "half \ufffd a pair, a  nul"
+    follow = post(app, "and then?", headers={"X-Thread-Id": thread})
+    assert follow.status_code == 200, follow.text
+    sent = (primary.requests[-1].body or {})["messages"]
+    assert {"role": "assistant", "content": "half \ufffd a pair, a  nul"} in [
+        {"role": m["role"], "content": m["content"]} for m in sent
+    ]
