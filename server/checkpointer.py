@@ -79,6 +79,15 @@ def connection_lost(error: BaseException) -> bool:
     return state is None or state.startswith("08") or state in _SESSION_ENDED
 
 
+def store_unavailable(error: BaseException) -> bool:
+    """Whether `error` says PostgreSQL cannot be reached now (down, failing over, pool empty).
+
+    The client gets a 503 with `Retry-After` for these: the request was fine, the store
+    was not there. Any other database error stays a logged 500.
+    """
+    return isinstance(error, psycopg_pool.PoolTimeout) or connection_lost(error)
+
+
 class ReconnectingPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` that runs a call once more when its connection was lost.
 
@@ -263,6 +272,7 @@ async def open_checkpointer(
             check=check,
             max_idle=settings.database_pool_max_idle,
             reconnect_timeout=settings.database_reconnect_timeout,
+            timeout=settings.database_pool_timeout,
             reconnect_failed=_reconnect_failed,
             name=name,
             open=False,

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,6 +19,7 @@ from graph.errors import (
     ProviderRejectedError,
     ProviderStreamBrokenError,
 )
+from server.checkpointer import store_unavailable
 from server.disconnect import ClientGone
 
 logger = logging.getLogger(__name__)
@@ -202,6 +204,27 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "The server had an error while processing your request.")
 
 
+STORE_UNAVAILABLE_MESSAGE = (
+    "The conversation store (PostgreSQL) is not reachable right now; retry shortly."
+)
+STORE_UNAVAILABLE_CODE = "checkpointer_unavailable"
+STORE_RETRY_AFTER = "2"
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL down or failing over: a 503 to retry, not a 500; anything else is a bug."""
+    assert isinstance(exc, psycopg.OperationalError)
+    if not store_unavailable(exc):
+        return await _unexpected(request, exc)
+    logger.warning("conversation store unavailable on %s: %s", request.url.path, type(exc).__name__)
+    return error_response(
+        503,
+        STORE_UNAVAILABLE_MESSAGE,
+        code=STORE_UNAVAILABLE_CODE,
+        headers={"retry-after": STORE_RETRY_AFTER},
+    )
+
+
 async def _client_gone(request: Request, exc: Exception) -> Response:
     """Nobody is listening: log it, answer with nginx's 499 for the access log."""
     logger.info("client disconnected; its run was cancelled (%s)", request.url.path)
@@ -215,4 +238,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OpenAIHTTPError, _openai_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

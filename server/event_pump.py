@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Generic, TypeVar
 
+from server.disconnect import cancel_until_stopped
+
 T = TypeVar("T")
 
 _END = object()
@@ -54,10 +56,7 @@ class EventPump(Generic[T]):
 
     async def aclose(self) -> None:
         """Stop the stream (cancelling the run behind it) and wait until it has stopped."""
-        if not self._task.done():
-            self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_until_stopped(self._task)
 
 
 class _Failure:

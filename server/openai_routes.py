@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
+import psycopg
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -16,9 +17,16 @@ from starlette.types import Receive, Scope, Send
 from graph.errors import AgentError
 from server.auth import CallerDep, authenticate
 from server.cache import ResponseCacheDep
+from server.checkpointer import store_unavailable
 from server.deps import AppStateDep, ChatServiceDep
 from server.disconnect import until_disconnect
-from server.errors import OpenAIHTTPError, agent_error_status, error_body
+from server.errors import (
+    STORE_UNAVAILABLE_CODE,
+    STORE_UNAVAILABLE_MESSAGE,
+    OpenAIHTTPError,
+    agent_error_status,
+    error_body,
+)
 from server.event_pump import EventPump
 from server.openai_adapter import chunk, completion, completion_id, now, tool_call_deltas
 from server.openai_protocol import ChatCompletionRequest
@@ -123,6 +131,12 @@ async def _sse_stream(
     except AgentError as exc:
         status, _ = agent_error_status(exc)
         yield _sse(error_body(status, exc.message, code=exc.code.value))
+    except psycopg.OperationalError as exc:
+        if store_unavailable(exc):
+            yield _sse(error_body(503, STORE_UNAVAILABLE_MESSAGE, code=STORE_UNAVAILABLE_CODE))
+        else:
+            logger.exception("unhandled database error while streaming")
+            yield _sse(error_body(500, "The server had an error while processing your request."))
     except Exception:  # the stream's boundary: headers are sent, so report it in-band
         logger.exception("unhandled error while streaming")
         yield _sse(error_body(500, "The server had an error while processing your request."))

@@ -51,9 +51,15 @@ class Settings(BaseSettings):
     database_connect_timeout: int = Field(default=5, ge=2)
     """Seconds one connection attempt may take (libpq `connect_timeout`, unless the URL sets
     it): an unreachable server fails the attempt fast, and the pool tries again."""
-    database_reconnect_timeout: float = Field(default=300.0, gt=0)
+    database_reconnect_timeout: float = Field(default=5.0, gt=0)
     """Seconds the pool keeps trying to replace a lost connection before it logs an error and
-    gives that one up (it opens new ones again as requests come)."""
+    gives that one up (it opens new ones again as requests come). Short on purpose: the
+    pool's pause between attempts doubles each time, so after a long outage (a failover) a
+    long timeout left the first turn waiting up to half the outage again (24 s after one
+    minute); a new series of attempts starts at once."""
+    database_pool_timeout: float = Field(default=5.0, gt=0)
+    """Seconds a request waits for a PostgreSQL connection; then it gets a 503
+    `checkpointer_unavailable` with `Retry-After` instead of waiting on."""
     sqlite_path: Path = Path("data/checkpoints.sqlite")
 
     # --- models and providers ------------------------------------------------------------

@@ -186,6 +186,14 @@ class PostgresCluster(StartStop):
         """`pg_ctl restart -m fast`: every session is ended, the data stays."""
         self._pg_ctl("restart", "-m", "fast")
 
+    def halt(self) -> None:
+        """`pg_ctl stop -m fast`: the server is down (an outage, a failover) until `resume`."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port, with the same data."""
+        self._pg_ctl("start")
+
     def stop(self) -> None:
         """Stop the server (immediately: nothing here needs a clean shutdown) and remove it."""
         if self.root is None:

@@ -225,3 +225,44 @@ async def test_a_write_whose_session_is_killed_before_it_applied_is_retried_once
 
         stored = [item async for item in saver.alist(_config("killed-write"))]
         assert [item.checkpoint["id"] for item in stored] == [checkpoint["id"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_while_postgres_is_down_a_turn_is_a_503_to_retry_and_the_first_after_succeeds(
+    postgres_cluster: PostgresCluster,
+    make_settings: SettingsFactory,
+    serve: Serve,
+    sdk_clients: list[openai.OpenAI],
+    stream: bool,
+) -> None:
+    app = serve(make_settings(database_url=postgres_cluster.url, database_pool_timeout=2))
+    sdk = client(app.url, "outage-thread", sdk_clients)
+    assert ask(sdk, "What is 2 + 3?") == "2 + 3 = 5"
+
+    postgres_cluster.halt()
+    try:
+        started = time.monotonic()
+        down = httpx.post(
+            f"{app.url}/v1/chat/completions",
+            json={
+                "model": "offline",
+                "messages": [{"role": "user", "content": "anyone there?"}],
+                "stream": stream,
+            },
+            headers={"X-Thread-Id": "outage-thread"},
+            timeout=60,
+        )
+        waited = time.monotonic() - started
+        # Long enough to wait out a restart, not the 30 s of psycopg_pool's default, no 500.
+        assert down.status_code == 503, down.text
+        assert down.headers["retry-after"] == "2"
+        assert down.json()["error"]["code"] == "checkpointer_unavailable"
+        assert waited < 15
+        time.sleep(3)  # a longer outage: the pool's reconnect attempts back off meanwhile
+    finally:
+        postgres_cluster.resume()
+
+    started = time.monotonic()
+    assert ask(sdk, "What did I say before?") == 'Earlier you said: "What is 2 + 3?"'
+    assert time.monotonic() - started < 8  # not the backoff grown during the outage
