@@ -34,6 +34,21 @@ NULLABLE = [
 ]
 
 
+#: A client tool in OpenAI's shape, as chat clients declare one.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
 def _no_deps() -> AgentDeps:
     raise AssertionError("reading a thread runs no node")
 

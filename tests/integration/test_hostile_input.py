@@ -217,6 +217,15 @@ def test_a_broken_body_is_a_400_on_agent(
 # --- strict types, typed content parts, null as "not set" ---------------------------------
 
 
+def serve_on(make_settings: SettingsFactory, serve: Serve, upstream: FakeUpstream) -> ServedApp:
+    """The service with model `m` on the fake upstream."""
+    return serve(
+        make_settings(
+            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=upstream.openai_base_url
+        )
+    )
+
+
 def chat(app: ServedApp, **fields: Any) -> httpx.Response:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
     return httpx.post(f"{app.url}/v1/chat/completions", json=body, timeout=30)
@@ -237,11 +246,7 @@ def chat(app: ServedApp, **fields: Any) -> httpx.Response:
 def test_a_string_or_number_is_not_a_bool_and_a_string_is_not_a_number(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, field: str, value: Any
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     error = assert_openai_400(chat(app, **{field: value}))
     assert error["param"] == (
         "stream_options.include_usage" if field == "stream_options" else field
@@ -268,11 +273,7 @@ def test_nan_and_infinity_are_400_not_a_crash_in_the_provider_sdk(
     param: str,
     stream: bool,
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     body = (
         b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":'
         + (b"true" if stream else b"false")
@@ -291,11 +292,7 @@ def test_nan_and_infinity_are_400_not_a_crash_in_the_provider_sdk(
 def test_null_is_not_set_for_every_nullable_parameter(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     primary.script(Reply("all null"))
 
     response = chat(app, **dict.fromkeys(NULLABLE))
@@ -313,11 +310,7 @@ def test_null_is_not_set_for_every_nullable_parameter(
 def test_an_int_is_a_valid_float_but_a_numeric_string_is_not(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     primary.script(Reply("ok"))
     assert chat(app, temperature=1, top_p=1, presence_penalty=0).status_code == 200
     assert (primary.requests[-1].body or {})["temperature"] == 1
@@ -381,11 +374,7 @@ def test_content_parts_are_typed_per_role_and_errors_name_the_part(
     message: dict[str, Any],
     param: str,
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
 
     with pytest.raises(openai.BadRequestError) as caught:
@@ -399,11 +388,7 @@ def test_content_parts_are_typed_per_role_and_errors_name_the_part(
 def test_every_part_type_a_role_allows_reaches_the_provider_in_openai_shape(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
-    app = serve(
-        make_settings(
-            agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
-        )
-    )
+    app = serve_on(make_settings, serve, primary)
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
     primary.script(Reply("I see a cat."))
     image = {

@@ -17,6 +17,7 @@ from nodes.providers.offline import (
 )
 from nodes.tools import build_tool_registry
 from nodes.tools.registry import ToolConfig
+from tests.helpers import WEATHER_TOOL
 
 TOOLS = ["calculator", "clock", "echo", "searxng_search"]
 
@@ -141,18 +142,6 @@ BOOKING_TOOL = {
                 "notes": {"type": "string"},
             },
             "required": ["city", "party_size", "meal", "outdoor"],
-        },
-    },
-}
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
         },
     },
 }
