@@ -50,4 +50,4 @@ bench: install ## Print the service's overhead against direct calls to a fake pr
 
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them
-	$(UV) run --frozen python -m server.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)
+	$(UV) run --frozen python -m server.ops.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from server.app import create_app
-from server.drain import DrainingServer, drain_of
-from server.logging_setup import configure_logging
+from server.obs.logging import configure_logging
+from server.ops.drain import DrainingServer, drain_of
 from server.settings import Settings
 
 
@@ -21,10 +21,10 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # keep configure_logging's handler (JSON or text)
-        access_log=False,  # server.middleware writes the access log, with the request id
+        access_log=False,  # server.obs.middleware writes the access log, with the request id
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    # SIGTERM: /ready turns 503, in-flight streams finish (server/drain.py), exit code 0.
+    # SIGTERM: /ready turns 503, in-flight streams finish (server/ops/drain.py), exit code 0.
     DrainingServer(config, drain=drain_of(app), delay=settings.shutdown_delay_seconds).run()
 
 

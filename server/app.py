@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from server import admin_routes, health, metrics, openai_routes
 from server.errors import install_error_handlers
-from server.langserve_routes import mount_agent_routes
+from server.langserve.routes import mount_agent_routes
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
-from server.middleware import ObservabilityMiddleware
-from server.ratelimit import RateLimitHeaders
+from server.obs import metrics
+from server.obs.middleware import ObservabilityMiddleware
+from server.openai import routes as openai_routes
+from server.ops import admin, health
+from server.ops.ratelimit import RateLimitHeaders
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
 
@@ -28,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     app.include_router(health.router)
-    app.include_router(admin_routes.router)
+    app.include_router(admin.router)
     app.include_router(metrics.router)
     mount_agent_routes(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from server.lifespan import AppState
-from server.openai_service import ChatService
+from server.openai.service import ChatService
 
 
 def app_state_of(request: Request) -> AppState:

@@ -19,8 +19,8 @@ from graph.errors import (
     ProviderRejectedError,
     ProviderStreamBrokenError,
 )
-from server.checkpointer import store_unavailable
 from server.disconnect import ClientGone
+from server.ops.checkpointer import store_unavailable
 
 logger = logging.getLogger(__name__)
 

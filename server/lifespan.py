@@ -15,13 +15,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
-from server.checkpointer import connection_pool, open_checkpointer
-from server.metrics import Metrics
-from server.observe import InstrumentedSaver, observe_graphs
-from server.openai_service import ChatService
-from server.operations import Operations, open_operations
+from server.obs.metrics import Metrics
+from server.obs.observe import InstrumentedSaver, observe_graphs
+from server.openai.service import ChatService
+from server.ops.checkpointer import connection_pool, open_checkpointer
+from server.ops.locks import ThreadLocks
+from server.ops.resources import Operations, open_operations
 from server.settings import Settings
-from server.thread_locks import ThreadLocks
 from server.wiring import build_agent_deps
 
 logger = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ class AppState:
     chat: ChatService
     keys: KeyRing
     ops: Operations
-    """Redis, response cache, rate limiter, cooldown store (`server.operations`)."""
+    """Redis, response cache, rate limiter, cooldown store (`server.ops.resources`)."""
     metrics: Metrics = field(default_factory=Metrics)
-    """This app's Prometheus instruments (its own registry), fed by `server.observe`."""
+    """This app's Prometheus instruments (its own registry), fed by `server.obs.observe`."""
 
 
 def make_lifespan(

@@ -8,7 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from graph.builder import build_graph
 from nodes.deps import AgentDeps
-from server.checkpointer import open_checkpointer
+from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
 
 #: The Chat Completions parameters OpenAI's API reference marks nullable: `null` means unset.

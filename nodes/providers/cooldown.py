@@ -85,7 +85,7 @@ class InProcessCooldowns:
 
 
 class RedisGate(Protocol):
-    """The Redis connection as the cooldowns see it (`server.redis_client.RedisLink`)."""
+    """The Redis connection as the cooldowns see it (`server.ops.redis.RedisLink`)."""
 
     client: Redis
 

@@ -332,7 +332,7 @@ async def test_open_webui_history_edit_and_regenerate_land_on_forks(
 
     # Every branch is still in the thread's checkpoint history.
     from graph.builder import build_graph
-    from server.checkpointer import open_checkpointer
+    from server.ops.checkpointer import open_checkpointer
 
     seen: set[str] = set()
     async with open_checkpointer(settings) as saver:

@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.checkpointer import open_checkpointer
+from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster

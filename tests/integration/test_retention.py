@@ -15,8 +15,8 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 
-from server.checkpointer import open_checkpointer
-from server.retention import parse_duration, purge
+from server.ops.checkpointer import open_checkpointer
+from server.ops.retention import parse_duration, purge
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 
@@ -78,7 +78,7 @@ def test_the_command_prints_a_json_report(
 
     def command(*args: str) -> dict[str, Any]:
         done = subprocess.run(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "server.retention", "--older-than", "30d", *args],
+            [sys.executable, "-m", "server.ops.retention", "--older-than", "30d", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

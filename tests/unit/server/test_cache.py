@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from server.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
-from server.openai_protocol import ChatCompletionRequest
+from server.openai.protocol import ChatCompletionRequest
+from server.ops.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
 from tests.conftest import SettingsFactory
 
 

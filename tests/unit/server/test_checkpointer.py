@@ -7,7 +7,7 @@ import psycopg_pool
 import pytest
 from psycopg import errors
 
-from server.checkpointer import connection_kwargs, connection_lost
+from server.ops.checkpointer import connection_kwargs, connection_lost
 from server.settings import Settings
 
 

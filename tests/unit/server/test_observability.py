@@ -17,16 +17,16 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from server.logging_setup import (
+from server.obs.logging import (
     JsonFormatter,
     RequestContextFilter,
     RequestInfo,
     current_request,
     hash_thread_id,
 )
-from server.metrics import Metrics
-from server.middleware import request_id_from, route_template
-from server.observe import InstrumentedSaver
+from server.obs.metrics import Metrics
+from server.obs.middleware import request_id_from, route_template
+from server.obs.observe import InstrumentedSaver
 from tests.factories import make_deps, make_graph
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.auth import ANONYMOUS
-from server.thread_ids import scoped_thread_id, unscoped_thread_id
+from server.threads import scoped_thread_id, unscoped_thread_id
 
 
 def test_an_open_service_stores_the_client_id_as_sent() -> None:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth import ANONYMOUS, CallerDep
 from server.errors import OpenAIHTTPError
-from server.redis_client import RedisLink
+from server.ops.redis import RedisLink
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)

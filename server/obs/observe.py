@@ -41,8 +41,8 @@ from langgraph.errors import GraphBubbleUp
 from graph.builder import AgentGraph
 from graph.errors import AllProvidersFailedError
 from graph.routing import FALLBACK_PROVIDER, ROUTER
-from server.logging_setup import current_request, hash_thread_id
-from server.metrics import Metrics, bounded
+from server.obs.logging import current_request, hash_thread_id
+from server.obs.metrics import Metrics, bounded
 
 T = TypeVar("T")
 

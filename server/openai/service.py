@@ -29,12 +29,12 @@ from nodes.guard import GUARD
 from nodes.messages import content_text, is_client_message, message_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
-from server.openai_adapter import to_langchain
-from server.openai_protocol import ChatCompletionRequest
-from server.progress import progress_lines
+from server.openai.adapter import to_langchain
+from server.openai.progress import progress_lines
+from server.openai.protocol import ChatCompletionRequest
+from server.ops.locks import ThreadLocks
 from server.reconcile import plan
 from server.settings import Settings
-from server.thread_locks import ThreadLocks
 
 _STREAMED_NODES = frozenset({GUARD, FALLBACK_PROVIDER, RESPOND})
 _MODES: list[StreamMode] = ["messages", "values"]

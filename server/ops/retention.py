@@ -2,7 +2,7 @@
 
 Run it from cron or a Kubernetes CronJob against the same DATABASE_URL as the service:
 
-    python -m server.retention --older-than 30d [--dry-run]
+    python -m server.ops.retention --older-than 30d [--dry-run]
 
 It prints one JSON object: the cutoff, how many threads went, and their ids. A thread's age
 is the time of its newest checkpoint (the `ts` every LangGraph checkpoint carries), so a
@@ -29,7 +29,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import AsyncConnectionPool
 
-from server.checkpointer import open_checkpointer
+from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -132,9 +132,9 @@ async def run(settings: Settings, older_than: timedelta, *, dry_run: bool) -> Re
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m server.retention --older-than 30d [--dry-run]`; prints a JSON report."""
+    """`python -m server.ops.retention --older-than 30d [--dry-run]`; prints a JSON report."""
     parser = argparse.ArgumentParser(
-        prog="python -m server.retention",
+        prog="python -m server.ops.retention",
         description="Delete conversation threads whose last activity is older than a TTL.",
     )
     parser.add_argument(

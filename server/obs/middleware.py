@@ -4,7 +4,7 @@ Pure ASGI (no `BaseHTTPMiddleware`) so streaming responses pass through untouche
 that disconnects still cancels its run. Per HTTP request it:
 
 * takes the client's `X-Request-Id` when it is sane, else makes one, and echoes it back;
-* sets `server.logging_setup.current_request` so every log line of the request carries it;
+* sets `server.obs.logging.current_request` so every log line of the request carries it;
 * counts the request by method, route *template* and status, times it to the end of the body,
   and tracks open server-sent-event streams;
 * writes one access log line: method, route, status, duration_ms, and for a graph run the
@@ -27,8 +27,8 @@ from typing import Any, Final
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.logging_setup import RequestInfo, current_request, hash_thread_id
-from server.metrics import HTTP_METHODS, OTHER, Metrics, bounded
+from server.obs.logging import RequestInfo, current_request, hash_thread_id
+from server.obs.metrics import HTTP_METHODS, OTHER, Metrics, bounded
 
 access_log = logging.getLogger("server.access")
 

@@ -36,9 +36,9 @@ from fastapi import Depends, Request
 from langchain_core.messages import AIMessage
 from redis.exceptions import RedisError
 
-from server.openai_protocol import ChatCompletionRequest
-from server.openai_service import StreamEvent, TextDelta, TurnDone, final_text
-from server.redis_client import RedisLink
+from server.openai.protocol import ChatCompletionRequest
+from server.openai.service import StreamEvent, TextDelta, TurnDone, final_text
+from server.ops.redis import RedisLink
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)

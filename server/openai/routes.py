@@ -16,8 +16,6 @@ from starlette.types import Receive, Scope, Send
 
 from graph.errors import AgentError
 from server.auth import CallerDep, authenticate
-from server.cache import ResponseCacheDep
-from server.checkpointer import store_unavailable
 from server.deps import AppStateDep, ChatServiceDep
 from server.disconnect import until_disconnect
 from server.errors import (
@@ -27,10 +25,10 @@ from server.errors import (
     agent_error_status,
     error_body,
 )
-from server.event_pump import EventPump
-from server.openai_adapter import chunk, completion, completion_id, now, tool_call_deltas
-from server.openai_protocol import ChatCompletionRequest
-from server.openai_service import (
+from server.openai.adapter import chunk, completion, completion_id, now, tool_call_deltas
+from server.openai.event_pump import EventPump
+from server.openai.protocol import ChatCompletionRequest
+from server.openai.service import (
     StreamEvent,
     TextDelta,
     ThreadRef,
@@ -38,8 +36,10 @@ from server.openai_service import (
     final_text,
     pending_tool_calls,
 )
-from server.ratelimit import rate_limit
-from server.thread_ids import scoped_thread_id
+from server.ops.cache import ResponseCacheDep
+from server.ops.checkpointer import store_unavailable
+from server.ops.ratelimit import rate_limit
+from server.threads import scoped_thread_id
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ async def chat_completions(
             retry=is_retry(request),
             idempotency_key=request.headers.get("idempotency-key") or None,
         )
-        # Response cache (server/cache.py): a hit replaces the run; a miss stores its answer.
+        # Response cache (server/ops/cache.py): a hit replaces the run; a miss stores its answer.
         cached = await cache.lookup(body, request, thread.client_id if thread else None)
         headers.update(cached.headers)
         cid = completion_id()

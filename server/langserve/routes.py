@@ -15,7 +15,7 @@ graph's `InputState`/`OutputState` are `typing.TypedDict`s, which pydantic rejec
 undeclared configurables), so the stock playground holds a conversation.
 
 Threads: `configurable.thread_id` in the request's config, else the `X-Thread-Id` header,
-names the thread; it is namespaced by the caller's API key (`server.thread_ids`) before it
+names the thread; it is namespaced by the caller's API key (`server.threads`) before it
 reaches the checkpointer. `configurable.checkpoint_id` with it runs from (or branches at)
 an earlier checkpoint. Without a thread id a run is stateless, as on `/v1`: the graph without
 a checkpointer runs, and nothing is stored. On a thread that has messages, a client may resend
@@ -50,13 +50,13 @@ from typing_extensions import TypedDict
 from graph.builder import AgentGraph
 from graph.context import Context
 from graph.state import InputState
-from server.agent_threads import router as threads_router
 from server.auth import authenticate, caller_of
 from server.errors import OpenAIHTTPError
+from server.langserve.threads import router as threads_router
 from server.lifespan import AppState
+from server.ops.locks import ThreadLocks
 from server.settings import Settings
-from server.thread_ids import scoped_thread_id
-from server.thread_locks import ThreadLocks
+from server.threads import scoped_thread_id
 
 __all__ = [
     "PATH",

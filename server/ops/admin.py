@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from server.auth import authenticate
-from server.cache import ResponseCacheDep
+from server.ops.cache import ResponseCacheDep
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate)])
 

@@ -2,7 +2,7 @@
 
 A developer who continues or branches a thread through the `/agent` door needs the
 checkpoint ids to branch from, and to see what each step wrote. Threads are read in the
-caller's namespace (`server.thread_ids`), so a key only ever sees its own threads.
+caller's namespace (`server.threads`), so a key only ever sees its own threads.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nodes.messages import message_text
 from server.auth import CallerDep
 from server.deps import AppStateDep
 from server.errors import OpenAIHTTPError
-from server.thread_ids import scoped_thread_id
+from server.threads import scoped_thread_id
 
 __all__ = ["CheckpointSummary", "MessageSummary", "ThreadHistory", "ThreadState", "router"]
 

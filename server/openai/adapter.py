@@ -18,7 +18,7 @@ from langchain_core.messages import (
 
 from graph.state import Usage
 from nodes.messages import client_message_id
-from server.openai_protocol import (
+from server.openai.protocol import (
     AssistantContent,
     AssistantMessageIn,
     ChatMessage,

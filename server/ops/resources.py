@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from nodes.providers.cooldown import CooldownStore, InProcessCooldowns, RedisCooldowns
-from server.cache import ResponseCache
-from server.ratelimit import RateLimiter
-from server.redis_client import RedisLink, open_redis
+from server.ops.cache import ResponseCache
+from server.ops.ratelimit import RateLimiter
+from server.ops.redis import RedisLink, open_redis
 from server.settings import Settings
 
 

@@ -6,7 +6,7 @@ purpose: route templates instead of raw paths, node and tool names from the grap
 targets from the configuration, outcomes and error kinds from closed sets. Thread ids, user
 text and raw paths never become label values.
 
-Feeds: `server.middleware` (HTTP), `server.observe` (graph nodes, providers, tools, tokens,
+Feeds: `server.obs.middleware` (HTTP), `server.obs.observe` (graph nodes, providers, tools, tokens,
 time to first token, checkpoints), the response cache (`cache_request`, `cache_error`) and,
 read at each scrape, the PostgreSQL connection pool (`watch_pool`).
 """
@@ -277,7 +277,7 @@ class Metrics:
         self.cache_errors.labels(layer=layer).inc()
 
     def observe(self, layer: str, outcome: str) -> None:
-        """`server.cache.CacheObserver`: one cache event; an `error` outcome is also an error."""
+        """`server.ops.cache.CacheObserver`: one cache event (an `error` is an error too)."""
         self.cache_request(layer, outcome)
         if outcome == "error":
             self.cache_error(layer)

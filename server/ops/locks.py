@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from redis.exceptions import RedisError
 
 from server.errors import OpenAIHTTPError
-from server.redis_client import RedisLink
+from server.ops.redis import RedisLink
 
 logger = logging.getLogger(__name__)
 

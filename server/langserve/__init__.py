@@ -1,0 +1,1 @@
+"""The `/agent` door: LangServe's endpoints and playground, and thread inspection."""

@@ -1,0 +1,1 @@
+"""Observability: metrics, graph callbacks, the instrumented saver, request logs."""
