@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
-
-from fastapi import Depends, Request
 
 from server.errors import OpenAIHTTPError
 from server.settings import Settings
@@ -74,19 +71,3 @@ class KeyRing:
         if match is None:
             raise OpenAIHTTPError(401, "Incorrect API key provided.", code="invalid_api_key")
         return Caller(match[:16])
-
-
-def caller_of(request: Request) -> Caller:
-    """The caller of this request, or a 401 (also for code outside FastAPI's dependencies)."""
-    keys: KeyRing = request.state.agent.keys
-    caller = keys.caller(request.headers.get("authorization"))
-    request.state.caller = caller
-    return caller
-
-
-async def authenticate(request: Request) -> Caller:
-    """FastAPI dependency (async, so it runs on the event loop): see `caller_of`."""
-    return caller_of(request)
-
-
-CallerDep = Annotated[Caller, Depends(authenticate)]

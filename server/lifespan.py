@@ -5,43 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from graph.builder import AgentGraph, build_graph
-from nodes.deps import AgentDeps
+from graph.builder import build_graph
 from server.auth import KeyRing
 from server.obs.metrics import Metrics
 from server.obs.observe import InstrumentedSaver, observe_graphs
-from server.openai.service import ChatService
 from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.locks import ThreadLocks
-from server.ops.resources import Operations, open_operations
+from server.ops.resources import open_operations
 from server.settings import Settings
+from server.state import AppState
 from server.wiring import build_agent_deps
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What the routes use, opened by the lifespan (reach it through `server.deps`)."""
-
-    settings: Settings
-    deps: AgentDeps
-    checkpointer: BaseCheckpointSaver[Any]
-    graph: AgentGraph
-    stateless_graph: AgentGraph
-    chat: ChatService
-    keys: KeyRing
-    ops: Operations
-    """Redis, response cache, rate limiter, cooldown store (`server.ops.resources`)."""
-    metrics: Metrics = field(default_factory=Metrics)
-    """This app's Prometheus instruments (its own registry), fed by `server.obs.observe`."""
 
 
 def make_lifespan(
@@ -65,13 +45,6 @@ def make_lifespan(
             graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
             stateless = build_graph(lambda: deps)
             graph, stateless = observe_graphs(metrics, deps.tools.names(), graph, stateless)
-            chat = ChatService(
-                graph=graph,
-                stateless_graph=stateless,
-                providers=deps.providers,
-                settings=settings,
-                locks=ThreadLocks(ops.redis),
-            )
             logger.info(
                 "agent service ready: models %s, tools %s",
                 ", ".join(deps.providers.alias_names()),
@@ -86,7 +59,15 @@ def make_lifespan(
             else:
                 logger.info("API keys required: %d key(s) accepted", len(keys.digests))
             state = AppState(
-                settings, deps, saver, graph, stateless, chat, keys, metrics=metrics, ops=ops
+                settings=settings,
+                deps=deps,
+                checkpointer=saver,
+                graph=graph,
+                stateless_graph=stateless,
+                keys=keys,
+                ops=ops,
+                locks=ThreadLocks(ops.redis),
+                metrics=metrics,
             )
             try:
                 yield {"agent": state}

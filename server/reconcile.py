@@ -131,6 +131,10 @@ def common_prefix(left: Sequence[Key], right: Sequence[Key]) -> int:
     return count
 
 
+def _without_assistant_text(keys: list[Key]) -> list[Key]:
+    return [(k[0], *k[2:]) if k[0] == "assistant" else k for k in keys]
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to do with a request on a thread.
@@ -159,6 +163,7 @@ def plan(
     interrupted: bool,
     retry: bool,
     delta: bool = False,
+    assistant_text: bool = True,
 ) -> Plan:
     """Decide how the client's history continues the stored thread.
 
@@ -179,6 +184,8 @@ def plan(
         items.pop()  # the answer of a run that was cut short: the client never got it whole
     have = [item.key for item in items]
     want = [client_key(m) for m in incoming]
+    if not assistant_text:
+        have, want = _without_assistant_text(have), _without_assistant_text(want)
     shared = common_prefix(have, want)
     if shared == len(have):
         rest = incoming[shared:]

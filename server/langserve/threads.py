@@ -17,8 +17,7 @@ from langgraph.types import StateSnapshot
 from pydantic import BaseModel
 
 from nodes.messages import message_text
-from server.auth import CallerDep
-from server.deps import AppStateDep
+from server.deps import AppStateDep, CallerDep
 from server.errors import OpenAIHTTPError
 from server.threads import scoped_thread_id
 

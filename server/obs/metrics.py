@@ -16,9 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -289,13 +287,3 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
-
-
-router = APIRouter(tags=["metrics"])
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    """Prometheus scrape endpoint (no secrets, no user data: label values are bounded)."""
-    instruments: Metrics = request.state.agent.metrics
-    return Response(instruments.exposition(), media_type=CONTENT_TYPE_LATEST)

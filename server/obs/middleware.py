@@ -29,12 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.obs.logging import RequestInfo, current_request, hash_thread_id
 from server.obs.metrics import HTTP_METHODS, OTHER, Metrics, bounded
+from server.threads import header_thread_id
 
 access_log = logging.getLogger("server.access")
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-_THREAD_HEADERS: Final = ("x-thread-id", "x-openwebui-chat-id")
 #: Status logged and counted when the client went away before any response was sent.
 CLIENT_CLOSED: Final = 499
 #: Probes and scrapes arrive every few seconds: their successes are logged at DEBUG only.
@@ -84,7 +84,7 @@ class ObservabilityMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = request_id_from(headers)
-        thread_id = next((headers[h] for h in _THREAD_HEADERS if headers.get(h)), None)
+        thread_id = header_thread_id(headers)
         info = RequestInfo(
             request_id=request_id,
             method=bounded(scope["method"], HTTP_METHODS),

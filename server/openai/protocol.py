@@ -243,6 +243,11 @@ class ChatCompletionRequest(_Wire):
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     @property
+    def max_output_tokens(self) -> int | None:
+        """The answer's token limit: `max_completion_tokens`, or the older `max_tokens`."""
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
     def include_usage(self) -> bool:
         """Whether the stream ends with a usage chunk."""
         return bool(self.stream_options and self.stream_options.include_usage)

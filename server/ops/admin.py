@@ -9,8 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from server.auth import authenticate
-from server.ops.cache import ResponseCacheDep
+from server.deps import ResponseCacheDep, authenticate
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate)])
 

@@ -22,22 +22,17 @@ Redis errors never fail a request: they are counted, and Redis is left alone for
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
-from fastapi import Depends, Request
-from langchain_core.messages import AIMessage
 from redis.exceptions import RedisError
 
-from server.openai.protocol import ChatCompletionRequest
-from server.openai.service import StreamEvent, TextDelta, TurnDone, final_text
 from server.ops.redis import RedisLink
 from server.settings import Settings
 
@@ -75,20 +70,6 @@ class CachedAnswer:
     text: str
     finish_reason: str
     usage: dict[str, Any] | None
-
-    def output(self) -> dict[str, Any]:
-        """The answer in the shape of a graph run's output, as the routes expect it."""
-        return {
-            "messages": [AIMessage(content=self.text)],
-            "finish_reason": self.finish_reason,
-            "usage": self.usage,
-        }
-
-    async def events(self) -> AsyncGenerator[StreamEvent, None]:
-        """The answer as a run's stream events: all the text at once, then the end."""
-        if self.text:
-            yield TextDelta(self.text)
-        yield TurnDone(self.output())
 
 
 def encode(answer: CachedAnswer, compress_min_bytes: int) -> bytes:
@@ -160,84 +141,6 @@ class MemoryLayer:
         return len(self._entries)
 
 
-def _cache_control(headers: Mapping[str, str]) -> set[str]:
-    value = headers.get("cache-control") or ""
-    return {part.strip().split("=", 1)[0].lower() for part in value.split(",") if part.strip()}
-
-
-@dataclass
-class CacheLookup:
-    """The cache's answer for one request, and how to fill it on a miss.
-
-    Routes use `complete` and `stream` around their own work; both pass it through
-    untouched when the request is not cacheable.
-    """
-
-    cache: ResponseCache | None
-    key: str | None = None
-    generation: str = "0"
-    answer: CachedAnswer | None = None
-    read: bool = True
-
-    @property
-    def hit(self) -> bool:
-        """True when the answer comes from the cache."""
-        return self.answer is not None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """`X-Cache: hit|miss|bypass` for cacheable requests; nothing otherwise."""
-        if self.key is None:
-            return {}
-        if self.hit:
-            return {"x-cache": "hit"}
-        return {"x-cache": "miss" if self.read else "bypass"}
-
-    async def complete(self, run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        """The cached output, or `run()`'s, stored on the way out."""
-        if self.answer is not None:
-            return self.answer.output()
-        output = await run()
-        await self._store(output)
-        return output
-
-    def stream(
-        self, run: Callable[[], AsyncGenerator[StreamEvent, None]]
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """The cached answer replayed as events, or `run()`'s events, stored at the end."""
-        if self.answer is not None:
-            return self.answer.events()
-        if self.key is None:
-            return run()
-        return self._tap(run())
-
-    async def _tap(
-        self, events: AsyncGenerator[StreamEvent, None]
-    ) -> AsyncGenerator[StreamEvent, None]:
-        try:
-            async for event in events:
-                if isinstance(event, TurnDone):
-                    await self._store(event.output)
-                yield event
-        finally:
-            await events.aclose()
-
-    async def _store(self, output: dict[str, Any]) -> None:
-        if self.cache is None or self.key is None:
-            return
-        if any(attempt.get("outcome") != "ok" for attempt in output.get("attempts") or []):
-            # A fallback's answer (some provider failed or was skipped) is not kept: once
-            # the preferred provider is back, the next identical request should reach it.
-            self.cache.note_uncached_fallback()
-            return
-        answer = CachedAnswer(
-            text=final_text(output),
-            finish_reason=str(output.get("finish_reason") or "stop"),
-            usage=dict(output["usage"]) if output.get("usage") else None,
-        )
-        await self.cache.put(self.key, self.generation, answer)
-
-
 class ResponseCache:
     """Two layers, in-process LRU in front of Redis, with TTL, compression and stats."""
 
@@ -258,6 +161,15 @@ class ResponseCache:
         self._generation_checked: float | None = None
 
     @property
+    def settings(self) -> Settings:
+        """The cache's settings (what is cacheable, the versions in the key)."""
+        return self._settings
+
+    def count_bypass(self) -> None:
+        """Count a request the client asked not to read from the cache."""
+        self._event("request", "bypass")
+
+    @property
     def enabled(self) -> bool:
         """Whether the cache is on at all (CACHE_ENABLED)."""
         return self._settings.cache_enabled
@@ -275,37 +187,6 @@ class ResponseCache:
         for observer in self._observers:
             observer.observe(layer, outcome)
 
-    # --- keys ------------------------------------------------------------------------------
-
-    def key_for(
-        self, body: ChatCompletionRequest, *, thread: object | None, caller_id: str | None
-    ) -> str | None:
-        """The request's cache key, or None when its answer must not be cached."""
-        settings = self._settings
-        if not settings.cache_enabled or thread is not None or body.tools:
-            return None
-        if body.metadata and "thread_id" in body.metadata:
-            return None
-        if body.n not in (None, 1):
-            return None
-        if body.temperature != 0 and not settings.cache_any_temperature:
-            return None
-        normalised = {
-            "version": [GRAPH_VERSION, settings.cache_version],
-            "scope": "*" if settings.cache_shared_across_keys else caller_id,
-            "chain": settings.agent_models.get(body.model),
-            "model": body.model,
-            "messages": [m.model_dump(mode="json", exclude_none=True) for m in body.messages],
-            "temperature": body.temperature,
-            "top_p": body.top_p,
-            "max_tokens": body.max_completion_tokens or body.max_tokens,
-            "stop": body.stop_list,
-            "response_format": body.response_format,
-            "openai_params": body.openai_params,
-        }
-        text = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
     def _redis_key(self, generation: str, key: str) -> str:
         assert self._redis is not None
         return self._redis.key("cache", generation, key)
@@ -314,7 +195,7 @@ class ResponseCache:
         assert self._redis is not None
         return self._redis.key("cache-generation")
 
-    async def _current_generation(self) -> str:
+    async def current_generation(self) -> str:
         """The generation bumped by `clear` on any replica (re-read at most once a second)."""
         redis = self._redis
         if redis is None or not redis.usable:
@@ -335,29 +216,6 @@ class ResponseCache:
         return self._generation
 
     # --- reads and writes ------------------------------------------------------------------
-
-    async def lookup(
-        self, body: ChatCompletionRequest, request: Request, thread: object | None
-    ) -> CacheLookup:
-        """Look the request up; the result also knows how to store the answer on a miss.
-
-        `thread` is the request's thread (id or object): anything but None means a stateful
-        run, which is never cached.
-        """
-        caller = getattr(request.state, "caller", None)
-        key = self.key_for(body, thread=thread, caller_id=getattr(caller, "key_id", None))
-        if key is None:
-            return CacheLookup(self)
-        directives = _cache_control(request.headers)
-        if "no-store" in directives:
-            self._event("request", "bypass")
-            return CacheLookup(self)
-        generation = await self._current_generation()
-        if "no-cache" in directives:
-            self._event("request", "bypass")
-            return CacheLookup(self, key, generation, read=False)
-        answer = await self.get(key, generation)
-        return CacheLookup(self, key, generation, answer)
 
     async def get(self, key: str, generation: str) -> CachedAnswer | None:
         """The answer stored under `key`, from memory first, then Redis."""
@@ -472,12 +330,3 @@ class ResponseCache:
             if redis is None
             else {"healthy": redis.healthy, "errors": redis.errors, "generation": self._generation},
         }
-
-
-async def get_response_cache(request: Request) -> ResponseCache:
-    """FastAPI dependency: the app's response cache."""
-    cache: ResponseCache = request.state.agent.ops.cache
-    return cache
-
-
-ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]

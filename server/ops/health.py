@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 
 from server.deps import AppStateDep
-from server.lifespan import AppState
 from server.ops.drain import drain_of
+from server.state import AppState
 
 logger = logging.getLogger(__name__)
 

@@ -21,15 +21,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth import ANONYMOUS, CallerDep
-from server.errors import OpenAIHTTPError
+from server.auth import ANONYMOUS
 from server.ops.redis import RedisLink
 from server.settings import Settings
 
@@ -182,28 +180,12 @@ def subject_of(request: Request, key_id: str) -> str:
     return f"addr:{host}"
 
 
-async def rate_limit(request: Request, caller: CallerDep) -> None:
-    """FastAPI dependency (after `authenticate`): a 429 when the caller is over its limit.
-
-    Raises:
-        OpenAIHTTPError: 429 `rate_limit_exceeded` with `Retry-After` and `x-ratelimit-*`.
-    """
-    limiter: RateLimiter = request.state.agent.ops.limiter
-    if not limiter.enabled:
-        return
-    decision = await limiter.hit(subject_of(request, caller.key_id))
-    request.state.rate_limit = decision
-    if not decision.allowed:
-        raise OpenAIHTTPError(
-            429,
-            f"Rate limit reached for requests: limit {decision.limit} per minute. "
-            f"Please try again in {_duration(decision.reset_seconds)}.",
-            code="rate_limit_exceeded",
-            headers=decision.headers(),
-        )
-
-
-RateLimitDep = Annotated[None, Depends(rate_limit)]
+def over_limit_message(decision: RateDecision) -> str:
+    """What a 429 says: the limit, and when to try again (as OpenAI words it)."""
+    return (
+        f"Rate limit reached for requests: limit {decision.limit} per minute. "
+        f"Please try again in {_duration(decision.reset_seconds)}."
+    )
 
 
 class RateLimitHeaders:

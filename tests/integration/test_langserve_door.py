@@ -201,6 +201,42 @@ def test_a_resent_conversation_adds_only_the_new_turn(
     ]
 
 
+def test_an_edited_earlier_message_forks_the_thread_as_on_v1(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-x"]},
+        openai_base_url=primary.openai_base_url,
+        openai_api_key="k",
+    )
+    primary.script(Reply("Hello Ada."), Reply("You like tea."), Reply("You like coffee."))
+    app = serve(settings)
+    runnable = agent(app)
+    runnable.invoke(turn("My name is Ada."), on_thread("edit"))
+    runnable.invoke(turn("I like tea. What do I like?"), on_thread("edit"))
+
+    # The playground's user edits their second message: it resends the conversation to there.
+    edited = [HumanMessage("My name is Ada."), AIMessage(""), HumanMessage("I like coffee.")]
+    output = runnable.invoke({"messages": edited}, on_thread("edit"))
+
+    assert answer(output) == "You like coffee."
+    seen = [(m["role"], m.get("content")) for m in primary.requests[2].body["messages"]]
+    assert [s for s in seen if s[0] != "system"] == [
+        ("user", "My name is Ada."),
+        ("assistant", "Hello Ada."),
+        ("user", "I like coffee."),
+    ]
+    assert [m.content for m in output["messages"]] == [
+        "My name is Ada.",
+        "Hello Ada.",
+        "I like coffee.",
+        "You like coffee.",
+    ]
+    # The old branch is still in the thread's history, to go back to.
+    history = httpx.get(f"{app.url}/agent/threads/edit/history").json()["checkpoints"]
+    assert any(c["last_message"]["text"] == "You like tea." for c in history)
+
+
 def test_api_keys_guard_the_door_and_namespace_threads(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from server.openai.cached import cache_key, lookup
 from server.openai.protocol import ChatCompletionRequest
 from server.ops.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
+from server.threads import thread_of
 from tests.conftest import SettingsFactory
 
 
@@ -65,8 +67,8 @@ def test_memory_layer_evicts_the_least_recently_used_and_expires() -> None:
 def test_what_gets_a_key(make_settings: SettingsFactory) -> None:
     cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
 
-    def key(body: ChatCompletionRequest, thread: object = None, caller: str = "k1") -> str | None:
-        return cache.key_for(body, thread=thread, caller_id=caller)
+    def key(body: ChatCompletionRequest, caller: str = "k1") -> str | None:
+        return cache_key(cache, body, caller_id=caller)
 
     base = key(request())
     assert base is not None
@@ -75,8 +77,6 @@ def test_what_gets_a_key(make_settings: SettingsFactory) -> None:
     assert key(request(max_tokens=5)) != base
     assert key(request(seed=1)) != key(request(seed=2))
     assert key(request(messages=[{"role": "user", "content": "hello"}])) != base
-    assert key(request(), thread="t-1") is None
-    assert key(request(metadata={"thread_id": "t"})) is None
     assert key(request(temperature=0.5)) is None
     assert key(request(temperature=None)) is None
     assert key(request(tools=[{"type": "function", "function": {"name": "f"}}])) is None
@@ -85,7 +85,7 @@ def test_what_gets_a_key(make_settings: SettingsFactory) -> None:
 def test_version_and_sharing_settings_change_keys(make_settings: SettingsFactory) -> None:
     def key(**settings: Any) -> str | None:
         cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}, **settings))
-        return cache.key_for(request(temperature=0.3), thread=None, caller_id="k1")
+        return cache_key(cache, request(temperature=0.3), caller_id="k1")
 
     assert key() is None
     assert key(cache_any_temperature=True) is not None
@@ -93,7 +93,21 @@ def test_version_and_sharing_settings_change_keys(make_settings: SettingsFactory
     shared = ResponseCache(
         make_settings(agent_models={"m": ["offline"]}, cache_shared_across_keys=True)
     )
-    assert shared.key_for(request(), thread=None, caller_id="a") == shared.key_for(
-        request(), thread=None, caller_id="b"
+    assert cache_key(shared, request(), caller_id="a") == cache_key(
+        shared, request(), caller_id="b"
     )
     assert key(cache_enabled=False, cache_any_temperature=True) is None
+
+
+async def test_a_request_on_a_thread_is_never_cached(make_settings: SettingsFactory) -> None:
+    """Metadata naming a thread makes the run stateful, and a stateful run has no cache key."""
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+    body = request(metadata={"thread_id": "t"})
+    thread = thread_of("k1", {}, metadata=body.metadata)
+    assert thread is not None
+    assert thread.client_id == "t"
+    stateful = await lookup(cache, body, {}, stateful=thread is not None, caller_id="k1")
+    stateless = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    assert (stateful.key, stateful.headers) == (None, {})
+    assert stateless.key is not None
+    assert stateless.headers == {"x-cache": "miss"}

@@ -1,0 +1,214 @@
+"""`AgentDoor`: the runnable LangServe serves at `/agent`, over the lifespan's graphs.
+
+The compiled graphs are opened by the lifespan, after `add_routes` has to be given a runnable.
+So the routes serve `AgentDoor`, a small runnable that owns no graph: for each request, the
+routes' config modifier (which sees the request) decides a `DoorRun` and puts it in the run's
+config, and `AgentDoor` runs it through the shared run kit (`server.runs`): the thread's lock,
+reconciliation of the input with the stored thread, then the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, cast, overload
+
+from langchain_core.messages import AnyMessage
+from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
+from langchain_core.tracers.log_stream import RunLog, RunLogPatch
+from pydantic import BaseModel
+
+from graph.builder import AgentGraph
+from graph.context import Context
+from server.langserve.playground import run_log
+from server.langserve.schemas import AgentInput, AgentOutput
+from server.ops.locks import ThreadLocks
+from server.runs import PreparedRun, prepare_run, stateless_run
+from server.threads import ThreadRef
+
+__all__ = ["RUN_KEY", "AgentDoor", "DoorRun"]
+
+RUN_KEY = "__agent_door_run"
+"""Private configurable key carrying the request's `DoorRun` to `AgentDoor`."""
+
+
+@dataclass(frozen=True)
+class DoorRun:
+    """What the request decided: the graphs, the thread and the per-run options."""
+
+    graph: AgentGraph
+    stateless_graph: AgentGraph
+    context: Context
+    locks: ThreadLocks
+    """One run per thread, shared with every door (a second concurrent run gets 409)."""
+    thread: ThreadRef | None
+    """None: a stateless run that stores nothing."""
+    checkpoint_id: str | None = None
+    """Run from this earlier checkpoint of the thread (a branch)."""
+
+
+class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
+    """Runs the graph that the request's config names; publishes the graph's schemas."""
+
+    name = "agent"
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """`AgentInput`: `{"messages": [...]}`, reconciled with the thread."""
+        return AgentInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """`AgentOutput`: the thread's messages and the facts of the turn."""
+        return AgentOutput
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """The configurable fields a client may send (LangServe drops undeclared ones)."""
+        return [
+            ConfigurableFieldSpec(
+                id="thread_id",
+                annotation=str,
+                name="Thread id",
+                description=(
+                    "Conversation to continue (created on first use). Empty: a stateless run "
+                    "that stores nothing. The X-Thread-Id header is used when this is empty."
+                ),
+                default="",
+            ),
+            ConfigurableFieldSpec(
+                id="checkpoint_id",
+                annotation=str,
+                name="Checkpoint id",
+                description=(
+                    "Run from this earlier checkpoint of the thread (a branch); see "
+                    "GET /agent/threads/{thread_id}/history. Empty: the latest one."
+                ),
+                default="",
+            ),
+            ConfigurableFieldSpec(
+                id="model",
+                annotation=str,
+                name="Model alias",
+                description="A model alias of AGENT_MODELS. Empty: the default alias.",
+                default="",
+            ),
+        ]
+
+    @asynccontextmanager
+    async def _run(
+        self, input: dict[str, Any], config: RunnableConfig | None
+    ) -> AsyncIterator[PreparedRun]:
+        """The run the request decided, prepared under the thread's lock (held until exit)."""
+        configurable = dict((config or {}).get("configurable") or {})
+        door = configurable.pop(RUN_KEY, None)
+        if not isinstance(door, DoorRun):
+            raise RuntimeError("AgentDoor runs only behind the /agent routes")
+        run_config = cast(RunnableConfig, {**(config or {}), "configurable": configurable})
+        messages: list[AnyMessage] = list(input.get("messages") or [])
+        thread = door.thread
+        if thread is None:
+            yield stateless_run(door.stateless_graph, messages, door.context, config=run_config)
+            return
+        async with door.locks.hold(thread.stored_id):
+            yield await prepare_run(
+                door.graph,
+                messages,
+                thread,
+                door.context,
+                config=run_config,
+                checkpoint_id=door.checkpoint_id,
+                # The playground resends answers as it rendered them, not as they were given.
+                assistant_text=False,
+            )
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Not supported: the served graphs use async checkpointers, so runs are async."""
+        raise NotImplementedError("the /agent door runs the graph asynchronously only")
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run the graph to the end; returns its output (`OutputState`)."""
+        async with self._run(input, config) as run:
+            if run.replay is not None:
+                return run.replay
+            output = await run.graph.ainvoke(run.input, run.config, context=run.context)
+        return dict(output)
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream one `{node: update}` per step, so a client sees each node's decision."""
+        async with self._run(input, config) as run:
+            async for update in run.graph.astream(
+                run.input, run.config, context=run.context, stream_mode="updates"
+            ):
+                yield cast(dict[str, Any], update)
+
+    @overload
+    def astream_log(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        diff: Literal[True] = True,
+        with_streamed_output_list: bool = True,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RunLogPatch]: ...
+
+    @overload
+    def astream_log(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        diff: Literal[False],
+        with_streamed_output_list: bool = True,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RunLog]: ...
+
+    async def astream_log(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        diff: bool = True,
+        with_streamed_output_list: bool = True,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RunLogPatch] | AsyncIterator[RunLog]:
+        """The run log that the playground shows (`server.langserve.playground`)."""
+        async for item in run_log(
+            self,
+            input,
+            config,
+            diff=diff,
+            with_streamed_output_list=with_streamed_output_list,
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+            **kwargs,
+        ):
+            yield item

@@ -1,0 +1,110 @@
+"""OpenAI's server-sent events for `/v1`: a run's chunks, and a response that frees the run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import psycopg
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from graph.errors import AgentError
+from server.errors import (
+    STORE_UNAVAILABLE_CODE,
+    STORE_UNAVAILABLE_MESSAGE,
+    agent_error_status,
+    error_body,
+)
+from server.openai.adapter import chunk, now, tool_call_deltas
+from server.openai.event_pump import EventPump
+from server.openai.events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
+from server.ops.checkpointer import store_unavailable
+
+logger = logging.getLogger(__name__)
+
+
+def _sse(payload: dict[str, Any] | str) -> str:
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+async def sse_stream(
+    first: StreamEvent,
+    events: EventPump[StreamEvent],
+    *,
+    run_held: AsyncExitStack,
+    cid: str,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    """OpenAI's SSE framing; an error after the first byte is one error event, then the end.
+
+    `run_held` is what the run holds (its event pump, the thread lock). It is closed as soon
+    as the run is done and before the final chunk and `[DONE]` are written: a client may
+    send the next turn the instant it reads `[DONE]`, and a `kill -9` right after must not
+    lose the turn, so by then the last checkpoint is committed and the thread is free.
+    """
+    created = now()
+    common: dict[str, Any] = {
+        "cid": cid,
+        "model": model,
+        "created": created,
+        "with_usage_field": include_usage,
+    }
+    try:
+        yield _sse(chunk(**common, delta={"role": "assistant", "content": ""}))
+        event: StreamEvent = first
+        while not isinstance(event, TurnDone):
+            field = "content" if isinstance(event, TextDelta) else "reasoning_content"
+            yield _sse(chunk(**common, delta={field: event.text}))
+            event = await events.next()
+        await events.join()  # the run's generator has returned: its checkpoints are written
+        with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
+            await run_held.aclose()
+        for delta in tool_call_deltas(pending_tool_calls(event.output)):
+            yield _sse(chunk(**common, delta=delta))
+        finish = str(event.output.get("finish_reason") or "stop")
+        yield _sse(chunk(**common, finish_reason=finish))
+        if include_usage:
+            usage = event.output.get("usage")
+            yield _sse(chunk(cid=cid, model=model, created=created, usage=usage))
+        yield _sse("[DONE]")
+    except AgentError as exc:
+        status, _ = agent_error_status(exc)
+        yield _sse(error_body(status, exc.message, code=exc.code.value))
+    except psycopg.OperationalError as exc:
+        if store_unavailable(exc):
+            yield _sse(error_body(503, STORE_UNAVAILABLE_MESSAGE, code=STORE_UNAVAILABLE_CODE))
+        else:
+            logger.exception("unhandled database error while streaming")
+            yield _sse(error_body(500, "The server had an error while processing your request."))
+    except Exception:  # the stream's boundary: headers are sent, so report it in-band
+        logger.exception("unhandled error while streaming")
+        yield _sse(error_body(500, "The server had an error while processing your request."))
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that runs `on_close` however it ends (even if never started).
+
+    A client that leaves cancels the stream; one that leaves before the first byte never
+    starts it. Either way the run must be stopped and the thread lock released.
+    """
+
+    def __init__(
+        self, content: AsyncIterator[str], *, on_close: AsyncExitStack, **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then close what the run held, shielded from the client's cancellation."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close.aclose()

@@ -1,0 +1,41 @@
+"""`AppState`: the one typed holder of what the lifespan opened.
+
+Routes never read it from the request themselves: `server.deps` is its only reader, and
+route signatures name what they use through its dependency aliases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from graph.builder import AgentGraph
+from nodes.deps import AgentDeps
+from server.auth import KeyRing
+from server.obs.metrics import Metrics
+from server.ops.locks import ThreadLocks
+from server.ops.resources import Operations
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the doors share, opened by the lifespan (`server.lifespan`)."""
+
+    settings: Settings
+    deps: AgentDeps
+    """The graph's services: providers, tools, cooldowns."""
+    checkpointer: BaseCheckpointSaver[Any]
+    graph: AgentGraph
+    """The graph with the checkpointer: runs on a thread."""
+    stateless_graph: AgentGraph
+    """The graph without one: a run that stores nothing."""
+    keys: KeyRing
+    ops: Operations
+    """Redis, response cache, rate limiter, cooldown store (`server.ops.resources`)."""
+    locks: ThreadLocks
+    """One run per thread, shared by every door (a second concurrent run gets 409)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This app's Prometheus instruments (its own registry), fed by `server.obs`."""
