@@ -15,8 +15,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
+from server.obs.callbacks import observe_graphs
 from server.obs.metrics import Metrics
-from server.obs.observe import InstrumentedSaver, observe_graphs
+from server.obs.saver import InstrumentedSaver
 from server.openai.service import ChatService
 from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.locks import ThreadLocks
