@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from graph.builder import build_graph
 from server.auth import KeyRing
+from server.obs.callbacks import observe_graphs
 from server.obs.metrics import Metrics
-from server.obs.observe import InstrumentedSaver, observe_graphs
+from server.obs.saver import InstrumentedSaver
 from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.locks import ThreadLocks
 from server.ops.resources import open_operations

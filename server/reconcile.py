@@ -176,6 +176,9 @@ def plan(
         delta: The client may send only the new messages (it named the thread with
             `X-Thread-Id`): a history without any assistant message that does not match
             the thread is then appended rather than taken for an edit.
+        assistant_text: Compare the text of assistant messages too. Off for a client that
+            does not send back the answers it was given (LangServe's playground resends
+            them as it rendered them): its assistant messages then match by position.
     """
     if not stored:
         return Plan("seed")

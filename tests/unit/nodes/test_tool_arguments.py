@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nodes.providers.tool_arguments import arguments_for
+from nodes.providers.offline.arguments import arguments_for
 
 
 def obj(required: list[str] | None = None, **properties: dict[str, Any]) -> dict[str, Any]:

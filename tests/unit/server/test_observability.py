@@ -26,7 +26,7 @@ from server.obs.logging import (
 )
 from server.obs.metrics import Metrics
 from server.obs.middleware import request_id_from, route_template
-from server.obs.observe import InstrumentedSaver
+from server.obs.saver import InstrumentedSaver
 from tests.factories import make_deps, make_graph
 
 

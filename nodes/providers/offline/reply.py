@@ -1,0 +1,150 @@
+"""The offline model's deterministic answer to a conversation (`offline_reply`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.messages.ai import UsageMetadata
+
+from nodes.messages import message_text
+from nodes.providers.offline.rules import USE_TOOL
+from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
+
+NOT_CONFIGURED = (
+    "I am the built-in offline model: no LLM provider is configured, so I can only drive "
+    'the built-in tools (try "What is 17 * 23?", "What time is it in Europe/Paris?" or '
+    '"echo hello"). To talk to a real model, set a provider key and a model alias, for '
+    'example OPENROUTER_API_KEY=... and AGENT_MODELS=\'{"default": '
+    '["openrouter:openai/gpt-4o-mini"]}\', then restart; the README lists every provider.'
+)
+
+_RECALL = re.compile(
+    r"\bwhat (?:did|have) i (?:say|said|ask|asked|tell you|told you|write|written)\b"
+    r"|\bmy (?:first|previous|last|earlier) messages?\b",
+    re.IGNORECASE,
+)
+
+
+def _answer_from_tools(messages: Sequence[BaseMessage]) -> str:
+    results: list[ToolMessage] = []
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            break
+        results.insert(0, message)
+    calls: dict[str, ToolCall] = {}
+    for message in messages:
+        if isinstance(message, AIMessage):
+            calls.update({call["id"] or "": call for call in message.tool_calls})
+    lines = []
+    for result in results:
+        content = message_text(result)
+        call = calls.get(result.tool_call_id)
+        if result.status == "error":
+            lines.append(f"The {result.name or 'tool'} tool reported an error: {content}")
+        elif result.name == "calculator" and call is not None:
+            lines.append(f"{call['args'].get('expression')} = {content}")
+        elif result.name == "searxng_search":
+            lines.append(f"Here is what I found:\n{content}")
+        else:
+            lines.append(content)
+    return "\n".join(lines)
+
+
+def _background_task(text: str, messages: Sequence[BaseMessage]) -> str:
+    lowered = text.lower()
+    if "follow" in lowered:
+        return json.dumps({"follow_ups": []})
+    if "tag" in lowered:
+        return json.dumps({"tags": ["General"]})
+    history = re.search(r"USER:\s*(.+)", text)
+    source = history.group(1) if history else text.replace("### Task:", "")
+    words = re.findall(r"[\w'-]+", source)[:5]
+    return json.dumps({"title": " ".join(words).capitalize() or "New chat"})
+
+
+def _recall(messages: Sequence[BaseMessage]) -> str:
+    """The user's earlier messages, quoted: proof that the conversation is remembered."""
+    earlier = [message_text(m) for m in messages[:-1] if isinstance(m, HumanMessage)]
+    earlier = [text for text in earlier if not text.lstrip().startswith("### Task:")]
+    if not earlier:
+        return "This is the first message of our conversation: you have not said anything else."
+    return "Earlier you said: " + "; ".join(f'"{text}"' for text in earlier)
+
+
+def _call_id(name: str, args: dict[str, Any], position: int) -> str:
+    digest = hashlib.sha256(f"{position}:{name}:{json.dumps(args, sort_keys=True)}".encode())
+    return f"call_{digest.hexdigest()[:24]}"
+
+
+def _count_words(messages: Sequence[BaseMessage]) -> int:
+    return sum(len(message_text(m).split()) for m in messages)
+
+
+def _limit(content: str, max_tokens: int | None, stop: Sequence[str]) -> tuple[str, bool]:
+    """The text cut at the first stop sequence, then after `max_tokens` words; True if cut short."""
+    cuts = [content.find(sequence) for sequence in stop if sequence]
+    cuts = [cut for cut in cuts if cut >= 0]
+    if cuts:
+        content = content[: min(cuts)]
+    if max_tokens is not None:
+        words = re.findall(r"\s*\S+", content)
+        if len(words) > max_tokens:
+            return "".join(words[: max(max_tokens, 0)]), True
+    return content, False
+
+
+def offline_reply(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[ToolOffer],
+    *,
+    tool_choice: object = None,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
+) -> AIMessage:
+    """The deterministic answer of the offline model to a conversation.
+
+    Args:
+        messages: The conversation, the latest message last.
+        tools: The offered tools, by name or as OpenAI definitions (whose schemas the
+            arguments then satisfy).
+        tool_choice: OpenAI's `tool_choice` (see the module docstring).
+        max_tokens: Most words of text to produce; more ends with `finish_reason` `length`.
+        stop: Sequences before which the text ends.
+    """
+    offered = {} if tool_choice == "none" else offered_tools(tools)
+    last = messages[-1] if messages else None
+    tool_calls: list[ToolCall] = []
+    content = NOT_CONFIGURED
+    if isinstance(last, ToolMessage):
+        content = _answer_from_tools(messages)
+    elif isinstance(last, HumanMessage):
+        text = message_text(last)
+        if text.lstrip().startswith("### Task:"):
+            content = _background_task(text, messages)
+        else:
+            call, forced = choose_call(text, offered, tool_choice)
+            if not forced and _RECALL.search(text) and not USE_TOOL.match(text):
+                content = _recall(messages)
+            elif call is not None:
+                call["id"] = _call_id(call["name"], call["args"], len(messages))
+                tool_calls = [call]
+                content = ""
+    content, cut_short = _limit(content, max_tokens, stop)
+    input_tokens = _count_words(messages)
+    output_tokens = len(content.split()) + sum(len(json.dumps(c["args"])) // 4 for c in tool_calls)
+    finish_reason = "tool_calls" if tool_calls else "length" if cut_short else "stop"
+    return AIMessage(
+        content=content,
+        tool_calls=tool_calls,
+        usage_metadata=UsageMetadata(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+        ),
+        response_metadata={"model_name": "offline", "finish_reason": finish_reason},
+    )
