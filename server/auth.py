@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from graph.errors import ErrorCode
 from server.errors import OpenAIHTTPError
 from server.settings import Settings
 
@@ -67,12 +68,14 @@ class KeyRing:
             raise OpenAIHTTPError(
                 401,
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-                code="missing_api_key",
+                code=ErrorCode.MISSING_API_KEY,
             )
         candidate = digest(token)
         match = next((d for d in self.digests if hmac.compare_digest(d, candidate)), None)
         if match is None:
-            raise OpenAIHTTPError(401, "Incorrect API key provided.", code="invalid_api_key")
+            raise OpenAIHTTPError(
+                401, "Incorrect API key provided.", code=ErrorCode.INVALID_API_KEY
+            )
         return Caller(match[:16])
 
 

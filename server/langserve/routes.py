@@ -49,6 +49,7 @@ from typing_extensions import TypedDict
 
 from graph.builder import AgentGraph
 from graph.context import Context
+from graph.errors import ErrorCode
 from graph.state import InputState
 from server.auth import authenticate, caller_of
 from server.errors import OpenAIHTTPError
@@ -392,7 +393,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
             raise OpenAIHTTPError(
                 400,
                 "configurable.checkpoint_id needs a thread: set configurable.thread_id too.",
-                code="invalid_request",
+                code=ErrorCode.INVALID_REQUEST,
                 param="config.configurable.checkpoint_id",
             )
         graph = app.stateless_graph

@@ -14,12 +14,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from graph.errors import AgentError
+from graph.errors import AgentError, ErrorCode
 from server.auth import CallerDep, authenticate
 from server.deps import AppStateDep, ChatServiceDep
 from server.disconnect import until_disconnect
 from server.errors import (
-    STORE_UNAVAILABLE_CODE,
     STORE_UNAVAILABLE_MESSAGE,
     OpenAIHTTPError,
     agent_error_status,
@@ -69,7 +68,7 @@ def thread_id_of(request: Request, body: ChatCompletionRequest) -> str | None:
             raise OpenAIHTTPError(
                 400,
                 f"{where} is longer than {MAX_THREAD_ID_LENGTH} characters.",
-                code="invalid_thread_id",
+                code=ErrorCode.INVALID_THREAD_ID,
                 param=where,
             )
         return value
@@ -130,10 +129,12 @@ async def _sse_stream(
         yield _sse("[DONE]")
     except AgentError as exc:
         status, _ = agent_error_status(exc)
-        yield _sse(error_body(status, exc.message, code=exc.code.value))
+        yield _sse(error_body(status, exc.message, code=exc.code))
     except psycopg.OperationalError as exc:
         if store_unavailable(exc):
-            yield _sse(error_body(503, STORE_UNAVAILABLE_MESSAGE, code=STORE_UNAVAILABLE_CODE))
+            yield _sse(
+                error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
+            )
         else:
             logger.exception("unhandled database error while streaming")
             yield _sse(error_body(500, "The server had an error while processing your request."))
@@ -249,6 +250,9 @@ async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
     """One model alias."""
     if model_id not in state.deps.providers.alias_names():
         raise OpenAIHTTPError(
-            404, f"The model '{model_id}' does not exist.", code="model_not_found", param="model"
+            404,
+            f"The model '{model_id}' does not exist.",
+            code=ErrorCode.MODEL_NOT_FOUND,
+            param="model",
         )
     return _model_card(model_id, now())

@@ -22,6 +22,7 @@ from langgraph.types import Command, StreamMode
 
 from graph.builder import AgentGraph
 from graph.context import Context
+from graph.errors import ErrorCode
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.routing import FALLBACK_PROVIDER, RESPOND, pending_client_calls
 from graph.state import InputState, State, Usage
@@ -185,13 +186,13 @@ class ChatService:
         """Refuse what the service cannot honour, before any work (400/404)."""
         if request.n is not None and request.n > 1:
             raise OpenAIHTTPError(
-                400, "Only n=1 is supported.", code="unsupported_value", param="n"
+                400, "Only n=1 is supported.", code=ErrorCode.UNSUPPORTED_VALUE, param="n"
             )
         if len(request.messages) > self._settings.max_messages:
             raise OpenAIHTTPError(
                 400,
                 f"Too many messages: at most {self._settings.max_messages} are accepted.",
-                code="too_many_messages",
+                code=ErrorCode.TOO_MANY_MESSAGES,
                 param="messages",
             )
         self._providers.resolve(request.model)
@@ -331,7 +332,7 @@ def _require_answerable(new: Sequence[BaseMessage]) -> None:
         raise OpenAIHTTPError(
             400,
             "The last message must be a user or tool message with something new to answer.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
 
@@ -343,7 +344,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
         raise OpenAIHTTPError(
             400,
             "Answer the pending tool calls with tool messages before sending anything else.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     _, pending = pending_client_calls(cast(State, values))
@@ -352,7 +353,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
         raise OpenAIHTTPError(
             400,
             f"Missing tool results for tool_call_id {', '.join(str(m) for m in missing)}.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     return answers

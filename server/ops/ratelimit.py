@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.errors import ErrorCode
 from server.auth import ANONYMOUS, CallerDep
 from server.errors import OpenAIHTTPError
 from server.ops.redis import RedisLink
@@ -198,7 +199,7 @@ async def rate_limit(request: Request, caller: CallerDep) -> None:
             429,
             f"Rate limit reached for requests: limit {decision.limit} per minute. "
             f"Please try again in {_duration(decision.reset_seconds)}.",
-            code="rate_limit_exceeded",
+            code=ErrorCode.RATE_LIMIT_EXCEEDED,
             headers=decision.headers(),
         )
 
