@@ -35,6 +35,13 @@ from server.openai.service import (
     final_text,
     pending_tool_calls,
 )
+from server.openai.wire import (
+    CHAT_COMPLETION_RESPONSES,
+    MODEL_CARD_RESPONSES,
+    MODEL_LIST_RESPONSES,
+    ModelCard,
+    ModelList,
+)
 from server.ops.cache import ResponseCacheDep
 from server.ops.checkpointer import store_unavailable
 from server.ops.ratelimit import rate_limit
@@ -174,7 +181,12 @@ def _thread_of(request: Request, body: ChatCompletionRequest, key_id: str) -> Th
 
 
 # Only completions spend the rate limit: chat UIs poll /v1/models.
-@router.post("/chat/completions", response_model=None, dependencies=[Depends(rate_limit)])
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=CHAT_COMPLETION_RESPONSES,
+    dependencies=[Depends(rate_limit)],
+)
 async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
@@ -235,7 +247,7 @@ def _model_card(alias: str, created: int) -> dict[str, Any]:
     return {"id": alias, "object": "model", "created": created, "owned_by": "agent-service"}
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelList, responses=MODEL_LIST_RESPONSES)
 async def list_models(state: AppStateDep) -> dict[str, Any]:
     """The model aliases clients can put in `model`."""
     created = now()
@@ -245,7 +257,7 @@ async def list_models(state: AppStateDep) -> dict[str, Any]:
     }
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", response_model=ModelCard, responses=MODEL_CARD_RESPONSES)
 async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
     """One model alias."""
     if model_id not in state.deps.providers.alias_names():

@@ -14,6 +14,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from graph.errors import ErrorCode
+from server.errors import ErrorResponse
+from server.openai import wire
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
@@ -173,6 +176,48 @@ def test_the_wire_is_byte_for_byte_what_clients_have_always_seen(
     assert _normalised(httpx.get(f"{url}/models").text) == f'{{"object":"list","data":[{card}]}}'
     assert _normalised(httpx.get(f"{url}/models/m").text) == card
     assert httpx.get(f"{url}/models/zz").json()["error"]["code"] == "model_not_found"
+
+
+def test_openapi_declares_the_wire_the_routes_send(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    doc = httpx.get(f"{app.url}/openapi.json").json()
+
+    def ref(response: dict[str, Any]) -> str:
+        return str(response["content"]["application/json"]["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    chat = doc["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert ref(chat["200"]) == "ChatCompletion"
+    item = chat["200"]["content"]["text/event-stream"]["itemSchema"]
+    chunk_schema = item["properties"]["data"]["contentSchema"]
+    assert chunk_schema["title"] == "ChatCompletionChunk"
+    assert "$ref" not in json.dumps(chunk_schema)  # stands alone inside the document
+    errors = {"400", "401", "404", "409", "413", "422", "429", "500", "502", "503"}
+    assert set(chat) == {"200"} | errors
+    assert {status: ref(chat[status]) for status in errors} == dict.fromkeys(
+        errors, "ErrorResponse"
+    )
+    models = doc["paths"]["/v1/models"]["get"]["responses"]
+    assert (ref(models["200"]), ref(models["401"])) == ("ModelList", "ErrorResponse")
+    card = doc["paths"]["/v1/models/{model_id}"]["get"]["responses"]
+    assert (ref(card["200"]), ref(card["404"])) == ("ModelCard", "ErrorResponse")
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["ErrorCode"]["enum"]) == {code.value for code in ErrorCode}
+    assert schemas["ErrorInfo"]["required"] == ["message", "type", "param", "code"]
+    # What the route sends is what it declares (the models refuse undeclared fields).
+    primary.script(Reply("Hi.", [ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")]))
+    ask = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Oslo?"}],
+        "tools": [WEATHER_TOOL],
+    }
+    wire.ChatCompletion.model_validate(
+        httpx.post(f"{app.url}/v1/chat/completions", json=ask).json()
+    )
+    wire.ModelList.model_validate(httpx.get(f"{app.url}/v1/models").json())
+    missing = httpx.post(f"{app.url}/v1/chat/completions", json={**ask, "model": "nope"})
+    assert ErrorResponse.model_validate(missing.json()).error.code is ErrorCode.MODEL_NOT_FOUND
 
 
 def test_usage_is_the_sum_of_every_model_call_of_the_run(
