@@ -3,20 +3,57 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import StrEnum, unique
 
 
+@unique
 class ErrorCode(StrEnum):
-    """Stable machine-readable codes; the OpenAI door puts them in `error.code`."""
+    """Every machine-readable code the service answers with, in `error.code` of its errors.
 
+    One list for every door and layer: the graph's errors carry one, and the server takes
+    nothing else (`OpenAIHTTPError`, `error_body`). Values are the wire; never change one.
+    """
+
+    # Raised by the graph (each `AgentError` carries its code).
     MODEL_NOT_FOUND = "model_not_found"
+    """No model alias of that name (404)."""
     ALL_PROVIDERS_FAILED = "all_providers_failed"
+    """Every provider of the chain failed or was cooling down (502)."""
     PROVIDER_STREAM_BROKEN = "provider_stream_broken"
+    """A provider failed after tokens were streamed (in-band, 502)."""
     TOOL_INPUT_INVALID = "tool_input_invalid"
+    """A tool refused its arguments (told to the model, not the client)."""
     TOOL_UNAVAILABLE = "tool_unavailable"
+    """A tool cannot run here (told to the model, not the client)."""
     INVALID_REQUEST = "invalid_request"
+    """The request is malformed or cannot be answered as sent (400)."""
     PROVIDER_REJECTED_REQUEST = "provider_rejected_request"
+    """Every provider called refused the request itself (its 4xx)."""
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+    """The conversation is too long for the providers (their 4xx)."""
+    # Raised by the server, before or around a run.
+    INVALID_JSON = "invalid_json"
+    """The body is not JSON (400)."""
+    REQUEST_TOO_LARGE = "request_too_large"
+    """The body is over the size limit (413)."""
+    UNSUPPORTED_VALUE = "unsupported_value"
+    """A valid parameter value the service does not honour, such as `n` > 1 (400)."""
+    TOO_MANY_MESSAGES = "too_many_messages"
+    """More messages than the configured limit (400)."""
+    INVALID_THREAD_ID = "invalid_thread_id"
+    """A thread id the client named is too long (400)."""
+    MISSING_API_KEY = "missing_api_key"
+    """No bearer token (401)."""
+    INVALID_API_KEY = "invalid_api_key"
+    """A bearer token that is no configured key (401)."""
+    THREAD_NOT_FOUND = "thread_not_found"
+    """No stored thread with this id (404)."""
+    THREAD_BUSY = "thread_busy"
+    """Another request is running on the thread (409)."""
+    RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
+    """The caller's request budget is spent (429)."""
+    CHECKPOINTER_UNAVAILABLE = "checkpointer_unavailable"
+    """The conversation store (PostgreSQL) is unreachable (503)."""
 
 
 class AgentError(Exception):

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from graph.errors import ErrorCode
 from server.errors import OpenAIHTTPError
 from server.settings import Settings
 
@@ -64,10 +65,12 @@ class KeyRing:
             raise OpenAIHTTPError(
                 401,
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-                code="missing_api_key",
+                code=ErrorCode.MISSING_API_KEY,
             )
         candidate = digest(token)
         match = next((d for d in self.digests if hmac.compare_digest(d, candidate)), None)
         if match is None:
-            raise OpenAIHTTPError(401, "Incorrect API key provided.", code="invalid_api_key")
+            raise OpenAIHTTPError(
+                401, "Incorrect API key provided.", code=ErrorCode.INVALID_API_KEY
+            )
         return Caller(match[:16])

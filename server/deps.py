@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from graph.errors import ErrorCode
 from server.auth import Caller
 from server.errors import OpenAIHTTPError
 from server.obs.metrics import Metrics
@@ -64,7 +65,7 @@ async def rate_limit(request: Request, caller: CallerDep, state: AppStateDep) ->
         raise OpenAIHTTPError(
             429,
             over_limit_message(decision),
-            code="rate_limit_exceeded",
+            code=ErrorCode.RATE_LIMIT_EXCEEDED,
             headers=decision.headers(),
         )
 

@@ -1,20 +1,22 @@
-"""OpenAI-shaped errors: the exception handlers that turn failures into `{"error": {...}}`."""
+"""OpenAI-shaped errors: the `ErrorResponse` wire model, and the handlers that send it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph.errors import (
     AgentError,
     AllProvidersFailedError,
+    ErrorCode,
     ModelNotFoundError,
     ProviderRejectedError,
     ProviderStreamBrokenError,
@@ -24,7 +26,18 @@ from server.ops.checkpointer import store_unavailable
 
 logger = logging.getLogger(__name__)
 
-_TYPES = {
+ErrorType = Literal[
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "conflict_error",
+    "rate_limit_error",
+    "api_error",
+]
+"""OpenAI's `error.type`: the class of the status (`api_error` for every 5xx)."""
+
+_TYPES: dict[int, ErrorType] = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
@@ -35,6 +48,28 @@ _TYPES = {
 }
 
 
+class ErrorInfo(BaseModel):
+    """The `error` object: every field is always present, `param` and `code` may be null."""
+
+    message: str
+    type: ErrorType
+    param: str | None
+    """The request field the error is about (`messages[0].content`), when there is one."""
+    code: ErrorCode | None
+    """Stable machine-readable code; null for errors that have none (404 route, 500)."""
+
+
+class ErrorResponse(BaseModel):
+    """`{"error": {...}}`: the body of every error of every door, in OpenAI's shape."""
+
+    error: ErrorInfo
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status documented as an `ErrorResponse` body."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
 class OpenAIHTTPError(Exception):
     """An error the routes raise on purpose, with OpenAI's fields."""
 
@@ -43,7 +78,7 @@ class OpenAIHTTPError(Exception):
         status: int,
         message: str,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -56,18 +91,19 @@ class OpenAIHTTPError(Exception):
 
 
 def error_body(
-    status: int, message: str, *, code: str | None = None, param: str | None = None
+    status: int, message: str, *, code: ErrorCode | None = None, param: str | None = None
 ) -> dict[str, Any]:
-    """The OpenAI error object for a status."""
+    """The OpenAI error object for a status, as the JSON-ready dict of an `ErrorResponse`."""
     kind = _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    info = ErrorInfo(message=message, type=kind, param=param, code=code)
+    return ErrorResponse(error=info).model_dump(mode="json")
 
 
 def error_response(
     status: int,
     message: str,
     *,
-    code: str | None = None,
+    code: ErrorCode | None = None,
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
@@ -95,7 +131,7 @@ async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
     status, headers = agent_error_status(exc)
     param = "model" if isinstance(exc, ModelNotFoundError) else None
     logger.info("request failed with %s (%d)", exc.code.value, status)
-    return error_response(status, exc.message, code=exc.code.value, param=param, headers=headers)
+    return error_response(status, exc.message, code=exc.code, param=param, headers=headers)
 
 
 async def _openai_error(request: Request, exc: Exception) -> JSONResponse:
@@ -105,7 +141,6 @@ async def _openai_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-INVALID_JSON_CODE = "invalid_json"
 INVALID_JSON_MESSAGE = "We could not parse the JSON body of your request."
 
 
@@ -182,14 +217,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     for error in errors:
         unparsable = _unparsable(error)
         if unparsable is not None:
-            return error_response(400, unparsable, code=INVALID_JSON_CODE)
+            return error_response(400, unparsable, code=ErrorCode.INVALID_JSON)
     params = [error_param(error, exc.body) for error in errors]
     message = "; ".join(
         f"{param or 'body'}: {error.get('msg')}"
         for param, error in zip(params, errors, strict=True)
     )
     param = params[0] if params else None
-    return error_response(400, f"Invalid request: {message}", code="invalid_request", param=param)
+    return error_response(
+        400, f"Invalid request: {message}", code=ErrorCode.INVALID_REQUEST, param=param
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -207,7 +244,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 STORE_UNAVAILABLE_MESSAGE = (
     "The conversation store (PostgreSQL) is not reachable right now; retry shortly."
 )
-STORE_UNAVAILABLE_CODE = "checkpointer_unavailable"
 STORE_RETRY_AFTER = "2"
 
 
@@ -220,7 +256,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         503,
         STORE_UNAVAILABLE_MESSAGE,
-        code=STORE_UNAVAILABLE_CODE,
+        code=ErrorCode.CHECKPOINTER_UNAVAILABLE,
         headers={"retry-after": STORE_RETRY_AFTER},
     )
 

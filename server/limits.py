@@ -6,18 +6,13 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.errors import ErrorCode
+from server.errors import error_body
+
 
 def _too_large(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": f"The request body is larger than {limit} bytes.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "request_too_large",
-            }
-        }
-    ).encode()
+    message = f"The request body is larger than {limit} bytes."
+    return json.dumps(error_body(413, message, code=ErrorCode.REQUEST_TOO_LARGE)).encode()
 
 
 class BodyLimitMiddleware:

@@ -25,6 +25,7 @@ from langgraph.types import Command
 
 from graph.builder import AgentGraph
 from graph.context import Context
+from graph.errors import ErrorCode
 from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
 from nodes.messages import content_text
@@ -200,7 +201,7 @@ def require_answerable(new: Sequence[BaseMessage]) -> None:
         raise OpenAIHTTPError(
             400,
             "The last message must be a user or tool message with something new to answer.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
 
@@ -212,7 +213,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
         raise OpenAIHTTPError(
             400,
             "Answer the pending tool calls with tool messages before sending anything else.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     _, pending = pending_client_calls(cast(State, values))
@@ -221,7 +222,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
         raise OpenAIHTTPError(
             400,
             f"Missing tool results for tool_call_id {', '.join(str(m) for m in missing)}.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     return answers

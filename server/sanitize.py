@@ -33,8 +33,9 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.errors import ErrorCode
 from nodes.messages import clean_text
-from server.errors import INVALID_JSON_CODE, INVALID_JSON_MESSAGE, error_response
+from server.errors import INVALID_JSON_MESSAGE, error_response
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -182,7 +183,7 @@ class SanitizeMiddleware:
             try:
                 checked = checked_body(body)
             except BadBodyError as error:
-                response = error_response(400, str(error), code=INVALID_JSON_CODE)
+                response = error_response(400, str(error), code=ErrorCode.INVALID_JSON)
                 await response(scope, receive, send)
                 return
             if checked is not body:

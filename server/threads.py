@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graph.errors import ErrorCode
 from server.auth import ANONYMOUS
 from server.errors import OpenAIHTTPError
 
@@ -115,7 +116,7 @@ def thread_of(
             raise OpenAIHTTPError(
                 400,
                 f"{where} is longer than {MAX_THREAD_ID_LENGTH} characters.",
-                code="invalid_thread_id",
+                code=ErrorCode.INVALID_THREAD_ID,
                 param=where,
             )
         return ThreadRef(value, scoped_thread_id(key_id, value), delta=delta)

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from langserve import add_routes
 from pydantic import ValidationError
 
+from graph.errors import ErrorCode
 from server.deps import app_state_of, authenticate, caller_of
 from server.errors import OpenAIHTTPError
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
@@ -54,7 +55,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         raise OpenAIHTTPError(
             400,
             "configurable.checkpoint_id needs a thread: set configurable.thread_id too.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             param="config.configurable.checkpoint_id",
         )
     door = DoorRun(

@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel
 
+from graph.errors import ErrorCode
 from nodes.messages import message_text
 from server.deps import AppStateDep, CallerDep
 from server.errors import OpenAIHTTPError
@@ -102,7 +103,10 @@ def _messages(snapshot: StateSnapshot) -> list[AnyMessage]:
 
 def _not_found(thread_id: str) -> OpenAIHTTPError:
     return OpenAIHTTPError(
-        404, f"No thread found with id '{thread_id}'.", code="thread_not_found", param="thread_id"
+        404,
+        f"No thread found with id '{thread_id}'.",
+        code=ErrorCode.THREAD_NOT_FOUND,
+        param="thread_id",
     )
 
 

@@ -29,6 +29,18 @@ from server.openai.protocol import (
     UserContent,
     UserMessageIn,
 )
+from server.openai.wire import (
+    AssistantMessageOut,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChoiceDelta,
+    ChunkChoice,
+    CompletionUsage,
+    FunctionCallOut,
+    ToolCallDelta,
+    ToolCallOut,
+)
 
 
 def _parts(content: UserContent | None) -> str | list[str | dict[str, Any]]:
@@ -81,32 +93,31 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def usage_object(usage: Usage | None) -> dict[str, int]:
+def usage_object(usage: Usage | None) -> CompletionUsage:
     """OpenAI's usage object from the summed usage of a run."""
     usage = usage or Usage(input_tokens=0, output_tokens=0, total_tokens=0)
-    return {
-        "prompt_tokens": usage["input_tokens"],
-        "completion_tokens": usage["output_tokens"],
-        "total_tokens": usage["total_tokens"],
-    }
+    return CompletionUsage(
+        prompt_tokens=usage["input_tokens"],
+        completion_tokens=usage["output_tokens"],
+        total_tokens=usage["total_tokens"],
+    )
 
 
-def wire_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+def wire_tool_calls(calls: list[ToolCall]) -> list[ToolCallOut]:
     """Tool calls in OpenAI's shape; `arguments` is a JSON string."""
     return [
-        {
-            "id": call.get("id") or "",
-            "type": "function",
-            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
-        }
+        ToolCallOut(
+            id=call.get("id") or "",
+            function=FunctionCallOut(name=call["name"], arguments=json.dumps(call["args"])),
+        )
         for call in calls
     ]
 
 
-def tool_call_deltas(calls: list[ToolCall]) -> list[dict[str, Any]]:
+def tool_call_deltas(calls: list[ToolCall]) -> list[ChoiceDelta]:
     """One streamed delta per tool call, each complete, with its `index`."""
     return [
-        {"tool_calls": [{"index": index, **wired}]}
+        ChoiceDelta(tool_calls=[ToolCallDelta(index=index, id=wired.id, function=wired.function)])
         for index, wired in enumerate(wire_tool_calls(calls))
     ]
 
@@ -121,26 +132,18 @@ def completion(
     usage: Usage | None,
     tool_calls: list[ToolCall] | None = None,
 ) -> dict[str, Any]:
-    """A `chat.completion` object."""
-    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    """A `chat.completion` object, as the JSON-ready dict of a `ChatCompletion`."""
     if tool_calls:
-        message["content"] = text or None
-        message["tool_calls"] = wire_tool_calls(tool_calls)
-    return {
-        "id": cid,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": usage_object(usage),
-    }
+        message = AssistantMessageOut(content=text or None, tool_calls=wire_tool_calls(tool_calls))
+    else:
+        message = AssistantMessageOut(content=text)
+    return ChatCompletion(
+        id=cid,
+        created=created,
+        model=model,
+        choices=[Choice(message=message, finish_reason=finish_reason)],
+        usage=usage_object(usage),
+    ).model_dump()
 
 
 def chunk(
@@ -148,28 +151,30 @@ def chunk(
     cid: str,
     model: str,
     created: int,
-    delta: dict[str, Any] | None = None,
+    delta: ChoiceDelta | dict[str, Any] | None = None,
     finish_reason: str | None = None,
     usage: Usage | None = None,
     with_usage_field: bool = False,
 ) -> dict[str, Any]:
-    """A `chat.completion.chunk`; with `usage` set, the final usage chunk (no choices)."""
-    body: dict[str, Any] = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-    }
+    """A `chat.completion.chunk`, as the JSON-ready dict of a `ChatCompletionChunk`.
+
+    With `usage` set, the final usage chunk (no choices). Otherwise one choice with `delta`
+    (a model, or its fields as a dict); `with_usage_field` (the client asked for usage)
+    sends its `usage` as null, and without it `usage` is left out.
+    """
     if usage is not None:
-        body["choices"] = []
-        body["usage"] = usage_object(usage)
-        return body
-    body["choices"] = [
-        {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish_reason}
-    ]
-    if with_usage_field:
-        body["usage"] = None
-    return body
+        return ChatCompletionChunk(
+            id=cid, created=created, model=model, choices=[], usage=usage_object(usage)
+        ).model_dump()
+    if not isinstance(delta, ChoiceDelta):
+        delta = ChoiceDelta.model_validate(delta or {})
+    body = ChatCompletionChunk(
+        id=cid,
+        created=created,
+        model=model,
+        choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)],
+    )
+    return body.model_dump(exclude=None if with_usage_field else {"usage"})
 
 
 def now() -> int:

@@ -1,5 +1,7 @@
 """Pydantic models of the OpenAI Chat Completions request, in OpenAI's wire shape.
 
+What the door sends back (completions, chunks, model cards) is modelled in `wire.py`.
+
 Types are strict, as OpenAI's are: a string is not a bool (`"stream": "yes"` is refused) and
 not a number (`"0.5"`); an int is a valid float. Every parameter OpenAI marks nullable takes
 `null` as "not set". Content parts are a discriminated union of OpenAI's part types, narrowed

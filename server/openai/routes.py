@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from graph.errors import ErrorCode
 from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
@@ -19,6 +20,13 @@ from server.openai.events import final_text, pending_tool_calls
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
+from server.openai.wire import (
+    CHAT_COMPLETION_RESPONSES,
+    MODEL_CARD_RESPONSES,
+    MODEL_LIST_RESPONSES,
+    ModelCard,
+    ModelList,
+)
 from server.threads import THREAD_HEADER, thread_of
 
 logger = logging.getLogger(__name__)
@@ -48,7 +56,12 @@ def is_retry(request: Request) -> bool:
 
 
 # Only completions spend the rate limit: chat UIs poll /v1/models.
-@router.post("/chat/completions", response_model=None, dependencies=[Depends(rate_limit)])
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=CHAT_COMPLETION_RESPONSES,
+    dependencies=[Depends(rate_limit)],
+)
 async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
@@ -112,7 +125,7 @@ def _model_card(alias: str, created: int) -> dict[str, Any]:
     return {"id": alias, "object": "model", "created": created, "owned_by": "agent-service"}
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelList, responses=MODEL_LIST_RESPONSES)
 async def list_models(state: AppStateDep) -> dict[str, Any]:
     """The model aliases clients can put in `model`."""
     created = now()
@@ -122,11 +135,14 @@ async def list_models(state: AppStateDep) -> dict[str, Any]:
     }
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", response_model=ModelCard, responses=MODEL_CARD_RESPONSES)
 async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
     """One model alias."""
     if model_id not in state.deps.providers.alias_names():
         raise OpenAIHTTPError(
-            404, f"The model '{model_id}' does not exist.", code="model_not_found", param="model"
+            404,
+            f"The model '{model_id}' does not exist.",
+            code=ErrorCode.MODEL_NOT_FOUND,
+            param="model",
         )
     return _model_card(model_id, now())

@@ -11,6 +11,7 @@ from langgraph.types import StreamMode
 
 from graph.builder import AgentGraph
 from graph.context import Context
+from graph.errors import ErrorCode
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.routing import FALLBACK_PROVIDER, RESPOND
 from graph.state import Usage
@@ -89,13 +90,13 @@ class ChatService:
         """Refuse what the service cannot honour, before any work (400/404)."""
         if request.n is not None and request.n > 1:
             raise OpenAIHTTPError(
-                400, "Only n=1 is supported.", code="unsupported_value", param="n"
+                400, "Only n=1 is supported.", code=ErrorCode.UNSUPPORTED_VALUE, param="n"
             )
         if len(request.messages) > self._settings.max_messages:
             raise OpenAIHTTPError(
                 400,
                 f"Too many messages: at most {self._settings.max_messages} are accepted.",
-                code="too_many_messages",
+                code=ErrorCode.TOO_MANY_MESSAGES,
                 param="messages",
             )
         self._providers.resolve(request.model)

@@ -13,9 +13,8 @@ import psycopg
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from graph.errors import AgentError
+from graph.errors import AgentError, ErrorCode
 from server.errors import (
-    STORE_UNAVAILABLE_CODE,
     STORE_UNAVAILABLE_MESSAGE,
     agent_error_status,
     error_body,
@@ -76,10 +75,12 @@ async def sse_stream(
         yield _sse("[DONE]")
     except AgentError as exc:
         status, _ = agent_error_status(exc)
-        yield _sse(error_body(status, exc.message, code=exc.code.value))
+        yield _sse(error_body(status, exc.message, code=exc.code))
     except psycopg.OperationalError as exc:
         if store_unavailable(exc):
-            yield _sse(error_body(503, STORE_UNAVAILABLE_MESSAGE, code=STORE_UNAVAILABLE_CODE))
+            yield _sse(
+                error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
+            )
         else:
             logger.exception("unhandled database error while streaming")
             yield _sse(error_body(500, "The server had an error while processing your request."))

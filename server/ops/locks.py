@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
 
+from graph.errors import ErrorCode
 from server.errors import OpenAIHTTPError
 from server.ops.redis import RedisLink
 
@@ -30,7 +31,7 @@ def thread_busy() -> OpenAIHTTPError:
     return OpenAIHTTPError(
         409,
         "Another request is already running on this thread; retry when it has finished.",
-        code="thread_busy",
+        code=ErrorCode.THREAD_BUSY,
         headers={"retry-after": "1"},
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from graph.errors import ErrorCode
+from server.errors import ErrorResponse
+from server.openai import wire
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
@@ -101,6 +105,119 @@ def test_stream_chunks_match_the_sdk_model_and_end_with_usage_and_done(
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == 8
     assert all(c.usage is None for c in chunks[:-1])
+
+
+def _normalised(text: str) -> str:
+    """The body with its run's id and clock replaced, so it can be compared byte for byte."""
+    text = re.sub(r'"id":"chatcmpl-[0-9a-f]{32}"', '"id":"chatcmpl-X"', text)
+    return re.sub(r'"created":\d+', '"created":0', text)
+
+
+def _golden_chunk(choices: str, usage: str = "null") -> str:
+    head = '{"id":"chatcmpl-X","object":"chat.completion.chunk","created":0,"model":"m",'
+    return f'data: {head}"choices":{choices},"usage":{usage}}}\n\n'
+
+
+def _golden_delta(delta: str, finish: str = "null") -> str:
+    return _golden_chunk(
+        f'[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]'
+    )
+
+
+GOLDEN_CALL = (
+    '{"id":"c1","type":"function","function":'
+    '{"name":"get_weather","arguments":"{\\"city\\": \\"Oslo\\"}"}}'
+)
+GOLDEN_USAGE = '{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}'
+
+
+def test_the_wire_is_byte_for_byte_what_clients_have_always_seen(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    """Captured before the wire was typed: key order, nulls vs absent fields, escaping."""
+    app = serve(on_fake(make_settings, primary))
+    url = f"{app.url}/v1"
+    reply = Reply("Let me look.", [ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")], (5, 3))
+    primary.script(reply, reply)
+    ask = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Oslo?"}],
+        "tools": [WEATHER_TOOL],
+    }
+    streamed = httpx.post(
+        f"{url}/chat/completions",
+        json={**ask, "stream": True, "stream_options": {"include_usage": True}},
+    )
+    assert _normalised(streamed.text) == "".join(
+        [
+            _golden_delta('{"role":"assistant","content":""}'),
+            _golden_delta('{"content":"Let"}'),
+            _golden_delta('{"content":" me"}'),
+            _golden_delta('{"content":" look."}'),
+            _golden_delta('{"tool_calls":[{"index":0,' + GOLDEN_CALL[1:] + "]}"),
+            _golden_delta("{}", '"tool_calls"'),
+            _golden_chunk("[]", GOLDEN_USAGE),
+            "data: [DONE]\n\n",
+        ]
+    )
+    whole = httpx.post(f"{url}/chat/completions", json=ask)
+    assert _normalised(whole.text) == (
+        '{"id":"chatcmpl-X","object":"chat.completion","created":0,"model":"m","choices":'
+        '[{"index":0,"message":{"role":"assistant","content":"Let me look.","refusal":null,'
+        f'"tool_calls":[{GOLDEN_CALL}]}},"logprobs":null,"finish_reason":"tool_calls"}}],'
+        f'"usage":{GOLDEN_USAGE}}}'
+    )
+    missing = httpx.post(f"{url}/chat/completions", json={**ask, "model": "nope"})
+    assert missing.text == (
+        '{"error":{"message":"The model \'nope\' does not exist. Available models: m.",'
+        '"type":"not_found_error","param":"model","code":"model_not_found"}}'
+    )
+    card = '{"id":"m","object":"model","created":0,"owned_by":"agent-service"}'
+    assert _normalised(httpx.get(f"{url}/models").text) == f'{{"object":"list","data":[{card}]}}'
+    assert _normalised(httpx.get(f"{url}/models/m").text) == card
+    assert httpx.get(f"{url}/models/zz").json()["error"]["code"] == "model_not_found"
+
+
+def test_openapi_declares_the_wire_the_routes_send(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    doc = httpx.get(f"{app.url}/openapi.json").json()
+
+    def ref(response: dict[str, Any]) -> str:
+        return str(response["content"]["application/json"]["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    chat = doc["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert ref(chat["200"]) == "ChatCompletion"
+    item = chat["200"]["content"]["text/event-stream"]["itemSchema"]
+    chunk_schema = item["properties"]["data"]["contentSchema"]
+    assert chunk_schema["title"] == "ChatCompletionChunk"
+    assert "$ref" not in json.dumps(chunk_schema)  # stands alone inside the document
+    errors = {"400", "401", "404", "409", "413", "422", "429", "500", "502", "503"}
+    assert set(chat) == {"200"} | errors
+    assert {status: ref(chat[status]) for status in errors} == dict.fromkeys(
+        errors, "ErrorResponse"
+    )
+    models = doc["paths"]["/v1/models"]["get"]["responses"]
+    assert (ref(models["200"]), ref(models["401"])) == ("ModelList", "ErrorResponse")
+    card = doc["paths"]["/v1/models/{model_id}"]["get"]["responses"]
+    assert (ref(card["200"]), ref(card["404"])) == ("ModelCard", "ErrorResponse")
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["ErrorCode"]["enum"]) == {code.value for code in ErrorCode}
+    assert schemas["ErrorInfo"]["required"] == ["message", "type", "param", "code"]
+    # What the route sends is what it declares (the models refuse undeclared fields).
+    primary.script(Reply("Hi.", [ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")]))
+    ask = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Oslo?"}],
+        "tools": [WEATHER_TOOL],
+    }
+    wire.ChatCompletion.model_validate(
+        httpx.post(f"{app.url}/v1/chat/completions", json=ask).json()
+    )
+    wire.ModelList.model_validate(httpx.get(f"{app.url}/v1/models").json())
+    missing = httpx.post(f"{app.url}/v1/chat/completions", json={**ask, "model": "nope"})
+    assert ErrorResponse.model_validate(missing.json()).error.code is ErrorCode.MODEL_NOT_FOUND
 
 
 def test_usage_is_the_sum_of_every_model_call_of_the_run(
