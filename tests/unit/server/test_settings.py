@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from nodes.providers.catalogue import ProviderKind, ProviderTarget
+from nodes.providers.catalogue import ProviderTarget
+from server.ops.resources import cooldown_store
 from server.settings import Settings
 from server.wiring import build_agent_deps, provider_catalogue
 
@@ -35,12 +36,12 @@ def test_agent_models_and_keys_come_from_the_environment(monkeypatch: pytest.Mon
 
     assert catalogue.alias_names() == ["default", "local"]
     assert catalogue.resolve(None) == [
-        ProviderTarget(ProviderKind.OPENROUTER, "meta-llama/llama-3.1-8b-instruct:free"),
-        ProviderTarget(ProviderKind.OFFLINE, "offline"),
+        ProviderTarget("openrouter", "meta-llama/llama-3.1-8b-instruct:free"),
+        ProviderTarget("offline", "offline"),
     ]
-    assert catalogue.config(ProviderKind.OLLAMA).timeout == 300
-    assert catalogue.config(ProviderKind.OPENAI).timeout == settings.provider_timeout
-    key = catalogue.config(ProviderKind.OPENROUTER).api_key
+    assert catalogue.config("ollama").timeout == 300
+    assert catalogue.config("openai").timeout == settings.provider_timeout
+    key = catalogue.config("openrouter").api_key
     assert key is not None
     assert key.get_secret_value() == "sk-or-secret"
     assert "sk-or-secret" not in repr(settings)
@@ -77,7 +78,7 @@ def test_default_model_must_exist() -> None:
 
 async def test_deps_offer_the_built_in_tools() -> None:
     settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
-    deps = build_agent_deps(settings)
+    deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     assert deps.tools.names() == ["calculator", "clock", "searxng_search", "echo"]
     await deps.providers.aclose()
 
