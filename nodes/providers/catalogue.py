@@ -61,7 +61,7 @@ class ProviderCatalogue:
     default_alias: str
     configs: Mapping[str, ProviderConfig] = field(default_factory=dict)
     _models: dict[str, BaseChatModel] = field(default_factory=dict, init=False)
-    _kinds: dict[str, ChatModels] = field(default_factory=dict, init=False)
+    _kind_models: dict[str, ChatModels] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.default_alias not in self.aliases:
@@ -100,16 +100,16 @@ class ProviderCatalogue:
         return model
 
     def _models_of(self, spec: ProviderSpec) -> ChatModels:
-        models = self._kinds.get(spec.kind)
+        models = self._kind_models.get(spec.kind)
         if models is None:
             config = self.config(spec.kind)
             models = spec.open(replace(config, base_url=config.base_url or spec.default_base_url))
-            self._kinds[spec.kind] = models
+            self._kind_models[spec.kind] = models
         return models
 
     async def aclose(self) -> None:
         """Close the pooled HTTP clients."""
-        for models in self._kinds.values():
+        for models in self._kind_models.values():
             await models.aclose()
-        self._kinds.clear()
+        self._kind_models.clear()
         self._models.clear()
