@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import State
 from nodes.providers.catalogue import ProviderCatalogue
-from nodes.providers.cooldown import CooldownStore, InProcessCooldowns
+from nodes.providers.cooldown import CooldownStore
 from nodes.tools import ToolRegistry
 
 
@@ -32,7 +32,8 @@ class AgentDeps:
 
     providers: ProviderCatalogue
     tools: ToolRegistry
-    cooldowns: CooldownStore = field(default_factory=InProcessCooldowns)
+    cooldowns: CooldownStore
+    """Provider health; the server builds it once and shares it with its routes."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

@@ -42,8 +42,9 @@ from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import clean_text, content_text
-from nodes.providers.catalogue import OPENAI_WIRE, ProviderKind, ProviderTarget
+from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
+from nodes.providers.registry import ProviderSpec
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, noting_response
 
 logger = logging.getLogger(__name__)
@@ -259,18 +260,18 @@ def _client_specs(context: Context, offered: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _tool_options(context: Context, kind: ProviderKind) -> dict[str, Any]:
+def _tool_options(context: Context, spec: ProviderSpec) -> dict[str, Any]:
     """`tool_choice`/`parallel_tool_calls` for providers that understand OpenAI's values.
 
     The offline model reads OpenAI's `tool_choice` too: it is the model client tests meet
     first, so a forced tool must be called there as it would be by a real model.
     """
     options: dict[str, Any] = {}
-    if kind not in OPENAI_WIRE and kind is not ProviderKind.OFFLINE:
+    if not spec.openai_tool_choice:
         return options
     if context.tool_choice not in (None, "auto", "none"):
         options["tool_choice"] = context.tool_choice
-    if context.parallel_tool_calls is not None and kind in OPENAI_WIRE:
+    if context.parallel_tool_calls is not None and spec.speaks_openai:
         options["parallel_tool_calls"] = context.parallel_tool_calls
     return options
 
@@ -292,12 +293,10 @@ def make_fallback_provider(deps: DepsSource) -> Node:
 
         def bind(target: ProviderTarget) -> Runnable[LanguageModelInput, Any]:
             model = services.providers.chat_model(target)
-            speaks_openai = target.kind in OPENAI_WIRE
-            bound = (
-                model.bind_tools(tools, **_tool_options(context, target.kind)) if tools else model
-            )
+            spec = target.spec
+            bound = model.bind_tools(tools, **_tool_options(context, spec)) if tools else model
             extra = dict(params)
-            if speaks_openai:
+            if spec.speaks_openai:
                 extra.update(context.openai_params)
                 if context.response_format is not None:
                     extra["response_format"] = context.response_format

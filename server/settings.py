@@ -1,16 +1,24 @@
-"""All configuration of the service: the only module that reads the environment (and `.env`)."""
+"""All configuration of the service: the only module that reads the environment (and `.env`).
+
+The provider kinds' own variables (OPENAI_API_KEY, OLLAMA_BASE_URL, ...) are not listed here:
+each kind declares them in `nodes/providers/kinds/`, and `settings_model` adds one typed field
+per declared variable, named after it, to the settings read here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nodes.providers.registry import ProviderSpec, provider_kinds
 
-class Settings(BaseSettings):
-    """Environment variables (case-insensitive) and `.env`; see `.env.example` for each one."""
+
+class ServiceSettings(BaseSettings):
+    """Every setting but the provider kinds' keys and URLs (see `Settings`)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -68,17 +76,8 @@ class Settings(BaseSettings):
     default_model: str | None = None
     """Alias used when a request names none; the first alias when unset."""
 
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    openrouter_api_key: SecretStr | None = None
-    openrouter_base_url: str | None = None
-    together_api_key: SecretStr | None = None
-    together_base_url: str | None = None
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
-    ollama_base_url: str | None = None
-    openai_compatible_base_url: str | None = None
-    openai_compatible_api_key: SecretStr | None = None
+    provider_specs: ClassVar[tuple[ProviderSpec, ...]] = ()
+    """The kinds whose keys and URLs this settings class reads (see `settings_model`)."""
 
     provider_timeout: float = Field(default=60.0, gt=0)
     """Seconds per provider request (connect, and each read while streaming)."""
@@ -159,3 +158,72 @@ class Settings(BaseSettings):
     def default_alias(self) -> str:
         """The alias used when a request names no model."""
         return self.default_model or next(iter(self.agent_models))
+
+    def provider_api_key(self, spec: ProviderSpec) -> SecretStr | None:
+        """The API key of a provider kind (None: unset, or the kind takes none)."""
+        if spec.api_key is None:
+            return None
+        value = self._provider_value(spec, spec.api_key.field)
+        if value is None or isinstance(value, SecretStr):
+            return value
+        raise TypeError(f"{spec.api_key.env} is not read as a secret")
+
+    def provider_base_url(self, spec: ProviderSpec) -> str | None:
+        """The configured base URL of a provider kind (None: unset, or the kind has none)."""
+        if spec.base_url is None:
+            return None
+        value = self._provider_value(spec, spec.base_url.field)
+        if value is None or isinstance(value, str):
+            return value
+        raise TypeError(f"{spec.base_url.env} is not read as a string")
+
+    def _provider_value(self, spec: ProviderSpec, name: str) -> object:
+        if spec not in self.provider_specs:
+            raise ValueError(f"these settings do not read provider kind {spec.kind!r}")
+        value: object = getattr(self, name)
+        return value
+
+
+_SETTINGS_DOC = """Environment variables (case-insensitive) and `.env`; see `.env.example`.
+
+Besides the fields of `ServiceSettings`, one field per key or URL a provider kind declares
+(`openai_api_key` for OPENAI_API_KEY); read them with `provider_api_key`/`provider_base_url`.
+"""
+
+
+def settings_model(kinds: Iterable[ProviderSpec]) -> type[ServiceSettings]:
+    """`ServiceSettings` plus one typed field per variable the given kinds declare.
+
+    A key is a `SecretStr | None` field and a URL a `str | None` field, both None by default
+    and named after their variable, so OPENAI_API_KEY is read exactly as a hand-written
+    `openai_api_key` field would be, from the environment or `.env`.
+    """
+    specs = tuple(kinds)
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        for role, setting in spec.settings():
+            name = setting.field
+            if name in ServiceSettings.model_fields or name in fields:
+                raise ValueError(f"{setting.env} of provider kind {spec.kind!r} is taken")
+            kind_of_value: Any = SecretStr | None if role == "api_key" else str | None
+            what = "API key" if role == "api_key" else "base URL"
+            fields[name] = (kind_of_value, Field(default=None, description=f"{spec.kind} {what}"))
+    model = create_model(
+        "Settings",
+        __base__=ServiceSettings,
+        __module__=__name__,
+        __doc__=_SETTINGS_DOC,
+        **fields,
+    )
+    model.provider_specs = specs
+    return model
+
+
+if TYPE_CHECKING:
+    # mypy sees Settings without the generated provider fields: typed code reads those
+    # through `provider_api_key` / `provider_base_url`, by the names a kind declares.
+    class Settings(ServiceSettings):
+        """Environment variables (case-insensitive) and `.env`; see `.env.example`."""
+
+else:
+    Settings = settings_model(provider_kinds().values())

@@ -1,4 +1,4 @@
-"""Turns Settings into the graph's services (providers, tools, cooldowns)."""
+"""Turns Settings into the graph's services (providers, tools), over the given cooldowns."""
 
 from __future__ import annotations
 
@@ -7,40 +7,25 @@ from functools import cache
 import httpx
 
 from nodes.deps import AgentDeps, RetryPolicy
-from nodes.providers.catalogue import (
-    ProviderCatalogue,
-    ProviderConfig,
-    ProviderKind,
-    ProviderTarget,
-)
-from nodes.providers.cooldown import CooldownStore, InProcessCooldowns
+from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
+from nodes.providers.cooldown import CooldownStore
+from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
+from server.ops.resources import cooldown_store
 from server.settings import Settings
 
 
-def provider_configs(settings: Settings) -> dict[ProviderKind, ProviderConfig]:
-    """Connection settings of every provider kind."""
-    keys = {
-        ProviderKind.OPENAI: (settings.openai_api_key, settings.openai_base_url),
-        ProviderKind.OPENROUTER: (settings.openrouter_api_key, settings.openrouter_base_url),
-        ProviderKind.TOGETHER: (settings.together_api_key, settings.together_base_url),
-        ProviderKind.OPENAI_COMPATIBLE: (
-            settings.openai_compatible_api_key,
-            settings.openai_compatible_base_url,
-        ),
-        ProviderKind.ANTHROPIC: (settings.anthropic_api_key, settings.anthropic_base_url),
-        ProviderKind.OLLAMA: (None, settings.ollama_base_url),
-        ProviderKind.OFFLINE: (None, None),
-    }
+def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
+    """Connection settings of every provider kind the settings read, by kind."""
     return {
-        kind: ProviderConfig(
-            kind=kind,
-            api_key=key,
-            base_url=url,
-            timeout=settings.provider_timeouts.get(kind.value, settings.provider_timeout),
+        spec.kind: ProviderConfig(
+            kind=spec.kind,
+            api_key=settings.provider_api_key(spec),
+            base_url=settings.provider_base_url(spec),
+            timeout=settings.provider_timeouts.get(spec.kind, settings.provider_timeout),
             max_retries=settings.provider_max_retries,
         )
-        for kind, (key, url) in keys.items()
+        for spec in settings.provider_specs
     }
 
 
@@ -58,12 +43,12 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
 def build_agent_deps(
     settings: Settings,
     *,
+    cooldowns: CooldownStore,
     http_client: httpx.AsyncClient | None = None,
-    cooldowns: CooldownStore | None = None,
 ) -> AgentDeps:
-    """Every service the graph's nodes use, built from settings.
+    """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
-    `cooldowns` is the shared (Redis) store when the app has one; in-process otherwise.
+    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store.
     """
     tools = build_tool_registry(
         ToolConfig(
@@ -77,11 +62,7 @@ def build_agent_deps(
     return AgentDeps(
         providers=provider_catalogue(settings),
         tools=tools,
-        cooldowns=cooldowns
-        or InProcessCooldowns(
-            threshold=settings.provider_cooldown_failures,
-            cooldown=settings.provider_cooldown_seconds,
-        ),
+        cooldowns=cooldowns,
         retry=RetryPolicy(
             backoff_base=settings.provider_backoff_base,
             max_retry_after=settings.provider_max_retry_wait,
@@ -92,4 +73,5 @@ def build_agent_deps(
 @cache
 def default_agent_deps() -> AgentDeps:
     """Services for the module-level graph (`langgraph dev`), built once on first use."""
-    return build_agent_deps(Settings())
+    settings = Settings()
+    return build_agent_deps(settings, cooldowns=cooldown_store(settings, redis=None))

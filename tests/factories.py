@@ -8,19 +8,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps, RetryPolicy
-from nodes.providers.catalogue import (
-    ProviderCatalogue,
-    ProviderConfig,
-    ProviderKind,
-    ProviderTarget,
-)
+from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
 from nodes.providers.cooldown import InProcessCooldowns
+from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
 
 
 def make_deps(
     chain: list[str],
-    urls: Mapping[ProviderKind, str],
+    urls: Mapping[str, str],
     *,
     timeout: float = 5.0,
     max_retries: int = 0,

@@ -10,7 +10,6 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from graph.context import Context
 from graph.errors import AllProvidersFailedError, ProviderRejectedError, ProviderStreamBrokenError
-from nodes.providers.catalogue import ProviderKind
 from nodes.providers.cooldown import InProcessCooldowns
 from tests.factories import make_graph
 from tests.fakes.server_thread import free_port
@@ -20,10 +19,10 @@ PRIMARY = "openai:gpt-primary"
 SECONDARY = "anthropic:claude-secondary"
 
 
-def urls(primary: FakeUpstream, secondary: FakeUpstream) -> dict[ProviderKind, str]:
+def urls(primary: FakeUpstream, secondary: FakeUpstream) -> dict[str, str]:
     return {
-        ProviderKind.OPENAI: primary.openai_base_url,
-        ProviderKind.ANTHROPIC: secondary.anthropic_base_url,
+        "openai": primary.openai_base_url,
+        "anthropic": secondary.anthropic_base_url,
     }
 
 
@@ -74,7 +73,7 @@ async def test_connection_refused_falls_through(agent_deps: Any, secondary: Fake
     secondary.script(Reply("still here"))
     deps = agent_deps(
         [PRIMARY, SECONDARY],
-        {ProviderKind.OPENAI: dead, ProviderKind.ANTHROPIC: secondary.anthropic_base_url},
+        {"openai": dead, "anthropic": secondary.anthropic_base_url},
     )
 
     result = await ask(deps)
@@ -201,7 +200,7 @@ async def test_server_tool_round_trip_with_a_real_provider(
         Reply(tool_calls=[ToolCallSpec("calculator", {"expression": "17 * 23"})], usage=(10, 5)),
         Reply("It is 391.", usage=(20, 4)),
     )
-    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url})
+    deps = agent_deps([PRIMARY], {"openai": primary.openai_base_url})
 
     result = await ask(deps, "What is 17 * 23?")
 
@@ -220,7 +219,7 @@ async def test_server_tool_round_trip_with_a_real_provider(
 
 async def test_sampling_options_reach_the_provider(agent_deps: Any, primary: FakeUpstream) -> None:
     primary.script(Reply("ok"))
-    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url})
+    deps = agent_deps([PRIMARY], {"openai": primary.openai_base_url})
     graph = make_graph(deps)
 
     await graph.ainvoke(
@@ -305,7 +304,7 @@ async def test_a_provider_400_is_not_retried_and_the_next_provider_answers(
 
 async def test_a_provider_409_is_retried(agent_deps: Any, primary: FakeUpstream) -> None:
     primary.script(Fault.status(409, message="conflict"), Reply("second time lucky"))
-    deps = agent_deps([PRIMARY], {ProviderKind.OPENAI: primary.openai_base_url}, max_retries=1)
+    deps = agent_deps([PRIMARY], {"openai": primary.openai_base_url}, max_retries=1)
 
     result = await ask(deps)
 

@@ -10,12 +10,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graph.builder import build_graph
 from graph.context import Context
 from nodes.guard import refusal_text, turn_chars
-from nodes.providers.catalogue import ProviderKind
 from tests.fakes.upstream import FakeUpstream, Reply
 
 
 def _graph(agent_deps: Any, primary: FakeUpstream) -> Any:
-    deps = agent_deps(["openai:gpt-test"], {ProviderKind.OPENAI: primary.openai_base_url})
+    deps = agent_deps(["openai:gpt-test"], {"openai": primary.openai_base_url})
     return build_graph(lambda: deps, checkpointer=InMemorySaver())
 
 

@@ -9,7 +9,6 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from graph.context import Context
-from nodes.providers.catalogue import ProviderKind
 from tests.factories import make_graph
 from tests.fakes.ollama import FakeOllama, OllamaError, OllamaReply
 from tests.fakes.server_thread import free_port
@@ -42,7 +41,7 @@ async def run(deps: Any, text: str) -> dict[str, Any]:
 
 async def test_ollama_answers_and_reports_usage(agent_deps: Any, ollama: FakeOllama) -> None:
     ollama.script(OllamaReply("Hello from llama", usage=(12, 4)))
-    deps = agent_deps([OLLAMA], {ProviderKind.OLLAMA: ollama.base_url})
+    deps = agent_deps([OLLAMA], {"ollama": ollama.base_url})
 
     result = await run(deps, "hi")
 
@@ -57,7 +56,7 @@ async def test_ollama_drives_a_server_tool(agent_deps: Any, ollama: FakeOllama) 
         OllamaReply(tool_calls=[("calculator", {"expression": "17 * 23"})]),
         OllamaReply("It is 391."),
     )
-    deps = agent_deps([OLLAMA], {ProviderKind.OLLAMA: ollama.base_url})
+    deps = agent_deps([OLLAMA], {"ollama": ollama.base_url})
 
     result = await run(deps, "What is 17 * 23?")
 
@@ -75,7 +74,7 @@ async def test_ollama_error_falls_back(
     primary.script(Reply("fallback answer"))
     deps = agent_deps(
         [OLLAMA, OPENAI],
-        {ProviderKind.OLLAMA: ollama.base_url, ProviderKind.OPENAI: primary.openai_base_url},
+        {"ollama": ollama.base_url, "openai": primary.openai_base_url},
     )
 
     result = await run(deps, "hi")
@@ -91,8 +90,8 @@ async def test_ollama_unreachable_falls_back(agent_deps: Any, primary: FakeUpstr
     deps = agent_deps(
         [OLLAMA, OPENAI],
         {
-            ProviderKind.OLLAMA: f"http://127.0.0.1:{free_port()}",
-            ProviderKind.OPENAI: primary.openai_base_url,
+            "ollama": f"http://127.0.0.1:{free_port()}",
+            "openai": primary.openai_base_url,
         },
     )
 

@@ -7,7 +7,6 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from graph.context import Context
-from nodes.providers.catalogue import ProviderKind
 from nodes.respond import respond
 from tests.factories import make_graph
 from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
@@ -25,7 +24,7 @@ async def test_the_tool_budget_ends_the_turn_cleanly(
     # A model that keeps calling tools, even when none are offered any more.
     loop = Reply(tool_calls=[ToolCallSpec("echo", {"text": "again"})])
     primary.script(loop, loop, loop)
-    deps = agent_deps(["openai:looper"], {ProviderKind.OPENAI: primary.openai_base_url})
+    deps = agent_deps(["openai:looper"], {"openai": primary.openai_base_url})
     graph = make_graph(deps)
 
     result = await graph.ainvoke(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from nodes.providers.catalogue import ProviderKind, ProviderTarget
+from nodes.providers.catalogue import ProviderTarget
+from nodes.providers.cooldown import InProcessCooldowns
+from nodes.providers.registry import provider_kinds
+from server.ops.resources import cooldown_store
 from server.settings import Settings
-from server.wiring import build_agent_deps, provider_catalogue
+from server.wiring import (
+    build_agent_deps,
+    default_agent_deps,
+    provider_catalogue,
+    provider_configs,
+)
 
 
 def test_defaults_run_offline_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,12 +46,12 @@ def test_agent_models_and_keys_come_from_the_environment(monkeypatch: pytest.Mon
 
     assert catalogue.alias_names() == ["default", "local"]
     assert catalogue.resolve(None) == [
-        ProviderTarget(ProviderKind.OPENROUTER, "meta-llama/llama-3.1-8b-instruct:free"),
-        ProviderTarget(ProviderKind.OFFLINE, "offline"),
+        ProviderTarget("openrouter", "meta-llama/llama-3.1-8b-instruct:free"),
+        ProviderTarget("offline", "offline"),
     ]
-    assert catalogue.config(ProviderKind.OLLAMA).timeout == 300
-    assert catalogue.config(ProviderKind.OPENAI).timeout == settings.provider_timeout
-    key = catalogue.config(ProviderKind.OPENROUTER).api_key
+    assert catalogue.config("ollama").timeout == 300
+    assert catalogue.config("openai").timeout == settings.provider_timeout
+    key = catalogue.config("openrouter").api_key
     assert key is not None
     assert key.get_secret_value() == "sk-or-secret"
     assert "sk-or-secret" not in repr(settings)
@@ -77,7 +88,7 @@ def test_default_model_must_exist() -> None:
 
 async def test_deps_offer_the_built_in_tools() -> None:
     settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
-    deps = build_agent_deps(settings)
+    deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     assert deps.tools.names() == ["calculator", "clock", "searxng_search", "echo"]
     await deps.providers.aclose()
 
@@ -91,3 +102,94 @@ def test_a_hosted_provider_without_its_key_is_refused_at_start() -> None:
     )
     with pytest.raises(ValueError, match="ANTHROPIC_API_KEY"):
         provider_catalogue(settings)
+
+
+# --- provider kinds: their variables come from the registry ---------------------------------
+
+DECLARED = [
+    (spec.kind, role, setting.env)
+    for spec in provider_kinds().values()
+    for role, setting in spec.settings()
+]
+
+
+@pytest.mark.parametrize(("kind", "role", "env"), DECLARED)
+def test_every_declared_provider_variable_is_read_by_its_name(
+    monkeypatch: pytest.MonkeyPatch, kind: str, role: str, env: str
+) -> None:
+    value = f"http://127.0.0.1:9/{kind}" if role == "base_url" else f"sk-{kind}"
+    monkeypatch.setenv(env, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    config = provider_configs(settings)[kind]
+
+    assert env.lower() in Settings.model_fields
+    if role == "base_url":
+        assert config.base_url == value
+    else:
+        assert config.api_key is not None
+        assert config.api_key.get_secret_value() == value
+        assert value not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("kind", "env"),
+    [
+        (spec.kind, setting.env)
+        for spec in provider_kinds().values()
+        for _, setting in spec.settings()
+        if setting.required
+    ],
+)
+def test_a_required_provider_variable_is_named_when_it_is_missing(
+    monkeypatch: pytest.MonkeyPatch, kind: str, env: str
+) -> None:
+    for _, setting in provider_kinds()[kind].settings():
+        monkeypatch.delenv(setting.env, raising=False)
+    settings = Settings(_env_file=None, agent_models={"a": [f"{kind}:x"]})  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=rf"which needs {env}$"):
+        provider_catalogue(settings)
+
+
+def test_every_variable_in_env_example_is_a_setting() -> None:
+    text = (Path(__file__).resolve().parents[3] / ".env.example").read_text()
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
+    assert {"OPENAI_API_KEY", "PROVIDER_TIMEOUT", "REDIS_URL"} <= names
+    unknown = sorted(name for name in names if name.lower() not in Settings.model_fields)
+    assert not unknown, f".env.example shows variables server/settings.py does not read: {unknown}"
+
+
+# --- cooldowns: built once, by server.ops.resources.cooldown_store ---------------------------
+
+
+def test_the_graph_uses_the_cooldown_store_it_is_given() -> None:
+    settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
+    store = InProcessCooldowns(threshold=9, cooldown=1.0)
+    assert build_agent_deps(settings, cooldowns=store).cooldowns is store
+
+
+def test_the_langgraph_dev_graph_gets_cooldowns_from_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("AGENT_MODELS", '{"offline": ["offline"]}')
+    monkeypatch.setenv("PROVIDER_COOLDOWN_FAILURES", "7")
+    monkeypatch.setenv("PROVIDER_COOLDOWN_SECONDS", "12.5")
+    monkeypatch.setenv("LOAD_PLUGIN_TOOLS", "false")
+    default_agent_deps.cache_clear()
+    try:
+        cooldowns = default_agent_deps().cooldowns
+    finally:
+        default_agent_deps.cache_clear()
+    assert isinstance(cooldowns, InProcessCooldowns)
+    assert (cooldowns.threshold, cooldowns.cooldown) == (7, 12.5)
+
+
+def test_provider_variables_are_read_from_dotenv_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OLLAMA_BASE_URL=http://127.0.0.1:9/dotenv\n")
+    settings = Settings(_env_file=dotenv)  # type: ignore[call-arg]
+    assert provider_configs(settings)["ollama"].base_url == "http://127.0.0.1:9/dotenv"

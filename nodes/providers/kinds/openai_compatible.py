@@ -1,0 +1,15 @@
+"""`openai-compatible`: any server that speaks OpenAI's API (vLLM, llama.cpp, LM Studio)."""
+
+from __future__ import annotations
+
+from nodes.providers.openai_wire import OpenAIWireModels
+from nodes.providers.registry import EnvSetting, ProviderSpec
+
+KIND = ProviderSpec(
+    kind="openai-compatible",
+    open=OpenAIWireModels,
+    api_key=EnvSetting("OPENAI_COMPATIBLE_API_KEY"),
+    base_url=EnvSetting("OPENAI_COMPATIBLE_BASE_URL", required=True),
+    speaks_openai=True,
+    openai_tool_choice=True,
+)

@@ -1,0 +1,16 @@
+"""`openrouter`: OpenRouter, through the OpenAI wire protocol."""
+
+from __future__ import annotations
+
+from nodes.providers.openai_wire import OpenAIWireModels
+from nodes.providers.registry import EnvSetting, ProviderSpec
+
+KIND = ProviderSpec(
+    kind="openrouter",
+    open=OpenAIWireModels,
+    api_key=EnvSetting("OPENROUTER_API_KEY", required=True),
+    base_url=EnvSetting("OPENROUTER_BASE_URL"),
+    default_base_url="https://openrouter.ai/api/v1",
+    speaks_openai=True,
+    openai_tool_choice=True,
+)
