@@ -4,15 +4,23 @@ Chat clients send the whole conversation every turn. The stored thread holds mor
 client saw (server tool calls and their results), so both sides are compared as *visible
 items*: user, system and client-tool messages one by one, and each run of server-made
 messages as one assistant item (its text joined, and the client tool calls it ended with).
+
+A client message is compared by what the client sent, not by what is stored: its id
+(`stamp_client_message`, at the door) carries a digest of its content as it arrived, so a
+node may rewrite a stored user, system or tool message (redact it, annotate it) as long as
+it keeps its id, and the client's resent original still matches it. Messages stored before
+ids carried a digest compare by their stored content. Assistant text compares with
+whitespace runs as one space and without `<details>`/`<think>` blocks
+(`nodes.messages.comparable_text`).
+
 Pure functions only: the service turns the resulting `Plan` into a graph run.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from langchain_core.messages import (
     AIMessage,
@@ -22,31 +30,45 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from nodes.messages import content_text, is_client_message
-
-_HIDDEN_BLOCKS = re.compile(r"<(details|think)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
-_SPACE = re.compile(r"\s+")
+from nodes.messages import (
+    client_digest,
+    client_message_id,
+    comparable_content,
+    comparable_text,
+    content_digest,
+    content_text,
+    is_client_message,
+)
 
 Key = tuple[object, ...]
+M = TypeVar("M", bound=BaseMessage)
+
+_DIGESTED = (HumanMessage, SystemMessage, ToolMessage)
+"""The client messages compared by digest; an assistant message compares by its text."""
 
 
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", _HIDDEN_BLOCKS.sub("", text)).strip()
+def stamp_client_message(message: M) -> M:
+    """A copy of a message the client sent, with a fresh client id carrying its digest.
+
+    Call it once, when the message enters the service, on every message of the client's
+    history (the `/v1` door does, in `to_langchain`), and store the stamped copies: the id
+    marks the message as the client's (`is_client_message`) and, for user, system and tool
+    messages, carries the `content_digest` of what the client sent. `plan` then matches the
+    stored message by that digest, so a node may rewrite its content (for example to redact
+    it) and the client's resent original still matches. Any id the message had is replaced.
+    """
+    content = message.content if isinstance(message, _DIGESTED) else None
+    return message.model_copy(update={"id": client_message_id(content)})
 
 
-def _content_key(message: BaseMessage) -> object:
-    if isinstance(message.content, str):
-        return _norm(message.content)
-    parts: list[object] = []
-    for block in message.content:
-        if isinstance(block, str):
-            parts.append(_norm(block))
-        elif block.get("type") == "text":
-            parts.append(_norm(str(block.get("text", ""))))
-        else:
-            parts.append(repr(sorted(block.items())))
-    joined = [p for p in parts if p != ""]
-    return joined[0] if len(joined) == 1 and isinstance(joined[0], str) else tuple(joined)
+def stamp_client_messages(messages: Sequence[M]) -> list[M]:
+    """`stamp_client_message` over the client's messages, in order."""
+    return [stamp_client_message(message) for message in messages]
+
+
+def _digest(message: BaseMessage) -> str:
+    """The digest a client message arrived with, else (stored before stamping) its content's."""
+    return client_digest(message) or content_digest(message.content)
 
 
 @dataclass(frozen=True)
@@ -67,17 +89,21 @@ class Item:
 
 
 def client_key(message: BaseMessage) -> Key:
-    """The comparison key of one message the client sent."""
+    """The comparison key of one message the client sent, or stored as the client's.
+
+    User, system and tool messages compare by `content_digest`: the one their id carries
+    (stamped when they arrived) or, without one, that of their content.
+    """
     if isinstance(message, HumanMessage):
-        return ("user", _content_key(message))
+        return ("user", _digest(message))
     if isinstance(message, SystemMessage):
-        return ("system", _content_key(message))
+        return ("system", _digest(message))
     if isinstance(message, ToolMessage):
-        return ("tool", message.tool_call_id, _content_key(message))
+        return ("tool", message.tool_call_id, _digest(message))
     if isinstance(message, AIMessage):
         calls = frozenset(c.get("id") for c in message.tool_calls)
-        return ("assistant", _norm(content_text(message.content)), calls)
-    return (message.type, _content_key(message))
+        return ("assistant", comparable_text(content_text(message.content)), calls)
+    return (message.type, comparable_content(message.content))
 
 
 def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
@@ -97,7 +123,7 @@ def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
             for c in (last_ai.tool_calls if last_ai else [])
             if c.get("id") not in server_answered
         )
-        text = _norm("".join(texts))
+        text = comparable_text("".join(texts))
         items.append(Item(("assistant", text, calls), end=end, boundary=not calls, server=True))
         texts, last_ai, server_answered, open_segment = [], None, set(), False
 
@@ -164,7 +190,9 @@ def plan(
 
     Args:
         stored: The thread's messages at its latest checkpoint.
-        incoming: The client's whole history, as LangChain messages.
+        incoming: The client's whole history, as LangChain messages. They compare by their
+            content whether they are stamped yet or not; but the ones the service stores
+            must have been stamped (`stamp_client_messages`) before the graph saw them.
         finished: The latest run ended normally (no node left to run).
         interrupted: The latest run is paused for client tool results.
         retry: The client marked this request as a retry of an earlier one.
