@@ -66,9 +66,10 @@ def stamp_client_messages(messages: Sequence[M]) -> list[M]:
     return [stamp_client_message(message) for message in messages]
 
 
-def _digest(message: BaseMessage) -> str:
-    """The digest a client message arrived with, else (stored before stamping) its content's."""
-    return client_digest(message) or content_digest(message.content)
+def _digest(message: BaseMessage, *, arriving: bool) -> str:
+    """The digest a stored message arrived with, else (arriving, or legacy) its content's."""
+    stamped = None if arriving else client_digest(message)
+    return stamped or content_digest(message.content)
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,23 @@ class Item:
     server: bool = False
 
 
-def client_key(message: BaseMessage) -> Key:
+def client_key(message: BaseMessage, *, arriving: bool = False) -> Key:
     """The comparison key of one message the client sent, or stored as the client's.
 
-    User, system and tool messages compare by `content_digest`: the one their id carries
-    (stamped when they arrived) or, without one, that of their content.
+    User, system and tool messages compare by `content_digest`: a stored one by the digest
+    its id carries (stamped when it arrived) or, without one, that of its content.
+
+    Args:
+        message: The message.
+        arriving: The message is in the request being reconciled: its content counts,
+            whatever its id claims.
     """
     if isinstance(message, HumanMessage):
-        return ("user", _digest(message))
+        return ("user", _digest(message, arriving=arriving))
     if isinstance(message, SystemMessage):
-        return ("system", _digest(message))
+        return ("system", _digest(message, arriving=arriving))
     if isinstance(message, ToolMessage):
-        return ("tool", message.tool_call_id, _digest(message))
+        return ("tool", message.tool_call_id, _digest(message, arriving=arriving))
     if isinstance(message, AIMessage):
         calls = frozenset(c.get("id") for c in message.tool_calls)
         return ("assistant", comparable_text(content_text(message.content)), calls)
@@ -191,8 +197,9 @@ def plan(
     Args:
         stored: The thread's messages at its latest checkpoint.
         incoming: The client's whole history, as LangChain messages. They compare by their
-            content whether they are stamped yet or not; but the ones the service stores
-            must have been stamped (`stamp_client_messages`) before the graph saw them.
+            content, stamped yet or not (an id's digest is not trusted here); but the ones
+            the service stores must have been stamped (`stamp_client_messages`) before the
+            graph saw them.
         finished: The latest run ended normally (no node left to run).
         interrupted: The latest run is paused for client tool results.
         retry: The client marked this request as a retry of an earlier one.
@@ -206,7 +213,7 @@ def plan(
     if not finished and not interrupted and items and items[-1].server:
         items.pop()  # the answer of a run that was cut short: the client never got it whole
     have = [item.key for item in items]
-    want = [client_key(m) for m in incoming]
+    want = [client_key(m, arriving=True) for m in incoming]
     shared = common_prefix(have, want)
     if shared == len(have):
         rest = incoming[shared:]

@@ -237,3 +237,12 @@ def test_an_id_with_a_digest_of_another_version_is_not_trusted() -> None:
     stamped = stamp_client_message(HumanMessage(RAW))
     other = HumanMessage(MASKED, id=(stamped.id or "").replace(".d1-", ".d2-"))
     assert client_digest(other) is None
+
+
+def test_an_arriving_message_compares_by_its_content_whatever_its_id_claims() -> None:
+    first = stamp_client_message(HumanMessage(RAW))
+    stored = redacted_thread(first)
+    claimed = HumanMessage("something else", id=first.id)  # an unstamped id from a client
+    client = [claimed, *resent()[1:], user("third")]
+    result = plan(stored, client, finished=True, interrupted=False, retry=False)
+    assert (result.action, result.start, result.base_end) == ("fork", 0, 0)
