@@ -32,16 +32,20 @@ async def client_tools(state: State) -> dict[str, Any]:
     answers = interrupt(ClientToolRequest(tool_calls=calls))
     if not isinstance(answers, dict):
         raise TypeError("resume client_tools with a dict of tool_call_id -> result")
-    results = [
-        ToolMessage(
-            content=str(answers.get(call.get("id") or "", "Error: the client sent no result.")),
-            tool_call_id=call.get("id") or "",
-            name=call["name"],
-            id=client_message_id(),
-        )
-        for call in calls
-    ]
+    results = [_result(call, answers) for call in calls]
     client = set(state.get("client_tools_offered", []))
     ran_server_tools = any(c["name"] not in client for c in last.tool_calls)
     rounds = state.get("tool_rounds", 0) + (0 if ran_server_tools else 1)
     return {"messages": results, "tool_rounds": rounds}
+
+
+def _result(call: ToolCall, answers: dict[Any, Any]) -> ToolMessage:
+    """The client's result of one call; its id carries the digest of what the client sent."""
+    call_id = call.get("id") or ""
+    text = str(answers.get(call_id, "Error: the client sent no result."))
+    return ToolMessage(
+        content=text,
+        tool_call_id=call_id,
+        name=call["name"],
+        id=client_message_id(text if call_id in answers else None),
+    )

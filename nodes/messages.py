@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
 from typing import Any
@@ -46,15 +48,77 @@ def message_text(message: BaseMessage) -> str:
     return content_text(message.content)
 
 
+_HIDDEN_BLOCKS = re.compile(r"<(details|think)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+Content = str | list[str | dict[str, Any]]
+
+
+def comparable_text(text: str) -> str:
+    """Text as compared between a client's history and the stored thread.
+
+    Whitespace runs count as one space, and `<details>`/`<think>` blocks (the reasoning a chat
+    UI folds into the answer it shows) do not count.
+    """
+    return _SPACE.sub(" ", _HIDDEN_BLOCKS.sub("", text)).strip()
+
+
+def comparable_content(content: Content) -> object:
+    """Content as compared: its text blocks' comparable text, other blocks as canonical JSON.
+
+    Content with one text part compares as that text, so a string and a one-block list of the
+    same text are equal.
+    """
+    if isinstance(content, str):
+        return comparable_text(content)
+    parts: list[object] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(comparable_text(block))
+        elif block.get("type") == "text":
+            parts.append(comparable_text(str(block.get("text", ""))))
+        else:
+            parts.append(("block", json.dumps(block, sort_keys=True, default=repr)))
+    joined = [p for p in parts if p != ""]
+    return joined[0] if len(joined) == 1 and isinstance(joined[0], str) else tuple(joined)
+
+
+def content_digest(content: Content) -> str:
+    """A digest of comparable content (32 hex digits of SHA-256); it does not reveal the text."""
+    canonical = json.dumps(comparable_content(content), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
+
+
 CLIENT_ID_PREFIX = "client-"
 """Ids of messages that came from the client (its history, its tool results)."""
 
+_DIGEST_MARK = ".d1-"
+"""Separates a client id's random part from the digest of the content it arrived with; the
+`1` is the version of `content_digest` (a different version is not compared)."""
 
-def client_message_id() -> str:
-    """A fresh id for a message the client sent: the shim tells them from the graph's own."""
-    return f"{CLIENT_ID_PREFIX}{uuid.uuid4().hex}"
+
+def client_message_id(content: Content | None = None) -> str:
+    """A fresh id for a message the client sent: the shim tells them from the graph's own.
+
+    With `content` (what the client sent), the id also carries its `content_digest`. The id
+    is what a node must keep to replace a message in the thread (`add_messages` replaces by
+    id), so the digest stays with the message whatever a node does to its content, and
+    survives every checkpointer (see `server.reconcile`).
+    """
+    random_part = uuid.uuid4().hex
+    if content is None:
+        return f"{CLIENT_ID_PREFIX}{random_part}"
+    return f"{CLIENT_ID_PREFIX}{random_part}{_DIGEST_MARK}{content_digest(content)}"
 
 
 def is_client_message(message: BaseMessage) -> bool:
     """True for messages the client sent (so it has seen them) rather than the graph made."""
     return (message.id or "").startswith(CLIENT_ID_PREFIX)
+
+
+def client_digest(message: BaseMessage) -> str | None:
+    """The digest of the content a client message arrived with, if its id carries one."""
+    if not is_client_message(message):
+        return None
+    _, mark, digest = (message.id or "").partition(_DIGEST_MARK)
+    return digest if mark and len(digest) == 32 else None

@@ -4,15 +4,23 @@ Chat clients send the whole conversation every turn. The stored thread holds mor
 client saw (server tool calls and their results), so both sides are compared as *visible
 items*: user, system and client-tool messages one by one, and each run of server-made
 messages as one assistant item (its text joined, and the client tool calls it ended with).
+
+A client message is compared by what the client sent, not by what is stored: its id
+(`stamp_client_message`, at the door) carries a digest of its content as it arrived, so a
+node may rewrite a stored user, system or tool message (redact it, annotate it) as long as
+it keeps its id, and the client's resent original still matches it. Messages stored before
+ids carried a digest compare by their stored content. Assistant text compares with
+whitespace runs as one space and without `<details>`/`<think>` blocks
+(`nodes.messages.comparable_text`).
+
 Pure functions only: the service turns the resulting `Plan` into a graph run.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from langchain_core.messages import (
     AIMessage,
@@ -22,31 +30,46 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from nodes.messages import content_text, is_client_message
-
-_HIDDEN_BLOCKS = re.compile(r"<(details|think)\b[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
-_SPACE = re.compile(r"\s+")
+from nodes.messages import (
+    client_digest,
+    client_message_id,
+    comparable_content,
+    comparable_text,
+    content_digest,
+    content_text,
+    is_client_message,
+)
 
 Key = tuple[object, ...]
+M = TypeVar("M", bound=BaseMessage)
+
+_DIGESTED = (HumanMessage, SystemMessage, ToolMessage)
+"""The client messages compared by digest; an assistant message compares by its text."""
 
 
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", _HIDDEN_BLOCKS.sub("", text)).strip()
+def stamp_client_message(message: M) -> M:
+    """A copy of a message the client sent, with a fresh client id carrying its digest.
+
+    Call it once, when the message enters the service, on every message of the client's
+    history (the `/v1` door does, in `to_langchain`), and store the stamped copies: the id
+    marks the message as the client's (`is_client_message`) and, for user, system and tool
+    messages, carries the `content_digest` of what the client sent. `plan` then matches the
+    stored message by that digest, so a node may rewrite its content (for example to redact
+    it) and the client's resent original still matches. Any id the message had is replaced.
+    """
+    content = message.content if isinstance(message, _DIGESTED) else None
+    return message.model_copy(update={"id": client_message_id(content)})
 
 
-def _content_key(message: BaseMessage) -> object:
-    if isinstance(message.content, str):
-        return _norm(message.content)
-    parts: list[object] = []
-    for block in message.content:
-        if isinstance(block, str):
-            parts.append(_norm(block))
-        elif block.get("type") == "text":
-            parts.append(_norm(str(block.get("text", ""))))
-        else:
-            parts.append(repr(sorted(block.items())))
-    joined = [p for p in parts if p != ""]
-    return joined[0] if len(joined) == 1 and isinstance(joined[0], str) else tuple(joined)
+def stamp_client_messages(messages: Sequence[M]) -> list[M]:
+    """`stamp_client_message` over the client's messages, in order."""
+    return [stamp_client_message(message) for message in messages]
+
+
+def _digest(message: BaseMessage, *, arriving: bool) -> str:
+    """The digest a stored message arrived with, else (arriving, or legacy) its content's."""
+    stamped = None if arriving else client_digest(message)
+    return stamped or content_digest(message.content)
 
 
 @dataclass(frozen=True)
@@ -66,18 +89,27 @@ class Item:
     server: bool = False
 
 
-def client_key(message: BaseMessage) -> Key:
-    """The comparison key of one message the client sent."""
+def client_key(message: BaseMessage, *, arriving: bool = False) -> Key:
+    """The comparison key of one message the client sent, or stored as the client's.
+
+    User, system and tool messages compare by `content_digest`: a stored one by the digest
+    its id carries (stamped when it arrived) or, without one, that of its content.
+
+    Args:
+        message: The message.
+        arriving: The message is in the request being reconciled: its content counts,
+            whatever its id claims.
+    """
     if isinstance(message, HumanMessage):
-        return ("user", _content_key(message))
+        return ("user", _digest(message, arriving=arriving))
     if isinstance(message, SystemMessage):
-        return ("system", _content_key(message))
+        return ("system", _digest(message, arriving=arriving))
     if isinstance(message, ToolMessage):
-        return ("tool", message.tool_call_id, _content_key(message))
+        return ("tool", message.tool_call_id, _digest(message, arriving=arriving))
     if isinstance(message, AIMessage):
         calls = frozenset(c.get("id") for c in message.tool_calls)
-        return ("assistant", _norm(content_text(message.content)), calls)
-    return (message.type, _content_key(message))
+        return ("assistant", comparable_text(content_text(message.content)), calls)
+    return (message.type, comparable_content(message.content))
 
 
 def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
@@ -97,7 +129,7 @@ def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
             for c in (last_ai.tool_calls if last_ai else [])
             if c.get("id") not in server_answered
         )
-        text = _norm("".join(texts))
+        text = comparable_text("".join(texts))
         items.append(Item(("assistant", text, calls), end=end, boundary=not calls, server=True))
         texts, last_ai, server_answered, open_segment = [], None, set(), False
 
@@ -169,7 +201,10 @@ def plan(
 
     Args:
         stored: The thread's messages at its latest checkpoint.
-        incoming: The client's whole history, as LangChain messages.
+        incoming: The client's whole history, as LangChain messages. They compare by their
+            content, stamped yet or not (an id's digest is not trusted here); but the ones
+            the service stores must have been stamped (`stamp_client_messages`) before the
+            graph saw them.
         finished: The latest run ended normally (no node left to run).
         interrupted: The latest run is paused for client tool results.
         retry: The client marked this request as a retry of an earlier one.
@@ -186,7 +221,7 @@ def plan(
     if not finished and not interrupted and items and items[-1].server:
         items.pop()  # the answer of a run that was cut short: the client never got it whole
     have = [item.key for item in items]
-    want = [client_key(m) for m in incoming]
+    want = [client_key(m, arriving=True) for m in incoming]
     if not assistant_text:
         have, want = _without_assistant_text(have), _without_assistant_text(want)
     shared = common_prefix(have, want)

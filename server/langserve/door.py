@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast, overload
 
-from langchain_core.messages import AnyMessage
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
 from pydantic import BaseModel
@@ -24,6 +23,7 @@ from graph.context import Context
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
 from server.ops.locks import ThreadLocks
+from server.reconcile import stamp_client_messages
 from server.runs import PreparedRun, prepare_run, stateless_run
 from server.threads import ThreadRef
 
@@ -104,7 +104,8 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         if not isinstance(door, DoorRun):
             raise RuntimeError("AgentDoor runs only behind the /agent routes")
         run_config = cast(RunnableConfig, {**(config or {}), "configurable": configurable})
-        messages: list[AnyMessage] = list(input.get("messages") or [])
+        # Stamped on arrival, as on /v1: a node may rewrite them and still be matched.
+        messages = stamp_client_messages(list(input.get("messages") or []))
         thread = door.thread
         if thread is None:
             yield stateless_run(door.stateless_graph, messages, door.context, config=run_config)

@@ -17,7 +17,6 @@ from langchain_core.messages import (
 )
 
 from graph.state import Usage
-from nodes.messages import client_message_id
 from server.openai.protocol import (
     AssistantContent,
     AssistantMessageIn,
@@ -41,6 +40,7 @@ from server.openai.wire import (
     ToolCallDelta,
     ToolCallOut,
 )
+from server.reconcile import stamp_client_message
 
 
 def _parts(content: UserContent | None) -> str | list[str | dict[str, Any]]:
@@ -72,20 +72,27 @@ def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
 
 
 def to_langchain(message: ChatMessage) -> AnyMessage:
-    """One OpenAI message as a LangChain message."""
-    mid = client_message_id()
+    """One OpenAI message as a LangChain message, stamped as the client's.
+
+    Its id is a fresh `client-` id carrying the digest of its content
+    (`server.reconcile.stamp_client_message`), so the thread recognises it when resent.
+    """
+    return stamp_client_message(_converted(message))
+
+
+def _converted(message: ChatMessage) -> AnyMessage:
     if isinstance(message, SystemMessageIn | DeveloperMessageIn):
-        return SystemMessage(content=_text(message.content), id=mid)
+        return SystemMessage(content=_text(message.content))
     if isinstance(message, UserMessageIn):
-        return HumanMessage(content=_parts(message.content), name=message.name, id=mid)
+        return HumanMessage(content=_parts(message.content), name=message.name)
     if isinstance(message, AssistantMessageIn):
         calls = [
             _tool_call(c.id, c.function.name, c.function.arguments)
             for c in message.tool_calls or []
         ]
         text = _text(message.content)
-        return AIMessage(content=text, tool_calls=calls, name=message.name, id=mid)
-    return ToolMessage(content=_text(message.content), tool_call_id=message.tool_call_id, id=mid)
+        return AIMessage(content=text, tool_calls=calls, name=message.name)
+    return ToolMessage(content=_text(message.content), tool_call_id=message.tool_call_id)
 
 
 def completion_id() -> str:
