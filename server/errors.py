@@ -22,7 +22,7 @@ from graph.errors import (
     ProviderStreamBrokenError,
 )
 from server.disconnect import ClientGone
-from server.ops.checkpointer import store_unavailable
+from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from server.errors import (
 from server.openai.adapter import chunk, now, tool_call_deltas
 from server.openai.event_pump import EventPump
 from server.openai.events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
-from server.ops.checkpointer import store_unavailable
+from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
 import psycopg
-import psycopg_pool
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
@@ -40,6 +39,9 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from server.settings import Settings
+from server.store_errors import connection_lost, store_unavailable
+
+__all__ = ["connection_lost", "open_checkpointer", "store_unavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,43 +51,6 @@ Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
 #: Connections the pool keeps open even when idle (fewer if DATABASE_POOL_SIZE is smaller).
 MIN_POOL_SIZE: Final = 4
-
-#: SQLSTATEs of a session the server ended: admin_shutdown (a fast or smart shutdown,
-#: `pg_terminate_backend`), crash_shutdown, cannot_connect_now (still starting up). The
-#: server rolls back what the session was doing before it sends them.
-_SESSION_ENDED: Final = frozenset({"57P01", "57P02", "57P03"})
-
-#: The pool's own failures: it already waited (or refused to) for a connection, so running
-#: the call again would only double the wait.
-_POOL_FAILURES: Final = (
-    psycopg_pool.PoolTimeout,
-    psycopg_pool.TooManyRequests,
-    psycopg_pool.PoolClosed,
-)
-
-
-def connection_lost(error: BaseException) -> bool:
-    """Whether `error` says the connection went away, rather than the statement failing.
-
-    True for a session the server ended (`AdminShutdown` and its kin), a connection
-    exception (SQLSTATE class 08), and psycopg's own errors without a SQLSTATE ("server
-    closed the connection unexpectedly", "the connection is closed"). False for everything
-    the statement itself caused (constraint, syntax, a cancelled query, a lock timeout)
-    and for the pool's timeouts.
-    """
-    if not isinstance(error, psycopg.OperationalError) or isinstance(error, _POOL_FAILURES):
-        return False
-    state = error.sqlstate
-    return state is None or state.startswith("08") or state in _SESSION_ENDED
-
-
-def store_unavailable(error: BaseException) -> bool:
-    """Whether `error` says PostgreSQL cannot be reached now (down, failing over, pool empty).
-
-    The client gets a 503 with `Retry-After` for these: the request was fine, the store
-    was not there. Any other database error stays a logged 500.
-    """
-    return isinstance(error, psycopg_pool.PoolTimeout) or connection_lost(error)
 
 
 class ReconnectingPostgresSaver(AsyncPostgresSaver):
