@@ -23,9 +23,8 @@ from langgraph.types import Command, StreamMode
 from graph.builder import AgentGraph
 from graph.context import Context
 from graph.prompts import BACKGROUND_TASK_PREFIX
-from graph.routing import FALLBACK_PROVIDER, RESPOND, pending_client_calls
+from graph.routing import STREAMED_NODES, pending_client_calls
 from graph.state import InputState, State, Usage
-from nodes.guard import GUARD
 from nodes.messages import content_text, is_client_message, message_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
@@ -36,7 +35,6 @@ from server.ops.locks import ThreadLocks
 from server.reconcile import plan
 from server.settings import Settings
 
-_STREAMED_NODES = frozenset({GUARD, FALLBACK_PROVIDER, RESPOND})
 _MODES: list[StreamMode] = ["messages", "values"]
 _MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
 
@@ -317,7 +315,7 @@ class ChatService:
                         yield ProgressDelta(line)
                     continue
                 message, metadata = payload
-                if metadata.get("langgraph_node") not in _STREAMED_NODES:
+                if metadata.get("langgraph_node") not in STREAMED_NODES:
                     continue
                 if isinstance(message, AIMessageChunk | AIMessage):
                     text = content_text(message.content)
