@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from nodes.providers.catalogue import ProviderKind, ProviderTarget
+from nodes.tools import ToolConfig, build_tool_registry
 from server.settings import Settings
 from server.wiring import build_agent_deps, provider_catalogue
 
@@ -75,10 +76,29 @@ def test_default_model_must_exist() -> None:
         provider_catalogue(settings)
 
 
-async def test_deps_offer_the_built_in_tools() -> None:
+async def test_deps_offer_the_built_in_tools_and_plugins_only_when_allowed() -> None:
+    built_in = build_tool_registry(ToolConfig(load_plugins=False)).names()
     settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
     deps = build_agent_deps(settings)
-    assert deps.tools.names() == ["calculator", "clock", "searxng_search", "echo"]
+    assert deps.tools.names() == built_in
+    await deps.providers.aclose()
+
+    # The dev group installs the example plugin (examples/agent-tool-dice).
+    settings = Settings(_env_file=None, load_plugin_tools=True)  # type: ignore[call-arg]
+    deps = build_agent_deps(settings)
+    assert deps.tools.names()[: len(built_in)] == built_in
+    assert "roll_dice" in deps.tools.names()[len(built_in) :]
+    await deps.providers.aclose()
+
+
+async def test_deps_pass_the_search_settings_to_the_search_tool() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, load_plugin_tools=False, searxng_top_k=7
+    )
+    deps = build_agent_deps(settings)
+    search = deps.tools.get("searxng_search")
+    assert search is not None
+    assert "at most 7 results" in search.description
     await deps.providers.aclose()
 
 
