@@ -45,6 +45,8 @@ def _environment() -> dict[str, str]:
         AGENT_MODELS=json.dumps({"offline": ["offline"]}),
         LOAD_PLUGIN_TOOLS="true",
         PYTHONUNBUFFERED="1",
+        # This checkout's packages, not those of the checkout an editable install points at.
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     )
     env.pop("SEARXNG_URL", None)
     return env
