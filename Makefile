@@ -18,7 +18,7 @@ LANGGRAPH_PORT ?= 2024
 	lock add
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .tools/bin/uv:  # no uv on PATH: install it into .tools/ (a venv, else pip --user)
 	@if python3 -m venv .tools >/dev/null 2>&1; then \
