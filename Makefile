@@ -7,10 +7,18 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 
-.PHONY: help install run test lint format typecheck check clean bench retention
+# Plugin packages (directories) to keep installed: `uv sync` removes whatever uv.lock does not
+# name, so `make install` installs these, editable, after it. By default every package in
+# plugins/ (git-ignored: put a plugin's checkout, or a symlink to it, there); `make test`
+# collects their tests/ (testpaths in pyproject.toml). PLUGINS="../a ../b" names others.
+PLUGINS ?= $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+LANGGRAPH_PORT ?= 2024
+
+.PHONY: help install run test lint format typecheck check clean bench retention langgraph-dev \
+	lock add
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .tools/bin/uv:  # no uv on PATH: install it into .tools/ (a venv, else pip --user)
 	@if python3 -m venv .tools >/dev/null 2>&1; then \
@@ -20,8 +28,9 @@ help: ## List the targets
 	  ln -sf "$$(python3 -m site --user-base)/bin/uv" .tools/bin/uv; \
 	fi
 
-install: $(UV) ## Install the locked dependencies into .venv
+install: $(UV) ## Install the locked dependencies into .venv, then the PLUGINS
 	$(UV) sync --frozen
+	$(if $(strip $(PLUGINS)),$(UV) pip install --python .venv/bin/python $(addprefix -e ,$(PLUGINS)))
 
 run: install ## Serve on HOST:PORT (default 127.0.0.1:8000) with the settings from env/.env
 	$(UV) run --frozen python -m server
@@ -51,3 +60,27 @@ bench: install ## Print the service's overhead against direct calls to a fake pr
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them
 	$(UV) run --frozen python -m server.ops.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)
+
+# Everything stays on this machine: no CLI analytics, no version check, no LangSmith tracing or
+# key, no browser tab on smith.langchain.com (what tests/integration/test_langgraph_dev.py sets).
+# langgraph dev lets .env override the environment, so a .env that turns tracing on, or names a
+# LangGraph licence that reports usage, is refused rather than obeyed.
+langgraph-dev: install ## Run `langgraph dev` on 127.0.0.1:LANGGRAPH_PORT (2024); nothing leaves the machine
+	@if grep -qsiE '^\s*(export\s+)?(LANGSMITH_TRACING|LANGCHAIN_TRACING_V2)\s*=\s*["'\'']?(true|1)' .env \
+	  || grep -qsE '^\s*(export\s+)?(LANGGRAPH_CLOUD_LICENSE_KEY|LANGSMITH_CONTROL_PLANE_API_KEY)\s*=\s*\S' .env; then \
+	  echo "make langgraph-dev: .env turns on LangSmith tracing or a licence key, which would" \
+	    "send data off this machine (langgraph dev lets .env win); remove it there." >&2; exit 1; \
+	fi
+	env -u LANGSMITH_API_KEY -u LANGCHAIN_API_KEY -u LANGSMITH_ENDPOINT -u LANGCHAIN_ENDPOINT \
+	  -u LANGGRAPH_CLOUD_LICENSE_KEY -u LANGSMITH_CONTROL_PLANE_API_KEY \
+	  LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
+	  LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false \
+	  $(UV) run --frozen langgraph dev --host 127.0.0.1 --port $(LANGGRAPH_PORT) --no-browser
+
+lock: $(UV) ## Update uv.lock after editing the dependencies in pyproject.toml
+	$(UV) lock
+
+add: $(UV) ## Add a dependency to pyproject.toml and uv.lock: make add PKG='name>=1.2' [GROUP=dev]
+	@test -n "$(PKG)" || { echo "usage: make add PKG='name>=1.2' [GROUP=dev]" >&2; exit 2; }
+	$(UV) add $(if $(GROUP),--group $(GROUP)) '$(PKG)'
+	$(if $(strip $(PLUGINS)),$(UV) pip install --python .venv/bin/python $(addprefix -e ,$(PLUGINS)))

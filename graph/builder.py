@@ -1,4 +1,9 @@
-"""Wires the nodes into the agent graph; the only place with add_node and add_edge calls."""
+"""Wires the nodes into the agent graph; the only place with add_node and add_edge calls.
+
+Importing this module builds nothing: `build_graph(deps)` compiles the graph over the services
+the caller gives it. The module-level graph that `langgraph.json` names lives outside `graph/`
+(`server/graph_entry.py`), because building services from settings is the server's business.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,20 @@ from graph.context import Context
 from graph.routing import (
     CLIENT_TOOLS,
     FALLBACK_PROVIDER,
+    GUARD,
     RESPOND,
     ROUTER,
     TOOLS,
+    after_guard,
     after_model,
     after_router,
     after_tools,
 )
 from graph.state import InputState, OutputState, State
 from nodes.client_tools import client_tools
-from nodes.deps import AgentDeps, DepsSource
+from nodes.deps import DepsSource
 from nodes.fallback_provider import make_fallback_provider
-from nodes.guard import GUARD, guard
+from nodes.guard import guard
 from nodes.respond import respond
 from nodes.router import make_router
 from nodes.tool_node import make_tool_node
@@ -34,7 +41,7 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
     builder = StateGraph(
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
-    builder.add_node(GUARD, guard, destinations=(ROUTER, END))
+    builder.add_node(GUARD, guard)
     builder.add_node(ROUTER, make_router(deps))
     builder.add_node(FALLBACK_PROVIDER, make_fallback_provider(deps))
     builder.add_node(TOOLS, make_tool_node(deps))
@@ -42,6 +49,8 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
     builder.add_node(RESPOND, respond)
 
     builder.add_edge(START, GUARD)
+    # A refused turn ends with the guard's answer; an accepted one goes on to the router.
+    builder.add_conditional_edges(GUARD, after_guard, {"accepted": ROUTER, "refused": END})
     builder.add_conditional_edges(ROUTER, after_router, [FALLBACK_PROVIDER, RESPOND])
     builder.add_conditional_edges(FALLBACK_PROVIDER, after_model, [TOOLS, CLIENT_TOOLS, RESPOND])
     builder.add_conditional_edges(TOOLS, after_tools, [CLIENT_TOOLS, FALLBACK_PROVIDER])
@@ -55,14 +64,3 @@ def build_graph(
 ) -> AgentGraph:
     """Compile the agent graph; without a checkpointer runs are stateless."""
     return build_builder(deps).compile(checkpointer=checkpointer, name="agent")
-
-
-def default_deps() -> AgentDeps:
-    """Services built from the environment on first use (for `langgraph dev` and scripts)."""
-    from server.wiring import default_agent_deps
-
-    return default_agent_deps()
-
-
-graph = build_graph(default_deps)
-"""The module-level graph that langgraph.json points at (`langgraph dev` adds its own saver)."""

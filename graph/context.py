@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+DEFAULT_MAX_INPUT_CHARS = 200_000
+"""Default of `Context.max_input_chars` and of the `MAX_INPUT_CHARS` setting.
+
+About 50 000 tokens of English (≈ 4 characters a token), so a turn this long still fits, with
+the history, the tool schemas and the answer, in the 128k-token context of today's hosted
+defaults (gpt-4o-mini, Claude, Llama 3.1/3.3), and every node that scans the turn's text
+(the guard, the router, a redaction node) sees at most this much. Models with smaller
+windows (a 32k-token model: ~100 000; Ollama's small default context) want a lower value,
+as does text of ~1 character a token (Chinese, Japanese).
+"""
+
 
 @dataclass(kw_only=True)
 class Context:
@@ -24,7 +35,7 @@ class Context:
     """Longer tool outputs are cut, so one tool cannot flood the model's context."""
     max_tools_offered: int = 16
     """With more tools than this registered, only the most relevant ones are offered."""
-    max_input_chars: int = 2_000_000
+    max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
     """A turn whose new user text is longer is refused by the guard node, before any model."""
     client_tools: list[dict[str, Any]] = field(default_factory=list)
     """Tools the client declared (OpenAI `tools`): offered to the model, never run here."""

@@ -1,4 +1,9 @@
-"""Pure edge functions: the only place that names the node a turn goes to next."""
+"""The graph's node names and its pure edge functions.
+
+Nodes never name their successor: a node returns a state update, and an edge function here
+reads the state and says where the turn goes next (`graph/builder.py` wires them). So a node
+can be put between two others by editing `graph/builder.py` (and this file) only.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,19 @@ from langchain_core.messages import AIMessage, ToolCall
 
 from graph.state import State
 
+GUARD = "guard"
 ROUTER = "router"
 FALLBACK_PROVIDER = "fallback_provider"
 TOOLS = "tools"
 RESPOND = "respond"
 CLIENT_TOOLS = "client_tools"
+
+STREAMED_NODES = frozenset({GUARD, FALLBACK_PROVIDER, RESPOND})
+"""Nodes whose AI message text is streamed to the client as the answer (the guard's refusal,
+the model's tokens, `respond`'s closing words); any other node's messages are not."""
+
+GuardVerdict = Literal["accepted", "refused"]
+"""What the guard decided; `graph/builder.py` maps each verdict to the next node."""
 
 
 def pending_client_calls(state: State) -> tuple[AIMessage | None, list[ToolCall]]:
@@ -29,6 +42,11 @@ def pending_client_calls(state: State) -> tuple[AIMessage | None, list[ToolCall]
     answered = {getattr(m, "tool_call_id", None) for m in messages[index + 1 :]}
     calls = [c for c in last.tool_calls if c["name"] in client and c.get("id") not in answered]
     return last, calls
+
+
+def after_guard(state: State) -> GuardVerdict:
+    """`refused` when the guard answered the turn itself (the turn ends), else `accepted`."""
+    return "refused" if state.get("refused") else "accepted"
 
 
 def after_router(state: State) -> Literal["fallback_provider", "respond"]:

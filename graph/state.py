@@ -60,10 +60,14 @@ class InputState(TypedDict):
 class State(InputState):
     """The full state. Per-turn fields are reset by the router at the start of every turn."""
 
+    refused: NotRequired[bool]
+    """True when the guard answered this turn itself (an over-long input), so no model runs.
+    The guard writes it on every turn, so a refusal of an earlier turn never lingers."""
     route: NotRequired[Route]
     """The router's decision for this turn."""
     route_reason: NotRequired[str]
-    """Why: `chat`, `background_task`, `no_user_message`."""
+    """Why: `chat`, `background_task`, `no_user_message` (the router), `input_too_long` (the
+    guard)."""
     provider_chain: NotRequired[list[str]]
     """Provider target ids to try in order, resolved from the requested model alias."""
     tools_offered: NotRequired[list[str]]

@@ -2,32 +2,28 @@
 
 A model call costs money and time in proportion to its input, and a provider answers an
 oversized prompt with a context-length error only after it has been sent. The guard runs
-first (START → guard → router) and answers such a turn itself with a short refusal, so no
-provider ever sees it. The limit is `Context.max_input_chars` (the `MAX_INPUT_CHARS` setting).
+at the start of every turn, before the router (`graph/builder.py`), and answers such a turn
+itself with a short refusal, so no provider ever sees it. The limit is
+`Context.max_input_chars` (the `MAX_INPUT_CHARS` setting).
 
-It is also the worked example of "a new node" in the README: one module here, plus the
-`add_node`/`add_edge` lines in `graph/builder.py`.
+It is also the worked example of "a new node" in the README: one module here, plus its
+`add_node`/edge lines in `graph/builder.py`. Like every node it only returns a state update
+(`refused`, written on every turn); it never names the next node: `after_guard` in
+`graph/routing.py` reads `refused`, and `graph/builder.py` maps that verdict to a node.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 
 from graph.context import Context
 from graph.state import State, empty_usage
 from nodes.messages import message_text
 
-__all__ = ["GUARD", "GuardNext", "guard", "refusal_text", "turn_chars"]
-
-GUARD = "guard"
-
-GuardNext = Literal["router", "__end__"]
-"""Where the guard sends a turn: on to the router, or straight to the end with a refusal
-(`graph.routing.ROUTER` and LangGraph's `END`, spelled as literals for the type checker)."""
+__all__ = ["guard", "refusal_text", "turn_chars"]
 
 
 def turn_chars(messages: list[BaseMessage]) -> int:
@@ -49,28 +45,26 @@ def refusal_text(size: int, limit: int) -> str:
     )
 
 
-async def guard(state: State, *, runtime: Runtime[Context]) -> Command[GuardNext]:
-    """Let the turn through to the router, or end it with a refusal if it is too long."""
+async def guard(state: State, *, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Let the turn through, or answer it with a refusal (`refused`) if it is too long."""
     context = runtime.context or Context()
     size = turn_chars(list(state["messages"]))
     if size <= context.max_input_chars:
-        return Command(goto="router")
+        return {"refused": False}
     # The router resets the turn's bookkeeping; it does not run, so the guard does it.
     refusal = AIMessage(
         content=refusal_text(size, context.max_input_chars),
         response_metadata={"finish_reason": "stop", "refused_by": "guard"},
     )
-    return Command(
-        goto="__end__",
-        update={
-            "messages": [refusal],
-            "route": "respond",
-            "route_reason": "input_too_long",
-            "tools_offered": [],
-            "tool_rounds": 0,
-            "attempts": [],
-            "usage": empty_usage(),
-            "provider": None,
-            "finish_reason": "stop",
-        },
-    )
+    return {
+        "refused": True,
+        "messages": [refusal],
+        "route": "respond",
+        "route_reason": "input_too_long",
+        "tools_offered": [],
+        "tool_rounds": 0,
+        "attempts": [],
+        "usage": empty_usage(),
+        "provider": None,
+        "finish_reason": "stop",
+    }

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graph.context import DEFAULT_MAX_INPUT_CHARS
 from nodes.providers.registry import ProviderSpec, provider_kinds
 
 
@@ -97,11 +98,12 @@ class ServiceSettings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0)
     tool_output_max_chars: int = Field(default=16_000, ge=100)
     max_tools_offered: int = Field(default=16, ge=1)
-    max_input_chars: int = Field(default=2_000_000, ge=1)
+    max_input_chars: int = Field(default=DEFAULT_MAX_INPUT_CHARS, ge=1)
     """A turn whose new user text is longer is refused (the guard node) before any model call.
 
-    The default only stops absurd pastes (far beyond any model's context); set it to what your
-    models can take, e.g. 100000 for a 32k-token model.
+    The default, 200000 characters (~50k tokens), fits the 128k-token models of the hosted
+    providers with room to spare, and bounds the text every node scans; set it to what your
+    models take, e.g. 100000 for a 32k-token model.
     """
     searxng_url: str | None = None
     searxng_timeout: float = Field(default=10.0, gt=0)

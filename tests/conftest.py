@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +27,45 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 SettingsFactory = Callable[..., Settings]
+
+# A hard timeout that works while a thread holds the GIL. pytest-timeout (`timeout` in
+# pyproject.toml) fails a slow test with SIGALRM, whose Python handler needs the GIL: a thread
+# stuck in C code that holds it (a catastrophic regex in the served app's thread) is never
+# interrupted, and the suite hangs for good. faulthandler's watchdog is a C thread that needs
+# no GIL; armed for the same tests with the same timeout plus a grace, it writes every
+# thread's traceback to the terminal and ends pytest (exit status 1).
+HARD_TIMEOUT_GRACE = 30.0
+_TERMINAL = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the terminal's stderr (captured output would be lost when the process ends)."""
+    config.stash[_TERMINAL] = os.dup(2)  # capture is suspended while plugins configure
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.cancel_dump_traceback_later()
+    terminal = config.stash.get(_TERMINAL, None)
+    if terminal is not None:
+        os.close(terminal)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    """Arm the hard timeout beside pytest-timeout's own (returning None keeps it)."""
+    if settings.timeout and settings.timeout > 0:
+        faulthandler.dump_traceback_later(
+            settings.timeout + HARD_TIMEOUT_GRACE, exit=True, file=item.config.stash[_TERMINAL]
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_enter_pdb() -> None:
+    faulthandler.cancel_dump_traceback_later()  # a debugging session is never cut short
 
 
 def service_missing(what: str, error: Exception) -> None:

@@ -13,9 +13,8 @@ from graph.builder import AgentGraph
 from graph.context import Context
 from graph.errors import ErrorCode
 from graph.prompts import BACKGROUND_TASK_PREFIX
-from graph.routing import FALLBACK_PROVIDER, RESPOND
+from graph.routing import STREAMED_NODES
 from graph.state import Usage
-from nodes.guard import GUARD
 from nodes.messages import content_text, message_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
@@ -34,7 +33,6 @@ from server.runs import PreparedRun, prepare_run, run_context, stateless_run
 from server.settings import Settings
 from server.threads import ThreadRef
 
-_STREAMED_NODES = frozenset({GUARD, FALLBACK_PROVIDER, RESPOND})
 _MODES: list[StreamMode] = ["messages", "values"]
 _MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
 
@@ -169,7 +167,7 @@ class ChatService:
                         yield ProgressDelta(line)
                     continue
                 message, metadata = payload
-                if metadata.get("langgraph_node") not in _STREAMED_NODES:
+                if metadata.get("langgraph_node") not in STREAMED_NODES:
                     continue
                 if isinstance(message, AIMessageChunk | AIMessage):
                     text = content_text(message.content)

@@ -24,6 +24,8 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from graph.builder import build_graph
+from tests.factories import make_deps
 from tests.fakes.server_thread import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +45,8 @@ def _environment() -> dict[str, str]:
         AGENT_MODELS=json.dumps({"offline": ["offline"]}),
         LOAD_PLUGIN_TOOLS="true",
         PYTHONUNBUFFERED="1",
+        # This checkout's packages, not those of the checkout an editable install points at.
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     )
     env.pop("SEARXNG_URL", None)
     return env
@@ -87,7 +91,7 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def anchored_config(workdir: Path) -> Path:
     """The repository's langgraph.json, with its graph and dependency paths made absolute."""
     config = json.loads((ROOT / "langgraph.json").read_text())
-    assert config["graphs"] == {"agent": "./graph/builder.py:graph"}
+    assert list(config["graphs"]) == ["agent"]
     assert config["dependencies"] == ["."]
     for name, spec in config["graphs"].items():
         path, _, attribute = spec.partition(":")
@@ -180,3 +184,14 @@ async def test_langgraph_dev_loads_the_plugin_tool(langgraph_dev: str) -> None:
         assert tool_result["name"] == "roll_dice"
         assert last_text(output) == tool_result["content"]
         assert last_text(output).startswith("Rolled 2d6: ")
+
+
+async def test_langgraph_dev_draws_the_graph_the_builder_wires(langgraph_dev: str) -> None:
+    expected = build_graph(lambda: make_deps(["offline"], {})).get_graph()
+    async with get_client(url=langgraph_dev) as client:
+        (assistant,) = await client.assistants.search(graph_id="agent")
+        drawn = await client.assistants.get_graph(assistant["assistant_id"])
+    assert {n["id"] for n in drawn["nodes"]} == set(expected.nodes)
+    assert {(e["source"], e["target"]) for e in drawn["edges"]} == {
+        (e.source, e.target) for e in expected.edges
+    }

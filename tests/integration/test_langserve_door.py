@@ -32,6 +32,12 @@ def agent(app: ServedApp, **headers: str) -> RemoteRunnable:
     return RemoteRunnable(f"{app.url}/agent/", headers=headers or None)
 
 
+def in_order(seen: list[Any], expected: list[Any]) -> bool:
+    """`expected` appears in `seen` in this order, possibly with other items in between."""
+    remaining = iter(seen)
+    return all(item in remaining for item in expected)
+
+
 def answer(output: dict[str, Any]) -> str:
     last = output["messages"][-1]
     assert isinstance(last, AIMessage)
@@ -81,8 +87,8 @@ def test_two_turns_on_a_thread_remember_and_reach_the_checkpointer(
     assert history[0]["last_message"]["text"] == 'Earlier you said: "echo pineapple"'
     assert history[0]["written_by"] == ["respond"]
     writers = [c["written_by"] for c in reversed(history)]
-    assert writers[:4] == [["__input__"], ["__start__"], ["guard"], ["router"]]
-    assert ["tools"] in writers
+    assert writers[:2] == [["__input__"], ["__start__"]]
+    assert in_order(writers, [["guard"], ["router"], ["tools"], ["respond"]])
     assert [c["source"] for c in history].count("input") == 2  # one input per turn
 
 
@@ -123,20 +129,19 @@ def test_batch_runs_each_input_on_its_own_thread(
 def test_stream_yields_each_node_update(make_settings: SettingsFactory, serve: Serve) -> None:
     chunks = list(agent(serve(make_settings())).stream(turn("What is 6 * 7?")))
 
+    assert all(len(chunk) == 1 for chunk in chunks)  # one {node: update} per step
     nodes = [next(iter(chunk)) for chunk in chunks]
-    assert nodes == [
-        "guard",
-        "router",
-        "fallback_provider",
-        "tools",
-        "fallback_provider",
-        "respond",
-    ]
-    router = chunks[1]["router"]
+    # The path of a tool-using turn; other nodes may run in between.
+    path = ["guard", "router", "fallback_provider", "tools", "fallback_provider", "respond"]
+    assert in_order(nodes, path)
+    assert nodes[-1] == "respond"
+    updates = {node: [c[node] for c in chunks if node in c] for node in nodes}
+    (router,) = updates["router"]
     assert router["route"] == "model"
     assert "calculator" in router["tools_offered"]
-    assert chunks[3]["tools"]["messages"][0].content == "42"
-    assert chunks[4]["fallback_provider"]["provider"] == "offline"
+    (tools,) = updates["tools"]
+    assert tools["messages"][0].content == "42"
+    assert updates["fallback_provider"][-1]["provider"] == "offline"
 
 
 async def test_stream_events_shows_nodes_tools_and_model_tokens(

@@ -137,7 +137,8 @@ def test_errors_are_openai_shaped(make_settings: SettingsFactory, serve: Serve) 
 def test_hostile_arithmetic_is_refused_and_the_service_keeps_answering(
     make_settings: SettingsFactory, serve: Serve, expression: str
 ) -> None:
-    app = serve(make_settings())
+    # Past the guard (MAX_INPUT_CHARS): the calculator's own limits are under test here.
+    app = serve(make_settings(max_input_chars=len(expression) + 100))
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0, timeout=30)
 
     refused = client.chat.completions.create(

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graph.routing import after_model, after_router
+from graph.routing import after_guard, after_model, after_router
 from graph.state import State
+
+
+def test_after_guard_follows_the_guards_verdict() -> None:
+    assert after_guard(State(messages=[], refused=True)) == "refused"
+    assert after_guard(State(messages=[], refused=False)) == "accepted"
+    assert after_guard(State(messages=[])) == "accepted"
 
 
 def test_after_router_follows_the_route() -> None:

@@ -54,3 +54,17 @@ def test_only_the_new_turn_counts_not_the_history() -> None:
     history = [HumanMessage("a" * 500), AIMessage("ok"), HumanMessage("abc"), HumanMessage("de")]
     assert turn_chars(history) == 5
     assert turn_chars([]) == 0
+
+
+async def test_a_refused_turn_does_not_refuse_the_next_one_on_the_thread(
+    agent_deps: Any, primary: FakeUpstream
+) -> None:
+    primary.script(Reply("back to normal"))
+    graph = _graph(agent_deps, primary)
+    config = {"configurable": {"thread_id": "twice"}}
+    limit = Context(max_input_chars=10)
+    await graph.ainvoke({"messages": [HumanMessage("x" * 11)]}, config, context=limit)
+    output = await graph.ainvoke({"messages": [HumanMessage("short")]}, config, context=limit)
+    assert len(primary.requests) == 1
+    assert output["messages"][-1].content == "back to normal"
+    assert output["route"] == "model"

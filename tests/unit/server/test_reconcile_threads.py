@@ -21,9 +21,9 @@ from langgraph.types import Command
 
 from graph.builder import AgentGraph, build_builder
 from graph.context import Context
+from graph.routing import GUARD
 from graph.state import State
 from nodes.deps import AgentDeps
-from nodes.guard import GUARD
 from nodes.messages import CLIENT_ID_PREFIX, client_digest, content_digest, content_text
 from server.openai.adapter import to_langchain
 from server.openai.events import final_text

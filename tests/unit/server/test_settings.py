@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.cooldown import InProcessCooldowns
 from nodes.providers.registry import provider_kinds
+from nodes.tools import ToolConfig, build_tool_registry
 from server.ops.resources import cooldown_store
 from server.settings import Settings
 from server.wiring import (
@@ -86,10 +87,18 @@ def test_default_model_must_exist() -> None:
         provider_catalogue(settings)
 
 
-async def test_deps_offer_the_built_in_tools() -> None:
+async def test_deps_offer_the_built_in_tools_and_plugins_only_when_allowed() -> None:
+    built_in = build_tool_registry(ToolConfig(load_plugins=False)).names()
     settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
-    assert deps.tools.names() == ["calculator", "clock", "searxng_search", "echo"]
+    assert deps.tools.names() == built_in
+    await deps.providers.aclose()
+
+    # The dev group installs the example plugin (examples/agent-tool-dice).
+    settings = Settings(_env_file=None, load_plugin_tools=True)  # type: ignore[call-arg]
+    deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
+    assert deps.tools.names()[: len(built_in)] == built_in
+    assert "roll_dice" in deps.tools.names()[len(built_in) :]
     await deps.providers.aclose()
 
 
