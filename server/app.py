@@ -9,10 +9,9 @@ from server.errors import install_error_handlers
 from server.langserve.routes import mount_agent_routes
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
-from server.obs import scrape
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
-from server.ops import admin, health
+from server.operator import admin, health, metrics
 from server.ops.ratelimit import RateLimitHeaders
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
@@ -31,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)
-    app.include_router(scrape.router)
+    app.include_router(metrics.router)
     mount_agent_routes(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
     # Inside the body limit (it reads no more than that); repairs what no door could read.

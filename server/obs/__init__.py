@@ -1,1 +1,4 @@
-"""Observability: metrics, graph callbacks, the instrumented saver, request logs."""
+"""Observability: metrics, graph callbacks, the instrumented saver, request logs.
+
+The `/metrics` route that serves them is in `server.operator`.
+"""

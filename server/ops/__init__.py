@@ -1,5 +1,5 @@
 """Operations: the stores and guards the doors share (checkpointer, Redis, cache, limits, locks).
 
-Nothing here imports a door; the route modules (`health`, `admin`) read the app's state
-through `server.deps` only.
+Nothing here imports a door or the app's state; the operators' routes over them are in
+`server.operator`.
 """
