@@ -15,6 +15,7 @@ from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
+from server.ops.resources import cooldown_store
 from server.settings import Settings
 from server.threads import ThreadRef
 from server.wiring import build_agent_deps
@@ -55,7 +56,7 @@ MakeChat = Callable[..., Chat]
 
 def build_chat(settings: Settings) -> Chat:
     """A `Chat` over these settings, checkpointed in memory."""
-    deps = build_agent_deps(settings)
+    deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     graph = build_graph(lambda: deps, checkpointer=InMemorySaver())
     stateless = build_graph(lambda: deps)
     service = ChatService(

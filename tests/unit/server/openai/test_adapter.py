@@ -16,8 +16,6 @@ from server.openai.adapter import (
     completion_id,
     to_langchain,
     tool_call_deltas,
-    usage_object,
-    wire_tool_calls,
 )
 from tests.unit.server.kit import request
 
@@ -96,44 +94,53 @@ def test_assistant_tool_calls_come_in_with_parsed_arguments(
     assert message.tool_calls == [{"name": "f", "args": args, "id": "c1", "type": "tool_call"}]
 
 
-def test_tool_calls_make_the_round_trip_unchanged() -> None:
-    sent = [wire_call("c1", "get_weather", '{"city": "Oslo"}'), wire_call("c2", "noop", "{}")]
-    (message,) = converted({"role": "assistant", "content": "", "tool_calls": sent})
-    back = wire_tool_calls(message.tool_calls)
-    assert [c["id"] for c in back] == ["c1", "c2"]
-    assert [c["type"] for c in back] == ["function", "function"]
-    assert [json.loads(c["function"]["arguments"]) for c in back] == [{"city": "Oslo"}, {}]
-    assert [c["function"]["name"] for c in back] == ["get_weather", "noop"]
-
-
-# --- out of the graph ---------------------------------------------------------------------
+# --- out of the graph: what the client reads (JSON, as the routes send it) -----------------
 
 
 CALLS = [
     ToolCall(name="a", args={"x": 1}, id="c1"),
     ToolCall(name="b", args={}, id=None),
 ]
+COMMON: dict[str, Any] = {"cid": "chatcmpl-x", "model": "m", "created": 5}
+
+
+def sent_calls(calls: list[ToolCall], text: str = "") -> list[dict[str, Any]]:
+    """The `tool_calls` of a completion pausing for these calls."""
+    body = completion(**COMMON, text=text, finish_reason="tool_calls", usage=None, tool_calls=calls)
+    wired: list[dict[str, Any]] = body["choices"][0]["message"]["tool_calls"]
+    return wired
+
+
+def test_tool_calls_make_the_round_trip_unchanged() -> None:
+    sent = [wire_call("c1", "get_weather", '{"city": "Oslo"}'), wire_call("c2", "noop", "{}")]
+    (message,) = converted({"role": "assistant", "content": "", "tool_calls": sent})
+    back = sent_calls(message.tool_calls)
+    assert [c["id"] for c in back] == ["c1", "c2"]
+    assert [c["type"] for c in back] == ["function", "function"]
+    assert [json.loads(c["function"]["arguments"]) for c in back] == [{"city": "Oslo"}, {}]
+    assert [c["function"]["name"] for c in back] == ["get_weather", "noop"]
 
 
 def test_tool_calls_go_out_as_json_strings_with_their_ids() -> None:
-    assert wire_tool_calls(CALLS) == [
+    assert sent_calls(CALLS) == [
         wire_call("c1", "a", '{"x": 1}'),
         wire_call("", "b", "{}"),  # the wire needs a string id
     ]
 
 
 def test_each_streamed_tool_call_is_one_complete_delta_with_its_index() -> None:
-    deltas = tool_call_deltas(CALLS)
+    deltas = [
+        chunk(**COMMON, delta=delta)["choices"][0]["delta"] for delta in tool_call_deltas(CALLS)
+    ]
     assert [d["tool_calls"][0]["index"] for d in deltas] == [0, 1]
     assert [len(d["tool_calls"]) for d in deltas] == [1, 1]
+    assert deltas[0]["tool_calls"][0]["id"] == "c1"
     assert deltas[0]["tool_calls"][0]["function"] == {"name": "a", "arguments": '{"x": 1}'}
     assert tool_call_deltas([]) == []
 
 
 def test_a_completion_carries_the_text_finish_and_usage() -> None:
-    body = completion(
-        cid="chatcmpl-x", model="m", created=5, text="hi", finish_reason="length", usage=USAGE
-    )
+    body = completion(**COMMON, text="hi", finish_reason="length", usage=USAGE)
     assert (body["id"], body["object"], body["created"], body["model"]) == (
         "chatcmpl-x",
         "chat.completion",
@@ -151,28 +158,22 @@ def test_a_completion_with_tool_calls_has_null_content_only_without_text(
     text: str, content: str | None
 ) -> None:
     body = completion(
-        cid="c",
-        model="m",
-        created=1,
-        text=text,
-        finish_reason="tool_calls",
-        usage=None,
-        tool_calls=CALLS[:1],
+        **COMMON, text=text, finish_reason="tool_calls", usage=None, tool_calls=CALLS[:1]
     )
     message = body["choices"][0]["message"]
     assert message["content"] == content
-    assert message["tool_calls"] == wire_tool_calls(CALLS[:1])
+    assert message["tool_calls"] == [wire_call("c1", "a", '{"x": 1}')]
 
 
 def test_usage_without_a_run_is_zero() -> None:
-    assert usage_object(None) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    body = completion(**COMMON, text="", finish_reason="stop", usage=None)
+    assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
 def test_chunks_carry_a_delta_and_the_usage_chunk_has_no_choices() -> None:
-    common: dict[str, Any] = {"cid": "c", "model": "m", "created": 1}
-    text = chunk(**common, delta={"content": "he"})
-    finish = chunk(**common, finish_reason="stop", with_usage_field=True)
-    usage = chunk(**common, usage=USAGE, delta={"content": "ignored"})
+    text = chunk(**COMMON, delta={"content": "he"})
+    finish = chunk(**COMMON, finish_reason="stop", with_usage_field=True)
+    usage = chunk(**COMMON, usage=USAGE, delta={"content": "ignored"})
 
     assert text["object"] == "chat.completion.chunk"
     assert text["choices"][0]["delta"] == {"content": "he"}

@@ -19,7 +19,6 @@ from graph.state import InputState, State
 from nodes.guard import refusal_text
 from nodes.messages import is_client_message
 from server.errors import OpenAIHTTPError, agent_error_status
-from server.openai.adapter import wire_tool_calls
 from server.openai.events import (
     ProgressDelta,
     StreamEvent,
@@ -46,7 +45,15 @@ async def events_of(chat: Chat, *messages: Any, **extra: Any) -> list[StreamEven
 async def paused_for_weather(chat: Chat) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A run on THREAD paused for the client's get_weather call; its output and wire calls."""
     output = await chat.turn(THREAD, ASK_WEATHER, tools=[WEATHER_TOOL])
-    return output, wire_tool_calls(pending_tool_calls(output))
+    calls = [
+        {
+            "id": c["id"],
+            "type": "function",
+            "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
+        }
+        for c in pending_tool_calls(output)
+    ]
+    return output, calls
 
 
 def usage_of(message: BaseMessage) -> dict[str, int]:

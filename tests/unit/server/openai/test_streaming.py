@@ -18,7 +18,6 @@ from starlette.types import Message
 
 from graph.errors import AllProvidersFailedError, ModelNotFoundError
 from graph.state import Usage
-from server.errors import STORE_UNAVAILABLE_CODE
 from server.openai.event_pump import EventPump
 from server.openai.events import ProgressDelta, StreamEvent, TextDelta, TurnDone
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
@@ -149,7 +148,7 @@ async def test_the_run_is_over_and_released_before_the_final_chunks() -> None:
     [
         (AllProvidersFailedError("m", []), "api_error", "all_providers_failed"),
         (ModelNotFoundError("x", ["m"]), "not_found_error", "model_not_found"),
-        (psycopg_pool.PoolTimeout("no connection"), "api_error", STORE_UNAVAILABLE_CODE),
+        (psycopg_pool.PoolTimeout("no connection"), "api_error", "checkpointer_unavailable"),
         (psycopg.errors.LockNotAvailable("locked"), "api_error", None),
         (RuntimeError("boom"), "api_error", None),
     ],

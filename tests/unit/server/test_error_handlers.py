@@ -24,9 +24,7 @@ from graph.errors import (
 )
 from server.disconnect import ClientGone
 from server.errors import (
-    INVALID_JSON_CODE,
     STORE_RETRY_AFTER,
-    STORE_UNAVAILABLE_CODE,
     OpenAIHTTPError,
     agent_error_status,
     error_body,
@@ -56,8 +54,10 @@ def rejected(status: int | None, kind: ErrorKind = ErrorKind.BAD_REQUEST) -> Pro
     ],
 )
 def test_the_error_type_follows_the_status(status: int, kind: str) -> None:
-    body = error_body(status, "msg", code="c", param="p")
-    assert body == {"error": {"message": "msg", "type": kind, "param": "p", "code": "c"}}
+    body = error_body(status, "msg", code="invalid_request", param="p")
+    assert body == {
+        "error": {"message": "msg", "type": kind, "param": "p", "code": "invalid_request"}
+    }
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_a_store_that_is_down_is_a_503_to_retry_and_other_db_errors_a_500(
 ) -> None:
     down = client.get("/raise/store-down")
     assert (down.status_code, down.headers["retry-after"]) == (503, STORE_RETRY_AFTER)
-    assert error_of(down)["code"] == STORE_UNAVAILABLE_CODE
+    assert error_of(down)["code"] == "checkpointer_unavailable"
     bug = client.get("/raise/db-bug")
     assert bug.status_code == 500
     assert "retry-after" not in bug.headers
@@ -189,7 +189,7 @@ def test_a_body_that_is_not_json_is_invalid_json(client: TestClient) -> None:
     response = client.post("/body", content=b"{nope", headers={"content-type": "application/json"})
     assert response.status_code == 400
     error = error_of(response)
-    assert error["code"] == INVALID_JSON_CODE
+    assert error["code"] == "invalid_json"
     assert error["message"].startswith("We could not parse the JSON body")
 
 
