@@ -1,12 +1,16 @@
-"""Response cache pieces without I/O: entry format, the LRU layer, what gets a key."""
+"""Response cache without I/O: entry format, the LRU layer, what gets a key, hits and misses."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 
+from nodes.messages import client_message_id
 from server.openai.cached import cache_key, lookup
+from server.openai.events import StreamEvent, TextDelta, TurnDone, final_text
 from server.openai.protocol import ChatCompletionRequest
 from server.ops.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
 from server.threads import thread_of
@@ -111,3 +115,107 @@ async def test_a_request_on_a_thread_is_never_cached(make_settings: SettingsFact
     assert (stateful.key, stateful.headers) == (None, {})
     assert stateless.key is not None
     assert stateless.headers == {"x-cache": "miss"}
+
+
+# --- CacheLookup: a hit replaces the run, a miss stores its answer ----------------------------
+
+
+def ran(text: str, *, outcomes: tuple[str, ...] = ("ok",)) -> dict[str, Any]:
+    """A run's output as the graph returns it."""
+    return {
+        "messages": [HumanMessage("hi", id=client_message_id()), AIMessage(text)],
+        "finish_reason": "length",
+        "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+        "attempts": [{"provider": f"p{i}", "outcome": o} for i, o in enumerate(outcomes)],
+    }
+
+
+class Runs:
+    def __init__(self, output: dict[str, Any]) -> None:
+        self.output = output
+        self.count = 0
+
+    async def complete(self) -> dict[str, Any]:
+        self.count += 1
+        return self.output
+
+    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
+        self.count += 1
+        yield TextDelta(final_text(self.output))
+        yield TurnDone(self.output)
+
+
+async def test_a_miss_stores_the_answer_and_the_same_request_is_then_a_hit(
+    make_settings: SettingsFactory,
+) -> None:
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+    runs = Runs(ran("Hello there."))
+
+    miss = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    assert (miss.hit, miss.headers) == (False, {"x-cache": "miss"})
+    assert await miss.complete(runs.complete) is runs.output
+
+    hit = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    output = await hit.complete(runs.complete)
+    assert (hit.hit, hit.headers, runs.count) == (True, {"x-cache": "hit"}, 1)
+    assert final_text(output) == "Hello there."
+    assert (output["finish_reason"], output["usage"]) == ("length", runs.output["usage"])
+    other_key = await lookup(cache, request(), {}, stateful=False, caller_id="k2")
+    assert not other_key.hit
+
+
+async def test_a_streamed_miss_is_stored_at_its_end_and_a_hit_streams_it_at_once(
+    make_settings: SettingsFactory,
+) -> None:
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+    runs = Runs(ran("Streamed answer."))
+
+    miss = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    passed = [event async for event in miss.stream(runs.stream)]
+    assert [type(e) for e in passed] == [TextDelta, TurnDone]
+
+    hit = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    replayed = [event async for event in hit.stream(runs.stream)]
+    assert runs.count == 1
+    assert replayed[0] == TextDelta("Streamed answer.")
+    assert isinstance(replayed[1], TurnDone)
+    assert replayed[1].output["finish_reason"] == "length"
+
+
+async def test_an_answer_from_a_fallback_provider_is_not_stored(
+    make_settings: SettingsFactory,
+) -> None:
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+    runs = Runs(ran("From the second provider.", outcomes=("error", "ok")))
+    await (await lookup(cache, request(), {}, stateful=False, caller_id="k1")).complete(
+        runs.complete
+    )
+    again = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    assert not again.hit
+    assert cache.stats()["events"]["request"]["fallback"] == 1
+
+
+async def test_cache_control_no_store_skips_the_cache_and_no_cache_only_the_read(
+    make_settings: SettingsFactory,
+) -> None:
+    cache = ResponseCache(make_settings(agent_models={"m": ["offline"]}))
+    await (await lookup(cache, request(), {}, stateful=False, caller_id="k1")).complete(
+        Runs(ran("cached")).complete
+    )
+    fresh = Runs(ran("fresh"))
+
+    no_store = await lookup(
+        cache, request(), {"cache-control": "no-store"}, stateful=False, caller_id="k1"
+    )
+    assert (no_store.key, no_store.headers) == (None, {})
+    assert final_text(await no_store.complete(fresh.complete)) == "fresh"
+
+    no_cache = await lookup(
+        cache, request(), {"cache-control": "max-age=0, No-Cache"}, stateful=False, caller_id="k1"
+    )
+    assert (no_cache.hit, no_cache.headers) == (False, {"x-cache": "bypass"})
+    assert final_text(await no_cache.complete(fresh.complete)) == "fresh"
+    # …and what it ran replaced the stored answer.
+    later = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
+    assert final_text(await later.complete(fresh.complete)) == "fresh"
+    assert fresh.count == 2
