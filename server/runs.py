@@ -87,12 +87,15 @@ def stateless_run(
     context: Context,
     *,
     config: RunnableConfig | None = None,
+    answerable: bool = True,
 ) -> PreparedRun:
     """A run that stores nothing: the graph without a checkpointer, on the client's history.
 
-    `config` is the door's own run config (callbacks, tags), passed through.
+    `config` is the door's own run config (callbacks, tags), passed through; `answerable` as
+    in `prepare_run`.
     """
-    require_answerable(messages)
+    if answerable:
+        require_answerable(messages)
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
 
 
@@ -107,6 +110,7 @@ async def prepare_run(
     retry: bool = False,
     idempotency_key: str | None = None,
     assistant_text: bool = True,
+    answerable: bool = True,
 ) -> PreparedRun:
     """Reconcile the client's messages with the thread and prepare the run (both doors).
 
@@ -122,6 +126,9 @@ async def prepare_run(
         idempotency_key: The client's key for the request; the same key again is a retry.
         assistant_text: Match the client's assistant messages by their text too (see
             `server.reconcile.plan`).
+        answerable: Refuse (400) a run whose new messages end with nothing to answer. A
+            door that cannot answer with an error any more once it has run the request
+            (LangServe's streams) leaves it to the graph, which answers such a turn itself.
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
@@ -156,7 +163,8 @@ async def prepare_run(
     usage_before: Usage | None = snapshot.values.get("usage")
     match decided.action:
         case "seed" | "append":
-            require_answerable(new)
+            if answerable:
+                require_answerable(new)
             return PreparedRun(graph, InputState(messages=new), run_config, context)
         case "resume":
             answers = _tool_answers(new, snapshot.values)
@@ -166,7 +174,8 @@ async def prepare_run(
         case "replay":
             return PreparedRun(graph, None, run_config, context, replay=dict(snapshot.values))
         case "fork":
-            require_answerable(new)
+            if answerable:
+                require_answerable(new)
             kept = stored[: decided.base_end]
             at = await _fork_base(graph, thread, kept)
             if at is not None:

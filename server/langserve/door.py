@@ -108,7 +108,9 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         messages = stamp_client_messages(list(input.get("messages") or []))
         thread = door.thread
         if thread is None:
-            yield stateless_run(door.stateless_graph, messages, door.context, config=run_config)
+            yield stateless_run(
+                door.stateless_graph, messages, door.context, config=run_config, answerable=False
+            )
             return
         async with door.locks.hold(thread.stored_id):
             yield await prepare_run(
@@ -120,6 +122,8 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
                 checkpoint_id=door.checkpoint_id,
                 # The playground resends answers as it rendered them, not as they were given.
                 assistant_text=False,
+                # LangServe's streams have started when this runs: the graph answers instead.
+                answerable=False,
             )
 
     def invoke(

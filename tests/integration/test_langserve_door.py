@@ -242,6 +242,21 @@ def test_an_edited_earlier_message_forks_the_thread_as_on_v1(
     assert any(c["last_message"]["text"] == "You like tea." for c in history)
 
 
+def test_a_turn_with_nothing_to_answer_is_answered_by_the_graph_even_when_streamed(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    """LangServe has started its stream when the run is prepared: no error, the graph answers."""
+    runnable = agent(serve(make_settings()))
+    nothing_new = {"messages": [AIMessage("an answer, and no question")]}
+
+    updates = list(runnable.stream(nothing_new, on_thread("nothing-new")))
+    invoked = runnable.invoke(nothing_new)
+
+    routed = next(u["router"] for u in updates if "router" in u)
+    assert (routed["route"], routed["route_reason"]) == ("respond", "no_user_message")
+    assert invoked["route"] == "respond"
+
+
 def test_api_keys_guard_the_door_and_namespace_threads(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
