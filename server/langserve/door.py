@@ -187,33 +187,8 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
     ) -> AsyncIterator[RunLog]: ...
 
     async def astream_log(
-        self,
-        input: Any,
-        config: RunnableConfig | None = None,
-        *,
-        diff: bool = True,
-        with_streamed_output_list: bool = True,
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[RunLogPatch] | AsyncIterator[RunLog]:
-        """The run log that the playground shows (`server.langserve.playground`)."""
-        async for item in run_log(
-            self,
-            input,
-            config,
-            diff=diff,
-            with_streamed_output_list=with_streamed_output_list,
-            include_names=include_names,
-            include_types=include_types,
-            include_tags=include_tags,
-            exclude_names=exclude_names,
-            exclude_types=exclude_types,
-            exclude_tags=exclude_tags,
-            **kwargs,
-        ):
+        """The run log that the playground shows (`server.langserve.playground.run_log`)."""
+        async for item in run_log(self, input, config, **kwargs):
             yield item

@@ -15,6 +15,7 @@ lazy import cannot hide an inverted dependency. Layers, lowest first:
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def _imports(path: Path) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     first_party = {name for name in found if name.split(".")[0] in PACKAGES}
-    modules = {_module(p) for p in _sources()}
+    modules = _modules()
     # `from server.ops import health` names a module; `from server.x import f` names a
     # function of module `server.x`: keep the longest prefix that is a module.
     resolved: set[str] = set()
@@ -80,6 +81,11 @@ def _imports(path: Path) -> set[str]:
         if parts:
             resolved.add(".".join(parts))
     return resolved
+
+
+@cache
+def _modules() -> frozenset[str]:
+    return frozenset(_module(p) for p in _sources())
 
 
 def _sources() -> list[Path]:
