@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -24,7 +25,11 @@ from langchain_core.messages import (
     SystemMessage,
     message_chunk_to_message,
 )
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
+
+# The marker of handlers that stream tokens; LangChain's chat models check for it themselves.
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.context import Context
@@ -45,7 +50,7 @@ from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
 from nodes.providers.registry import ProviderSpec
-from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, noting_response
+from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, ResponseNote, noting_response
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +72,32 @@ def _usage_of(message: AIMessage) -> Usage:
         output_tokens=meta["output_tokens"],
         total_tokens=meta["total_tokens"],
     )
+
+
+def _settled(message: BaseMessage, provider: str) -> AIMessage:
+    """A provider's answer made fit to store: an AI message with plain, storable text."""
+    if not isinstance(message, AIMessage):
+        raise ProviderError(
+            provider, ProviderFailure(ErrorKind.MALFORMED, "the provider sent no AI message")
+        )
+    if isinstance(message.content, list):
+        # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
+        message.content = content_text(message.content)
+    # A provider's valid JSON may carry a lone surrogate or a NUL too: the thread must be
+    # storable and the answer encodable, whoever wrote it.
+    message.content = clean_text(message.content)
+    return message
+
+
+def _no_answer(provider: str, exc: ValueError, note: ResponseNote) -> ProviderError:
+    """LangChain's only report of an answer without content (see `wire_note`), in words.
+
+    Anything else that raises ValueError is a bug and goes on up.
+    """
+    if NO_CHUNKS_MESSAGE not in str(exc):
+        raise exc
+    detail = f"{provider} sent no answer: {note.describe()}"
+    return ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail))
 
 
 async def stream_once(
@@ -91,26 +122,51 @@ async def stream_once(
             raise ProviderStreamBrokenError(provider, failure.detail) from exc
         raise ProviderError(provider, failure) from exc
     except ValueError as exc:
-        # LangChain's only report of a stream without a single chunk: a server that does not
-        # stream when asked, an empty stream, an HTML error page. Anything else is a bug.
-        if merged is not None or NO_CHUNKS_MESSAGE not in str(exc):
+        # A server that does not stream when asked, an empty stream, an HTML error page.
+        if merged is not None:
             raise
-        detail = f"{provider} sent no answer: {note.describe()}"
-        raise ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail)) from exc
+        raise _no_answer(provider, exc, note) from exc
     if merged is None:
         return AIMessage(content="")
-    message = message_chunk_to_message(merged)
-    if not isinstance(message, AIMessage):
-        raise ProviderError(
-            provider, ProviderFailure(ErrorKind.MALFORMED, "the provider sent no AI message")
-        )
-    if isinstance(message.content, list):
-        # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
-        message.content = content_text(message.content)
-    # A provider's valid JSON may carry a lone surrogate or a NUL too: the thread must be
-    # storable and the answer encodable, whoever wrote it.
-    message.content = clean_text(message.content)
-    return message
+    return _settled(message_chunk_to_message(merged), provider)
+
+
+async def invoke_once(
+    model: Runnable[LanguageModelInput, Any], messages: Sequence[BaseMessage], provider: str
+) -> AIMessage:
+    """Call one provider for a whole answer, when nobody listens for tokens.
+
+    One request, one JSON response, no event stream to parse. Nothing reached the client
+    before an error, so every failure may fall through (ProviderError).
+    """
+    try:
+        with noting_response() as note:
+            message = await model.ainvoke(list(messages))
+    except PROVIDER_EXCEPTIONS as exc:
+        failure = classify(exc) or ProviderFailure(ErrorKind.MALFORMED, str(exc))
+        raise ProviderError(provider, failure) from exc
+    except ValueError as exc:
+        # An HTML error page or an empty body sent with status 200; other ValueErrors are bugs.
+        if note.status is None or note.json:
+            raise
+        detail = f"{provider} sent no answer: {note.describe_whole()}"
+        raise ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail)) from exc
+    return _settled(message, provider)
+
+
+def tokens_listened(config: RunnableConfig) -> bool:
+    """Whether a handler of this run streams tokens somewhere.
+
+    LangGraph's `messages` stream, `astream_log` and `astream_events` do; their handlers
+    carry the marker class LangChain's chat models check to decide whether `ainvoke` streams.
+    Without one, the provider is asked for one JSON answer.
+    """
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        handlers: Sequence[Any] = callbacks.handlers
+    else:
+        handlers = callbacks or []
+    return any(isinstance(handler, _StreamingCallbackHandler) for handler in handlers)
 
 
 def _delay(policy: RetryPolicy, try_number: int, retry_after: float | None) -> float:
@@ -175,8 +231,12 @@ async def call_chain(
     messages: Sequence[BaseMessage],
     bind: Callable[[ProviderTarget], Runnable[LanguageModelInput, Any]],
     attempts: list[Attempt],
+    *,
+    stream: bool = True,
 ) -> Answer:
     """Walk the chain; append every try to `attempts`; the first answer wins.
+
+    `stream`: call each provider streaming (someone listens for tokens), else for one answer.
 
     Raises:
         ProviderRejectedError: Every provider called refused the request itself (its 4xx).
@@ -184,6 +244,7 @@ async def call_chain(
     """
     cooldown_left, trial = await _half_open_trial(services, chain)
     failures: list[ProviderError] = []
+    once = stream_once if stream else invoke_once
     for target in chain:
         if cooldown_left[target.id] > 0.0 and target is not trial:
             attempts.append(
@@ -202,7 +263,7 @@ async def call_chain(
         for try_number in range(tries):
             started = time.perf_counter()
             try:
-                message = await stream_once(bind(target), messages, target.id)
+                message = await once(bind(target), messages, target.id)
             except ProviderError as err:
                 failure = err.failure
                 failures.append(err)
@@ -304,7 +365,14 @@ def make_fallback_provider(deps: DepsSource) -> Node:
 
         attempts = list(state.get("attempts", []))
         answer = await call_chain(
-            services, chain, _with_system_prompt(state["messages"]), bind, attempts
+            services,
+            chain,
+            _with_system_prompt(state["messages"]),
+            bind,
+            attempts,
+            # langchain-openai answers `response_format` without streaming through the SDK's
+            # `parse`, which refuses tools that are not `strict`: such a turn streams.
+            stream=tokens_listened(get_config()) or context.response_format is not None,
         )
         answer.message.response_metadata["provider"] = answer.provider
         return {

@@ -21,7 +21,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 
 from graph.builder import AgentGraph
 from graph.context import Context
@@ -71,6 +71,7 @@ class PreparedRun:
             that was cut short.
         usage_before: Usage already reported for this turn (a resumed run reports the rest).
         replay: The stored output to answer with instead of running (a retried request).
+        durability: When the run writes checkpoints (None: a stateless run writes none).
     """
 
     graph: AgentGraph
@@ -79,6 +80,7 @@ class PreparedRun:
     context: Context
     usage_before: Usage | None = None
     replay: dict[str, Any] | None = None
+    durability: Durability | None = None
 
 
 def stateless_run(
@@ -111,6 +113,7 @@ async def prepare_run(
     idempotency_key: str | None = None,
     assistant_text: bool = True,
     answerable: bool = True,
+    durability: Durability = "exit",
 ) -> PreparedRun:
     """Reconcile the client's messages with the thread and prepare the run (both doors).
 
@@ -129,6 +132,7 @@ async def prepare_run(
         answerable: Refuse (400) a run whose new messages end with nothing to answer. A
             door that cannot answer with an error any more once it has run the request
             (LangServe's streams) leaves it to the graph, which answers such a turn itself.
+        durability: When the run writes its checkpoints (CHECKPOINT_DURABILITY).
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
@@ -165,12 +169,23 @@ async def prepare_run(
         case "seed" | "append":
             if answerable:
                 require_answerable(new)
-            return PreparedRun(graph, InputState(messages=new), run_config, context)
+            return PreparedRun(
+                graph, InputState(messages=new), run_config, context, durability=durability
+            )
         case "resume":
             answers = _tool_answers(new, snapshot.values)
-            return PreparedRun(graph, Command(resume=answers), run_config, context, usage_before)
+            return PreparedRun(
+                graph,
+                Command(resume=answers),
+                run_config,
+                context,
+                usage_before,
+                durability=durability,
+            )
         case "continue":
-            return PreparedRun(graph, None, run_config, context, usage_before)
+            return PreparedRun(
+                graph, None, run_config, context, usage_before, durability=durability
+            )
         case "replay":
             return PreparedRun(graph, None, run_config, context, replay=dict(snapshot.values))
         case "fork":
@@ -181,10 +196,14 @@ async def prepare_run(
             if at is not None:
                 branch = {**run_config["configurable"], **at}
                 forked = cast(RunnableConfig, {**run_config, "configurable": branch})
-                return PreparedRun(graph, InputState(messages=new), forked, context)
+                return PreparedRun(
+                    graph, InputState(messages=new), forked, context, durability=durability
+                )
             # No checkpoint ends exactly there: rewrite the branch's messages instead.
             rewrite: list[Any] = [RemoveMessage(id=REMOVE_ALL_MESSAGES), *kept, *new]
-            return PreparedRun(graph, InputState(messages=rewrite), run_config, context)
+            return PreparedRun(
+                graph, InputState(messages=rewrite), run_config, context, durability=durability
+            )
 
 
 async def _fork_base(

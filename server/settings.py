@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from langgraph.types import Durability
 from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -70,6 +71,12 @@ class ServiceSettings(BaseSettings):
     """Seconds a request waits for a PostgreSQL connection; then it gets a 503
     `checkpointer_unavailable` with `Retry-After` instead of waiting on."""
     sqlite_path: Path = Path("data/checkpoints.sqlite")
+    checkpoint_durability: Durability = "exit"
+    """When a turn's checkpoint is written (LangGraph's durability modes): `exit`, once, when
+    the run ends, pauses for client tools or is cut short by a client that left: one
+    checkpoint per turn. `async` and `sync` also write one after every step of the turn (5
+    or more), so a process killed in the middle of a turn keeps the steps it had finished;
+    `sync` waits for each write before the next step."""
 
     # --- models and providers ------------------------------------------------------------
     agent_models: dict[str, list[str]] = Field(default_factory=lambda: {"offline": ["offline"]})

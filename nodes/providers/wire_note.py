@@ -2,7 +2,8 @@
 
 LangChain reports an answer that held no stream events (a plain JSON completion where an
 event stream was asked for, an empty stream, a proxy's HTML error page sent with status 200)
-only as `ValueError("No generation chunks were returned")`. The note, filled by the pooled
+only as `ValueError("No generation chunks were returned")`, and a body that is not JSON where
+a completion was asked for as a `ValueError` of its own words. The note, filled by the pooled
 HTTP client's response hook during the call, lets the error say what the provider sent.
 """
 
@@ -39,8 +40,22 @@ class ResponseNote:
     status: int | None = None
     content_type: str | None = None
 
+    @property
+    def json(self) -> bool:
+        """Whether the response said it was JSON (False too when no response was noted)."""
+        kind = (self.content_type or "").split(";", 1)[0].strip().lower()
+        return kind == "application/json" or kind.endswith("+json")
+
+    def describe_whole(self) -> str:
+        """What the provider sent instead of a JSON completion, in words."""
+        kind = (self.content_type or "").split(";", 1)[0].strip().lower()
+        return (
+            f"the provider answered with {kind or 'no content type'} (status {self.status}) "
+            "instead of a JSON completion"
+        )
+
     def describe(self) -> str:
-        """What the provider sent instead of an answer, in words for an error message."""
+        """What the provider sent instead of an event stream, in words for an error message."""
         if self.content_type is None:
             return "the provider's answer held no stream events"
         kind = self.content_type.split(";", 1)[0].strip().lower()

@@ -16,6 +16,7 @@ from typing import Any, Literal, cast, overload
 
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
+from langgraph.types import Durability
 from pydantic import BaseModel
 
 from graph.builder import AgentGraph
@@ -46,6 +47,8 @@ class DoorRun:
     """None: a stateless run that stores nothing."""
     checkpoint_id: str | None = None
     """Run from this earlier checkpoint of the thread (a branch)."""
+    durability: Durability = "exit"
+    """When the run writes its checkpoints (CHECKPOINT_DURABILITY)."""
 
 
 class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
@@ -120,6 +123,7 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
                 door.context,
                 config=run_config,
                 checkpoint_id=door.checkpoint_id,
+                durability=door.durability,
                 # The playground resends answers as it rendered them, not as they were given.
                 assistant_text=False,
                 # LangServe's streams have started when this runs: the graph answers instead.
@@ -139,7 +143,9 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         async with self._run(input, config) as run:
             if run.replay is not None:
                 return run.replay
-            output = await run.graph.ainvoke(run.input, run.config, context=run.context)
+            output = await run.graph.ainvoke(
+                run.input, run.config, context=run.context, durability=run.durability
+            )
         return dict(output)
 
     async def astream(
@@ -148,7 +154,11 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         """Stream one `{node: update}` per step, so a client sees each node's decision."""
         async with self._run(input, config) as run:
             async for update in run.graph.astream(
-                run.input, run.config, context=run.context, stream_mode="updates"
+                run.input,
+                run.config,
+                context=run.context,
+                stream_mode="updates",
+                durability=run.durability,
             ):
                 yield cast(dict[str, Any], update)
 

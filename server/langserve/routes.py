@@ -65,6 +65,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         locks=app.locks,
         thread=thread,
         checkpoint_id=checkpoint_id,
+        durability=app.settings.checkpoint_durability,
     )
     return {**config, "configurable": {RUN_KEY: door}}
 

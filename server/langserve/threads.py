@@ -152,16 +152,22 @@ async def thread_history(
     snapshots = [s async for s in app.graph.aget_state_history(config, limit=limit + 1)]
     if not snapshots:
         raise _not_found(thread_id)
-    by_id = {_checkpoint_id(s.config): s for s in snapshots}
+    # What each node had seen at each checkpoint: a node whose entry changed since the
+    # parent ran in between. One checkpoint may hold a whole turn (CHECKPOINT_DURABILITY=exit).
+    seen = {
+        _checkpoint_id(t.config): t.checkpoint.get("versions_seen", {})
+        async for t in app.checkpointer.alist(config, limit=limit + 1)
+    }
     checkpoints: list[CheckpointSummary] = []
     for snapshot in snapshots[:limit]:
         metadata = snapshot.metadata or {}
         parent_id = _checkpoint_id(snapshot.parent_config)
-        parent = by_id.get(parent_id)
         if metadata.get("source") == "input":
             written_by = [INPUT_WRITER]
         else:
-            written_by = list(parent.next) if parent is not None else []
+            now = seen.get(_checkpoint_id(snapshot.config), {})
+            before = seen.get(parent_id, {})
+            written_by = [node for node in app.graph.nodes if now.get(node) != before.get(node)]
         messages = _messages(snapshot)
         checkpoints.append(
             CheckpointSummary(

@@ -125,13 +125,18 @@ class ChatService:
             context,
             retry=retry,
             idempotency_key=idempotency_key,
+            durability=self._settings.checkpoint_durability,
         )
 
     async def complete(self, run: PreparedRun) -> dict[str, Any]:
         """Run to the end (or to a pause for client tools) and return the graph's output."""
         if run.replay is not None:
             return run.replay
-        output = dict(await run.graph.ainvoke(run.input, run.config, context=run.context))
+        output = dict(
+            await run.graph.ainvoke(
+                run.input, run.config, context=run.context, durability=run.durability
+            )
+        )
         return self._settle(run, output)
 
     def _settle(self, run: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +158,13 @@ class ChatService:
         modes = _MODES_WITH_PROGRESS if self._settings.progress_events else _MODES
         stream = cast(
             AsyncGenerator[Any, None],
-            run.graph.astream(run.input, run.config, context=run.context, stream_mode=modes),
+            run.graph.astream(
+                run.input,
+                run.config,
+                context=run.context,
+                stream_mode=modes,
+                durability=run.durability,
+            ),
         )
         # Closed explicitly: a client that leaves must cancel the run and its provider call.
         async with contextlib.aclosing(stream):

@@ -724,7 +724,7 @@ async def test_disconnect_during_a_non_streamed_answer_cancels_the_run(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
     app = serve(on_fake(make_settings, primary))
-    primary.script(Reply(" ".join(f"w{i}" for i in range(60)), chunk_delay=0.05))
+    primary.script(Fault.hang(30))
     async with httpx.AsyncClient(base_url=app.url) as client:
         waiting = asyncio.create_task(
             client.post(
@@ -732,13 +732,17 @@ async def test_disconnect_during_a_non_streamed_answer_cancels_the_run(
                 json={"model": "m", "messages": [{"role": "user", "content": "long"}]},
             )
         )
-        # The provider is answering, slowly (its stream has started: a run cancelled before
-        # that leaves no stream for the provider to see abandoned).
-        assert await asyncio.to_thread(primary.wait_for_streams, 1, 10.0)
+        # The provider is working on the answer (asked for it whole: nobody streams it).
+        for _ in range(200):
+            if primary.requests:
+                break
+            await asyncio.sleep(0.05)
+        assert primary.requests
+        assert primary.requests[0].stream is False
         waiting.cancel()  # the client gives up: its connection closes
         with pytest.raises(asyncio.CancelledError):
             await waiting
-    # The service streams from the provider even for a JSON answer; leaving closes that too.
+    # Leaving cancels the run, and the run's provider call is closed with it.
     assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
 
 
@@ -787,3 +791,20 @@ async def test_leaving_before_the_first_token_frees_the_thread(
     )
     assert answer.choices[0].message.content == "later"
     assert len(primary.requests) == 2
+
+
+def test_the_provider_streams_only_when_the_client_does(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply("whole"), Reply("in pieces"))
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="x", max_retries=0)
+    messages: Any = [{"role": "user", "content": "q"}]
+    whole = client.chat.completions.create(model="m", messages=messages)
+    pieces = client.chat.completions.create(model="m", messages=messages, stream=True)
+    streamed = "".join(c.choices[0].delta.content or "" for c in pieces if c.choices)
+    assert (whole.choices[0].message.content, streamed) == ("whole", "in pieces")
+    # One JSON answer costs the provider and the service far less than an event stream.
+    assert [r.stream for r in primary.requests] == [False, True]
+    assert whole.usage is not None
+    assert whole.usage.completion_tokens == 1

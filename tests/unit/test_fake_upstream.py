@@ -635,6 +635,16 @@ async def test_disconnect_counted_when_client_abandons_slow_stream(
     assert upstream.disconnects == 1
 
 
+async def test_disconnect_counted_when_client_abandons_a_hang(upstream: FakeUpstream) -> None:
+    upstream.script(Fault.hang(30))
+    request = {"model": "m", "messages": MESSAGES}
+    async with httpx.AsyncClient(timeout=0.5) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(f"{upstream.openai_base_url}/chat/completions", json=request)
+    assert upstream.wait_for_disconnects(1, timeout=5)
+    assert upstream.disconnects == 1
+
+
 def test_stop_does_not_wait_for_hung_requests() -> None:
     server = FakeUpstream().start()
     server.script(Fault.hang(60))

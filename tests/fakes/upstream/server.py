@@ -170,7 +170,7 @@ class FakeUpstream(StartStop):
 
     @property
     def disconnects(self) -> int:
-        """Streamed responses the client abandoned while chunks were still left to send."""
+        """Answers the client abandoned: streams with chunks left to send, hangs it left."""
         with self._lock:
             return self._disconnects
 
@@ -282,6 +282,7 @@ class FakeUpstream(StartStop):
             case HangFault():
                 await channel.pause(step.seconds)
                 if channel.disconnected.is_set():
+                    self._count_disconnect()  # it gave up on an answer still to come
                     return
                 if channel.gone:  # server shutting down
                     await channel.abort()
@@ -305,6 +306,11 @@ class FakeUpstream(StartStop):
                 page = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
                 html_headers = {**headers, "content-type": "text/html"}
                 await channel.respond(200, html_headers, page)
+
+    def _count_disconnect(self) -> None:
+        with self._lock:
+            self._disconnects += 1
+            self._lock.notify_all()
 
     async def _stream(
         self,
@@ -332,9 +338,7 @@ class FakeUpstream(StartStop):
                 paced_before = True
             if channel.gone:
                 if channel.disconnected.is_set():
-                    with self._lock:
-                        self._disconnects += 1
-                        self._lock.notify_all()
+                    self._count_disconnect()
                 else:
                     await channel.abort()
                 return

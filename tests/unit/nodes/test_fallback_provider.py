@@ -26,13 +26,23 @@ def urls(primary: FakeUpstream, secondary: FakeUpstream) -> dict[str, str]:
     }
 
 
-async def ask(deps: Any, text: str = "hello", thread: str | None = None) -> dict[str, Any]:
+async def ask(
+    deps: Any, text: str = "hello", thread: str | None = None, *, stream: bool = False
+) -> dict[str, Any]:
+    """Run a turn; `stream`: with LangGraph's token stream on, so providers are streamed."""
     graph = make_graph(deps)
     config = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
-    result = await graph.ainvoke(
-        {"messages": [HumanMessage(content=text)]}, config, context=Context(model="m")
-    )
-    return dict(result)
+    turn = {"messages": [HumanMessage(content=text)]}
+    if not stream:
+        return dict(await graph.ainvoke(turn, config, context=Context(model="m")))
+    values: dict[str, Any] = {}
+    modes = ["messages", "values"]
+    async for mode, payload in graph.astream(
+        turn, config, context=Context(model="m"), stream_mode=modes
+    ):
+        if mode == "values":
+            values = dict(payload)
+    return values
 
 
 def outcomes(result: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -176,7 +186,7 @@ async def test_a_stream_that_sent_tokens_never_switches_provider(
     deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
 
     with pytest.raises(ProviderStreamBrokenError):
-        await ask(deps)
+        await ask(deps, stream=True)
 
     assert secondary.requests == []
 
@@ -253,7 +263,7 @@ async def test_anthropic_stream_cut_after_tokens_is_a_broken_stream(
     deps = agent_deps([SECONDARY, PRIMARY], urls(primary, secondary))
 
     with pytest.raises(ProviderStreamBrokenError):
-        await ask(deps)
+        await ask(deps, stream=True)
 
     assert primary.requests == []
 
@@ -279,7 +289,7 @@ async def test_an_upstream_that_does_not_stream_is_malformed_and_falls_through(
     secondary.script(Reply("a real stream"))
     deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
 
-    result = await ask(deps)
+    result = await ask(deps, stream=True)
 
     assert result["messages"][-1].content == "a real stream"
     assert outcomes(result) == [(PRIMARY, "error", "malformed"), (SECONDARY, "ok", None)]
@@ -287,6 +297,41 @@ async def test_an_upstream_that_does_not_stream_is_malformed_and_falls_through(
     assert PRIMARY in detail
     expected = {"json": "application/json", "empty": "no events", "html": "text/html"}[body]
     assert expected in detail
+
+
+@pytest.mark.parametrize("body", ["empty", "html"])
+async def test_a_whole_answer_that_is_not_json_is_malformed_and_falls_through(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream, body: Any
+) -> None:
+    # Nobody streams this turn: the provider is asked for one JSON completion, and gets an
+    # event stream with no events, or a proxy's HTML page.
+    primary.script(Fault.not_streaming(body))
+    secondary.script(Reply("a real answer"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "a real answer"
+    assert outcomes(result) == [(PRIMARY, "error", "malformed"), (SECONDARY, "ok", None)]
+    assert [r.stream for r in primary.requests] == [False]
+    detail = result["attempts"][0]["detail"]
+    assert PRIMARY in detail
+    assert "instead of a JSON completion" in detail
+    assert {"empty": "text/event-stream", "html": "text/html"}[body] in detail
+
+
+async def test_a_whole_answer_cut_before_it_ends_falls_through(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    # Without a stream nothing reached the client, so any break may fall through.
+    primary.script(Fault.cut_stream("the answer is forty", after_chunks=2))
+    secondary.script(Reply("a different answer"))
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+
+    result = await ask(deps)
+
+    assert result["messages"][-1].content == "a different answer"
+    assert outcomes(result)[0][:2] == (PRIMARY, "error")
 
 
 async def test_a_provider_400_is_not_retried_and_the_next_provider_answers(
