@@ -10,7 +10,8 @@ callbacks it takes:
 * the state updates those nodes return: the router's `route` and `route_reason`, and the
   fallback_provider's new `attempts` (provider outcomes, durations, fallbacks), `provider`
   and the answer's `usage_metadata` (tokens);
-* chat model runs: time to first token (first content or tool-call chunk);
+* chat model runs: time to first token (the first content or tool-call chunk; for a call
+  that was not streamed, the arrival of the whole answer);
 * tool runs: calls and duration by tool and outcome.
 
 The checkpointer is timed separately, by `server.obs.saver.InstrumentedSaver`.
@@ -249,7 +250,14 @@ class GraphObserver(BaseCallbackHandler):
         has_tool_call = isinstance(message, AIMessageChunk) and bool(message.tool_call_chunks)
         if not token and not has_tool_call:
             return
-        node_run_id, began = self._model_runs.pop(run_id)
+        self._first_token(run_id)
+
+    def _first_token(self, run_id: UUID) -> None:
+        """Stop the first-token clock of a call, once (later calls find it stopped)."""
+        started = self._model_runs.pop(run_id, None)
+        if started is None:
+            return
+        node_run_id, began = started
         node = self._node_runs.get(node_run_id) if node_run_id is not None else None
         if node is not None:
             node.ttft = time.perf_counter() - began
@@ -263,8 +271,11 @@ class GraphObserver(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Forget the call (its tokens are counted from the node's answer)."""
-        self._model_runs.pop(run_id, None)
+        """A call not streamed: its first token came with the whole answer, now.
+
+        (Its tokens are counted from the node's answer.)
+        """
+        self._first_token(run_id)
 
     def on_llm_error(
         self,
