@@ -7,6 +7,10 @@ the caller gives it. The module-level graph that `langgraph.json` names lives ou
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import TypeVar
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -35,6 +39,22 @@ from nodes.tool_node import make_tool_node
 
 AgentGraph = CompiledStateGraph[State, Context, InputState, OutputState]
 
+T = TypeVar("T")
+
+
+def on_loop(route: Callable[[State], T]) -> Callable[[State], Awaitable[T]]:
+    """An edge function as a coroutine, so LangGraph calls it on the event loop.
+
+    LangGraph runs a plain function in the thread pool when the graph runs async: a thread
+    hop for every edge of every step. The edges of `graph/routing.py` are pure and quick.
+    """
+
+    @wraps(route)
+    async def routed(state: State) -> T:
+        return route(state)
+
+    return routed
+
 
 def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, OutputState]:
     """The uncompiled graph, so tests and servers can compile it with their own saver."""
@@ -50,10 +70,12 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
 
     builder.add_edge(START, GUARD)
     # A refused turn ends with the guard's answer; an accepted one goes on to the router.
-    builder.add_conditional_edges(GUARD, after_guard, {"accepted": ROUTER, "refused": END})
-    builder.add_conditional_edges(ROUTER, after_router, [FALLBACK_PROVIDER, RESPOND])
-    builder.add_conditional_edges(FALLBACK_PROVIDER, after_model, [TOOLS, CLIENT_TOOLS, RESPOND])
-    builder.add_conditional_edges(TOOLS, after_tools, [CLIENT_TOOLS, FALLBACK_PROVIDER])
+    builder.add_conditional_edges(GUARD, on_loop(after_guard), {"accepted": ROUTER, "refused": END})
+    builder.add_conditional_edges(ROUTER, on_loop(after_router), [FALLBACK_PROVIDER, RESPOND])
+    builder.add_conditional_edges(
+        FALLBACK_PROVIDER, on_loop(after_model), [TOOLS, CLIENT_TOOLS, RESPOND]
+    )
+    builder.add_conditional_edges(TOOLS, on_loop(after_tools), [CLIENT_TOOLS, FALLBACK_PROVIDER])
     builder.add_edge(CLIENT_TOOLS, FALLBACK_PROVIDER)
     builder.add_edge(RESPOND, END)
     return builder

@@ -353,9 +353,12 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         params = context.sampling()
 
         def bind(target: ProviderTarget) -> Runnable[LanguageModelInput, Any]:
-            model = services.providers.chat_model(target)
             spec = target.spec
-            bound = model.bind_tools(tools, **_tool_options(context, spec)) if tools else model
+            bound: Runnable[LanguageModelInput, Any] = (
+                services.providers.with_tools(target, tools, _tool_options(context, spec))
+                if tools
+                else services.providers.chat_model(target)
+            )
             extra = dict(params)
             if spec.speaks_openai:
                 extra.update(context.openai_params)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 
 from graph.errors import ModelNotFoundError
 from nodes.providers.registry import (
@@ -15,6 +20,19 @@ from nodes.providers.registry import (
     provider_kinds,
     provider_spec,
 )
+
+#: Tool sets bound to a model that are kept for reuse; client tool lists vary, so bounded.
+MAX_BOUND_TOOL_SETS: Final = 256
+
+
+def tool_set_key(tools: Sequence[BaseTool | dict[str, Any]], options: Mapping[str, Any]) -> str:
+    """What identifies a tool set bound to a model, as a string.
+
+    Server tools by name (one registry per process), client tools by their whole spec, and
+    the binding's options (`tool_choice`, `parallel_tool_calls`).
+    """
+    named = [t.name if isinstance(t, BaseTool) else t for t in tools]
+    return json.dumps([named, options], sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,9 @@ class ProviderCatalogue:
     configs: Mapping[str, ProviderConfig] = field(default_factory=dict)
     _models: dict[str, BaseChatModel] = field(default_factory=dict, init=False)
     _kind_models: dict[str, ChatModels] = field(default_factory=dict, init=False)
+    _bound: OrderedDict[tuple[str, str], Runnable[LanguageModelInput, Any]] = field(
+        default_factory=OrderedDict, init=False
+    )
 
     def __post_init__(self) -> None:
         if self.default_alias not in self.aliases:
@@ -99,6 +120,28 @@ class ProviderCatalogue:
             self._models[target.id] = model
         return model
 
+    def with_tools(
+        self,
+        target: ProviderTarget,
+        tools: Sequence[BaseTool | dict[str, Any]],
+        options: Mapping[str, Any],
+    ) -> Runnable[LanguageModelInput, Any]:
+        """The target's chat model with these tools bound, converted once per tool set.
+
+        `bind_tools` turns every tool into the provider's schema (a JSON schema generated
+        from the tool's arguments model): on every turn that would be the same work again.
+        """
+        key = (target.id, tool_set_key(tools, options))
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self.chat_model(target).bind_tools(list(tools), **options)
+            self._bound[key] = bound
+            while len(self._bound) > MAX_BOUND_TOOL_SETS:
+                self._bound.popitem(last=False)
+        else:
+            self._bound.move_to_end(key)
+        return bound
+
     def _models_of(self, spec: ProviderSpec) -> ChatModels:
         models = self._kind_models.get(spec.kind)
         if models is None:
@@ -113,3 +156,4 @@ class ProviderCatalogue:
             await models.aclose()
         self._kind_models.clear()
         self._models.clear()
+        self._bound.clear()

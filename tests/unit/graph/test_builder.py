@@ -8,6 +8,7 @@ fails here.
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -64,7 +65,10 @@ def test_every_edge_function_maps_each_value_it_can_return() -> None:
         for name, branch in branches.items():
             # Without destinations the drawing links the source to every node.
             assert branch.ends is not None, f"{source} → {name}: declare its destinations"
-            returns = get_type_hints(branch.path.func)["return"]
+            # A coroutine, so LangGraph awaits it on the loop instead of a thread-pool hop.
+            assert branch.path.func is None, f"{name}: wrap it in on_loop"
+            assert inspect.iscoroutinefunction(branch.path.afunc), name
+            returns = get_type_hints(inspect.unwrap(branch.path.afunc))["return"]
             assert get_origin(returns) is Literal, f"{name} must return a Literal"
             assert set(get_args(returns)) == set(branch.ends), name
             assert set(branch.ends.values()) <= {*builder.nodes, END}, name
