@@ -17,6 +17,7 @@ died fails one request with `AdminShutdown` before the pool replaces it. Here:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -53,6 +54,22 @@ Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 MIN_POOL_SIZE: Final = 4
 
 
+class _NoLock(asyncio.Lock):
+    """What `AsyncPostgresSaver` takes around every operation, for a saver on a pool: nothing.
+
+    Upstream serialises all operations of a saver through one `asyncio.Lock` (langgraph
+    issue 7259), which a single shared connection needs; on a pool every operation takes
+    its own connection, and the lock only makes concurrent turns wait for each other's
+    checkpoints. The pool bounds the connections and queues the rest (DATABASE_POOL_TIMEOUT).
+    """
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class ReconnectingPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` that runs a call once more when its connection was lost.
 
@@ -69,7 +86,13 @@ class ReconnectingPostgresSaver(AsyncPostgresSaver):
       landed, and running it again stores exactly the same rows.
 
     The sync methods of `AsyncPostgresSaver` run these coroutines, so they retry too.
+    On a pool, operations run concurrently, without the saver's instance-wide lock.
     """
+
+    def __init__(self, conn: Pool, **kwargs: Any) -> None:
+        super().__init__(conn, **kwargs)
+        if isinstance(conn, AsyncConnectionPool):
+            self.lock = _NoLock()
 
     async def _once_more(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         try:

@@ -266,3 +266,48 @@ def test_while_postgres_is_down_a_turn_is_a_503_to_retry_and_the_first_after_suc
     started = time.monotonic()
     assert ask(sdk, "What did I say before?") == 'Earlier you said: "What is 2 + 3?"'
     assert time.monotonic() - started < 8  # not the backoff grown during the outage
+
+
+@pytest.mark.postgres
+async def test_one_thread_waiting_on_postgres_does_not_hold_up_another(
+    postgres_url: str, make_settings: SettingsFactory
+) -> None:
+    # AsyncPostgresSaver's instance-wide lock made every checkpoint operation of the process
+    # wait for the one before it (langgraph issue 7259); on a pool they run side by side.
+    settings = make_settings(database_url=postgres_url)
+    async with open_checkpointer(settings) as saver:
+        slow, quick = empty_checkpoint(), empty_checkpoint()
+        await saver.aput(_config("slow-thread"), slow, {}, {})
+        await saver.aput(_config("quick-thread"), quick, {}, {})
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
+            await other.execute("BEGIN")
+            await other.execute(
+                "SELECT 1 FROM checkpoints WHERE thread_id = 'slow-thread' FOR UPDATE"
+            )
+            # Rewriting the locked row waits for the other session's transaction...
+            blocked = asyncio.ensure_future(saver.aput(_config("slow-thread"), slow, {}, {}))
+            await _wait_until_blocked(other)
+            # ...while another thread's read and write go through at once.
+            async with asyncio.timeout(5):
+                found = await saver.aget_tuple(_config("quick-thread"))
+                await saver.aput(_config("quick-thread"), empty_checkpoint(), {}, {})
+            assert found is not None
+            assert found.checkpoint["id"] == quick["id"]
+            assert not blocked.done()
+            await other.execute("ROLLBACK")
+        async with asyncio.timeout(10):
+            await blocked
+
+
+async def _wait_until_blocked(admin: psycopg.AsyncConnection[Any]) -> None:
+    """Until some session of the service waits on a lock."""
+    for _ in range(200):
+        cursor = await admin.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        row = await cursor.fetchone()
+        if row is not None and row[0] > 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no session ever waited on the lock")
