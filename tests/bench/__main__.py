@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, help="runs of each series")
     parser.add_argument("--threads", type=int, help="fresh threads of the memory run")
     parser.add_argument("--flat-turns", type=int, help="turns of the thread-length run")
+    parser.add_argument("--flat-threads", type=int, help="threads of the thread-length run")
+    parser.add_argument("--long-threads", type=int, help="threads of the long-thread series")
+    parser.add_argument("--long-turns", type=int, help="turns they are grown to")
     parser.add_argument("--cold-starts", type=int, help="spawns of the cold-start run")
     parser.add_argument(
         "--concurrency", type=int, nargs="+", help="the C of the series (default 1 8 32)"
@@ -105,6 +108,9 @@ def main() -> None:
         repeats=args.repeats,
         fresh_threads=args.threads,
         flat_turns=args.flat_turns,
+        flat_threads=args.flat_threads,
+        long_threads=args.long_threads,
+        long_turns=args.long_turns,
         cold_starts=args.cold_starts,
         concurrencies=tuple(args.concurrency) if args.concurrency else None,
     )

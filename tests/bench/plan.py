@@ -50,6 +50,15 @@ class Plan:
     fresh_threads: int
     known_transactions: int = 10
 
+    def __post_init__(self) -> None:
+        top = max(self.concurrencies)
+        if self.long_threads < top or self.long_threads % min(top, self.long_threads):
+            raise ValueError(
+                f"long_threads ({self.long_threads}) must be a multiple of the largest C ({top})"
+            )
+        if self.flat_threads and self.flat_turns < 5:
+            raise ValueError("the thread-length run needs at least 5 turns")
+
     def with_overrides(self, **changes: object) -> Plan:
         """This plan with the given fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

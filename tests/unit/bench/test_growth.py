@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bench.growth import Growth, Window, segments
-from tests.bench.plan import windows
+from tests.bench.plan import QUICK, windows
 
 
 def test_segments_cover_every_turn_once() -> None:
@@ -39,3 +39,12 @@ def test_growth_ratio_is_late_over_early() -> None:
     )
     assert growth.ratio == 1.5
     assert Growth("s", 4, 1, 3, 0, None, 1.0, ()).ratio is None
+
+
+def test_a_plan_refuses_long_threads_that_cannot_keep_every_worker_busy() -> None:
+    assert QUICK.with_overrides(long_threads=16).long_threads == 16
+    with pytest.raises(ValueError, match="multiple of the largest C"):
+        QUICK.with_overrides(long_threads=12)
+    with pytest.raises(ValueError, match="multiple of the largest C"):
+        QUICK.with_overrides(concurrencies=(1, 32))
+    assert QUICK.with_overrides(requests=None).requests == QUICK.requests
