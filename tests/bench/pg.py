@@ -114,9 +114,15 @@ class BenchDatabases:
                 query = sql.SQL("SELECT count(*) FROM {} WHERE thread_id LIKE %s").format(
                     sql.Identifier(table)
                 )
-                row = conn.execute(query, (thread_prefix.replace("%", r"\%") + "%",)).fetchone()
+                row = conn.execute(query, (_like_prefix(thread_prefix),)).fetchone()
                 counts.append(int(row[0]) if row else 0)
         return CheckpointRows(*counts)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix` (its wildcards escaped)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 class Calibration:

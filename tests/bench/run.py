@@ -32,6 +32,7 @@ from tests.bench.growth import Growth, grow
 from tests.bench.loadgen import closed_loop, run_loop
 from tests.bench.memory import ColdStart, ThreadMemory, cold_starts
 from tests.bench.payloads import Endpoint, FreshThreads, RequestSource, Stateless, ThreadPool
+from tests.bench.peers import litellm
 from tests.bench.pg import BenchDatabases, Calibration, Quiet
 from tests.bench.pinning import Pinning, pinning
 from tests.bench.plan import Plan
@@ -248,6 +249,7 @@ class Bench:
                 systems.service(),
             ]
             if self.options.peers:
+                self.say(f"LiteLLM {litellm.VERSION} (installed into {self.options.cache} once)")
                 targets.append(systems.litellm(self.options.cache))
             self.start_all(stack, targets)
             service_pg, floor_pg, *stateless = (_endpoint(target) for target in targets)
