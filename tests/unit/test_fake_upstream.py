@@ -705,3 +705,14 @@ def test_served_app_reports_failed_startup() -> None:
     with pytest.raises(RuntimeError, match="exited during startup"):
         served.start()
     assert not served.running
+
+
+def test_an_upstream_that_keeps_no_requests_still_answers_them() -> None:
+    with FakeUpstream(keep_requests=False, http="httptools") as upstream:
+        upstream.default = Reply("not recorded")
+        client = openai.OpenAI(base_url=upstream.openai_base_url, api_key="k", max_retries=0)
+        reply = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == "not recorded"
+        assert upstream.requests == []

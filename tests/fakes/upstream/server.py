@@ -53,13 +53,25 @@ class FakeUpstream(StartStop):
     Args:
         host: Interface to listen on.
         port: Port to listen on; ``None`` picks a free one.
+        keep_requests: Record each request in ``requests`` (off for long benchmark runs,
+            whose recording would only grow).
+        http: uvicorn's HTTP protocol; ``h11`` (the default) is the one whose transport
+            ``Fault`` steps can drop mid-response.
 
     Attributes:
         app: The Starlette application.
         served: The ``ServedApp`` running ``app``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        keep_requests: bool = True,
+        http: str = "h11",
+    ) -> None:
+        self._keep_requests = keep_requests
         self._lock = threading.Condition()
         self._queue: deque[Step] = deque()
         self._requests: list[RecordedRequest] = []
@@ -81,7 +93,7 @@ class FakeUpstream(StartStop):
             ],
             lifespan=self._lifespan,
         )
-        self.served = ServedApp(self.app, host, port, http="h11", ws="none")
+        self.served = ServedApp(self.app, host, port, http=http, ws="none")
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -222,7 +234,8 @@ class FakeUpstream(StartStop):
         )
         step: Step | None = None
         with self._lock:
-            self._requests.append(recorded)
+            if self._keep_requests:
+                self._requests.append(recorded)
             if consume:
                 step = self._queue.popleft() if self._queue else self._default
         return recorded, step
