@@ -4,14 +4,17 @@ PostgreSQL connections die under a running service: a restart (`pg_ctl restart -
 failover, a proxy that drops idle connections. Without care, every pooled connection that
 died fails one request with `AdminShutdown` before the pool replaces it. Here:
 
-* the pool tests a connection before handing it out (`check`), and when one turns out dead
-  it tests every idle one at once: a restart kills them all together, and the pool would
-  otherwise pause (1 s, 2 s, 4 s, ...) before trying each next dead one (`_CheckAll`);
+* the pool tests a connection before handing it out (`check`; not again within CHECKED_FOR
+  of its last test, so a busy pool does not pay a round trip per checkout), and when one
+  turns out dead it tests every idle one at once: a restart kills them all together, and
+  the pool would otherwise pause (1 s, 2 s, 4 s, ...) before trying each next dead one
+  (`_CheckAll`);
 * idle connections beyond the pool's minimum are closed after DATABASE_POOL_MAX_IDLE, before
   a proxy's idle timeout can drop them silently; lost ones are reopened for up to
   DATABASE_RECONNECT_TIMEOUT, each attempt bounded by DATABASE_CONNECT_TIMEOUT;
 * `ReconnectingPostgresSaver` runs a checkpointer call once more when the connection is lost
-  in the middle of it (the race the check cannot close);
+  in the middle of it (the race the check cannot close, or a connection handed out
+  unchecked), after testing every idle connection;
 * sessions carry an `application_name`, so a DBA sees who they are in `pg_stat_activity`.
 """
 
@@ -19,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
+from weakref import WeakKeyDictionary
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
@@ -52,6 +57,9 @@ Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
 #: Connections the pool keeps open even when idle (fewer if DATABASE_POOL_SIZE is smaller).
 MIN_POOL_SIZE: Final = 4
+
+#: Seconds after a successful check during which a connection is handed out unchecked.
+CHECKED_FOR: Final = 1.0
 
 
 class _NoLock(asyncio.Lock):
@@ -101,6 +109,9 @@ class ReconnectingPostgresSaver(AsyncPostgresSaver):
             if not connection_lost(error):
                 raise
             _log_retry(operation, error)
+        if isinstance(self.conn, AsyncConnectionPool):
+            # The server went away: drop every dead idle connection before trying again.
+            await self.conn.check()
         return await call()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -191,10 +202,21 @@ class _CheckAll:
 
     def __init__(self) -> None:
         self.pool: Pool | None = None
+        self._checked: WeakKeyDictionary[psycopg.AsyncConnection[DictRow], float] = (
+            WeakKeyDictionary()
+        )
 
     async def __call__(self, conn: psycopg.AsyncConnection[DictRow]) -> None:
+        # A check is a round trip and a transaction of its own: under load, when the same
+        # connections come back within milliseconds, it would double a turn's transactions.
+        # One checked moments ago is handed out as it is; if the server went away in between,
+        # the saver's retry checks the whole pool (`ReconnectingPostgresSaver._once_more`).
+        now = time.monotonic()
+        if now - self._checked.get(conn, -CHECKED_FOR) < CHECKED_FOR:
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
+            self._checked[conn] = now
         except psycopg.Error:
             logger.warning("a pooled PostgreSQL connection is dead; checking all idle ones")
             if self.pool is not None:

@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.ops import checkpointer as checkpointer_module
 from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -311,3 +312,18 @@ async def _wait_until_blocked(admin: psycopg.AsyncConnection[Any]) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("no session ever waited on the lock")
+
+
+@pytest.mark.postgres
+async def test_a_connection_checked_moments_ago_is_handed_out_without_another_round_trip(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each check is a transaction of its own: a busy pool would pay one per checkout.
+    check = checkpointer_module._CheckAll()
+    conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    await check(conn)
+    await conn.close()  # from here on a round trip would fail
+    await check(conn)  # checked moments ago: no round trip, no error
+    monkeypatch.setattr(checkpointer_module, "CHECKED_FOR", 0.0)
+    with pytest.raises(psycopg.Error):
+        await check(conn)  # its check is due again, and finds it dead
