@@ -1,8 +1,9 @@
-"""A provider SDK is imported only when a model of its kind is configured.
+"""A provider SDK is imported only when a model of its kind is configured (redis-py likewise).
 
 Each case is a fresh interpreter (the test process itself has every SDK loaded): it builds the
 app from the environment, answers one `POST /v1/chat/completions` through the app's lifespan,
-and reports which SDK modules it holds. The anthropic SDK alone costs about 1.7 s of imports.
+and reports which optional modules it holds. The anthropic SDK alone costs about 1.7 s of
+imports, the openai SDK 0.7 s, redis-py 70 ms.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.fakes.upstream import FakeUpstream, Fault, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Every provider SDK and its LangChain integration, by top-level module.
+#: Every provider SDK and its LangChain integration, and redis-py, by top-level module.
 SDKS = (
     "anthropic",
     "langchain_anthropic",
@@ -26,6 +27,7 @@ SDKS = (
     "langchain_openai",
     "ollama",
     "langchain_ollama",
+    "redis",  # only with REDIS_URL
 )
 
 _CHILD = f"""
@@ -77,7 +79,7 @@ def content(result: dict[str, Any]) -> str:
     return str(result["body"]["choices"][0]["message"]["content"])
 
 
-def test_the_embedded_defaults_load_no_provider_sdk(tmp_path: Path) -> None:
+def test_the_embedded_defaults_load_no_provider_sdk_and_no_redis(tmp_path: Path) -> None:
     result = answer_in_a_fresh_process(tmp_path, ["offline"])
 
     assert result["status"] == 200
