@@ -48,7 +48,7 @@ from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
-from nodes.providers.errors import HEALTH_KINDS, PROVIDER_EXCEPTIONS, classify
+from nodes.providers.errors import HEALTH_KINDS, classify, provider_exceptions
 from nodes.providers.registry import ProviderSpec
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, ResponseNote, noting_response
 
@@ -116,7 +116,7 @@ async def stream_once(
                     continue
                 started = started or bool(chunk.content or chunk.tool_call_chunks)
                 merged = chunk if merged is None else merged + chunk
-    except PROVIDER_EXCEPTIONS as exc:
+    except provider_exceptions() as exc:
         failure = classify(exc) or ProviderFailure(ErrorKind.MALFORMED, str(exc))
         if started:
             raise ProviderStreamBrokenError(provider, failure.detail) from exc
@@ -142,7 +142,7 @@ async def invoke_once(
     try:
         with noting_response() as note:
             message = await model.ainvoke(list(messages))
-    except PROVIDER_EXCEPTIONS as exc:
+    except provider_exceptions() as exc:
         failure = classify(exc) or ProviderFailure(ErrorKind.MALFORMED, str(exc))
         raise ProviderError(provider, failure) from exc
     except ValueError as exc:

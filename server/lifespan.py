@@ -25,6 +25,20 @@ from server.wiring import build_agent_deps
 logger = logging.getLogger(__name__)
 
 
+@asynccontextmanager
+async def search_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient | None]:
+    """The pooled HTTP client of web search, or None when SEARXNG_URL is unset.
+
+    Unset, the tool answers that search is not configured and never sends a request; a client
+    would only cost the start its TLS context (the CA bundle, about 50 ms) and httpcore.
+    """
+    if not settings.searxng_url:
+        yield None
+        return
+    async with httpx.AsyncClient(timeout=settings.searxng_timeout) as client:
+        yield client
+
+
 def make_lifespan(
     settings: Settings,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
@@ -33,7 +47,7 @@ def make_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with (
-            httpx.AsyncClient(timeout=settings.searxng_timeout) as http,
+            search_client(settings) as http,
             open_checkpointer(settings) as saver,
             open_operations(settings) as ops,
         ):

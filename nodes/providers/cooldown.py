@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+if TYPE_CHECKING:  # redis-py is loaded only with a Redis link (REDIS_URL set)
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
 
 class CooldownStore(Protocol):
@@ -88,6 +89,8 @@ class RedisGate(Protocol):
     """The Redis connection as the cooldowns see it (`server.ops.redis.RedisLink`)."""
 
     client: Redis
+    error_types: tuple[type[RedisError], ...]
+    """What the client raises when Redis fails."""
 
     @property
     def usable(self) -> bool:
@@ -153,7 +156,7 @@ class RedisCooldowns:
             return await self._fallback.cooldown_left(provider)
         try:
             ttl_ms = int(await self._redis.client.pttl(self._keys(provider)[1]))
-        except RedisError as error:
+        except self._redis.error_types as error:
             self._redis.failed(error)
             return await self._fallback.cooldown_left(provider)
         self._redis.succeeded()
@@ -167,7 +170,7 @@ class RedisCooldowns:
         args = [self._fallback.threshold, self._cooldown_ms, self._count_ms]
         try:
             opened = await self._record(keys=self._keys(provider), args=args)
-        except RedisError as error:
+        except self._redis.error_types as error:
             self._redis.failed(error)
             return await self._fallback.record_failure(provider)
         self._redis.succeeded()
@@ -180,7 +183,7 @@ class RedisCooldowns:
             return
         try:
             await self._redis.client.delete(*self._keys(provider))
-        except RedisError as error:
+        except self._redis.error_types as error:
             self._redis.failed(error)
             return
         self._redis.succeeded()

@@ -1,4 +1,7 @@
-"""The OpenAI wire protocol (langchain-openai's ChatOpenAI), for every kind that speaks it."""
+"""The OpenAI wire protocol (langchain-openai's ChatOpenAI), for every kind that speaks it.
+
+Imported only when such a model is first built (`nodes/providers/openers.py`).
+"""
 
 from __future__ import annotations
 

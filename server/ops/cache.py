@@ -31,8 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
 from server.ops.redis import RedisLink
 from server.settings import Settings
 
@@ -206,7 +204,7 @@ class ResponseCache:
             return self._generation
         try:
             value = await redis.client.get(self._generation_key())
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             self._event(REDIS, "error")
             return self._generation
@@ -235,7 +233,7 @@ class ResponseCache:
                 pipe.get(self._redis_key(generation, key))
                 pipe.pttl(self._redis_key(generation, key))
                 blob, pttl = await pipe.execute()
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             self._event(REDIS, "error")
             return None
@@ -275,7 +273,7 @@ class ResponseCache:
                 blob,
                 px=max(1, int(settings.cache_ttl_seconds * 1000)),
             )
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             self._event(REDIS, "error")
             return
@@ -305,7 +303,7 @@ class ResponseCache:
                     batch.clear()
             if batch:
                 removed_redis += await redis.client.unlink(*batch)
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             self._event(REDIS, "error")
             return {"memory": removed_memory, "redis": None, "error": "redis unreachable"}

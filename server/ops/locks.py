@@ -12,8 +12,6 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.exceptions import RedisError
-
 from graph.errors import ErrorCode
 from server.errors import OpenAIHTTPError
 from server.ops.redis import RedisLink
@@ -76,7 +74,7 @@ class ThreadLocks:
             taken = await redis.client.set(
                 redis.key("thread-lock", thread_id), token, nx=True, px=self._ttl_ms
             )
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             logger.warning(
                 "thread lock without Redis (%s): this replica only", type(error).__name__
@@ -92,7 +90,7 @@ class ThreadLocks:
             return
         try:
             await redis.client.eval(_RELEASE, 1, redis.key("thread-lock", thread_id), token)
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             logger.warning(
                 "thread lock not released in Redis (%s); it expires", type(error).__name__

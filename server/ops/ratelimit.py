@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
-from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -164,7 +163,7 @@ class RateLimiter:
         try:
             args: list[str | int] = [self.limit, repr(weight), expiry_ms]
             allowed, current, previous = await script(keys=keys, args=args)
-        except RedisError as error:
+        except redis.error_types as error:
             redis.failed(error)
             self.redis_errors += 1
             return None

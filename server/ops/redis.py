@@ -12,13 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from server.settings import Settings
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (about 70 ms of a start)
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class RedisLink:
         """Redis commands that failed since start (every user of the link counts here)."""
         self._clock = clock
         self._down_until: float | None = None
+        from redis.exceptions import RedisError  # loaded with the client: free here
+
+        self.error_types: tuple[type[RedisError], ...] = (RedisError,)
+        """What the client raises when Redis fails, for the `except` clauses of the link's
+        users: none of them imports redis-py, so a service without Redis never loads it."""
 
     def key(self, *parts: str) -> str:
         """A namespaced key: `<prefix>:<part>:<part>…`."""
@@ -77,7 +82,7 @@ class RedisLink:
         """Check Redis now, regardless of the back-off (for /ready)."""
         try:
             await self.client.ping()
-        except RedisError as error:
+        except self.error_types as error:
             self.failed(error)
             return False
         self.succeeded()
@@ -94,6 +99,10 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisLink | None]:
     if settings.redis_url is None:
         yield None
         return
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     client = Redis.from_url(
         settings.redis_url.get_secret_value(),
         socket_connect_timeout=settings.redis_timeout,

@@ -2,65 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-
-import anthropic
-from langchain_anthropic import ChatAnthropic
-from langchain_core.language_models import BaseChatModel
-from pydantic import Field, SecretStr
-
-from nodes.providers.registry import EnvSetting, ProviderConfig, ProviderSpec
-from nodes.providers.wire_note import note_response
-
-
-class PooledChatAnthropic(ChatAnthropic):
-    """ChatAnthropic on an HTTP client we own (the stock one shares a process-wide client)."""
-
-    http_async_client: anthropic.DefaultAsyncHttpxClient | None = Field(default=None, exclude=True)
-
-    @cached_property
-    def _async_client(self) -> anthropic.AsyncClient:
-        return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
-
-
-@dataclass
-class AnthropicModels:
-    """ChatAnthropic models sharing one pooled HTTP client (opened on first use)."""
-
-    config: ProviderConfig
-    _client: anthropic.DefaultAsyncHttpxClient | None = field(default=None, init=False)
-
-    def chat_model(self, model: str) -> BaseChatModel:
-        """A ChatAnthropic that never retries by itself (the fallback node decides)."""
-        return PooledChatAnthropic(  # type: ignore[call-arg]
-            model_name=model,
-            api_key=self.config.api_key or SecretStr("not-needed"),
-            base_url=self.config.base_url,
-            default_request_timeout=self.config.timeout,
-            max_retries=0,
-            max_tokens=4096,
-            stream_usage=True,
-            http_async_client=self._http_client(),
-        )
-
-    def _http_client(self) -> anthropic.DefaultAsyncHttpxClient:
-        if self._client is None:
-            self._client = anthropic.DefaultAsyncHttpxClient(
-                timeout=self.config.timeout, event_hooks={"response": [note_response]}
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the pooled HTTP client."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
+from nodes.providers.openers import open_anthropic
+from nodes.providers.registry import EnvSetting, ProviderSpec
 
 KIND = ProviderSpec(
     kind="anthropic",
-    open=AnthropicModels,
+    open=open_anthropic,  # nodes/providers/anthropic_wire.py, imported with the first model
     api_key=EnvSetting("ANTHROPIC_API_KEY", required=True),
     base_url=EnvSetting("ANTHROPIC_BASE_URL"),
     default_base_url=None,  # the anthropic SDK's own

@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from langchain_core.language_models import BaseChatModel
-from langchain_ollama import ChatOllama
-
-from nodes.providers.registry import EnvSetting, ProviderConfig, ProviderSpec
-
-
-class ClosableChatOllama(ChatOllama):
-    """ChatOllama whose HTTP clients can be closed (the stock one leaves them open)."""
-
-    async def aclose(self) -> None:
-        """Close the sync and async Ollama clients."""
-        await self._async_client.close()  # type: ignore[no-untyped-call]  # ollama: untyped
-        self._client.close()  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class OllamaModels:
-    """ChatOllama models; each owns its clients, closed together."""
-
-    config: ProviderConfig
-    _models: list[ClosableChatOllama] = field(default_factory=list, init=False)
-
-    def chat_model(self, model: str) -> BaseChatModel:
-        """A ChatOllama with the kind's timeout."""
-        chat = ClosableChatOllama(
-            model=model,
-            base_url=self.config.base_url,
-            client_kwargs={"timeout": self.config.timeout},
-        )
-        self._models.append(chat)
-        return chat
-
-    async def aclose(self) -> None:
-        """Close the clients of every model built."""
-        for chat in self._models:
-            await chat.aclose()
-        self._models.clear()
-
+from nodes.providers.openers import open_ollama
+from nodes.providers.registry import EnvSetting, ProviderSpec
 
 KIND = ProviderSpec(
     kind="ollama",
-    open=OllamaModels,
+    open=open_ollama,  # nodes/providers/ollama_wire.py, imported with the first model
     base_url=EnvSetting("OLLAMA_BASE_URL"),
     default_base_url="http://127.0.0.1:11434",
 )

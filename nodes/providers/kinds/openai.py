@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from nodes.providers.openai_wire import OpenAIWireModels
+from nodes.providers.openers import open_openai_wire
 from nodes.providers.registry import EnvSetting, ProviderSpec
 
 KIND = ProviderSpec(
     kind="openai",
-    open=OpenAIWireModels,
+    open=open_openai_wire,
     api_key=EnvSetting("OPENAI_API_KEY", required=True),
     base_url=EnvSetting("OPENAI_BASE_URL"),
     default_base_url=None,  # the openai SDK's own

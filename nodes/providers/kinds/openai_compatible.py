@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from nodes.providers.openai_wire import OpenAIWireModels
+from nodes.providers.openers import open_openai_wire
 from nodes.providers.registry import EnvSetting, ProviderSpec
 
 KIND = ProviderSpec(
     kind="openai-compatible",
-    open=OpenAIWireModels,
+    open=open_openai_wire,
     api_key=EnvSetting("OPENAI_COMPATIBLE_API_KEY"),
     base_url=EnvSetting("OPENAI_COMPATIBLE_BASE_URL", required=True),
     speaks_openai=True,
