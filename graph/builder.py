@@ -33,6 +33,7 @@ from nodes.client_tools import client_tools
 from nodes.deps import DepsSource
 from nodes.fallback_provider import make_fallback_provider
 from nodes.guard import guard
+from nodes.observe import ObservedNode, observed
 from nodes.respond import respond
 from nodes.router import make_router
 from nodes.tool_node import make_tool_node
@@ -61,12 +62,18 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
     builder = StateGraph(
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
-    builder.add_node(GUARD, guard)
-    builder.add_node(ROUTER, make_router(deps))
-    builder.add_node(FALLBACK_PROVIDER, make_fallback_provider(deps))
-    builder.add_node(TOOLS, make_tool_node(deps))
-    builder.add_node(CLIENT_TOOLS, client_tools)
-    builder.add_node(RESPOND, respond)
+
+    def add(name: str, node: ObservedNode) -> None:
+        # Timed and reported to `deps().observer` (the server's metrics) by a wrapper, not
+        # by a callback handler: see nodes/observe.py.
+        builder.add_node(name, observed(name, node, lambda: deps().observer))
+
+    add(GUARD, guard)
+    add(ROUTER, make_router(deps))
+    add(FALLBACK_PROVIDER, make_fallback_provider(deps))
+    add(TOOLS, make_tool_node(deps))
+    add(CLIENT_TOOLS, client_tools)
+    add(RESPOND, respond)
 
     builder.add_edge(START, GUARD)
     # A refused turn ends with the guard's answer; an accepted one goes on to the router.

@@ -32,6 +32,9 @@ class Attempt(TypedDict):
     """The `ErrorKind` of a failure (`cooldown` for a skip), else None."""
     detail: str | None
     duration_ms: float
+    first_token_ms: NotRequired[float]
+    """For the call that answered: when its first token came (the whole answer, when the
+    call was not streamed)."""
     half_open: NotRequired[bool]
     """True for a half-open trial: every provider of the chain was cooling down, so the one
     whose cooldown ends first was called anyway (a breaker never refuses a whole chain)."""

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
+from nodes.observe import TurnObserver
 from nodes.providers.catalogue import ProviderCatalogue
 from nodes.providers.cooldown import CooldownStore
 from nodes.tools import ToolRegistry
@@ -35,6 +36,8 @@ class AgentDeps:
     cooldowns: CooldownStore
     """Provider health; the server builds it once and shares it with its routes."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    observer: TurnObserver | None = None
+    """Told what each node and tool did (the server's metrics); None: nobody listens."""
 
 
 class Node(Protocol):

@@ -100,21 +100,32 @@ def _no_answer(provider: str, exc: ValueError, note: ResponseNote) -> ProviderEr
     return ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail))
 
 
+@dataclass
+class Reply:
+    """One provider's answer, and when its first token came (seconds after the call)."""
+
+    message: AIMessage
+    first_token: float
+
+
 async def stream_once(
     model: Runnable[LanguageModelInput, Any], messages: Sequence[BaseMessage], provider: str
-) -> AIMessage:
+) -> Reply:
     """Call one provider, streaming, and assemble its answer.
 
     Raises ProviderError before the first token, ProviderStreamBrokenError after it.
     """
     merged: AIMessageChunk | None = None
     started = False
+    called = time.perf_counter()
+    first_token: float | None = None
     try:
         with noting_response() as note:
             async for chunk in model.astream(list(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
-                started = started or bool(chunk.content or chunk.tool_call_chunks)
+                if not started and (chunk.content or chunk.tool_call_chunks):
+                    started, first_token = True, time.perf_counter() - called
                 merged = chunk if merged is None else merged + chunk
     except provider_exceptions() as exc:
         failure = classify(exc) or ProviderFailure(ErrorKind.MALFORMED, str(exc))
@@ -126,19 +137,23 @@ async def stream_once(
         if merged is not None:
             raise
         raise _no_answer(provider, exc, note) from exc
+    took = time.perf_counter() - called
     if merged is None:
-        return AIMessage(content="")
-    return _settled(message_chunk_to_message(merged), provider)
+        return Reply(AIMessage(content=""), took)
+    message = _settled(message_chunk_to_message(merged), provider)
+    return Reply(message, took if first_token is None else first_token)
 
 
 async def invoke_once(
     model: Runnable[LanguageModelInput, Any], messages: Sequence[BaseMessage], provider: str
-) -> AIMessage:
+) -> Reply:
     """Call one provider for a whole answer, when nobody listens for tokens.
 
     One request, one JSON response, no event stream to parse. Nothing reached the client
-    before an error, so every failure may fall through (ProviderError).
+    before an error, so every failure may fall through (ProviderError). The first token
+    comes with the whole answer.
     """
+    called = time.perf_counter()
     try:
         with noting_response() as note:
             message = await model.ainvoke(list(messages))
@@ -151,7 +166,7 @@ async def invoke_once(
             raise
         detail = f"{provider} sent no answer: {note.describe_whole()}"
         raise ProviderError(provider, ProviderFailure(ErrorKind.MALFORMED, detail)) from exc
-    return _settled(message, provider)
+    return Reply(_settled(message, provider), time.perf_counter() - called)
 
 
 def tokens_listened(config: RunnableConfig) -> bool:
@@ -263,7 +278,7 @@ async def call_chain(
         for try_number in range(tries):
             started = time.perf_counter()
             try:
-                message = await once(bind(target), messages, target.id)
+                reply = await once(bind(target), messages, target.id)
             except ProviderError as err:
                 failure = err.failure
                 failures.append(err)
@@ -301,8 +316,10 @@ async def call_chain(
                 continue
             await services.cooldowns.record_success(target.id)
             detail = "half-open trial: every provider was cooling down" if half_open else None
-            attempts.append(_attempt(target, "ok", started, detail=detail, half_open=half_open))
-            return Answer(message=message, provider=target.id)
+            ok = _attempt(target, "ok", started, detail=detail, half_open=half_open)
+            ok["first_token_ms"] = reply.first_token * 1000
+            attempts.append(ok)
+            return Answer(message=reply.message, provider=target.id)
     raise _rejection(chain, attempts, failures)
 
 

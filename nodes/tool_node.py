@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
@@ -19,6 +20,7 @@ from graph.context import Context
 from graph.errors import ToolInputError, ToolUnavailableError
 from graph.state import State
 from nodes.deps import DepsSource, Node
+from nodes.observe import ToolOutcome, TurnObserver
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,12 @@ def _describe(exc: Exception, timeout: float) -> str:
 
 
 async def run_tool_call(
-    tool: BaseTool | None, call: ToolCall, *, time_limit: float, max_chars: int
+    tool: BaseTool | None,
+    call: ToolCall,
+    *,
+    time_limit: float,
+    max_chars: int,
+    observer: TurnObserver | None = None,
 ) -> ToolMessage:
     """Run one tool call with a timeout and an output cap; named failures become errors."""
     name, call_id = call["name"], call["id"] or ""
@@ -62,10 +69,15 @@ async def run_tool_call(
             name=name,
             status="error",
         )
+    started = time.perf_counter()
+    outcome: ToolOutcome = "error"  # unless it returns, or times out
     try:
         async with asyncio.timeout(time_limit):
             output = await tool.ainvoke(call["args"])
+        outcome = "ok"
     except TOOL_ERRORS as exc:
+        if isinstance(exc, TimeoutError):
+            outcome = "timeout"
         logger.info("tool %s failed: %s", name, type(exc).__name__)
         return ToolMessage(
             content=f"Error: {_describe(exc, time_limit)}",
@@ -73,6 +85,9 @@ async def run_tool_call(
             name=name,
             status="error",
         )
+    finally:
+        if observer is not None:
+            observer.tool_finished(name, outcome, time.perf_counter() - started)
     text = output if isinstance(output, str) else str(output)
     return ToolMessage(
         content=cap_output(text, max_chars), tool_call_id=call_id, name=name, status="success"
@@ -85,7 +100,8 @@ def make_tool_node(deps: DepsSource) -> Node:
     async def tools(state: State, *, runtime: Runtime[Context]) -> dict[str, Any]:
         """Answer every tool call of the last AI message with a ToolMessage."""
         context = runtime.context or Context()
-        registry = deps().tools
+        services = deps()
+        registry = services.tools
         last = state["messages"][-1]
         if not isinstance(last, AIMessage):
             raise ValueError("the tools node runs only after an AI message with tool calls")
@@ -100,6 +116,7 @@ def make_tool_node(deps: DepsSource) -> Node:
                         call,
                         time_limit=context.tool_timeout,
                         max_chars=context.tool_output_max_chars,
+                        observer=services.observer,
                     )
                 )
                 for call in calls

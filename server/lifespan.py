@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from graph.builder import build_graph
 from server.auth import KeyRing
-from server.obs.callbacks import observe_graphs
 from server.obs.metrics import Metrics
 from server.obs.saver import InstrumentedSaver
+from server.obs.turns import TurnMetrics
 from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.locks import ThreadLocks
 from server.ops.resources import open_operations
@@ -59,7 +59,8 @@ def make_lifespan(
             ops.cache.add_observer(metrics)
             graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
             stateless = build_graph(lambda: deps)
-            graph, stateless = observe_graphs(metrics, deps.tools.names(), graph, stateless)
+            # Both graphs' nodes report to the same metrics (every door runs one of them).
+            deps.observer = TurnMetrics(metrics, nodes=graph.nodes, tools=deps.tools.names())
             logger.info(
                 "agent service ready: models %s, tools %s",
                 ", ".join(deps.providers.alias_names()),

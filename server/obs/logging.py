@@ -2,7 +2,7 @@
 
 The request's facts live in a context variable (`current_request`), set by
 `server.obs.middleware` for every HTTP request and copied by asyncio into every task the request
-starts (graph nodes, streams). The graph observer fills in the provider that answered, so the
+starts (graph nodes, streams). The graph's `TurnMetrics` fills in the provider that answered, so the
 access line says which provider served the request. Only these whitelisted fields reach the
 output: headers and message bodies are never logged, and thread ids only as a hash.
 """

@@ -6,7 +6,7 @@ purpose: route templates instead of raw paths, node and tool names from the grap
 targets from the configuration, outcomes and error kinds from closed sets. Thread ids, user
 text and raw paths never become label values.
 
-Feeds: `server.obs.middleware` (HTTP), `server.obs.callbacks` (graph nodes, providers, tools,
+Feeds: `server.obs.middleware` (HTTP), `server.obs.turns` (graph nodes, providers, tools,
 tokens, time to first token), `server.obs.saver` (checkpoints), the response cache
 (`cache_request`, `cache_error`) and, read at each scrape, the PostgreSQL connection pool
 (`watch_pool`).
