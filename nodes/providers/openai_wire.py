@@ -6,14 +6,45 @@ Imported only when such a model is first built (`nodes/providers/openers.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from nodes.providers.registry import ProviderConfig
 from nodes.providers.wire_note import note_response
+
+#: Request fields sent as langchain-openai built them, past the SDK's per-request walk.
+PLAIN_FIELDS = ("messages", "tools")
+
+
+class PlainBodyChatOpenAI(ChatOpenAI):
+    """ChatOpenAI whose messages and tool schemas reach the wire as langchain-openai built them.
+
+    The openai SDK walks every request body against its TypedDict annotations (its
+    `transform`, which renames aliased keys and formats dates and files) before encoding it.
+    Messages and tool schemas built by langchain-openai have nothing for it to change, but
+    the walk costs about 0.23 ms of CPU per message: 28 ms for a thread of 120 messages,
+    more than the rest of the turn. Handed to the SDK as `extra_body`, which it merges into
+    the JSON body as given, they go out byte for byte the same, without the walk.
+    """
+
+    def _get_request_payload(
+        self,
+        input_: LanguageModelInput,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if "messages" not in payload:  # the Responses API's payload: left as it is
+            return payload
+        plain = {name: payload.pop(name) for name in PLAIN_FIELDS if name in payload}
+        payload["messages"] = []  # required by the SDK's signature; replaced by extra_body
+        payload["extra_body"] = {**(payload.get("extra_body") or {}), **plain}
+        return payload
 
 
 @dataclass
@@ -25,7 +56,7 @@ class OpenAIWireModels:
 
     def chat_model(self, model: str) -> BaseChatModel:
         """A ChatOpenAI that never retries by itself (the fallback node decides)."""
-        return ChatOpenAI(
+        return PlainBodyChatOpenAI(
             model=model,
             api_key=self.config.api_key or SecretStr("not-needed"),
             base_url=self.config.base_url,
