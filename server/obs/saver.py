@@ -1,13 +1,21 @@
-"""Times every checkpointer read and write.
+"""Times every checkpointer read and write, and reads a turn's thread once.
 
 `InstrumentedSaver` wraps the real checkpointer (in the lifespan) and feeds
 `checkpoint_duration` and `checkpoint_errors` by operation.
+
+A turn reads its thread twice: the door reads it to reconcile the request with it
+(`server.runs.prepare_run`), then LangGraph reads the same checkpoint again to start the run,
+deserialising the whole thread each time. Both reads happen in the request's task, under the
+thread's lock, so nothing can write the thread between them: the first read is kept for the
+task (a context variable) and the next read of the same checkpoint is answered with it, once.
+Any write or delete through this saver drops what was kept.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -23,6 +31,41 @@ from langgraph.checkpoint.base import (
 from server.obs.metrics import Metrics
 
 T = TypeVar("T")
+
+ReadKey = tuple[str, str, str | None]
+"""A read's thread, namespace and checkpoint id (None: the latest)."""
+
+
+class _Kept:
+    """The last read of a request, shared by the tasks the request starts.
+
+    A stream's task sees and consumes what the handler read, and the handler then sees it
+    consumed: a context variable holding a plain value would be copied into the task.
+    """
+
+    __slots__ = ("found", "key")
+
+    def __init__(self) -> None:
+        self.key: ReadKey | None = None
+        self.found: CheckpointTuple | None = None
+
+
+_kept: ContextVar[_Kept | None] = ContextVar("kept_checkpoint_read", default=None)
+
+
+def _forget() -> None:
+    kept = _kept.get()
+    if kept is not None:
+        kept.key = None
+        kept.found = None
+
+
+def _read_key(config: RunnableConfig) -> ReadKey | None:
+    configurable = config.get("configurable") or {}
+    thread = configurable.get("thread_id")
+    if not isinstance(thread, str):
+        return None
+    return thread, str(configurable.get("checkpoint_ns") or ""), configurable.get("checkpoint_id")
 
 
 class InstrumentedSaver(BaseCheckpointSaver[Any]):
@@ -159,10 +202,20 @@ class InstrumentedSaver(BaseCheckpointSaver[Any]):
     # async
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Timed `read`."""
+        """Timed `read`; the same read again in this task is answered from the first, once."""
+        key = _read_key(config)
+        kept = _kept.get()
+        if key is not None and kept is not None and kept.key == key:
+            found = kept.found
+            _forget()
+            return found
         result: CheckpointTuple | None = await self._atimed(
             "read", lambda: self.inner.aget_tuple(config)
         )
+        if kept is None:
+            kept = _Kept()
+            _kept.set(kept)
+        kept.key, kept.found = key, result
         return result
 
     async def alist(
@@ -189,6 +242,7 @@ class InstrumentedSaver(BaseCheckpointSaver[Any]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Timed `write`."""
+        _forget()
         result: RunnableConfig = await self._atimed(
             "write", lambda: self.inner.aput(config, checkpoint, metadata, new_versions)
         )
@@ -202,26 +256,31 @@ class InstrumentedSaver(BaseCheckpointSaver[Any]):
         task_path: str = "",
     ) -> None:
         """Timed `write_pending`."""
+        _forget()
         await self._atimed(
             "write_pending", lambda: self.inner.aput_writes(config, writes, task_id, task_path)
         )
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Timed `delete`."""
+        _forget()
         await self._atimed("delete", lambda: self.inner.adelete_thread(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Timed `delete`."""
+        _forget()
         await self._atimed("delete", lambda: self.inner.adelete_for_runs(run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Timed `copy`."""
+        _forget()
         await self._atimed(
             "copy", lambda: self.inner.acopy_thread(source_thread_id, target_thread_id)
         )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Timed `delete`."""
+        _forget()
         await self._atimed("delete", lambda: self.inner.aprune(thread_ids, strategy=strategy))
 
     async def aget_delta_channel_history(

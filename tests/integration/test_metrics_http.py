@@ -327,7 +327,9 @@ def test_checkpoint_reads_and_writes_on_postgres_are_timed(
     def added(operation: str) -> float:
         return value(after, count, operation=operation) - value(before, count, operation=operation)
 
-    assert added("read") > 0
+    # The door reads the thread to reconcile the request; LangGraph's start of the run gets
+    # that same read instead of deserialising the thread again.
+    assert added("read") == 1
     if durability == "exit":
         # The turn's one checkpoint, written when it ended; no step's writes on their own.
         assert (added("write"), added("write_pending")) == (1, 0)
