@@ -84,7 +84,7 @@ def observed(
         started = time.perf_counter()
         try:
             update = await call
-        except BaseException as error:  # reported, then raised again: nothing is swallowed
+        except (Exception, asyncio.CancelledError) as error:  # reported, then raised again
             listener.node_finished(
                 name,
                 state,

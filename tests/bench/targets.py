@@ -175,6 +175,7 @@ def start_together(targets: Sequence[TargetProcess], pinning: Pinning) -> None:
     Raises:
         RuntimeError: One did not start (the others are stopped).
     """
+    started = False
     try:
         for target in targets:
             target.spawn(pinned=False)
@@ -182,10 +183,11 @@ def start_together(targets: Sequence[TargetProcess], pinning: Pinning) -> None:
         with httpx.Client(timeout=10) as client:
             while waiting:
                 waiting = [target for target in waiting if not target.poll_ready(client)]
-                time.sleep(0.02)
+                time.sleep(0.02)  # a sync poll of child processes, no event loop here
         for target in targets:
             pinning.pin_running(target.pid)
-    except BaseException:
-        for target in targets:
-            target.stop()
-        raise
+        started = True
+    finally:
+        if not started:  # whatever stopped the start (an error, Ctrl-C): none is left running
+            for target in targets:
+                target.stop()

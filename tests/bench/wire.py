@@ -130,6 +130,7 @@ class Connection:
         """
         reader, writer = await self._open()
         start = time.perf_counter()
+        done = keep_alive = False
         try:
             writer.write(request)
             status, length, chunked, keep_alive = _parse_head(await reader.readuntil(b"\r\n\r\n"))
@@ -138,11 +139,11 @@ class Connection:
             else:
                 body = await reader.readexactly(length) if length else b""
                 answer = _whole(status, body, start, stream=stream)
-        except BaseException:
-            await self.close()
-            raise
-        if not keep_alive:
-            await self.close()
+            done = True
+        finally:
+            # Closed unless the whole answer was read and the server keeps the connection.
+            if not (done and keep_alive):
+                await self.close()
         return answer
 
     @staticmethod
