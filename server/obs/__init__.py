@@ -1,4 +1,4 @@
-"""Observability: metrics, graph callbacks, the instrumented saver, request logs.
+"""Observability: metrics, what the graph's nodes report (turns), the instrumented saver, logs.
 
 The `/metrics` route that serves them is in `server.operator`.
 """
