@@ -273,7 +273,7 @@ async def call_chain(
             )
             continue
         # A half-open trial is one call: the provider is still suspect.
-        tries = 1 if target is trial else services.providers.config(target.kind).max_retries + 1
+        tries = 1 if target is trial else services.providers.config(target.endpoint).max_retries + 1
         half_open = target is trial
         for try_number in range(tries):
             started = time.perf_counter()
@@ -361,7 +361,7 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         """Ask the provider chain for the next AI message of this turn."""
         context = runtime.context or Context()
         services = deps()
-        chain = [ProviderTarget.parse(spec) for spec in state.get("provider_chain", [])]
+        chain = [services.providers.target(spec) for spec in state.get("provider_chain", [])]
         within_budget = state.get("tool_rounds", 0) < state.get("tool_budget", 0)
         tools: list[Any] = []
         if within_budget:
@@ -376,7 +376,8 @@ def make_fallback_provider(deps: DepsSource) -> Node:
                 if tools
                 else services.providers.chat_model(target)
             )
-            extra = dict(params)
+            # The endpoint's default parameters, under the ones the client set.
+            extra = {**services.providers.config(target.endpoint).params, **params}
             if spec.speaks_openai:
                 extra.update(context.openai_params)
                 if context.response_format is not None:

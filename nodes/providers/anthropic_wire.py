@@ -44,6 +44,7 @@ class AnthropicModels:
             max_retries=0,
             max_tokens=4096,
             stream_usage=True,
+            default_headers=dict(self.config.headers) or None,
             http_async_client=self._http_client(),
         )
 

@@ -34,7 +34,7 @@ class OllamaModels:
         chat = ClosableChatOllama(
             model=model,
             base_url=self.config.base_url,
-            client_kwargs={"timeout": self.config.timeout},
+            client_kwargs={"timeout": self.config.timeout, "headers": dict(self.config.headers)},
         )
         self._models.append(chat)
         return chat

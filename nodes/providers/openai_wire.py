@@ -63,6 +63,7 @@ class OpenAIWireModels:
             timeout=self.config.timeout,
             max_retries=0,
             stream_usage=True,
+            default_headers=dict(self.config.headers) or None,
             http_async_client=self._http_client(),
         )
 

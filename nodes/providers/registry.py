@@ -12,10 +12,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType, ModuleType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
@@ -24,8 +24,26 @@ from nodes.providers import kinds
 
 
 @dataclass(frozen=True)
+class Price:
+    """What an endpoint charges, in US dollars per million tokens."""
+
+    input_per_million: float = 0.0
+    output_per_million: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """Dollars for one call's tokens."""
+        return (
+            input_tokens * self.input_per_million + output_tokens * self.output_per_million
+        ) / 1_000_000
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
-    """Connection settings of one provider kind."""
+    """One named provider endpoint: a kind, where it is and how to talk to it.
+
+    The environment-only form has one endpoint per kind, named after the kind (`openai`); a
+    provider file (`AGENT_CONFIG`) declares any number, under names of its own (`vllm-a`).
+    """
 
     kind: str
     api_key: SecretStr | None = None
@@ -35,6 +53,20 @@ class ProviderConfig:
     """Seconds for one request (connect, and each read while streaming)."""
     max_retries: int = 1
     """Extra tries on the same provider after a retryable error, before falling through."""
+    name: str = ""
+    """The endpoint's name in `name:model` targets; the kind's name when left empty."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra HTTP headers sent with every request to the endpoint."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Default request parameters (`temperature`, `top_p`, ...); the client's values win."""
+    context_window: int | None = None
+    """Tokens the endpoint's models take in one request; None: known defaults by model name."""
+    price: Price | None = None
+    """What the endpoint charges; None: unknown (usage is counted, its cost is not)."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.kind)
 
 
 class ChatModels(Protocol):

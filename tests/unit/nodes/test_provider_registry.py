@@ -160,7 +160,7 @@ def test_the_documentation_check_would_catch_an_undocumented_kind(
 def test_a_kind_added_as_one_module_is_registered(extra_kind: ProviderSpec) -> None:
     assert provider_kinds()["fake-echo"] is extra_kind
     assert ProviderTarget.parse("fake-echo:m1").spec is extra_kind
-    with pytest.raises(ValueError, match=r"unknown provider kind 'fake-ech'.*fake-echo"):
+    with pytest.raises(ValueError, match=r"unknown provider endpoint 'fake-ech'.*fake-echo"):
         ProviderTarget.parse("fake-ech:m1")
 
 

@@ -60,7 +60,7 @@ def test_agent_models_and_keys_come_from_the_environment(monkeypatch: pytest.Mon
 
 def test_an_unknown_provider_kind_is_refused_with_the_known_ones() -> None:
     settings = Settings(_env_file=None, agent_models={"x": ["openia:gpt-4o"]})  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match=r"unknown provider kind 'openia'.*openrouter"):
+    with pytest.raises(ValueError, match=r"unknown provider endpoint 'openia'.*openrouter"):
         provider_catalogue(settings)
 
 
