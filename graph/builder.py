@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from graph.context import Context
 from graph.routing import (
     CLIENT_TOOLS,
+    COMPACT,
     FALLBACK_PROVIDER,
     GUARD,
     RESPOND,
@@ -30,6 +31,7 @@ from graph.routing import (
 )
 from graph.state import InputState, OutputState, State
 from nodes.client_tools import client_tools
+from nodes.compact import make_compact
 from nodes.deps import DepsSource
 from nodes.fallback_provider import make_fallback_provider
 from nodes.guard import guard
@@ -70,6 +72,7 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
 
     add(GUARD, guard)
     add(ROUTER, make_router(deps))
+    add(COMPACT, make_compact(deps))
     add(FALLBACK_PROVIDER, make_fallback_provider(deps))
     add(TOOLS, make_tool_node(deps))
     add(CLIENT_TOOLS, client_tools)
@@ -78,12 +81,13 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
     builder.add_edge(START, GUARD)
     # A refused turn ends with the guard's answer; an accepted one goes on to the router.
     builder.add_conditional_edges(GUARD, on_loop(after_guard), {"accepted": ROUTER, "refused": END})
-    builder.add_conditional_edges(ROUTER, on_loop(after_router), [FALLBACK_PROVIDER, RESPOND])
+    builder.add_conditional_edges(ROUTER, on_loop(after_router), [COMPACT, RESPOND])
+    builder.add_edge(COMPACT, FALLBACK_PROVIDER)
     builder.add_conditional_edges(
         FALLBACK_PROVIDER, on_loop(after_model), [TOOLS, CLIENT_TOOLS, RESPOND]
     )
-    builder.add_conditional_edges(TOOLS, on_loop(after_tools), [CLIENT_TOOLS, FALLBACK_PROVIDER])
-    builder.add_edge(CLIENT_TOOLS, FALLBACK_PROVIDER)
+    builder.add_conditional_edges(TOOLS, on_loop(after_tools), [CLIENT_TOOLS, COMPACT])
+    builder.add_edge(CLIENT_TOOLS, COMPACT)
     builder.add_edge(RESPOND, END)
     return builder
 

@@ -15,6 +15,7 @@ from graph.state import State
 
 GUARD = "guard"
 ROUTER = "router"
+COMPACT = "compact"
 FALLBACK_PROVIDER = "fallback_provider"
 TOOLS = "tools"
 RESPOND = "respond"
@@ -49,11 +50,11 @@ def after_guard(state: State) -> GuardVerdict:
     return "refused" if state.get("refused") else "accepted"
 
 
-def after_router(state: State) -> Literal["fallback_provider", "respond"]:
-    """Send the turn to the provider chain unless the router chose to answer directly."""
+def after_router(state: State) -> Literal["compact", "respond"]:
+    """Send the turn to the provider chain (through `compact`) unless the router answers."""
     route = state.get("route")
     if route == "model":
-        return "fallback_provider"
+        return "compact"
     if route == "respond":
         return "respond"
     raise ValueError(f"router left an unknown route: {route!r}")
@@ -78,6 +79,9 @@ def after_model(state: State) -> Literal["tools", "client_tools", "respond"]:
     return "client_tools"
 
 
-def after_tools(state: State) -> Literal["client_tools", "fallback_provider"]:
-    """Pause for the client's tools of the same AI message, else back to the model."""
-    return "client_tools" if pending_client_calls(state)[1] else "fallback_provider"
+def after_tools(state: State) -> Literal["client_tools", "compact"]:
+    """Pause for the client's tools of the same AI message, else back to the model.
+
+    Back through `compact`: the tools' results may have made the prompt too long.
+    """
+    return "client_tools" if pending_client_calls(state)[1] else "compact"

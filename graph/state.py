@@ -54,6 +54,52 @@ def add_usage(left: Usage, right: Usage) -> Usage:
     )
 
 
+class Summary(TypedDict):
+    """What stands in the prompt for the oldest messages of the thread (`nodes/compact.py`).
+
+    The messages themselves stay in the thread; the prompt sent is the system prompt(s),
+    this summary, then the messages after `through`, verbatim.
+    """
+
+    text: str
+    """The model's summary of the messages it covers ("" when they were only dropped)."""
+    through: str
+    """Id of the last message it stands for."""
+    messages: int
+    """How many messages it stands for, summarised or dropped."""
+    dropped: int
+    """Of those, how many were dropped unsummarised (the summary call failed)."""
+
+
+CompactionHow = Literal["summary", "trim", "failed"]
+
+
+class Compacted(TypedDict):
+    """This turn's compaction of the prompt, for the inspector and the metrics."""
+
+    how: CompactionHow
+    """`summary`: older turns summarised; `trim`: dropped (summarising failed); `failed`:
+    nothing could be dropped (the current turn alone is over the budget)."""
+    before: int
+    """Estimated prompt tokens before."""
+    after: int
+    """Estimated prompt tokens after."""
+    budget: int
+    """The budget it compacted to."""
+
+
+class PromptTokens(TypedDict):
+    """The estimate of the prompt last sent, what the provider counted, and their ratio.
+
+    Estimates err high on purpose; a provider that counts more (another tokenizer, its own
+    framing) raises `scale`, by which the next estimates are multiplied.
+    """
+
+    estimated: int
+    reported: int | None
+    scale: float
+
+
 class InputState(TypedDict):
     """The public input: the new messages of a turn (appended to the thread)."""
 
@@ -89,6 +135,13 @@ class State(InputState):
     """Tokens summed over every model call of this turn."""
     finish_reason: NotRequired[FinishReason]
     """Why the final answer ended, in OpenAI's terms."""
+    summary: NotRequired[Summary | None]
+    """The summary standing for the oldest messages in the prompt; kept across turns (a fork
+    carries its own checkpoint's)."""
+    compacted: NotRequired[Compacted | None]
+    """This turn's compaction, if the prompt had to be compacted (reset by the router)."""
+    prompt_tokens: NotRequired[PromptTokens]
+    """Size of the prompt last sent, estimated and reported; kept across turns."""
 
 
 class OutputState(TypedDict):

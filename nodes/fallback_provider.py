@@ -12,8 +12,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackManager
@@ -22,7 +22,6 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    SystemMessage,
     message_chunk_to_message,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -44,7 +43,11 @@ from graph.errors import (
     ProviderStreamBrokenError,
 )
 from graph.prompts import SYSTEM_PROMPT
-from graph.state import Attempt, State, Usage, add_usage, empty_usage
+from graph.state import Attempt, PromptTokens, State, Usage, add_usage, empty_usage
+from nodes.compaction.budget import prompt_budget
+from nodes.compaction.compactor import Request, SummaryFailedError, compact
+from nodes.compaction.prompt import sent_prompt
+from nodes.compaction.tokens import TokenCounter
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
 from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
@@ -240,6 +243,10 @@ def _rejection(
     return AllProvidersFailedError(model, wired)
 
 
+Shrink = Callable[[], Awaitable[Sequence[BaseMessage] | None]]
+"""Compacts the prompt harder after a context-length error: the smaller prompt, or None."""
+
+
 async def call_chain(
     services: AgentDeps,
     chain: Sequence[ProviderTarget],
@@ -248,10 +255,13 @@ async def call_chain(
     attempts: list[Attempt],
     *,
     stream: bool = True,
+    shrink: Shrink | None = None,
 ) -> Answer:
     """Walk the chain; append every try to `attempts`; the first answer wins.
 
     `stream`: call each provider streaming (someone listens for tokens), else for one answer.
+    `shrink`: on the first context-length error, the prompt is compacted harder and the
+    same provider tried once more with it (the smaller prompt then goes to the rest).
 
     Raises:
         ProviderRejectedError: Every provider called refused the request itself (its 4xx).
@@ -260,6 +270,7 @@ async def call_chain(
     cooldown_left, trial = await _half_open_trial(services, chain)
     failures: list[ProviderError] = []
     once = stream_once if stream else invoke_once
+    shrunk = False
     for target in chain:
         if cooldown_left[target.id] > 0.0 and target is not trial:
             attempts.append(
@@ -275,7 +286,8 @@ async def call_chain(
         # A half-open trial is one call: the provider is still suspect.
         tries = 1 if target is trial else services.providers.config(target.endpoint).max_retries + 1
         half_open = target is trial
-        for try_number in range(tries):
+        try_number = 0
+        while try_number < tries:
             started = time.perf_counter()
             try:
                 reply = await once(bind(target), messages, target.id)
@@ -300,6 +312,12 @@ async def call_chain(
                     tries,
                     " (half-open trial)" if half_open else "",
                 )
+                if failure.kind is ErrorKind.CONTEXT_LENGTH and shrink is not None and not shrunk:
+                    shrunk = True
+                    smaller = await shrink()
+                    if smaller is not None:
+                        messages, tries, try_number = smaller, try_number + 2, try_number + 1
+                        continue
                 opened = failure.kind in HEALTH_KINDS and await services.cooldowns.record_failure(
                     target.id
                 )
@@ -313,6 +331,7 @@ async def call_chain(
                 if not retry:
                     break
                 await asyncio.sleep(wait)
+                try_number += 1
                 continue
             await services.cooldowns.record_success(target.id)
             detail = "half-open trial: every provider was cooling down" if half_open else None
@@ -323,10 +342,52 @@ async def call_chain(
     raise _rejection(chain, attempts, failures)
 
 
-def _with_system_prompt(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    if any(isinstance(m, SystemMessage) for m in messages):
-        return list(messages)
-    return [SystemMessage(content=SYSTEM_PROMPT), *messages]
+@dataclass
+class ChainSummariser:
+    """Summarises old turns through a provider chain (`call_chain`): no tools, one answer.
+
+    Its calls are counted like the turn's others: `attempts` and `usage` collect them. No
+    callback handler sees them, so a summary never streams to the client as the answer.
+    """
+
+    services: AgentDeps
+    chain: list[ProviderTarget]
+    budget: int
+    """Prompt tokens the chain's first model takes."""
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage = field(default_factory=empty_usage)
+
+    @classmethod
+    def for_turn(cls, services: AgentDeps, chain: list[ProviderTarget]) -> ChainSummariser:
+        """The summariser of a turn: the summary alias's chain when set, else the turn's."""
+        alias = services.providers.summary_alias
+        own = list(services.providers.resolve(alias)) if alias else chain
+        budget = prompt_budget(services.providers.context_window(own[0]), None) if own else 0
+        return cls(services=services, chain=own, budget=budget)
+
+    async def __call__(self, prompt: list[BaseMessage], max_tokens: int) -> str:
+        """The chain's summary of `prompt`, at most `max_tokens` long."""
+
+        def bind(target: ProviderTarget) -> Runnable[LanguageModelInput, Any]:
+            model = self.services.providers.chat_model(target).bind(max_tokens=max_tokens)
+            return model.with_config(callbacks=[])
+
+        try:
+            answer = await call_chain(
+                self.services, self.chain, prompt, bind, self.attempts, stream=False
+            )
+        except AllProvidersFailedError as error:
+            raise SummaryFailedError(str(error)) from error
+        self.usage = add_usage(self.usage, _usage_of(answer.message))
+        return content_text(answer.message.content)
+
+
+def offered_tools(services: AgentDeps, state: State, context: Context) -> list[Any]:
+    """The tools sent with the model call: none once the turn's tool budget is used up."""
+    if state.get("tool_rounds", 0) >= state.get("tool_budget", 0):
+        return []
+    tools: list[Any] = list(services.tools.tools(state.get("tools_offered", [])))
+    return tools + _client_specs(context, state.get("client_tools_offered", []))
 
 
 def _client_specs(context: Context, offered: list[str]) -> list[dict[str, Any]]:
@@ -362,11 +423,7 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         context = runtime.context or Context()
         services = deps()
         chain = [services.providers.target(spec) for spec in state.get("provider_chain", [])]
-        within_budget = state.get("tool_rounds", 0) < state.get("tool_budget", 0)
-        tools: list[Any] = []
-        if within_budget:
-            tools = list(services.tools.tools(state.get("tools_offered", [])))
-            tools += _client_specs(context, state.get("client_tools_offered", []))
+        tools = offered_tools(services, state, context)
         params = context.sampling()
 
         def bind(target: ProviderTarget) -> Runnable[LanguageModelInput, Any]:
@@ -385,22 +442,86 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))
+        # The compact node has fitted the prompt: the thread seen through its summary.
+        harder = _Harder(services, state, context, chain, tools)
         answer = await call_chain(
             services,
             chain,
-            _with_system_prompt(state["messages"]),
+            sent_prompt(state["messages"], state.get("summary"), SYSTEM_PROMPT),
             bind,
             attempts,
             # langchain-openai answers `response_format` without streaming through the SDK's
             # `parse`, which refuses tools that are not `strict`: such a turn streams.
             stream=tokens_listened(get_config()) or context.response_format is not None,
+            shrink=harder,
         )
         answer.message.response_metadata["provider"] = answer.provider
-        return {
-            "messages": [answer.message],
-            "provider": answer.provider,
-            "attempts": attempts,
-            "usage": add_usage(state.get("usage", empty_usage()), _usage_of(answer.message)),
-        }
+        usage = add_usage(state.get("usage", empty_usage()), _usage_of(answer.message))
+        update: dict[str, Any] = {"messages": [answer.message], "provider": answer.provider}
+        if harder.summariser is not None:  # compacted again: the summary call's part too
+            attempts[-1:-1] = harder.summariser.attempts
+            usage = add_usage(usage, harder.summariser.usage)
+            update.update(harder.update)
+        sent = update.get("prompt_tokens") or state.get("prompt_tokens")
+        if sent is not None:
+            reported = _usage_of(answer.message)["input_tokens"] or None
+            update["prompt_tokens"] = PromptTokens(
+                estimated=sent["estimated"], reported=reported, scale=sent["scale"]
+            )
+        return {**update, "attempts": attempts, "usage": usage}
 
     return fallback_provider
+
+
+HARDER: float = 0.5
+"""After a context-length error, the prompt is compacted to this share of what was sent."""
+
+
+class _Harder:
+    """The `shrink` of one model call: one compaction to half the size the provider refused.
+
+    What it did (the new summary, the compaction record) is left in `update` for the node
+    to return; the summary calls' attempts and usage in `summariser`.
+    """
+
+    def __init__(
+        self,
+        services: AgentDeps,
+        state: State,
+        context: Context,
+        chain: list[ProviderTarget],
+        tools: list[Any],
+    ) -> None:
+        self._services, self._state, self._context = services, state, context
+        self._chain, self._tools = chain, tools
+        self.summariser: ChainSummariser | None = None
+        self.update: dict[str, Any] = {}
+
+    async def __call__(self) -> Sequence[BaseMessage] | None:
+        state, counter = self._state, TokenCounter()
+        extra = counter.tools(self._tools)
+        sent = state.get("prompt_tokens")
+        window = self._services.providers.context_window(self._chain[0])
+        budget = prompt_budget(window, self._context.max_tokens)
+        if sent is not None:
+            budget = min(budget, int(sent["estimated"] * sent["scale"]))
+        self.summariser = ChainSummariser.for_turn(self._services, self._chain)
+        request = Request(
+            messages=state["messages"],
+            summary=state.get("summary"),
+            budget=int(budget * HARDER),
+            scale=sent["scale"] if sent is not None else 1.0,
+            extra=extra,
+            default_system=SYSTEM_PROMPT,
+        )
+        outcome = await compact(request, counter, self.summariser)
+        if outcome.compacted is None or outcome.compacted["how"] == "failed":
+            logger.warning("a provider refused the prompt as too long, and it cannot be cut")
+            return None
+        scale = request.scale
+        self.update = {
+            "summary": outcome.summary,
+            "compacted": outcome.compacted,
+            "prompt_tokens": PromptTokens(estimated=outcome.estimate, reported=None, scale=scale),
+        }
+        return sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT)

@@ -73,6 +73,7 @@ def make_router(deps: DepsSource) -> Node:
             "attempts": [],
             "usage": empty_usage(),
             "provider": None,
+            "compacted": None,
         }
         last = state["messages"][-1] if state["messages"] else None
         if not isinstance(last, HumanMessage | ToolMessage):

@@ -16,7 +16,7 @@ def test_after_guard_follows_the_guards_verdict() -> None:
 
 
 def test_after_router_follows_the_route() -> None:
-    assert after_router(State(messages=[], route="model")) == "fallback_provider"
+    assert after_router(State(messages=[], route="model")) == "compact"
     assert after_router(State(messages=[], route="respond")) == "respond"
 
 

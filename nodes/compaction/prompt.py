@@ -1,0 +1,77 @@
+"""The prompt sent for a thread: system prompt(s), the summary, then the recent messages.
+
+The thread keeps every message; what a summary stands for is only left out of what is sent.
+`split` finds where the summary ends in the thread, `sent_prompt` assembles the prompt from
+the thread and the state's summary (`fallback_provider` sends exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage, SystemMessage
+
+from graph.state import Summary
+
+SUMMARY_HEADING = "Summary of the earlier part of this conversation (those messages are not shown):"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A thread seen through its summary."""
+
+    head: list[BaseMessage]
+    """System messages among those the summary stands for: they are always sent."""
+    tail: list[BaseMessage]
+    """The messages after the summary, sent verbatim."""
+    summary: Summary | None
+    """The summary, or None when there is none or it does not belong to these messages."""
+
+
+def split(messages: Sequence[BaseMessage], summary: Summary | None) -> Split:
+    """Where `summary` ends in `messages`.
+
+    A summary whose last message is not in the thread (removed messages) is ignored: the
+    whole thread is then verbatim, and compaction starts again from it.
+    """
+    if summary is not None:
+        through = summary["through"]
+        for index in range(len(messages) - 1, -1, -1):
+            if messages[index].id == through:
+                covered = messages[: index + 1]
+                head: list[BaseMessage] = [m for m in covered if isinstance(m, SystemMessage)]
+                return Split(head=head, tail=list(messages[index + 1 :]), summary=summary)
+    return Split(head=[], tail=list(messages), summary=None)
+
+
+def summary_message(summary: Summary) -> SystemMessage | None:
+    """The system message that carries a summary, or None when it says nothing."""
+    lines: list[str] = []
+    if summary["text"].strip():
+        lines += [SUMMARY_HEADING, summary["text"].strip()]
+    if summary["dropped"]:
+        lines.append(f"({summary['dropped']} earlier messages were left out to fit the context.)")
+    return SystemMessage(content="\n".join(lines)) if lines else None
+
+
+def assemble(view: Split, default_system: str) -> list[BaseMessage]:
+    """The prompt of a split thread: system prompt(s), the summary, the verbatim tail.
+
+    Without a system message of the client's, `default_system` leads, as it always has.
+    """
+    lead: list[BaseMessage] = list(view.head)
+    note = summary_message(view.summary) if view.summary is not None else None
+    if note is not None:
+        lead.append(note)
+    has_system = bool(view.head) or any(isinstance(m, SystemMessage) for m in view.tail)
+    if not has_system:
+        lead.insert(0, SystemMessage(content=default_system))
+    return [*lead, *view.tail]
+
+
+def sent_prompt(
+    messages: Sequence[BaseMessage], summary: Summary | None, default_system: str
+) -> list[BaseMessage]:
+    """What is sent for `messages` with the state's `summary`."""
+    return assemble(split(messages, summary), default_system)
