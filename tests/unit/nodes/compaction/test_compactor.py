@@ -46,7 +46,8 @@ async def test_a_prompt_within_budget_is_left_alone() -> None:
     thread = chat(3)
     summariser = Scripted()
     outcome = await compact(request(thread), TokenCounter(), summariser)
-    assert outcome.compacted is None and outcome.summary is None
+    assert outcome.compacted is None
+    assert outcome.summary is None
     assert summariser.prompts == []
     assert 0 < outcome.estimate <= 1000
 
@@ -56,22 +57,28 @@ async def test_over_budget_the_oldest_turns_are_summarised_and_the_latest_kept()
     summariser = Scripted()
     outcome = await compact(request(thread), TokenCounter(), summariser)
 
-    assert outcome.compacted is not None and outcome.compacted["how"] == "summary"
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "summary"
     assert outcome.compacted["before"] > 1000 >= outcome.compacted["after"] == outcome.estimate
     summary = outcome.summary
-    assert summary is not None and summary["text"] == "summary 1"
+    assert summary is not None
+    assert summary["text"] == "summary 1"
     sent = sent_prompt(thread, summary, "default prompt")
     # The client's system prompt stays first, then the summary, then whole recent turns.
-    assert sent[0].id == "sys" and isinstance(sent[1], SystemMessage)
-    assert SUMMARY_HEADING in message_text(sent[1]) and "summary 1" in message_text(sent[1])
+    assert sent[0].id == "sys"
+    assert isinstance(sent[1], SystemMessage)
+    assert SUMMARY_HEADING in message_text(sent[1])
+    assert "summary 1" in message_text(sent[1])
     tail = sent[2:]
-    assert isinstance(tail[0], HumanMessage) and tail[-1].id == "a40"
+    assert isinstance(tail[0], HumanMessage)
+    assert tail[-1].id == "a40"
     assert ids(tail) == ids(thread[-len(tail) :])
     assert summary["through"] == thread[-len(tail) - 1].id
     assert summary["messages"] == len(thread) - 1 - len(tail)  # all but the system and tail
     # What was dropped went to the summariser, in order, without the system prompt.
     transcript = message_text(summariser.prompts[0][-1])
-    assert "question 1:" in transcript and "You are terse." not in transcript
+    assert "question 1:" in transcript
+    assert "You are terse." not in transcript
     assert f"question {40 - len(tail) // 2}:" in transcript
     assert f"question {41 - len(tail) // 2}:" not in transcript
 
@@ -85,21 +92,25 @@ async def test_a_new_summary_builds_on_the_previous_one() -> None:
     summariser.prompts.append([])  # so its answer is "summary 2"
     second = await compact(request(longer, first.summary), TokenCounter(), summariser)
 
-    assert second.summary is not None and second.summary["text"] == "summary 2"
+    assert second.summary is not None
+    assert second.summary["text"] == "summary 2"
     asked = message_text(summariser.prompts[1][-1])
     assert "Summary so far:\nsummary 1" in asked
     # Only what the first summary did not cover is sent to be added.
-    assert "question 1:" not in asked and "question 41:" in asked
+    assert "question 1:" not in asked
+    assert "question 41:" in asked
     assert second.summary["messages"] > first.summary["messages"]
 
 
 async def test_when_summarising_fails_the_oldest_turns_are_dropped_instead() -> None:
     thread = chat(40)
     outcome = await compact(request(thread), TokenCounter(), Scripted(fail=True))
-    assert outcome.compacted is not None and outcome.compacted["how"] == "trim"
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "trim"
     assert outcome.compacted["after"] <= 1000
     summary = outcome.summary
-    assert summary is not None and summary["text"] == ""
+    assert summary is not None
+    assert summary["text"] == ""
     assert summary["dropped"] == summary["messages"] > 0
     sent = sent_prompt(thread, summary, "default prompt")
     assert sent[0].id == "sys"
@@ -109,7 +120,8 @@ async def test_when_summarising_fails_the_oldest_turns_are_dropped_instead() -> 
 
 async def test_without_a_summariser_it_trims() -> None:
     outcome = await compact(request(chat(40)), TokenCounter(), None)
-    assert outcome.compacted is not None and outcome.compacted["how"] == "trim"
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "trim"
 
 
 async def test_tool_calls_stay_with_their_results_and_the_default_prompt_leads() -> None:
@@ -123,13 +135,15 @@ async def test_tool_calls_stay_with_their_results_and_the_default_prompt_leads()
     assert isinstance(tail[0], HumanMessage)
     calls = {c["id"] for m in tail if isinstance(m, AIMessage) for c in m.tool_calls}
     results = {m.tool_call_id for m in tail if isinstance(m, ToolMessage)}
-    assert calls == results and calls
+    assert calls == results
+    assert calls
 
 
 async def test_a_latest_turn_over_the_budget_alone_cannot_be_cut() -> None:
     thread = [HumanMessage(content="word " * 2000, id="h1")]
     outcome = await compact(request(thread), TokenCounter(), Scripted())
-    assert outcome.compacted is not None and outcome.compacted["how"] == "failed"
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "failed"
     assert outcome.summary is None
 
 
@@ -138,7 +152,8 @@ async def test_the_providers_count_makes_it_compact_sooner() -> None:
     plain = await compact(request(thread), TokenCounter(), Scripted())
     assert plain.compacted is None
     scaled = await compact(request(thread, scale=2.0), TokenCounter(), Scripted())
-    assert scaled.compacted is not None and scaled.compacted["budget"] == 500
+    assert scaled.compacted is not None
+    assert scaled.compacted["budget"] == 500
 
 
 async def test_tool_schemas_count_against_the_budget() -> None:

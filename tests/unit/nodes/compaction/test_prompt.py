@@ -15,7 +15,8 @@ def test_without_a_summary_the_thread_is_sent_as_it_is() -> None:
     assert sent_prompt(thread, None, "default") == thread
     bare = chat(2, system=False)
     sent = sent_prompt(bare, None, "default")
-    assert isinstance(sent[0], SystemMessage) and message_text(sent[0]) == "default"
+    assert isinstance(sent[0], SystemMessage)
+    assert message_text(sent[0]) == "default"
     assert sent[1:] == bare
 
 
