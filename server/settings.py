@@ -83,6 +83,12 @@ class ServiceSettings(BaseSettings):
     """Model alias -> ordered provider chain of `kind:model` targets (JSON)."""
     default_model: str | None = None
     """Alias used when a request names none; the first alias when unset."""
+    summary_model: str | None = None
+    """Alias whose chain summarises old turns when a prompt outgrows its model's context
+    window (a cheap model does); unset, each turn's own chain does."""
+    provider_context_windows: dict[str, int] = Field(default_factory=dict)
+    """Per-kind context windows in tokens, e.g. {"ollama": 8192}, over the model families'
+    defaults (what compaction fits prompts into)."""
 
     provider_specs: ClassVar[tuple[ProviderSpec, ...]] = ()
     """The kinds whose keys and URLs this settings class reads (see `settings_model`)."""

@@ -24,6 +24,7 @@ def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
             base_url=settings.provider_base_url(spec),
             timeout=settings.provider_timeouts.get(spec.kind, settings.provider_timeout),
             max_retries=settings.provider_max_retries,
+            context_window=settings.provider_context_windows.get(spec.kind),
         )
         for spec in settings.provider_specs
     }
@@ -36,7 +37,10 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
         for alias, chain in settings.agent_models.items()
     }
     return ProviderCatalogue(
-        aliases=aliases, default_alias=settings.default_alias, configs=provider_configs(settings)
+        aliases=aliases,
+        default_alias=settings.default_alias,
+        configs=provider_configs(settings),
+        summary_alias=settings.summary_model,
     )
 
 

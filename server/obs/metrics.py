@@ -33,6 +33,8 @@ NAMESPACE: Final = "agent"
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 #: Seconds until a provider's first token.
 TTFT_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30)
+#: Estimated prompt tokens, from a small local model's window to the largest hosted ones.
+PROMPT_TOKEN_BUCKETS: Final = (1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 64e3, 128e3, 256e3, 512e3, 1e6)
 #: Seconds of one checkpoint read or write.
 CHECKPOINT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
@@ -210,6 +212,22 @@ class Metrics:
             namespace=ns,
             registry=reg,
             buckets=TTFT_BUCKETS,
+        )
+        self.compactions = Counter(
+            "compactions",
+            "Prompts compacted to fit the model's context budget, by outcome (summarised, "
+            "trimmed: dropped because summarising failed, failed: the latest turn alone is over).",
+            ["outcome"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.compaction_tokens = Histogram(
+            "compaction_prompt_tokens",
+            "Estimated tokens of a compacted prompt, before and after compaction (stage).",
+            ["stage"],
+            namespace=ns,
+            registry=reg,
+            buckets=PROMPT_TOKEN_BUCKETS,
         )
         self.tool_calls = Counter(
             "tool_calls",

@@ -9,6 +9,9 @@ the hot path. From those reports it takes:
 * the state updates of the nodes: the router's `route` and `route_reason`, and the
   fallback_provider's new `attempts` (provider outcomes, durations, fallbacks, the time to
   first token of the call that answered), `provider` and the answer's `usage_metadata`;
+* the compactions of the compact node (and of the fallback_provider's retry after a
+  context-length error): their outcome, prompt sizes before and after, and the summary
+  calls' attempts and tokens;
 * tool calls: by tool and outcome, with their duration (reported by the tools node).
 
 The checkpointer is timed separately, by `server.obs.saver.InstrumentedSaver`.
@@ -22,11 +25,14 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from graph.errors import AllProvidersFailedError
-from graph.routing import FALLBACK_PROVIDER, ROUTER
-from graph.state import State
+from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER
+from graph.state import State, empty_usage
 from nodes.observe import NodeOutcome, ToolOutcome
 from server.obs.logging import current_request, hash_thread_id
 from server.obs.metrics import Metrics, bounded
+
+_COMPACTION_OUTCOMES = {"summary": "summarised", "trim": "trimmed", "failed": "failed"}
+"""`Compacted.how` -> the `outcome` label of `agent_compactions_total`."""
 
 
 class TurnMetrics:
@@ -69,8 +75,15 @@ class TurnMetrics:
             return
         if update is None:
             return
+        if node in (COMPACT, FALLBACK_PROVIDER):
+            self._compacted(update.get("compacted"))
         if node == ROUTER:
             self._route(update)
+        elif node == COMPACT:
+            attempts = update.get("attempts")
+            new = attempts[before:] if isinstance(attempts, list) else []
+            self._attempts(new)
+            self._summary_tokens(state, update, new)
         elif node == FALLBACK_PROVIDER:
             attempts = update.get("attempts")
             new = attempts[before:] if isinstance(attempts, list) else []
@@ -84,6 +97,30 @@ class TurnMetrics:
         name = bounded(tool, self._tools)
         self._metrics.tool_calls.labels(tool=name, outcome=outcome).inc()
         self._metrics.tool_duration.labels(tool=name, outcome=outcome).observe(seconds)
+
+    def _compacted(self, compacted: object) -> None:
+        if not isinstance(compacted, Mapping):
+            return
+        outcome = _COMPACTION_OUTCOMES.get(str(compacted.get("how")), "failed")
+        self._metrics.compactions.labels(outcome=outcome).inc()
+        for stage in ("before", "after"):
+            tokens = compacted.get(stage)
+            if isinstance(tokens, int):
+                self._metrics.compaction_tokens.labels(stage=stage).observe(tokens)
+
+    def _summary_tokens(
+        self, state: State, update: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """The summary calls' tokens (the growth of the turn's usage), to their provider."""
+        usage, earlier = update.get("usage"), state.get("usage") or empty_usage()
+        answered = [a for a in attempts if a.get("outcome") == "ok"]
+        if not isinstance(usage, Mapping) or not answered:
+            return
+        provider = str(answered[-1].get("provider"))
+        for direction, key in (("input", "input_tokens"), ("output", "output_tokens")):
+            grown = int(usage.get(key, 0)) - earlier[key]  # type: ignore[literal-required]
+            if grown > 0:
+                self._metrics.tokens.labels(provider=provider, direction=direction).inc(grown)
 
     def _route(self, update: Mapping[str, Any]) -> None:
         route, reason = update.get("route"), update.get("route_reason")

@@ -415,7 +415,7 @@ def test_anthropic_text(upstream: FakeUpstream, ant: anthropic.Anthropic) -> Non
     upstream.script(Reply("Sunny."))
 
     message = ant.messages.create(
-        model="claude-test", max_tokens=100, system="Be terse.", messages=ANTHROPIC_MESSAGES
+        model="claude-test", max_tokens=100, system="Be very terse.", messages=ANTHROPIC_MESSAGES
     )
 
     assert message.id.startswith("msg_")
@@ -505,6 +505,48 @@ def test_anthropic_context_length(upstream: FakeUpstream, ant: anthropic.Anthrop
     body = caught.value.body
     assert isinstance(body, dict)
     assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_a_prompt_over_the_window_is_refused_in_each_providers_shape(
+    upstream: FakeUpstream, oai: openai.OpenAI, ant: anthropic.Anthropic
+) -> None:
+    upstream.max_prompt_tokens = 8  # MESSAGES has 9 words
+    upstream.script(Reply("never sent"))
+
+    with pytest.raises(openai.BadRequestError) as too_long:
+        oai.chat.completions.create(model="m", messages=MESSAGES)
+    assert too_long.value.code == "context_length_exceeded"
+    assert "your messages resulted in 9 tokens" in too_long.value.message
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        ant.messages.create(
+            model="claude-test", max_tokens=10, system="Be very terse.", messages=ANTHROPIC_MESSAGES
+        )
+    assert "prompt is too long: 9 tokens > 8 maximum" in refused.value.message
+    assert upstream.pending == 1  # a refusal consumes no step
+
+    short = oai.chat.completions.create(model="m", messages=MESSAGES[1:])
+    assert short.choices[0].message.content == "never sent"
+    upstream.reset()
+    assert upstream.max_prompt_tokens is None
+
+
+def test_a_responder_answers_by_what_a_request_asks(
+    upstream: FakeUpstream, oai: openai.OpenAI
+) -> None:
+    def by_question(request: RecordedRequest) -> Reply | None:
+        text = str((request.body or {})["messages"][-1]["content"])
+        return Reply(f"you said {text}") if text.startswith("echo") else None
+
+    upstream.responder = by_question
+    upstream.script(Reply("scripted"))
+
+    def ask(text: str) -> str | None:
+        reply = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+        return reply.choices[0].message.content
+
+    assert ask("echo one") == "you said echo one"
+    assert ask("something else") == "scripted"
+    assert ask("more") == "ok"
 
 
 def test_anthropic_cut_stream_is_not_wrapped(

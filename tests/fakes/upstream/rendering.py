@@ -45,10 +45,15 @@ def _count_words(value: object) -> int:
     return 0
 
 
+def prompt_tokens(body: Mapping[str, Any]) -> int:
+    """The prompt's size as this fake counts it: the words of its messages and system."""
+    return _count_words(body.get("messages")) + _count_words(body.get("system"))
+
+
 def token_usage(reply: Reply, body: Mapping[str, Any]) -> tuple[int, int]:
     if reply.usage is not None:
         return reply.usage
-    prompt = _count_words(body.get("messages")) + _count_words(body.get("system"))
+    prompt = prompt_tokens(body)
     completion = len(reply.text.split()) + sum(
         len(json.dumps(call.arguments).split()) for call in reply.tool_calls
     )

@@ -7,7 +7,7 @@ import contextlib
 import json
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal, Self
 
 from starlette.applications import Starlette
@@ -21,7 +21,7 @@ from tests.fakes.upstream.anthropic_wire import AnthropicWire
 from tests.fakes.upstream.asgi import Channel, RawResponse
 from tests.fakes.upstream.openai_wire import OpenAIWire
 from tests.fakes.upstream.recording import RecordedRequest
-from tests.fakes.upstream.rendering import Event, dumps, new_id
+from tests.fakes.upstream.rendering import Event, dumps, new_id, prompt_tokens
 from tests.fakes.upstream.steps import (
     ContextLengthFault,
     CutStreamFault,
@@ -34,6 +34,9 @@ from tests.fakes.upstream.steps import (
 )
 
 Provider = Literal["openai", "anthropic"]
+
+Responder = Callable[[RecordedRequest], Step | None]
+"""Chooses the step for a request by what it asks (None: the script or default answers)."""
 
 _DIALECTS: dict[Provider, OpenAIWire | AnthropicWire] = {
     "openai": OpenAIWire(),
@@ -78,6 +81,8 @@ class FakeUpstream(StartStop):
         self._disconnects = 0
         self._streams_started = 0
         self._default: Step = Reply("ok")
+        self._max_prompt_tokens: int | None = None
+        self._responder: Responder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self.app = Starlette(
@@ -156,6 +161,32 @@ class FakeUpstream(StartStop):
             self._disconnects = 0
             self._streams_started = 0
             self._default = Reply("ok")
+            self._max_prompt_tokens = None
+            self._responder = None
+
+    @property
+    def max_prompt_tokens(self) -> int | None:
+        """A context window: a prompt over this many tokens (words, as ``usage`` counts them)
+        is refused as the provider does (OpenAI's ``context_length_exceeded`` 400,
+        Anthropic's ``prompt is too long``), without consuming a step. None: no limit."""
+        with self._lock:
+            return self._max_prompt_tokens
+
+    @max_prompt_tokens.setter
+    def max_prompt_tokens(self, limit: int | None) -> None:
+        with self._lock:
+            self._max_prompt_tokens = limit
+
+    @property
+    def responder(self) -> Responder | None:
+        """Asked first for each completion request's step (after ``max_prompt_tokens``)."""
+        with self._lock:
+            return self._responder
+
+    @responder.setter
+    def responder(self, responder: Responder | None) -> None:
+        with self._lock:
+            self._responder = responder
 
     @property
     def default(self) -> Step:
@@ -236,7 +267,13 @@ class FakeUpstream(StartStop):
         with self._lock:
             if self._keep_requests:
                 self._requests.append(recorded)
-            if consume:
+            limit = self._max_prompt_tokens
+            requested = prompt_tokens(body or {}) if consume and limit is not None else 0
+            if limit is not None and requested > limit:
+                step = ContextLengthFault(limit, requested)
+            elif consume and self._responder is not None:
+                step = self._responder(recorded)  # under the lock: it must be quick
+            if consume and step is None:
                 step = self._queue.popleft() if self._queue else self._default
         return recorded, step
 
