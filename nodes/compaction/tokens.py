@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from graph.state import PromptTokens
 
@@ -104,9 +105,9 @@ class TokenCounter:
                 continue
             known = self._tools.get(tool.name)
             if known is None:
-                schema = json.dumps(tool.args, default=str)
-                known = text_tokens(f"{tool.name} {tool.description} {schema}") + TOOL_CALL_OVERHEAD
-                self._tools[tool.name] = known
+                # The schema as OpenAI-shaped providers get it; measured once per tool.
+                schema = json.dumps(convert_to_openai_tool(tool), default=str)
+                known = self._tools[tool.name] = text_tokens(schema) + TOOL_CALL_OVERHEAD
             total += known
         return total
 
