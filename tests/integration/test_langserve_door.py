@@ -88,8 +88,8 @@ def test_two_turns_on_a_thread_remember_and_reach_the_checkpointer(
     # One checkpoint per turn (CHECKPOINT_DURABILITY=exit), naming every node the turn ran.
     writers = [c["written_by"] for c in reversed(history)]
     assert writers == [
-        ["__start__", "guard", "router", "fallback_provider", "tools", "respond"],
-        ["__start__", "guard", "router", "fallback_provider", "respond"],
+        ["__start__", "guard", "router", "compact", "fallback_provider", "tools", "respond"],
+        ["__start__", "guard", "router", "compact", "fallback_provider", "respond"],
     ]
     assert [c["messages"] for c in reversed(history)] == [4, 6]
 

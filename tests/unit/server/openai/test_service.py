@@ -311,7 +311,7 @@ async def cut_after_tools(chat: Chat, *, key: str | None = None) -> None:
         if "tools" in update:
             break
     await stream.aclose()
-    assert (await chat.snapshot(THREAD)).next == ("fallback_provider",)
+    assert (await chat.snapshot(THREAD)).next == ("compact",)
 
 
 async def test_the_same_request_after_a_cut_run_finishes_it_without_rerunning_tools(
