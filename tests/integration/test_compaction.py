@@ -252,6 +252,8 @@ def test_a_context_length_error_compacts_harder_and_retries_the_same_provider(
     assert secondary.requests == []  # retried on the same provider, not fallen through
     metrics = httpx.get(f"{app.url}/metrics").text
     assert 'agent_compactions_total{outcome="summarised"} 1.0' in metrics
+    assert 'agent_compaction_prompt_tokens_count{stage="before"} 1.0' in metrics
+    assert 'agent_compaction_prompt_tokens_count{stage="after"} 1.0' in metrics
 
 
 async def test_anthropics_too_long_prompt_is_retried_compacted(

@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from graph.context import Context
 from graph.errors import AllProvidersFailedError, ProviderRejectedError, ProviderStreamBrokenError
+from graph.prompts import SUMMARY_PROMPT
 from nodes.providers.cooldown import InProcessCooldowns
 from tests.factories import make_graph
 from tests.fakes.server_thread import free_port
@@ -437,3 +438,48 @@ async def test_a_failed_half_open_trial_is_one_call_then_a_clear_error(
         (SECONDARY, "skipped"),
     ]
     assert caught.value.attempts[0]["half_open"] is True
+
+
+async def test_a_context_length_error_is_retried_once_on_the_same_provider_compacted(
+    agent_deps: Any, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    def summaries(request: Any) -> Reply | None:
+        system = (request.body or {}).get("messages", [{}])[0].get("content", "")
+        return Reply("SUMMARY: six questions") if SUMMARY_PROMPT in str(system) else None
+
+    primary.responder = summaries
+    deps = agent_deps([PRIMARY, SECONDARY], urls(primary, secondary))
+    graph = make_graph(deps)
+    config: Any = {"configurable": {"thread_id": "long"}}
+    for n in range(6):
+        await graph.ainvoke(
+            {"messages": [HumanMessage(f"question {n}")]}, config, context=Context(model="m")
+        )
+    primary.script(Fault.context_length())
+
+    result = await graph.ainvoke(
+        {"messages": [HumanMessage("one more")]}, config, context=Context(model="m")
+    )
+
+    assert outcomes(result) == [
+        (PRIMARY, "error", "context_length"),
+        (PRIMARY, "ok", None),  # the summary call
+        (PRIMARY, "ok", None),  # the retry, with the summary instead of the oldest turns
+    ]
+    retried = primary.requests[-1].body or {}
+    contents = [m["content"] for m in retried["messages"]]
+    assert any("SUMMARY: six questions" in c for c in contents)
+    assert "question 0" not in contents
+    assert contents[-1] == "one more"
+    assert secondary.requests == []
+    state = (await graph.aget_state(config)).values
+    assert state["compacted"]["how"] == "summary"
+    assert len(state["messages"]) == 14  # the thread keeps every message
+    # The next turn is sent through the summary too, without compacting again.
+    await graph.ainvoke(
+        {"messages": [HumanMessage("and then")]}, config, context=Context(model="m")
+    )
+    assert any(
+        "SUMMARY: six questions" in m["content"] for m in primary.requests[-1].body["messages"]
+    )  # type: ignore[index]
+    assert (await graph.aget_state(config)).values["compacted"] is None
