@@ -46,6 +46,7 @@ from graph.errors import (
 from graph.prompts import SYSTEM_PROMPT
 from graph.state import Attempt, State, Usage, add_usage, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
+from nodes.images import resolve as resolve_images
 from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, classify, provider_exceptions
@@ -388,7 +389,8 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         answer = await call_chain(
             services,
             chain,
-            _with_system_prompt(state["messages"]),
+            # A thread keeps its images by reference (`nodes.images`): the provider gets bytes.
+            await resolve_images(_with_system_prompt(state["messages"]), services.images),
             bind,
             attempts,
             # langchain-openai answers `response_format` without streaming through the SDK's

@@ -16,6 +16,7 @@ from server.obs.metrics import Metrics
 from server.obs.saver import InstrumentedSaver
 from server.obs.turns import TurnMetrics
 from server.ops.checkpointer import connection_pool, open_checkpointer
+from server.ops.images import open_image_store
 from server.ops.locks import ThreadLocks
 from server.ops.resources import open_operations
 from server.settings import Settings
@@ -49,9 +50,12 @@ def make_lifespan(
         async with (
             search_client(settings) as http,
             open_checkpointer(settings) as saver,
+            open_image_store(settings, saver) as images,
             open_operations(settings) as ops,
         ):
-            deps = build_agent_deps(settings, http_client=http, cooldowns=ops.cooldowns)
+            deps = build_agent_deps(
+                settings, http_client=http, cooldowns=ops.cooldowns, images=images
+            )
             metrics = Metrics(version=app.version)
             pool = connection_pool(saver)
             if pool is not None:

@@ -28,6 +28,7 @@ from graph.context import Context
 from graph.errors import ErrorCode
 from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
+from nodes.images import ImageStore, externalize
 from nodes.messages import content_text
 from server.errors import OpenAIHTTPError
 from server.reconcile import plan
@@ -114,6 +115,7 @@ async def prepare_run(
     assistant_text: bool = True,
     answerable: bool = True,
     durability: Durability = "exit",
+    images: ImageStore | None = None,
 ) -> PreparedRun:
     """Reconcile the client's messages with the thread and prepare the run (both doors).
 
@@ -133,6 +135,9 @@ async def prepare_run(
             door that cannot answer with an error any more once it has run the request
             (LangServe's streams) leaves it to the graph, which answers such a turn itself.
         durability: When the run writes its checkpoints (CHECKPOINT_DURABILITY).
+        images: Where the thread keeps its images: the new messages enter the thread with
+            a reference per inline image (`nodes.images.externalize`), saved before the
+            run writes a checkpoint. None: they enter as sent.
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
@@ -164,6 +169,8 @@ async def prepare_run(
         assistant_text=assistant_text,
     )
     new = list(messages[decided.start :])
+    if images is not None and decided.action in ("seed", "append", "fork"):
+        new = await externalize(new, images)
     usage_before: Usage | None = snapshot.values.get("usage")
     match decided.action:
         case "seed" | "append":

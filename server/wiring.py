@@ -7,6 +7,7 @@ from functools import cache
 import httpx
 
 from nodes.deps import AgentDeps, RetryPolicy
+from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
 from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
@@ -45,10 +46,12 @@ def build_agent_deps(
     *,
     cooldowns: CooldownStore,
     http_client: httpx.AsyncClient | None = None,
+    images: ImageStore | None = None,
 ) -> AgentDeps:
     """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
-    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store.
+    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store;
+    `images` from `server.ops.images.open_image_store` (None: threads store no images).
     """
     tools = build_tool_registry(
         ToolConfig(
@@ -63,6 +66,7 @@ def build_agent_deps(
         providers=provider_catalogue(settings),
         tools=tools,
         cooldowns=cooldowns,
+        images=images,
         retry=RetryPolicy(
             backoff_base=settings.provider_backoff_base,
             max_retry_after=settings.provider_max_retry_wait,

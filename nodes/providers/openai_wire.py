@@ -10,6 +10,8 @@ from typing import Any
 
 import openai
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import BaseMessage
+from langchain_core.messages.block_translators.openai import convert_to_openai_image_block
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -18,6 +20,31 @@ from nodes.providers.wire_note import note_response
 
 #: Request fields sent as langchain-openai built them, past the SDK's per-request walk.
 PLAIN_FIELDS = ("messages", "tools")
+
+
+def _detailed(block: str | dict[str, Any]) -> str | dict[str, Any]:
+    detail = block.get("extras", {}).get("detail") if isinstance(block, dict) else None
+    if not isinstance(block, dict) or block.get("type") != "image" or detail is None:
+        return block
+    part = convert_to_openai_image_block(block)
+    part["image_url"]["detail"] = detail
+    return part
+
+
+def with_image_detail(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """Messages whose standard image blocks keep OpenAI's `detail` (in their `extras`).
+
+    langchain-openai converts a standard image block to an `image_url` part without it, so
+    a client's `"detail": "low"` would be lost; such blocks become that part here, detail
+    included.
+    """
+    return [
+        message.model_copy(update={"content": [_detailed(b) for b in message.content]})
+        if isinstance(message.content, list)
+        and any(isinstance(b, dict) and "extras" in b for b in message.content)
+        else message
+        for message in messages
+    ]
 
 
 class PlainBodyChatOpenAI(ChatOpenAI):
@@ -38,7 +65,8 @@ class PlainBodyChatOpenAI(ChatOpenAI):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        messages = with_image_detail(self._convert_input(input_).to_messages())
+        payload: dict[str, Any] = super()._get_request_payload(messages, stop=stop, **kwargs)
         if "messages" not in payload:  # the Responses API's payload: left as it is
             return payload
         plain = {name: payload.pop(name) for name in PLAIN_FIELDS if name in payload}

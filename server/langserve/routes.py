@@ -66,6 +66,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         thread=thread,
         checkpoint_id=checkpoint_id,
         durability=app.settings.checkpoint_durability,
+        images=app.deps.images,
     )
     return {**config, "configurable": {RUN_KEY: door}}
 

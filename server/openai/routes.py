@@ -43,6 +43,7 @@ async def chat_service(state: AppStateDep) -> ChatService:
         stateless_graph=state.stateless_graph,
         providers=state.deps.providers,
         settings=state.settings,
+        images=state.deps.images,
     )
 
 

@@ -15,6 +15,7 @@ from graph.errors import ErrorCode
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.routing import STREAMED_NODES
 from graph.state import Usage
+from nodes.images import ImageStore
 from nodes.messages import content_text, message_text
 from nodes.providers.catalogue import ProviderCatalogue
 from server.errors import OpenAIHTTPError
@@ -62,11 +63,13 @@ class ChatService:
         stateless_graph: AgentGraph,
         providers: ProviderCatalogue,
         settings: Settings,
+        images: ImageStore | None = None,
     ) -> None:
         self._graph = graph
         self._stateless = stateless_graph
         self._providers = providers
         self._settings = settings
+        self._images = images
 
     def context_for(self, request: ChatCompletionRequest) -> Context:
         """Per-run options from the request, with the server's limits."""
@@ -126,6 +129,7 @@ class ChatService:
             retry=retry,
             idempotency_key=idempotency_key,
             durability=self._settings.checkpoint_durability,
+            images=self._images,
         )
 
     async def complete(self, run: PreparedRun) -> dict[str, Any]:
