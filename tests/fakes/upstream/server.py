@@ -41,6 +41,23 @@ _DIALECTS: dict[Provider, OpenAIWire | AnthropicWire] = {
 }
 
 
+TEXT_ONLY_FAULT = StatusFault(
+    400, message="This model does not support image input.", error_code="image_not_supported"
+)
+"""What ``rejects_images`` answers (as OpenAI-compatible servers word it for text models)."""
+
+
+def _carries_image(body: dict[str, Any] | None) -> bool:
+    """Whether a request body has an image part (OpenAI ``image_url``, Anthropic ``image``)."""
+    messages = (body or {}).get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(part, dict) and part.get("type") in ("image_url", "image")
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
 class FakeUpstream(StartStop):
     """A real HTTP server impersonating OpenAI and Anthropic, scripted per test.
 
@@ -78,6 +95,7 @@ class FakeUpstream(StartStop):
         self._disconnects = 0
         self._streams_started = 0
         self._default: Step = Reply("ok")
+        self._rejects_images = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self.app = Starlette(
@@ -156,6 +174,21 @@ class FakeUpstream(StartStop):
             self._disconnects = 0
             self._streams_started = 0
             self._default = Reply("ok")
+            self._rejects_images = False
+
+    @property
+    def rejects_images(self) -> bool:
+        """Answer a request that carries an image with 400, as a text-only model does.
+
+        Such a request consumes no step (reset by ``reset()``).
+        """
+        with self._lock:
+            return self._rejects_images
+
+    @rejects_images.setter
+    def rejects_images(self, value: bool) -> None:
+        with self._lock:
+            self._rejects_images = value
 
     @property
     def default(self) -> Step:
@@ -236,7 +269,9 @@ class FakeUpstream(StartStop):
         with self._lock:
             if self._keep_requests:
                 self._requests.append(recorded)
-            if consume:
+            if consume and self._rejects_images and _carries_image(body):
+                step = TEXT_ONLY_FAULT
+            elif consume:
                 step = self._queue.popleft() if self._queue else self._default
         return recorded, step
 
