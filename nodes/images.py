@@ -174,7 +174,27 @@ def _with_content(message: M, content: list[str | dict[str, Any]]) -> M:
 
 
 def _extras(block: Mapping[str, Any]) -> dict[str, Any]:
-    return {"extras": block["extras"]} if isinstance(block.get("extras"), dict) else {}
+    """The `extras` a block carries on (an OpenAI part's `detail` becomes one)."""
+    if isinstance(block.get("extras"), dict):
+        return {"extras": block["extras"]}
+    image = block.get("image_url")
+    if isinstance(image, Mapping) and image.get("detail") is not None:
+        return {"extras": {"detail": image["detail"]}}
+    return {}
+
+
+def _resolved(
+    block: str | dict[str, Any], found: Mapping[str, StoredImage]
+) -> str | dict[str, Any]:
+    """A block as the provider gets it: a reference becomes its image's base64 again."""
+    digest = _reference(block) if isinstance(block, dict) else None
+    if digest is None or not isinstance(block, dict):
+        return block
+    if digest not in found:
+        return {"type": "text", "text": MISSING_IMAGE}
+    image = found[digest]
+    data = base64.b64encode(image.data).decode("ascii")
+    return {"type": "image", "base64": data, "mime_type": image.mime_type} | _extras(block)
 
 
 async def externalize(messages: Sequence[M], store: ImageStore) -> list[M]:
@@ -228,26 +248,10 @@ async def resolve(messages: Sequence[M], store: ImageStore | None) -> list[M]:
     found = await store.load(wanted) if store is not None else {}
     if len(found) < len(wanted):
         logger.warning("%d referenced image(s) are not stored", len(wanted) - len(found))
-    out: list[M] = []
-    for message in messages:
-        if not isinstance(message.content, list) or not any(
-            isinstance(b, dict) and _reference(b) for b in message.content
-        ):
-            out.append(message)
-            continue
-        content: list[str | dict[str, Any]] = []
-        for block in message.content:
-            digest = _reference(block) if isinstance(block, dict) else None
-            if digest is None:
-                content.append(block)
-            elif digest in found:
-                image = found[digest]
-                data = base64.b64encode(image.data).decode("ascii")
-                assert isinstance(block, dict)
-                content.append(
-                    {"type": "image", "base64": data, "mime_type": image.mime_type} | _extras(block)
-                )
-            else:
-                content.append({"type": "text", "text": MISSING_IMAGE})
-        out.append(_with_content(message, content))
-    return out
+    return [
+        _with_content(message, [_resolved(block, found) for block in message.content])
+        if isinstance(message.content, list)
+        and any(isinstance(b, dict) and _reference(b) for b in message.content)
+        else message
+        for message in messages
+    ]

@@ -150,3 +150,18 @@ def test_the_offline_model_still_calls_a_tool_for_the_text_of_an_image_message()
     )
     reply = offline_reply([question], ["calculator"])
     assert [call["name"] for call in reply.tool_calls] == ["calculator"]
+
+
+async def test_an_openai_part_is_kept_by_reference_with_its_detail(store: SqliteImageStore) -> None:
+    part = {"type": "image_url", "image_url": {"url": DATA_URL, "detail": "high"}}
+    (kept,) = await externalize([HumanMessage([part])], store)
+    (sent,) = await resolve([kept], store)
+    assert kept.content == [
+        {
+            "type": "image",
+            "url": f"{REFERENCE_PREFIX}{SHA}",
+            "mime_type": "image/png",
+            "extras": {"detail": "high"},
+        }
+    ]
+    assert sent.content == [{**standard_image(DATA_URL), "extras": {"detail": "high"}}]
