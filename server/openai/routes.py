@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
+from nodes.providers.catalogue import ProviderCatalogue
 from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
@@ -121,17 +122,24 @@ async def chat_completions(
         )
 
 
-def _model_card(alias: str, created: int) -> dict[str, Any]:
-    return {"id": alias, "object": "model", "created": created, "owned_by": "agent-service"}
+def _model_card(alias: str, created: int, providers: ProviderCatalogue) -> dict[str, Any]:
+    first = providers.resolve(alias)[0]
+    return {
+        "id": alias,
+        "object": "model",
+        "created": created,
+        "owned_by": first.endpoint,
+        "context_window": providers.context_window(first),
+    }
 
 
 @router.get("/models", response_model=ModelList, responses=MODEL_LIST_RESPONSES)
 async def list_models(state: AppStateDep) -> dict[str, Any]:
     """The model aliases clients can put in `model`."""
-    created = now()
+    created, providers = now(), state.deps.providers
     return {
         "object": "list",
-        "data": [_model_card(a, created) for a in state.deps.providers.alias_names()],
+        "data": [_model_card(a, created, providers) for a in providers.alias_names()],
     }
 
 
@@ -145,4 +153,4 @@ async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
             code=ErrorCode.MODEL_NOT_FOUND,
             param="model",
         )
-    return _model_card(model_id, now())
+    return _model_card(model_id, now(), state.deps.providers)

@@ -132,6 +132,10 @@ class ModelCard(_Out):
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    """The endpoint of the alias's first provider (`offline`, `openai`, `vllm-a`)."""
+    context_window: int | None = None
+    """Tokens the alias's first provider takes in one request (an extra field, as vLLM's
+    and LiteLLM's model cards have: `max_model_len`, `max_input_tokens`)."""
 
 
 class ModelList(_Out):
