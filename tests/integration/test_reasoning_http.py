@@ -203,7 +203,8 @@ async def test_anthropic_thinking_reaches_the_client_and_goes_back_signed(
     assert content == "17 * 23 = 391."
     assert reasoning == f"{first}\n\n{second}"
     follow_up = primary.requests[1].body
-    assert follow_up is not None and primary.requests[1].path == "/v1/messages"
+    assert follow_up is not None
+    assert primary.requests[1].path == "/v1/messages"
     (assistant,) = [m for m in follow_up["messages"] if m["role"] == "assistant"]
     thinking, tool_use = assistant["content"]
     assert thinking == {
@@ -243,3 +244,33 @@ async def test_a_resent_history_without_reasoning_continues_the_thread(
     answer = stored[1]
     assert not is_client_message(answer)  # the thread's own copy, not a fork from the client's
     assert answer.additional_kwargs["reasoning_content"] == THOUGHT
+
+
+def test_progress_lines_and_the_models_reasoning_share_the_field(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    _, client = service(make_settings, serve, primary, progress_events=True)
+    primary.script(Reply(ANSWER, reasoning=THOUGHT))
+
+    content, reasoning, _ = ask(client, "m", "What is 2 + 2?", stream=True)
+
+    assert content == ANSWER
+    assert reasoning is not None
+    assert reasoning.startswith("Route: model")  # the router's line comes first
+    assert THOUGHT in reasoning
+
+
+async def test_postgres_keeps_the_signed_thinking_blocks(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, postgres_url: str
+) -> None:
+    settings, client = service(make_settings, serve, primary, database_url=postgres_url)
+    primary.script(Reply(reasoning="Use it.", tool_calls=[CALCULATE]), Reply("391."))
+
+    content, _, _ = ask(client, "c", "What is 17 * 23?", stream=True, thread="pg1")
+
+    assert content == "391."
+    stored = [m for m in await thread_messages(settings, "pg1") if isinstance(m, AIMessage)]
+    assert stored[0].additional_kwargs["thinking_blocks"] == [
+        {"type": "thinking", "thinking": "Use it.", "signature": thinking_signature("Use it.")}
+    ]
+    assert stored[0].additional_kwargs["reasoning_content"] == "Use it."
