@@ -48,6 +48,10 @@ class ServiceSettings(BaseSettings):
     """More messages in one request get 400."""
     progress_events: bool = False
     """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
+    show_reasoning: bool = True
+    """Send the reasoning providers return (DeepSeek/vLLM `reasoning_content`, OpenRouter
+    `reasoning`, Anthropic thinking) to clients as `reasoning_content`. False: never sent to
+    clients; the thread keeps it either way, and providers that need it get it back."""
 
     # --- memory --------------------------------------------------------------------------
     database_url: SecretStr | None = None

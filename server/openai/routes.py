@@ -17,7 +17,7 @@ from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
 from server.openai.event_pump import EventPump
-from server.openai.events import final_text, pending_tool_calls
+from server.openai.events import final_reasoning, final_text, pending_tool_calls
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
@@ -99,6 +99,7 @@ async def chat_completions(
                 finish_reason=str(output.get("finish_reason") or "stop"),
                 usage=output.get("usage"),
                 tool_calls=pending_tool_calls(output),
+                reasoning=final_reasoning(output) if state.settings.show_reasoning else None,
             )
             return JSONResponse(payload, headers=headers)
         events = EventPump(cached.stream(lambda: service.stream(run)))

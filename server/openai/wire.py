@@ -58,6 +58,8 @@ class AssistantMessageOut(_Out):
     role: Literal["assistant"] = "assistant"
     content: str | None
     """The text; null when the answer is only tool calls."""
+    reasoning_content: str | None = Field(default=None, exclude_if=_absent)
+    """The model's reasoning, when the provider returned some (as DeepSeek and vLLM send it)."""
     refusal: str | None = None
     tool_calls: list[ToolCallOut] | None = Field(default=None, exclude_if=_absent)
 
@@ -97,7 +99,8 @@ class ChoiceDelta(_Out):
     role: Literal["assistant"] | None = Field(default=None, exclude_if=_absent)
     content: str | None = Field(default=None, exclude_if=_absent)
     reasoning_content: str | None = Field(default=None, exclude_if=_absent)
-    """Progress lines of the graph (route, tools, fallbacks), when enabled; not the answer."""
+    """The model's reasoning, and progress lines of the graph (route, tools, fallbacks) when
+    enabled; not the answer."""
     tool_calls: list[ToolCallDelta] | None = Field(default=None, exclude_if=_absent)
 
 
