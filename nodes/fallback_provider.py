@@ -50,6 +50,7 @@ from nodes.images import resolve as resolve_images
 from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, classify, provider_exceptions
+from nodes.providers.reasoning import reasoning_text, settle_reasoning
 from nodes.providers.registry import ProviderSpec
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, ResponseNote, noting_response
 
@@ -81,6 +82,8 @@ def _settled(message: BaseMessage, provider: str) -> AIMessage:
         raise ProviderError(
             provider, ProviderFailure(ErrorKind.MALFORMED, "the provider sent no AI message")
         )
+    # Reasoning (Anthropic's thinking blocks too) moves to `additional_kwargs`, kept.
+    settle_reasoning(message)
     if isinstance(message.content, list):
         # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
         message.content = content_text(message.content)
@@ -125,7 +128,9 @@ async def stream_once(
             async for chunk in model.astream(list(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
-                if not started and (chunk.content or chunk.tool_call_chunks):
+                if not started and (
+                    chunk.content or chunk.tool_call_chunks or reasoning_text(chunk)
+                ):
                     started, first_token = True, time.perf_counter() - called
                 merged = chunk if merged is None else merged + chunk
     except provider_exceptions() as exc:

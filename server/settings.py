@@ -7,10 +7,12 @@ per declared variable, named after it, to the settings read here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from dotenv import dotenv_values
 from langgraph.types import Durability
 from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +48,10 @@ class ServiceSettings(BaseSettings):
     """More messages in one request get 400."""
     progress_events: bool = False
     """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
+    show_reasoning: bool = True
+    """Send the reasoning providers return (DeepSeek/vLLM `reasoning_content`, OpenRouter
+    `reasoning`, Anthropic thinking) to clients as `reasoning_content`. False: never sent to
+    clients; the thread keeps it either way, and providers that need it get it back."""
 
     # --- memory --------------------------------------------------------------------------
     database_url: SecretStr | None = None
@@ -82,7 +88,12 @@ class ServiceSettings(BaseSettings):
     agent_models: dict[str, list[str]] = Field(default_factory=lambda: {"offline": ["offline"]})
     """Model alias -> ordered provider chain of `kind:model` targets (JSON)."""
     default_model: str | None = None
-    """Alias used when a request names none; the first alias when unset."""
+    """Alias used when a request names none; the provider file's `default_model`, else the
+    first alias, when unset."""
+    agent_config: Path | None = None
+    """The provider file (TOML): named endpoints and model aliases, for more than one
+    endpoint of a kind (see `server/provider_file.py`). Its `[models]` replace AGENT_MODELS;
+    the endpoints of the environment-only form (named after their kinds) stay usable."""
 
     provider_specs: ClassVar[tuple[ProviderSpec, ...]] = ()
     """The kinds whose keys and URLs this settings class reads (see `settings_model`)."""
@@ -165,8 +176,21 @@ class ServiceSettings(BaseSettings):
 
     @property
     def default_alias(self) -> str:
-        """The alias used when a request names no model."""
+        """The alias used when a request names no model (of AGENT_MODELS)."""
         return self.default_model or next(iter(self.agent_models))
+
+    def environment_secret(self, name: str) -> SecretStr | None:
+        """The variable `name` (exact case) from the environment, else from `.env`.
+
+        How the provider file's `api_key_env` names are read: the file holds the variable's
+        name, never the key.
+        """
+        value = os.environ.get(name)
+        if value is None:
+            env_file = self.model_config.get("env_file")
+            if isinstance(env_file, str | Path) and Path(env_file).is_file():
+                value = dotenv_values(env_file).get(name)
+        return SecretStr(value) if value else None
 
     def provider_api_key(self, spec: ProviderSpec) -> SecretStr | None:
         """The API key of a provider kind (None: unset, or the kind takes none)."""

@@ -13,6 +13,7 @@ from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
 from server.ops.resources import cooldown_store
+from server.provider_file import ProviderFileError, load_provider_file
 from server.settings import Settings
 
 
@@ -31,14 +32,45 @@ def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
 
 
 def provider_catalogue(settings: Settings) -> ProviderCatalogue:
-    """The aliases of AGENT_MODELS, parsed and checked (a bad entry fails at start)."""
-    aliases = {
-        alias: [ProviderTarget.parse(spec) for spec in chain]
+    """The endpoints and aliases of the settings, parsed and checked (a bad one fails at start).
+
+    Without a provider file: AGENT_MODELS over one endpoint per kind. With one
+    (AGENT_CONFIG): its endpoints beside those, and its `[models]` instead of AGENT_MODELS.
+
+    Raises:
+        ProviderFileError: The provider file is wrong (the message names file, line, field).
+        ValueError: An alias or its chain is wrong.
+    """
+    configs = provider_configs(settings)
+    if settings.agent_config is None:
+        aliases = {
+            alias: [ProviderTarget.parse(spec) for spec in chain]
+            for alias, chain in settings.agent_models.items()
+        }
+        return ProviderCatalogue(
+            aliases=aliases, default_alias=settings.default_alias, configs=configs
+        )
+    loaded = load_provider_file(
+        settings.agent_config,
+        secret=settings.environment_secret,
+        default_timeout=settings.provider_timeout,
+        default_retries=settings.provider_max_retries,
+    )
+    configs.update(loaded.endpoints)
+    aliases = loaded.models or {
+        alias: [ProviderTarget.parse(spec, configs) for spec in chain]
         for alias, chain in settings.agent_models.items()
     }
-    return ProviderCatalogue(
-        aliases=aliases, default_alias=settings.default_alias, configs=provider_configs(settings)
-    )
+    default = settings.default_model or loaded.default_model or next(iter(aliases))
+    try:
+        return ProviderCatalogue(
+            aliases=aliases,
+            default_alias=default,
+            configs=configs,
+            summary_alias=loaded.summary_model,
+        )
+    except ValueError as exc:
+        raise ProviderFileError(f"{settings.agent_config}: {exc}") from exc
 
 
 def build_agent_deps(

@@ -149,12 +149,20 @@ def completion(
     finish_reason: str,
     usage: Usage | None,
     tool_calls: list[ToolCall] | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
-    """A `chat.completion` object, as the JSON-ready dict of a `ChatCompletion`."""
+    """A `chat.completion` object, as the JSON-ready dict of a `ChatCompletion`.
+
+    `reasoning`: the model's, sent as `message.reasoning_content`; None leaves it out.
+    """
     if tool_calls:
-        message = AssistantMessageOut(content=text or None, tool_calls=wire_tool_calls(tool_calls))
+        message = AssistantMessageOut(
+            content=text or None,
+            reasoning_content=reasoning,
+            tool_calls=wire_tool_calls(tool_calls),
+        )
     else:
-        message = AssistantMessageOut(content=text)
+        message = AssistantMessageOut(content=text, reasoning_content=reasoning)
     return ChatCompletion(
         id=cid,
         created=created,

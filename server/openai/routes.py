@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
+from nodes.providers.catalogue import ProviderCatalogue
 from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
 from server.openai.event_pump import EventPump
-from server.openai.events import final_text, pending_tool_calls
+from server.openai.events import final_reasoning, final_text, pending_tool_calls
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
@@ -99,6 +100,7 @@ async def chat_completions(
                 finish_reason=str(output.get("finish_reason") or "stop"),
                 usage=output.get("usage"),
                 tool_calls=pending_tool_calls(output),
+                reasoning=final_reasoning(output) if state.settings.show_reasoning else None,
             )
             return JSONResponse(payload, headers=headers)
         events = EventPump(cached.stream(lambda: service.stream(run)))
@@ -122,17 +124,24 @@ async def chat_completions(
         )
 
 
-def _model_card(alias: str, created: int) -> dict[str, Any]:
-    return {"id": alias, "object": "model", "created": created, "owned_by": "agent-service"}
+def _model_card(alias: str, created: int, providers: ProviderCatalogue) -> dict[str, Any]:
+    first = providers.resolve(alias)[0]
+    return {
+        "id": alias,
+        "object": "model",
+        "created": created,
+        "owned_by": first.endpoint,
+        "context_window": providers.context_window(first),
+    }
 
 
 @router.get("/models", response_model=ModelList, responses=MODEL_LIST_RESPONSES)
 async def list_models(state: AppStateDep) -> dict[str, Any]:
     """The model aliases clients can put in `model`."""
-    created = now()
+    created, providers = now(), state.deps.providers
     return {
         "object": "list",
-        "data": [_model_card(a, created) for a in state.deps.providers.alias_names()],
+        "data": [_model_card(a, created, providers) for a in providers.alias_names()],
     }
 
 
@@ -146,4 +155,4 @@ async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
             code=ErrorCode.MODEL_NOT_FOUND,
             param="model",
         )
-    return _model_card(model_id, now())
+    return _model_card(model_id, now(), state.deps.providers)

@@ -95,7 +95,12 @@ class FakeUpstream(StartStop):
         self._disconnects = 0
         self._streams_started = 0
         self._default: Step = Reply("ok")
-        self._rejects_images = False
+        self.require_reasoning_echo = False
+        """Like DeepSeek in thinking mode: answer 400 (consuming no step) to a chat completion
+        whose assistant message with tool calls has no `reasoning_content`."""
+        self.rejects_images = False
+        """Like a text-only model: answer 400 (consuming no step) to a request that carries an
+        image (``TEXT_ONLY_FAULT``)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self.app = Starlette(
@@ -174,21 +179,8 @@ class FakeUpstream(StartStop):
             self._disconnects = 0
             self._streams_started = 0
             self._default = Reply("ok")
-            self._rejects_images = False
-
-    @property
-    def rejects_images(self) -> bool:
-        """Answer a request that carries an image with 400, as a text-only model does.
-
-        Such a request consumes no step (reset by ``reset()``).
-        """
-        with self._lock:
-            return self._rejects_images
-
-    @rejects_images.setter
-    def rejects_images(self, value: bool) -> None:
-        with self._lock:
-            self._rejects_images = value
+            self.require_reasoning_echo = False
+            self.rejects_images = False
 
     @property
     def default(self) -> Step:
@@ -269,7 +261,7 @@ class FakeUpstream(StartStop):
         with self._lock:
             if self._keep_requests:
                 self._requests.append(recorded)
-            if consume and self._rejects_images and _carries_image(body):
+            if consume and self.rejects_images and _carries_image(body):
                 step = TEXT_ONLY_FAULT
             elif consume:
                 step = self._queue.popleft() if self._queue else self._default
@@ -297,7 +289,10 @@ class FakeUpstream(StartStop):
         return Response(dumps(OpenAIWire.error(fault)), 404, media_type="application/json")
 
     async def _complete(self, request: Request, provider: Provider) -> Response:
-        recorded, step = await self._record(request, consume=True)
+        refusal = self._missing_reasoning(provider, await request.body())  # body is cached
+        recorded, step = await self._record(request, consume=refusal is None)
+        if refusal is not None:
+            return Response(dumps(refusal), 400, media_type="application/json")
         assert step is not None
         assert self._closing is not None, "FakeUpstream app must run with lifespan events"
         closing = self._closing
@@ -308,6 +303,34 @@ class FakeUpstream(StartStop):
                 await self._act(step, provider, recorded, channel)
 
         return RawResponse(run)
+
+    def _missing_reasoning(self, provider: Provider, raw: bytes) -> dict[str, Any] | None:
+        """DeepSeek's 400 for an assistant tool-call message without `reasoning_content`."""
+        if provider != "openai" or not self.require_reasoning_echo:
+            return None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        for index, message in enumerate(messages if isinstance(messages, list) else []):
+            if (
+                isinstance(message, dict)
+                and message.get("role") == "assistant"
+                and message.get("tool_calls")
+                and not message.get("reasoning_content")
+            ):
+                return {
+                    "error": {
+                        "message": "Missing `reasoning_content` field in the assistant "
+                        f"message at message index {index}. For more information, please "
+                        "refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_request_error",
+                    }
+                }
+        return None
 
     async def _act(
         self, step: Step, provider: Provider, recorded: RecordedRequest, channel: Channel
