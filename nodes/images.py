@@ -161,6 +161,19 @@ def image_key(block: Mapping[str, Any]) -> str | None:
     return None
 
 
+def names_stored_image(messages: Sequence[BaseMessage]) -> bool:
+    """Whether any message refers to a stored image (`agent-image:`) itself.
+
+    Only the service writes references; one from a client would read an image stored for
+    someone else (images are stored once, by content, for every caller).
+    """
+    return any(
+        isinstance(m.content, list)
+        and any(isinstance(b, dict) and _reference(b) is not None for b in m.content)
+        for m in messages
+    )
+
+
 def has_image(content: str | list[str | dict[str, Any]]) -> bool:
     """Whether message content carries an image, in any form."""
     return isinstance(content, list) and any(

@@ -28,7 +28,7 @@ from graph.context import Context
 from graph.errors import ErrorCode
 from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
-from nodes.images import ImageStore, externalize
+from nodes.images import ImageStore, externalize, names_stored_image
 from nodes.messages import content_text
 from server.errors import OpenAIHTTPError
 from server.reconcile import plan
@@ -97,9 +97,25 @@ def stateless_run(
     `config` is the door's own run config (callbacks, tags), passed through; `answerable` as
     in `prepare_run`.
     """
+    refuse_image_references(messages)
     if answerable:
         require_answerable(messages)
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
+
+
+def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
+    """A 400 for a client message that names a stored image (`agent-image:`) itself.
+
+    Raises:
+        OpenAIHTTPError: 400 `invalid_request`, param `messages`.
+    """
+    if names_stored_image(messages):
+        raise OpenAIHTTPError(
+            400,
+            "An image must be an http(s) URL or a data: URI; agent-image: references are "
+            "the service's own.",
+            param="messages",
+        )
 
 
 async def prepare_run(
@@ -143,6 +159,7 @@ async def prepare_run(
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
             client tool calls are answered wrongly.
     """
+    refuse_image_references(messages)
     configurable: dict[str, Any] = {"thread_id": thread.stored_id}
     if checkpoint_id is not None:
         configurable["checkpoint_id"] = checkpoint_id

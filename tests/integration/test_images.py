@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import openai
 import psycopg
 import pytest
@@ -341,3 +342,32 @@ def test_the_langserve_door_keeps_a_threads_images_by_reference_too(
     digest = hashlib.sha256(PNG).hexdigest()
     assert stored_images(settings) == [(digest, len(PNG))]
     assert B64 not in str(checkpoint_rows(settings))
+
+
+@pytest.mark.parametrize("thread_id", [None, "playground-other"], ids=["stateless", "thread"])
+def test_a_client_cannot_read_a_stored_image_by_naming_its_digest(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, thread_id: str | None
+) -> None:
+    settings = on_vision(make_settings, primary)
+    url = f"{serve(settings).url}/agent"
+    primary.script(Reply("A cat."))
+    image = {"type": "image", "base64": B64, "mime_type": "image/png"}
+    first = RemoteRunnable(f"{url}/")
+    first.invoke(
+        {"messages": [HumanMessage([{"type": "text", "text": "What is it?"}, image])]},
+        {"configurable": {"thread_id": "playground-owner"}},
+    )
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert stored_images(settings) == [(digest, len(PNG))]
+    primary.reset()
+
+    reference = {"type": "image", "url": f"agent-image:sha256:{digest}", "mime_type": "image/png"}
+    config = {"configurable": {"thread_id": thread_id}} if thread_id else {}
+    sneaky = {"type": "human", "content": [{"type": "text", "text": "And this?"}, reference]}
+    response = httpx.post(
+        f"{url}/invoke", json={"input": {"messages": [sneaky]}, "config": config}, timeout=30
+    )
+
+    assert response.status_code == 400
+    assert "agent-image: references are the service's own" in response.json()["error"]["message"]
+    assert primary.requests == []  # nothing reached a provider, nothing was resolved
