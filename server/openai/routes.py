@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
-from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
+from server.deps import (
+    AppStateDep,
+    CallerDep,
+    ResponseCacheDep,
+    authenticate,
+    rate_limit,
+    within_budget,
+)
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
@@ -36,13 +43,14 @@ router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenti
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
-async def chat_service(state: AppStateDep) -> ChatService:
+async def chat_service(state: AppStateDep, caller: CallerDep) -> ChatService:
     """The door's service over the app's graphs (built per request: it only holds references)."""
     return ChatService(
         graph=state.graph,
         stateless_graph=state.stateless_graph,
         providers=state.deps.providers,
         settings=state.settings,
+        caller=caller.key_id,
     )
 
 
@@ -60,7 +68,7 @@ def is_retry(request: Request) -> bool:
     "/chat/completions",
     response_model=None,
     responses=CHAT_COMPLETION_RESPONSES,
-    dependencies=[Depends(rate_limit)],
+    dependencies=[Depends(rate_limit), Depends(within_budget)],
 )
 async def chat_completions(
     body: ChatCompletionRequest,
