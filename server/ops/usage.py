@@ -174,8 +174,10 @@ class UsageLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
-        for task in list(self._refreshing.values()):
+        reads = list(self._refreshing.values())
+        for task in reads:
             task.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
         if not await self.flush():
             logger.error("usage: %d row(s) could not be written at shutdown", len(self._pending))
 
