@@ -77,7 +77,8 @@ def parse_moment(value: str, param: str, *, end: bool = False) -> datetime:
             moment = datetime.combine(day, time(), tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date; or one at the very end of the calendar
         raise OpenAIHTTPError(
             400,
             f"Invalid '{param}': {value!r} is not an ISO 8601 date or datetime "
@@ -85,7 +86,6 @@ def parse_moment(value: str, param: str, *, end: bool = False) -> datetime:
             code=ErrorCode.INVALID_REQUEST,
             param=param,
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_key(value: str) -> str:

@@ -213,7 +213,8 @@ class PostgresUsageStore:
 
 def _sqlite_hour(moment: datetime) -> str:
     """Hours as sortable UTC text in SQLite (`2026-12-01 09:00:00`)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime: %Y does not pad years before 1000, and the text must sort.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
 class SqliteUsageStore:

@@ -262,6 +262,8 @@ def test_usage_per_key_and_model_is_priced_per_call_in_metrics_and_the_report(
         ({"since": "2026-13-01"}, "since"),
         ({"until": "2026-12-01T25:00"}, "until"),
         ({"since": "2026-12-02", "until": "2026-12-01"}, "until"),
+        ({"until": "9999-12-31"}, "until"),  # the day after it is past the calendar
+        ({"since": "0001-01-01T00:00:00+05:00"}, "since"),
         ({"key": KEY_A}, "key"),
     ],
 )

@@ -100,6 +100,10 @@ async def test_a_report_covers_the_hours_of_its_period_and_one_key(
             since=month_start(NOW), until=NOW.replace(hour=10, minute=0), key_id=None
         )
         only_k1 = await ledger.totals(since=month_start(NOW), until=None, key_id="k1")
+        since_ever = await ledger.totals(
+            since=datetime(999, 1, 1, tzinfo=UTC), until=None, key_id=None
+        )
+    assert [r.key_id for r in since_ever] == ["k1", "k2"]  # years before 1000 sort too
     assert [r.key_id for r in at_ten] == ["k2"]
     assert [r.key_id for r in before_ten] == ["k1"]
     assert [r.key_id for r in only_k1] == ["k1"]
