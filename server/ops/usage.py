@@ -153,22 +153,30 @@ class UsageLedger:
             try:
                 await self.store.add(batch)
             except STORE_ERRORS as error:
-                for key, amount in batch.items():
-                    self._pending[key] = self._pending.get(key, Amount()) + amount
+                self._keep(batch)
                 self._failed("write", error)
                 return False
+            except asyncio.CancelledError:  # shutdown: the transaction was rolled back
+                self._keep(batch)
+                raise
             for key, amount in batch.items():
                 month = (key.key_id, month_start(key.hour))
                 self._written[month] = self._written.get(month, Amount()) + amount
             return True
 
+    def _keep(self, batch: dict[UsageKey, Amount]) -> None:
+        """Put a batch that was not written back with what was recorded since."""
+        for key, amount in batch.items():
+            self._pending[key] = self._pending.get(key, Amount()) + amount
+
     def start(self) -> None:
         """Start the background writer (in the lifespan, on the serving loop)."""
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="usage-writer")
+            self._writer.add_done_callback(_report_writer_end)
 
     async def aclose(self) -> None:
-        """Stop the writer and write what is left (once: a dead database is not waited for)."""
+        """Stop the writer and write what is left (tried once: a dead database fails it)."""
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -266,6 +274,12 @@ class UsageLedger:
         )
         for count in self._on_error:
             count(operation)
+
+
+def _report_writer_end(task: asyncio.Task[None]) -> None:
+    """A writer that died of a bug would stop usage silently: say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("usage writer stopped: usage is no longer written", exc_info=task.exception())
 
 
 @asynccontextmanager
