@@ -280,6 +280,7 @@ class Metrics:
             namespace=ns,
             registry=reg,
         )
+        self._usage_series: dict[tuple[str, str], tuple[Counter, Counter, Counter]] = {}
         self.build_info = Gauge(
             "build_info",
             "Always 1; the labels say which version runs.",
@@ -308,10 +309,22 @@ class Metrics:
     def usage(
         self, key: str, model: str, input_tokens: int, output_tokens: int, cost: float
     ) -> None:
-        """Count one answered model call's tokens and cost; `key`, `model` must be bounded."""
-        self.usage_tokens.labels(key=key, model=model, direction="input").inc(input_tokens)
-        self.usage_tokens.labels(key=key, model=model, direction="output").inc(output_tokens)
-        self.usage_cost.labels(key=key, model=model).inc(cost)
+        """Count one answered model call's tokens and cost; `key`, `model` must be bounded.
+
+        The labelled series are looked up once per key and alias (`labels` is most of the
+        cost of counting a call); the bounded labels keep that a small set.
+        """
+        series = self._usage_series.get((key, model))
+        if series is None:
+            series = (
+                self.usage_tokens.labels(key=key, model=model, direction="input"),
+                self.usage_tokens.labels(key=key, model=model, direction="output"),
+                self.usage_cost.labels(key=key, model=model),
+            )
+            self._usage_series[(key, model)] = series
+        series[0].inc(input_tokens)
+        series[1].inc(output_tokens)
+        series[2].inc(cost)
 
     def usage_store_error(self, operation: str) -> None:
         """Count one failed usage write or read (`server.ops.usage.UsageLedger`)."""
