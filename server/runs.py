@@ -51,9 +51,16 @@ class ClientOptions(TypedDict, total=False):
     openai_params: dict[str, Any]
 
 
-def run_context(settings: Settings, **client: Unpack[ClientOptions]) -> Context:
-    """A run's options: what the client chose, with the server's limits."""
+def run_context(
+    settings: Settings, *, caller: str | None = None, **client: Unpack[ClientOptions]
+) -> Context:
+    """A run's options: what the client chose, with the server's limits.
+
+    `caller` is the API key id of the request (`server.auth.Caller.key_id`): its usage is
+    counted under it (None: `anonymous`). Every door passes it.
+    """
     return Context(
+        caller=caller,
         max_tool_rounds=settings.max_tool_rounds,
         tool_timeout=settings.tool_timeout,
         tool_output_max_chars=settings.tool_output_max_chars,

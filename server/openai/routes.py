@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
 from nodes.providers.catalogue import ProviderCatalogue
-from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
+from server.deps import (
+    AppStateDep,
+    CallerDep,
+    ResponseCacheDep,
+    authenticate,
+    rate_limit,
+    within_budget,
+)
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
@@ -37,7 +44,7 @@ router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenti
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
-async def chat_service(state: AppStateDep) -> ChatService:
+async def chat_service(state: AppStateDep, caller: CallerDep) -> ChatService:
     """The door's service over the app's graphs (built per request: it only holds references)."""
     return ChatService(
         graph=state.graph,
@@ -45,6 +52,7 @@ async def chat_service(state: AppStateDep) -> ChatService:
         providers=state.deps.providers,
         settings=state.settings,
         images=state.deps.images,
+        caller=caller.key_id,
     )
 
 
@@ -62,7 +70,7 @@ def is_retry(request: Request) -> bool:
     "/chat/completions",
     response_model=None,
     responses=CHAT_COMPLETION_RESPONSES,
-    dependencies=[Depends(rate_limit)],
+    dependencies=[Depends(rate_limit), Depends(within_budget)],
 )
 async def chat_completions(
     body: ChatCompletionRequest,

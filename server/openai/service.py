@@ -68,7 +68,10 @@ class ChatService:
         providers: ProviderCatalogue,
         settings: Settings,
         images: ImageStore | None = None,
+        caller: str | None = None,
     ) -> None:
+        self._caller = caller
+        """The API key id the run's usage is counted under (`server.auth.Caller.key_id`)."""
         self._graph = graph
         self._stateless = stateless_graph
         self._providers = providers
@@ -79,6 +82,7 @@ class ChatService:
         """Per-run options from the request, with the server's limits."""
         return run_context(
             self._settings,
+            caller=self._caller,
             model=request.model,
             temperature=request.temperature,
             top_p=request.top_p,
