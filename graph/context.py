@@ -23,6 +23,9 @@ class Context:
 
     model: str | None = None
     """Model alias requested by the client; None means the configured default alias."""
+    caller: str | None = None
+    """Who the run is for: the server puts the caller's API key id here, and its usage
+    accounting credits every model call of the run to it. Never shown to the model."""
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None

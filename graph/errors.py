@@ -46,12 +46,17 @@ class ErrorCode(StrEnum):
     """No bearer token (401)."""
     INVALID_API_KEY = "invalid_api_key"
     """A bearer token that is no configured key (401)."""
+    PERMISSION_DENIED = "permission_denied"
+    """A valid client key on an operator route (`/admin`, `/metrics`) that takes admin keys
+    only (403)."""
     THREAD_NOT_FOUND = "thread_not_found"
     """No stored thread with this id (404)."""
     THREAD_BUSY = "thread_busy"
     """Another request is running on the thread (409)."""
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
     """The caller's request budget is spent (429)."""
+    INSUFFICIENT_QUOTA = "insufficient_quota"
+    """The caller's key has used its monthly token or cost budget (429, not retried)."""
     CHECKPOINTER_UNAVAILABLE = "checkpointer_unavailable"
     """The conversation store (PostgreSQL) is unreachable (503)."""
 

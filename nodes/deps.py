@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
+from nodes.images import ImageStore
 from nodes.observe import TurnObserver
 from nodes.providers.catalogue import ProviderCatalogue
 from nodes.providers.cooldown import CooldownStore
@@ -38,6 +39,8 @@ class AgentDeps:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     observer: TurnObserver | None = None
     """Told what each node and tool did (the server's metrics); None: nobody listens."""
+    images: ImageStore | None = None
+    """Where threads keep their images (`nodes.images`); None: no thread stores any."""
 
 
 class Node(Protocol):

@@ -49,9 +49,11 @@ from nodes.compaction.compactor import Request, SummaryFailedError, compact
 from nodes.compaction.prompt import sent_prompt
 from nodes.compaction.tokens import TokenCounter
 from nodes.deps import AgentDeps, DepsSource, Node, RetryPolicy
+from nodes.images import resolve as resolve_images
 from nodes.messages import clean_text, content_text
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.errors import HEALTH_KINDS, classify, provider_exceptions
+from nodes.providers.reasoning import reasoning_text, settle_reasoning
 from nodes.providers.registry import ProviderSpec
 from nodes.providers.wire_note import NO_CHUNKS_MESSAGE, ResponseNote, noting_response
 
@@ -83,6 +85,8 @@ def _settled(message: BaseMessage, provider: str) -> AIMessage:
         raise ProviderError(
             provider, ProviderFailure(ErrorKind.MALFORMED, "the provider sent no AI message")
         )
+    # Reasoning (Anthropic's thinking blocks too) moves to `additional_kwargs`, kept.
+    settle_reasoning(message)
     if isinstance(message.content, list):
         # Keep threads provider-neutral: text blocks become plain text, tool calls stay typed.
         message.content = content_text(message.content)
@@ -127,7 +131,9 @@ async def stream_once(
             async for chunk in model.astream(list(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
-                if not started and (chunk.content or chunk.tool_call_chunks):
+                if not started and (
+                    chunk.content or chunk.tool_call_chunks or reasoning_text(chunk)
+                ):
                     started, first_token = True, time.perf_counter() - called
                 merged = chunk if merged is None else merged + chunk
     except provider_exceptions() as exc:
@@ -442,12 +448,16 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))
-        # The compact node has fitted the prompt: the thread seen through its summary.
         harder = _Harder(services, state, context, chain, tools)
         answer = await call_chain(
             services,
             chain,
-            sent_prompt(state["messages"], state.get("summary"), SYSTEM_PROMPT),
+            # The thread seen through its summary (the compact node fitted it to the budget);
+            # it keeps its images by reference (`nodes.images`): the provider gets bytes.
+            await resolve_images(
+                sent_prompt(state["messages"], state.get("summary"), SYSTEM_PROMPT),
+                services.images,
+            ),
             bind,
             attempts,
             # langchain-openai answers `response_format` without streaming through the SDK's
@@ -524,4 +534,5 @@ class _Harder:
             "compacted": outcome.compacted,
             "prompt_tokens": PromptTokens(estimated=outcome.estimate, reported=None, scale=scale),
         }
-        return sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT)
+        prompt = sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT)
+        return await resolve_images(prompt, self._services.images)

@@ -10,6 +10,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from nodes.images import image_key
+
 _TEXT_BLOCKS = frozenset({"text", "text_delta"})
 
 
@@ -64,8 +66,9 @@ def comparable_text(text: str) -> str:
 
 
 def comparable_content(content: Content) -> object:
-    """Content as compared: its text blocks' comparable text, other blocks as canonical JSON.
+    """Content as compared: text by its comparable text, images by `image_key`, the rest as JSON.
 
+    An image compares by the SHA-256 of its bytes (or its URL), inline or by reference.
     Content with one text part compares as that text, so a string and a one-block list of the
     same text are equal.
     """
@@ -77,6 +80,9 @@ def comparable_content(content: Content) -> object:
             parts.append(comparable_text(block))
         elif block.get("type") == "text":
             parts.append(comparable_text(str(block.get("text", ""))))
+        elif (image := image_key(block)) is not None:
+            # Inline or stored by reference, OpenAI part or standard block: the same image.
+            parts.append(("image", image))
         else:
             parts.append(("block", json.dumps(block, sort_keys=True, default=repr)))
     joined = [p for p in parts if p != ""]
@@ -92,9 +98,10 @@ def content_digest(content: Content) -> str:
 CLIENT_ID_PREFIX = "client-"
 """Ids of messages that came from the client (its history, its tool results)."""
 
-_DIGEST_MARK = ".d1-"
+_DIGEST_MARK = ".d2-"
 """Separates a client id's random part from the digest of the content it arrived with; the
-`1` is the version of `content_digest` (a different version is not compared)."""
+`2` is the version of `content_digest` (a different version is not compared: such a message
+compares by its stored content). Version 2 digests images by their bytes' SHA-256."""
 
 
 def client_message_id(content: Content | None = None) -> str:

@@ -23,7 +23,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import State
 
-__all__ = ["NodeOutcome", "ToolOutcome", "TurnObserver", "observed"]
+__all__ = ["NodeOutcome", "ToolOutcome", "TurnObserver", "TurnObservers", "observed"]
 
 NodeOutcome = Literal["ok", "error", "cancelled", "interrupt"]
 ToolOutcome = Literal["ok", "error", "timeout"]
@@ -42,13 +42,51 @@ class TurnObserver(Protocol):
         *,
         error: BaseException | None = None,
         thread_id: str | None = None,
+        context: Context | None = None,
     ) -> None:
-        """A node returned `update` (None when it failed with `error`)."""
+        """A node returned `update` (None when it failed with `error`), in a run of `context`."""
         ...
 
     def tool_finished(self, tool: str, outcome: ToolOutcome, seconds: float) -> None:
         """A server tool call ended."""
         ...
+
+
+class TurnObservers:
+    """Several observers as one: each is told everything, in order."""
+
+    def __init__(self, *observers: TurnObserver) -> None:
+        self._observers = observers
+
+    def node_finished(
+        self,
+        node: str,
+        state: State,
+        update: Mapping[str, Any] | None,
+        outcome: NodeOutcome,
+        seconds: float,
+        *,
+        error: BaseException | None = None,
+        thread_id: str | None = None,
+        context: Context | None = None,
+    ) -> None:
+        """Tell every observer."""
+        for observer in self._observers:
+            observer.node_finished(
+                node,
+                state,
+                update,
+                outcome,
+                seconds,
+                error=error,
+                thread_id=thread_id,
+                context=context,
+            )
+
+    def tool_finished(self, tool: str, outcome: ToolOutcome, seconds: float) -> None:
+        """Tell every observer."""
+        for observer in self._observers:
+            observer.tool_finished(tool, outcome, seconds)
 
 
 def _outcome(error: BaseException) -> NodeOutcome:
@@ -93,10 +131,17 @@ def observed(
                 time.perf_counter() - started,
                 error=error,
                 thread_id=_thread_id(),
+                context=runtime.context,
             )
             raise
         listener.node_finished(
-            name, state, update, "ok", time.perf_counter() - started, thread_id=_thread_id()
+            name,
+            state,
+            update,
+            "ok",
+            time.perf_counter() - started,
+            thread_id=_thread_id(),
+            context=runtime.context,
         )
         return update
 

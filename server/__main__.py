@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 
 def main() -> None:
@@ -22,9 +23,14 @@ def main() -> None:
     from server.obs.logging import configure_logging
     from server.ops.drain import DrainingServer, drain_of
     from server.settings import Settings
+    from server.wiring import provider_catalogue
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        provider_catalogue(settings)  # a wrong provider file stops here, in one clear line
+    except ValueError as exc:  # ProviderFileError among them
+        sys.exit(f"agent-service: {exc}")
     app = create_app(settings)
     gc.freeze()
     gc.enable()

@@ -11,7 +11,7 @@ from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
-from server.operator import admin, health, metrics
+from server.operator import admin, health, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(usage.router)
     app.include_router(metrics.router)
     mount_agent_routes(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses

@@ -1,7 +1,15 @@
 """API keys: bearer tokens checked against SHA-256 digests; who is calling, for namespacing.
 
-Keys come from settings (`API_KEYS` in clear, or `API_KEY_HASHES` as digests); only the
-digests are kept. With neither set the service is open, and every caller is anonymous.
+Two kinds of key come from settings, each in clear (`API_KEYS`, `ADMIN_API_KEYS`) or as
+digests (`API_KEY_HASHES`, `ADMIN_API_KEY_HASHES`); only the digests are kept.
+
+* Client keys open `/v1` and `/agent`; with no client key configured those doors are open,
+  and every caller there is anonymous (one who sends an admin key too).
+* Admin keys open the operator routes (`/admin`, and `/metrics`) and, so that an operator
+  can try the service with the key they hold, the client doors too (their usage is counted
+  under the admin key's id). With no admin key configured, `/admin` takes the client keys
+  (open when there are none) and `/metrics` is open: the service behaves as it did before
+  admin keys existed, and says so at start.
 """
 
 from __future__ import annotations
@@ -16,10 +24,18 @@ from server.settings import Settings
 
 ANONYMOUS = "anonymous"
 
+KEY_ID_LENGTH = 16
+"""Hex characters of a key's digest that name it (in thread ids, metrics, usage, budgets)."""
+
 
 def digest(key: str) -> str:
     """The SHA-256 hex digest of a key: what is stored and compared."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_id(key_digest: str) -> str:
+    """The short, non-secret id of a key: the first `KEY_ID_LENGTH` hex digits of its digest."""
+    return key_digest[:KEY_ID_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -29,36 +45,84 @@ class Caller:
     Attributes:
         key_id: A short, stable, non-secret id of the key (a digest prefix), or
             `ANONYMOUS` when the service is open. Use it to namespace threads and limits.
+        admin: The key is an admin key (`ADMIN_API_KEYS`).
     """
 
     key_id: str
+    admin: bool = False
+
+
+def _digests(clear: list[str], hashed: list[str]) -> frozenset[str]:
+    return frozenset({digest(key) for key in clear} | set(hashed))
 
 
 @dataclass(frozen=True)
 class KeyRing:
-    """The accepted key digests; empty means the service is open."""
+    """The accepted key digests: client keys (empty: open doors) and admin keys."""
 
     digests: frozenset[str]
+    admin_digests: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
         """Digest the clear keys, merge the configured digests."""
-        clear = {digest(key.get_secret_value()) for key in settings.api_keys}
-        return cls(frozenset(clear | set(settings.api_key_hashes)))
+        clients = _digests(
+            [k.get_secret_value() for k in settings.api_keys], settings.api_key_hashes
+        )
+        admins = _digests(
+            [k.get_secret_value() for k in settings.admin_api_keys],
+            settings.admin_api_key_hashes,
+        )
+        return cls(clients, admins)
 
     @property
     def open(self) -> bool:
-        """True when no key is configured: every request is let in."""
+        """True when no client key is configured: every request to `/v1` is let in."""
         return not self.digests
 
+    @property
+    def has_admin_keys(self) -> bool:
+        """True when admin keys are configured: they alone open `/admin` and `/metrics`."""
+        return bool(self.admin_digests)
+
+    def key_ids(self) -> frozenset[str]:
+        """The ids of every configured key (`anonymous` too while `/v1` is open)."""
+        ids = {key_id(d) for d in self.digests | self.admin_digests}
+        return frozenset(ids | {ANONYMOUS}) if self.open else frozenset(ids)
+
     def caller(self, authorization: str | None) -> Caller:
-        """Check an `Authorization` header value.
+        """Check an `Authorization` header value for a client door (`/v1`, `/agent`).
+
+        A client key or an admin key; anyone while no client key is configured.
 
         Raises:
             OpenAIHTTPError: 401 in OpenAI's shape for a missing or wrong key.
         """
         if self.open:
             return Caller(ANONYMOUS)
+        return self._check(authorization)
+
+    def operator(self, authorization: str | None) -> Caller:
+        """Check an `Authorization` header value for an operator route (`/admin`).
+
+        With admin keys configured only they pass; without, the client doors' rule applies.
+
+        Raises:
+            OpenAIHTTPError: 401 for a missing or wrong key, 403 `permission_denied` for a
+                client key where admin keys are required.
+        """
+        if not self.has_admin_keys:
+            return self.caller(authorization)
+        caller = self._check(authorization)
+        if not caller.admin:
+            raise OpenAIHTTPError(
+                403,
+                "This route needs an admin key (ADMIN_API_KEYS); the key you sent is a client key.",
+                code=ErrorCode.PERMISSION_DENIED,
+            )
+        return caller
+
+    def _check(self, authorization: str | None) -> Caller:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -68,9 +132,17 @@ class KeyRing:
                 code=ErrorCode.MISSING_API_KEY,
             )
         candidate = digest(token)
-        match = next((d for d in self.digests if hmac.compare_digest(d, candidate)), None)
-        if match is None:
+        admin = _find(self.admin_digests, candidate)
+        if admin is not None:
+            return Caller(key_id(admin), admin=True)
+        client = _find(self.digests, candidate)
+        if client is None:
             raise OpenAIHTTPError(
                 401, "Incorrect API key provided.", code=ErrorCode.INVALID_API_KEY
             )
-        return Caller(match[:16])
+        return Caller(key_id(client))
+
+
+def _find(digests: frozenset[str], candidate: str) -> str | None:
+    """The configured digest equal to `candidate`, compared in constant time."""
+    return next((d for d in digests if hmac.compare_digest(d, candidate)), None)

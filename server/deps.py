@@ -16,6 +16,8 @@ from server.errors import OpenAIHTTPError
 from server.obs.metrics import Metrics
 from server.ops.cache import ResponseCache
 from server.ops.ratelimit import over_limit_message, subject_of
+from server.ops.usage import UsageLedger
+from server.ops.usage_store import month_start, next_month
 from server.state import AppState
 
 
@@ -48,6 +50,29 @@ async def authenticate(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(authenticate)]
 
 
+async def authenticate_operator(request: Request) -> Caller:
+    """The operator calling `/admin`.
+
+    An admin key when ADMIN_API_KEYS is set (403 for a client key), else the client doors'
+    rule (see `server.auth.KeyRing.operator`).
+    """
+    caller = app_state_of(request).keys.operator(request.headers.get("authorization"))
+    request.state.caller = caller
+    return caller
+
+
+async def guard_metrics(request: Request) -> None:
+    """`/metrics` takes an admin key when ADMIN_API_KEYS is set, and is open otherwise.
+
+    Open by default because Prometheus scrapes without credentials unless told to, and the
+    metrics hold no secret and no user data; with admin keys set, give the scrape job one
+    (`authorization.credentials_file` in its config).
+    """
+    keys = app_state_of(request).keys
+    if keys.has_admin_keys:
+        keys.operator(request.headers.get("authorization"))
+
+
 async def rate_limit(request: Request, caller: CallerDep, state: AppStateDep) -> None:
     """A 429 when the caller is over its limit (after `authenticate`).
 
@@ -68,6 +93,46 @@ async def rate_limit(request: Request, caller: CallerDep, state: AppStateDep) ->
             code=ErrorCode.RATE_LIMIT_EXCEEDED,
             headers=decision.headers(),
         )
+
+
+async def check_budget(state: AppState, caller: Caller) -> None:
+    """A 429 `insufficient_quota` when the caller has spent its monthly budget.
+
+    OpenAI's answer for a spent quota, with `x-should-retry: false`: the openai SDK raises
+    `RateLimitError` at once instead of retrying what cannot succeed before the month ends.
+
+    Raises:
+        OpenAIHTTPError: 429 `insufficient_quota`.
+    """
+    budget = state.budgets.for_caller(caller)
+    if budget is None or state.usage is None:
+        return
+    spent = budget.exceeded(await state.usage.month_spent(caller.key_id))
+    if spent is None:
+        return
+    resets = next_month(month_start(state.usage.clock()))
+    raise OpenAIHTTPError(
+        429,
+        f"You exceeded your current quota: this API key has used {spent} for this month. "
+        f"It resets at {resets.isoformat().replace('+00:00', 'Z')}.",
+        code=ErrorCode.INSUFFICIENT_QUOTA,
+        headers={"x-should-retry": "false"},
+    )
+
+
+async def within_budget(caller: CallerDep, state: AppStateDep) -> None:
+    """`check_budget` as a route dependency (after `authenticate`), for routes that run."""
+    await check_budget(state, caller)
+
+
+async def get_usage_ledger(state: AppStateDep) -> UsageLedger:
+    """The app's usage ledger (opened by the lifespan)."""
+    if state.usage is None:
+        raise RuntimeError("the usage ledger is opened by the lifespan")
+    return state.usage
+
+
+UsageLedgerDep = Annotated[UsageLedger, Depends(get_usage_ledger)]
 
 
 async def get_response_cache(state: AppStateDep) -> ResponseCache:

@@ -33,9 +33,11 @@ ErrorType = Literal[
     "not_found_error",
     "conflict_error",
     "rate_limit_error",
+    "insufficient_quota",
     "api_error",
 ]
-"""OpenAI's `error.type`: the class of the status (`api_error` for every 5xx)."""
+"""OpenAI's `error.type`: the class of the status (`api_error` for every 5xx), except for
+the codes whose type OpenAI names after them (`_CODE_TYPES`)."""
 
 _TYPES: dict[int, ErrorType] = {
     400: "invalid_request_error",
@@ -46,6 +48,10 @@ _TYPES: dict[int, ErrorType] = {
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+_CODE_TYPES: dict[ErrorCode, ErrorType] = {ErrorCode.INSUFFICIENT_QUOTA: "insufficient_quota"}
+"""A 429 for a spent quota is `insufficient_quota`, not `rate_limit_error`, as OpenAI sends it
+(clients tell "wait a moment" from "nothing more this month" by it)."""
 
 
 class ErrorInfo(BaseModel):
@@ -94,7 +100,8 @@ def error_body(
     status: int, message: str, *, code: ErrorCode | None = None, param: str | None = None
 ) -> dict[str, Any]:
     """The OpenAI error object for a status, as the JSON-ready dict of an `ErrorResponse`."""
-    kind = _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    kind = _CODE_TYPES.get(code) if code is not None else None
+    kind = kind or _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     info = ErrorInfo(message=message, type=kind, param=param, code=code)
     return ErrorResponse(error=info).model_dump(mode="json")
 

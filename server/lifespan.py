@@ -11,13 +11,18 @@ import httpx
 from fastapi import FastAPI
 
 from graph.builder import build_graph
+from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.obs.metrics import Metrics
 from server.obs.saver import InstrumentedSaver
 from server.obs.turns import TurnMetrics
+from server.obs.usage import UsageObserver
+from server.ops.budgets import BudgetPolicy
 from server.ops.checkpointer import connection_pool, open_checkpointer
+from server.ops.images import open_image_store
 from server.ops.locks import ThreadLocks
 from server.ops.resources import open_operations
+from server.ops.usage import open_usage_ledger
 from server.settings import Settings
 from server.state import AppState
 from server.wiring import build_agent_deps
@@ -39,6 +44,23 @@ async def search_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient |
         yield client
 
 
+def warn_about_operator_routes(keys: KeyRing) -> None:
+    """Say at start who can reach `/admin` and `/metrics` when no admin key guards them."""
+    if keys.has_admin_keys:
+        logger.info(
+            "admin keys required on /admin and /metrics: %d key(s)", len(keys.admin_digests)
+        )
+    elif keys.open:
+        logger.warning(
+            "no ADMIN_API_KEYS: /admin (cache, usage) is OPEN to anyone, like /v1; /metrics is open"
+        )
+    else:
+        logger.warning(
+            "no ADMIN_API_KEYS: /admin (cache, usage) is reachable with any client key; "
+            "/metrics is open"
+        )
+
+
 def make_lifespan(
     settings: Settings,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
@@ -49,24 +71,32 @@ def make_lifespan(
         async with (
             search_client(settings) as http,
             open_checkpointer(settings) as saver,
+            open_image_store(settings, saver) as images,
+            open_usage_ledger(settings, saver) as usage,
             open_operations(settings) as ops,
         ):
-            deps = build_agent_deps(settings, http_client=http, cooldowns=ops.cooldowns)
+            deps = build_agent_deps(
+                settings, http_client=http, cooldowns=ops.cooldowns, images=images
+            )
             metrics = Metrics(version=app.version)
             pool = connection_pool(saver)
             if pool is not None:
                 metrics.watch_pool(pool.get_stats)
             ops.cache.add_observer(metrics)
+            usage.add_error_counter(metrics.usage_store_error)
             graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
             stateless = build_graph(lambda: deps)
             # Both graphs' nodes report to the same metrics (every door runs one of them).
-            deps.observer = TurnMetrics(metrics, nodes=graph.nodes, tools=deps.tools.names())
+            keys = KeyRing.from_settings(settings)
+            deps.observer = TurnObservers(
+                TurnMetrics(metrics, nodes=graph.nodes, tools=deps.tools.names()),
+                UsageObserver(metrics, usage, deps.providers, keys=keys.key_ids()),
+            )
             logger.info(
                 "agent service ready: models %s, tools %s",
                 ", ".join(deps.providers.alias_names()),
                 ", ".join(deps.tools.names()),
             )
-            keys = KeyRing.from_settings(settings)
             if keys.open:
                 logger.warning(
                     "no API keys configured (API_KEYS / API_KEY_HASHES): the service is OPEN "
@@ -74,6 +104,10 @@ def make_lifespan(
                 )
             else:
                 logger.info("API keys required: %d key(s) accepted", len(keys.digests))
+            warn_about_operator_routes(keys)
+            budgets = BudgetPolicy.from_settings(settings)
+            if budgets.enabled:
+                logger.info("monthly budgets: %s", budgets.describe())
             state = AppState(
                 settings=settings,
                 deps=deps,
@@ -84,6 +118,8 @@ def make_lifespan(
                 ops=ops,
                 locks=ThreadLocks(ops.redis),
                 metrics=metrics,
+                usage=usage,
+                budgets=budgets,
             )
             try:
                 yield {"agent": state}

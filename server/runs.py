@@ -28,6 +28,7 @@ from graph.context import Context
 from graph.errors import ErrorCode
 from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
+from nodes.images import ImageStore, externalize, names_stored_image
 from nodes.messages import content_text
 from server.errors import OpenAIHTTPError
 from server.reconcile import plan
@@ -50,9 +51,16 @@ class ClientOptions(TypedDict, total=False):
     openai_params: dict[str, Any]
 
 
-def run_context(settings: Settings, **client: Unpack[ClientOptions]) -> Context:
-    """A run's options: what the client chose, with the server's limits."""
+def run_context(
+    settings: Settings, *, caller: str | None = None, **client: Unpack[ClientOptions]
+) -> Context:
+    """A run's options: what the client chose, with the server's limits.
+
+    `caller` is the API key id of the request (`server.auth.Caller.key_id`): its usage is
+    counted under it (None: `anonymous`). Every door passes it.
+    """
     return Context(
+        caller=caller,
         max_tool_rounds=settings.max_tool_rounds,
         tool_timeout=settings.tool_timeout,
         tool_output_max_chars=settings.tool_output_max_chars,
@@ -96,9 +104,25 @@ def stateless_run(
     `config` is the door's own run config (callbacks, tags), passed through; `answerable` as
     in `prepare_run`.
     """
+    refuse_image_references(messages)
     if answerable:
         require_answerable(messages)
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
+
+
+def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
+    """A 400 for a client message that names a stored image (`agent-image:`) itself.
+
+    Raises:
+        OpenAIHTTPError: 400 `invalid_request`, param `messages`.
+    """
+    if names_stored_image(messages):
+        raise OpenAIHTTPError(
+            400,
+            "An image must be an http(s) URL or a data: URI; agent-image: references are "
+            "the service's own.",
+            param="messages",
+        )
 
 
 async def prepare_run(
@@ -114,6 +138,7 @@ async def prepare_run(
     assistant_text: bool = True,
     answerable: bool = True,
     durability: Durability = "exit",
+    images: ImageStore | None = None,
 ) -> PreparedRun:
     """Reconcile the client's messages with the thread and prepare the run (both doors).
 
@@ -133,11 +158,15 @@ async def prepare_run(
             door that cannot answer with an error any more once it has run the request
             (LangServe's streams) leaves it to the graph, which answers such a turn itself.
         durability: When the run writes its checkpoints (CHECKPOINT_DURABILITY).
+        images: Where the thread keeps its images: the new messages enter the thread with
+            a reference per inline image (`nodes.images.externalize`), saved before the
+            run writes a checkpoint. None: they enter as sent.
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
             client tool calls are answered wrongly.
     """
+    refuse_image_references(messages)
     configurable: dict[str, Any] = {"thread_id": thread.stored_id}
     if checkpoint_id is not None:
         configurable["checkpoint_id"] = checkpoint_id
@@ -164,6 +193,8 @@ async def prepare_run(
         assistant_text=assistant_text,
     )
     new = list(messages[decided.start :])
+    if images is not None and decided.action in ("seed", "append", "fork"):
+        new = await externalize(new, images)
     usage_before: Usage | None = snapshot.values.get("usage")
     match decided.action:
         case "seed" | "append":

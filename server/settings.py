@@ -7,16 +7,33 @@ per declared variable, named after it, to the settings read here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from dotenv import dotenv_values
 from langgraph.types import Durability
-from pydantic import Field, SecretStr, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
 from nodes.providers.registry import ProviderSpec, provider_kinds
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+class KeyBudget(BaseModel):
+    """One key's monthly budget in KEY_BUDGETS; a limit left out is no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int | None = Field(default=None, ge=0)
+    """Input plus output tokens per calendar month (UTC)."""
+    usd: float | None = Field(default=None, ge=0)
+    """US dollars per calendar month (UTC), at the endpoints' prices."""
 
 
 class ServiceSettings(BaseSettings):
@@ -38,6 +55,11 @@ class ServiceSettings(BaseSettings):
     """Bearer keys clients may use (JSON list); only their SHA-256 is kept in memory."""
     api_key_hashes: list[str] = Field(default_factory=list)
     """SHA-256 hex digests of accepted keys, for deployments that never hold the keys."""
+    admin_api_keys: list[SecretStr] = Field(default_factory=list)
+    """Operator keys (JSON list): the only keys `/admin` and `/metrics` take when set; also
+    accepted on `/v1` and `/agent`. Unset: `/admin` takes the client keys, `/metrics` is open."""
+    admin_api_key_hashes: list[str] = Field(default_factory=list)
+    """SHA-256 hex digests of operator keys, like API_KEY_HASHES."""
     cors_origins: list[str] = Field(default_factory=list)
     """Browser origins allowed to call the API (JSON list; ["*"] for any). Empty: no CORS."""
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -46,6 +68,10 @@ class ServiceSettings(BaseSettings):
     """More messages in one request get 400."""
     progress_events: bool = False
     """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
+    show_reasoning: bool = True
+    """Send the reasoning providers return (DeepSeek/vLLM `reasoning_content`, OpenRouter
+    `reasoning`, Anthropic thinking) to clients as `reasoning_content`. False: never sent to
+    clients; the thread keeps it either way, and providers that need it get it back."""
 
     # --- memory --------------------------------------------------------------------------
     database_url: SecretStr | None = None
@@ -82,13 +108,16 @@ class ServiceSettings(BaseSettings):
     agent_models: dict[str, list[str]] = Field(default_factory=lambda: {"offline": ["offline"]})
     """Model alias -> ordered provider chain of `kind:model` targets (JSON)."""
     default_model: str | None = None
-    """Alias used when a request names none; the first alias when unset."""
+    """Alias used when a request names none; the provider file's `default_model`, else the
+    first alias, when unset."""
+    agent_config: Path | None = None
+    """The provider file (TOML): named endpoints and model aliases, for more than one
+    endpoint of a kind (see `server/provider_file.py`). Its `[models]` replace AGENT_MODELS;
+    the endpoints of the environment-only form (named after their kinds) stay usable."""
     summary_model: str | None = None
     """Alias whose chain summarises old turns when a prompt outgrows its model's context
-    window (a cheap model does); unset, each turn's own chain does."""
-    provider_context_windows: dict[str, int] = Field(default_factory=dict)
-    """Per-kind context windows in tokens, e.g. {"ollama": 8192}, over the model families'
-    defaults (what compaction fits prompts into)."""
+    window (a cheap model does); the provider file's `summary_model`, else each turn's own
+    chain, when unset."""
 
     provider_specs: ClassVar[tuple[ProviderSpec, ...]] = ()
     """The kinds whose keys and URLs this settings class reads (see `settings_model`)."""
@@ -146,6 +175,20 @@ class ServiceSettings(BaseSettings):
     """Let callers with different API keys share cached answers (off: one cache per key)."""
     rate_limit_rpm: int = Field(default=0, ge=0)
     """Requests per minute per API key (per client address when open); 0 = unlimited."""
+    monthly_token_budget: int | None = Field(default=None, ge=0)
+    """Tokens (input + output) each client key may use per calendar month (UTC); unset: no
+    limit. A key over its budget gets 429 `insufficient_quota` until the month ends."""
+    monthly_cost_budget: float | None = Field(default=None, ge=0)
+    """US dollars each client key may spend per calendar month (UTC), at the endpoints'
+    prices (an endpoint without a price costs nothing); unset: no limit."""
+    key_budgets: dict[str, KeyBudget] = Field(default_factory=dict)
+    """Per-key monthly budgets (JSON): key id (the 16 hex characters of `/admin/usage`), the
+    key's SHA-256 digest, or `anonymous` -> {"tokens": N, "usd": X}. A listed key has exactly
+    its entry's limits ({} = unlimited) instead of the defaults above; admin keys have only
+    the limits listed here."""
+    usage_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a replica trusts the month's totals it read before reading them again (the
+    other replicas' usage shows up this late in its budget checks)."""
     shutdown_grace_seconds: int = Field(default=30, ge=0)
     """On SIGTERM, how long in-flight requests and streams may take to finish."""
     shutdown_delay_seconds: float = Field(default=0.0, ge=0)
@@ -161,18 +204,47 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"AGENT_MODELS aliases without providers: {', '.join(empty)}")
         return value
 
-    @field_validator("api_key_hashes")
+    @field_validator("api_key_hashes", "admin_api_key_hashes")
     @classmethod
     def _hex_digests(cls, value: list[str]) -> list[str]:
-        bad = [h for h in value if len(h) != 64 or any(c not in "0123456789abcdef" for c in h)]
+        bad = [h for h in value if len(h) != 64 or not _is_hex(h)]
         if bad:
-            raise ValueError("API_KEY_HASHES must be lowercase SHA-256 hex digests")
+            raise ValueError("key hashes must be lowercase SHA-256 hex digests")
         return value
+
+    @field_validator("key_budgets")
+    @classmethod
+    def _budget_keys(cls, value: dict[str, KeyBudget]) -> dict[str, KeyBudget]:
+        budgets: dict[str, KeyBudget] = {}
+        for name, budget in value.items():
+            key_id = name if name == "anonymous" else name[:16]
+            if name != "anonymous" and (len(name) not in (16, 64) or not _is_hex(name)):
+                raise ValueError(
+                    f"KEY_BUDGETS key {name!r} must be a key id (16 lowercase hex characters), "
+                    "a SHA-256 digest (64), or 'anonymous'"
+                )
+            if key_id in budgets:
+                raise ValueError(f"KEY_BUDGETS names key {key_id} twice")
+            budgets[key_id] = budget
+        return budgets
 
     @property
     def default_alias(self) -> str:
-        """The alias used when a request names no model."""
+        """The alias used when a request names no model (of AGENT_MODELS)."""
         return self.default_model or next(iter(self.agent_models))
+
+    def environment_secret(self, name: str) -> SecretStr | None:
+        """The variable `name` (exact case) from the environment, else from `.env`.
+
+        How the provider file's `api_key_env` names are read: the file holds the variable's
+        name, never the key.
+        """
+        value = os.environ.get(name)
+        if value is None:
+            env_file = self.model_config.get("env_file")
+            if isinstance(env_file, str | Path) and Path(env_file).is_file():
+                value = dotenv_values(env_file).get(name)
+        return SecretStr(value) if value else None
 
     def provider_api_key(self, spec: ProviderSpec) -> SecretStr | None:
         """The API key of a provider kind (None: unset, or the kind takes none)."""

@@ -15,8 +15,10 @@ from graph.builder import AgentGraph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
 from server.obs.metrics import Metrics
+from server.ops.budgets import BudgetPolicy
 from server.ops.locks import ThreadLocks
 from server.ops.resources import Operations
+from server.ops.usage import UsageLedger
 from server.settings import Settings
 
 
@@ -39,3 +41,7 @@ class AppState:
     """One run per thread, shared by every door (a second concurrent run gets 409)."""
     metrics: Metrics = field(default_factory=Metrics)
     """This app's Prometheus instruments (its own registry), fed by `server.obs`."""
+    usage: UsageLedger | None = None
+    """Usage per key, alias and provider: the `usage` table's writer and reader."""
+    budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
+    """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""

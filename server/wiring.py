@@ -7,11 +7,13 @@ from functools import cache
 import httpx
 
 from nodes.deps import AgentDeps, RetryPolicy
+from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
 from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
 from server.ops.resources import cooldown_store
+from server.provider_file import ProviderFileError, load_provider_file
 from server.settings import Settings
 
 
@@ -24,24 +26,54 @@ def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
             base_url=settings.provider_base_url(spec),
             timeout=settings.provider_timeouts.get(spec.kind, settings.provider_timeout),
             max_retries=settings.provider_max_retries,
-            context_window=settings.provider_context_windows.get(spec.kind),
         )
         for spec in settings.provider_specs
     }
 
 
 def provider_catalogue(settings: Settings) -> ProviderCatalogue:
-    """The aliases of AGENT_MODELS, parsed and checked (a bad entry fails at start)."""
-    aliases = {
-        alias: [ProviderTarget.parse(spec) for spec in chain]
+    """The endpoints and aliases of the settings, parsed and checked (a bad one fails at start).
+
+    Without a provider file: AGENT_MODELS over one endpoint per kind. With one
+    (AGENT_CONFIG): its endpoints beside those, and its `[models]` instead of AGENT_MODELS.
+
+    Raises:
+        ProviderFileError: The provider file is wrong (the message names file, line, field).
+        ValueError: An alias or its chain is wrong.
+    """
+    configs = provider_configs(settings)
+    if settings.agent_config is None:
+        aliases = {
+            alias: [ProviderTarget.parse(spec) for spec in chain]
+            for alias, chain in settings.agent_models.items()
+        }
+        return ProviderCatalogue(
+            aliases=aliases,
+            default_alias=settings.default_alias,
+            configs=configs,
+            summary_alias=settings.summary_model,
+        )
+    loaded = load_provider_file(
+        settings.agent_config,
+        secret=settings.environment_secret,
+        default_timeout=settings.provider_timeout,
+        default_retries=settings.provider_max_retries,
+    )
+    configs.update(loaded.endpoints)
+    aliases = loaded.models or {
+        alias: [ProviderTarget.parse(spec, configs) for spec in chain]
         for alias, chain in settings.agent_models.items()
     }
-    return ProviderCatalogue(
-        aliases=aliases,
-        default_alias=settings.default_alias,
-        configs=provider_configs(settings),
-        summary_alias=settings.summary_model,
-    )
+    default = settings.default_model or loaded.default_model or next(iter(aliases))
+    try:
+        return ProviderCatalogue(
+            aliases=aliases,
+            default_alias=default,
+            configs=configs,
+            summary_alias=settings.summary_model or loaded.summary_model,
+        )
+    except ValueError as exc:
+        raise ProviderFileError(f"{settings.agent_config}: {exc}") from exc
 
 
 def build_agent_deps(
@@ -49,10 +81,12 @@ def build_agent_deps(
     *,
     cooldowns: CooldownStore,
     http_client: httpx.AsyncClient | None = None,
+    images: ImageStore | None = None,
 ) -> AgentDeps:
     """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
-    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store.
+    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store;
+    `images` from `server.ops.images.open_image_store` (None: threads store no images).
     """
     tools = build_tool_registry(
         ToolConfig(
@@ -67,6 +101,7 @@ def build_agent_deps(
         providers=provider_catalogue(settings),
         tools=tools,
         cooldowns=cooldowns,
+        images=images,
         retry=RetryPolicy(
             backoff_base=settings.provider_backoff_base,
             max_retry_after=settings.provider_max_retry_wait,

@@ -7,24 +7,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import anthropic
 from langchain_anthropic import ChatAnthropic
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from pydantic import Field, SecretStr
 
+from nodes.providers.reasoning import with_thinking_blocks
 from nodes.providers.registry import ProviderConfig
 from nodes.providers.wire_note import note_response
 
 
 class PooledChatAnthropic(ChatAnthropic):
-    """ChatAnthropic on an HTTP client we own (the stock one shares a process-wide client)."""
+    """ChatAnthropic on an HTTP client we own (the stock one shares a process-wide client).
+
+    The thread stores thinking blocks beside the text (`nodes/providers/reasoning.py`); they
+    are put back into the content of tool-use turns here, as Anthropic requires.
+    """
 
     http_async_client: anthropic.DefaultAsyncHttpxClient | None = Field(default=None, exclude=True)
 
     @cached_property
     def _async_client(self) -> anthropic.AsyncClient:
         return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
+
+    def _get_request_payload(
+        self,
+        input_: LanguageModelInput,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        messages = [with_thinking_blocks(m) for m in self._convert_input(input_).to_messages()]
+        payload: dict[str, Any] = super()._get_request_payload(messages, stop=stop, **kwargs)
+        return payload
 
 
 @dataclass

@@ -5,16 +5,32 @@ Imported only when an Ollama model is first built (`nodes/providers/openers.py`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_ollama import ChatOllama
+from ollama import Message, ResponseError
 
 from nodes.providers.registry import ProviderConfig
 
 
 class ClosableChatOllama(ChatOllama):
-    """ChatOllama whose HTTP clients can be closed (the stock one leaves them open)."""
+    """ChatOllama whose HTTP clients can be closed (the stock one leaves them open).
+
+    Content Ollama cannot take (an image by URL: it reads inline base64 only; audio, files)
+    is refused as Ollama would refuse it, with a 400, so the chain falls through to the next
+    provider; langchain-ollama raises a bare ValueError, which would be a bug (a 500).
+    """
+
+    def _convert_messages_to_ollama_messages(
+        self, messages: list[BaseMessage]
+    ) -> Sequence[Message]:
+        try:
+            return super()._convert_messages_to_ollama_messages(messages)
+        except ValueError as error:
+            raise ResponseError(f"Ollama cannot take this content: {error}", 400) from error
 
     async def aclose(self) -> None:
         """Close the sync and async Ollama clients."""

@@ -20,6 +20,20 @@ def open_openai_wire(config: ProviderConfig) -> ChatModels:
     return OpenAIWireModels(config)
 
 
+def open_reasoning_content_wire(config: ProviderConfig) -> ChatModels:
+    """ChatOpenAI models that send reasoning back as `reasoning_content` (DeepSeek, vLLM)."""
+    from nodes.providers.openai_wire import OpenAIWireModels
+
+    return OpenAIWireModels(config, reasoning_echo="reasoning_content")
+
+
+def open_openrouter_wire(config: ProviderConfig) -> ChatModels:
+    """ChatOpenAI models that send reasoning back as OpenRouter's `reasoning` fields."""
+    from nodes.providers.openai_wire import OpenAIWireModels
+
+    return OpenAIWireModels(config, reasoning_echo="openrouter")
+
+
 def open_anthropic(config: ProviderConfig) -> ChatModels:
     """ChatAnthropic models (langchain-anthropic and the anthropic SDK)."""
     from nodes.providers.anthropic_wire import AnthropicModels

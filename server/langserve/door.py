@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from graph.builder import AgentGraph
 from graph.context import Context
+from nodes.images import ImageStore
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
 from server.ops.locks import ThreadLocks
@@ -49,6 +50,8 @@ class DoorRun:
     """Run from this earlier checkpoint of the thread (a branch)."""
     durability: Durability = "exit"
     """When the run writes its checkpoints (CHECKPOINT_DURABILITY)."""
+    images: ImageStore | None = None
+    """Where threads keep their images (`server.runs.prepare_run`)."""
 
 
 class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
@@ -124,6 +127,7 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
                 config=run_config,
                 checkpoint_id=door.checkpoint_id,
                 durability=door.durability,
+                images=door.images,
                 # The playground resends answers as it rendered them, not as they were given.
                 assistant_text=False,
                 # LangServe's streams have started when this runs: the graph answers instead.

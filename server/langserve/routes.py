@@ -24,7 +24,7 @@ from langserve import add_routes
 from pydantic import ValidationError
 
 from graph.errors import ErrorCode
-from server.deps import app_state_of, authenticate, caller_of
+from server.deps import app_state_of, authenticate, caller_of, check_budget
 from server.errors import OpenAIHTTPError
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
@@ -45,6 +45,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
     """Decide the run of one request (graph, thread, options) from its config and headers."""
     app = app_state_of(request)
     caller = caller_of(request)
+    await check_budget(app, caller)  # a spent monthly budget: 429 before the run starts
     configurable = dict(config.get("configurable") or {})
     model = _configured(configurable, "model")
     if model is not None:
@@ -61,11 +62,12 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
     door = DoorRun(
         graph=app.graph,
         stateless_graph=app.stateless_graph,
-        context=run_context(app.settings, model=model),
+        context=run_context(app.settings, caller=caller.key_id, model=model),
         locks=app.locks,
         thread=thread,
         checkpoint_id=checkpoint_id,
         durability=app.settings.checkpoint_durability,
+        images=app.deps.images,
     )
     return {**config, "configurable": {RUN_KEY: door}}
 

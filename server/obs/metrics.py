@@ -8,7 +8,8 @@ text and raw paths never become label values.
 
 Feeds: `server.obs.middleware` (HTTP), `server.obs.turns` (graph nodes, providers, tools,
 tokens, time to first token), `server.obs.saver` (checkpoints), the response cache
-(`cache_request`, `cache_error`) and, read at each scrape, the PostgreSQL connection pool
+(`cache_request`, `cache_error`), the usage ledger (`usage`, `usage_store_error`) and, read
+at each scrape, the PostgreSQL connection pool
 (`watch_pool`).
 """
 
@@ -274,6 +275,30 @@ class Metrics:
             namespace=ns,
             registry=reg,
         )
+        self.usage_tokens = Counter(
+            "usage_tokens",
+            "Tokens of answered model calls by API key id, model alias and direction "
+            "(input, output).",
+            ["key", "model", "direction"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.usage_cost = Counter(
+            "usage_cost_usd",
+            "US dollars of answered model calls at the endpoints' prices, by API key id and "
+            "model alias (endpoints without a price add nothing).",
+            ["key", "model"],
+            namespace=ns,
+            registry=reg,
+        )
+        self.usage_store_errors = Counter(
+            "usage_store_errors",
+            "Failed writes and reads of the usage table, by operation; serving continues.",
+            ["operation"],
+            namespace=ns,
+            registry=reg,
+        )
+        self._usage_series: dict[tuple[str, str], tuple[Counter, Counter, Counter]] = {}
         self.build_info = Gauge(
             "build_info",
             "Always 1; the labels say which version runs.",
@@ -298,6 +323,30 @@ class Metrics:
         self.cache_request(layer, outcome)
         if outcome == "error":
             self.cache_error(layer)
+
+    def usage(
+        self, key: str, model: str, input_tokens: int, output_tokens: int, cost: float
+    ) -> None:
+        """Count one answered model call's tokens and cost; `key`, `model` must be bounded.
+
+        The labelled series are looked up once per key and alias (`labels` is most of the
+        cost of counting a call); the bounded labels keep that a small set.
+        """
+        series = self._usage_series.get((key, model))
+        if series is None:
+            series = (
+                self.usage_tokens.labels(key=key, model=model, direction="input"),
+                self.usage_tokens.labels(key=key, model=model, direction="output"),
+                self.usage_cost.labels(key=key, model=model),
+            )
+            self._usage_series[(key, model)] = series
+        series[0].inc(input_tokens)
+        series[1].inc(output_tokens)
+        series[2].inc(cost)
+
+    def usage_store_error(self, operation: str) -> None:
+        """Count one failed usage write or read (`server.ops.usage.UsageLedger`)."""
+        self.usage_store_errors.labels(operation=operation).inc()
 
     def watch_pool(self, stats: PoolStats) -> None:
         """Export a connection pool's `get_stats()` as `agent_db_pool_*`, read at each scrape."""

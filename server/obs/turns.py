@@ -24,6 +24,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from graph.context import Context
 from graph.errors import AllProvidersFailedError
 from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER
 from graph.state import State, empty_usage
@@ -59,6 +60,7 @@ class TurnMetrics:
         *,
         error: BaseException | None = None,
         thread_id: str | None = None,
+        context: Context | None = None,
     ) -> None:
         """Time the node and read the update it returned (or the attempts of its failure)."""
         name = bounded(node, self._nodes)

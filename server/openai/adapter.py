@@ -17,11 +17,13 @@ from langchain_core.messages import (
 )
 
 from graph.state import Usage
+from nodes.images import standard_image
 from server.openai.protocol import (
     AssistantContent,
     AssistantMessageIn,
     ChatMessage,
     DeveloperMessageIn,
+    ImagePart,
     SystemMessageIn,
     TextContent,
     TextPart,
@@ -44,12 +46,21 @@ from server.reconcile import stamp_client_message
 
 
 def _parts(content: UserContent | None) -> str | list[str | dict[str, Any]]:
-    """User content as LangChain content: its parts stay OpenAI-shaped dicts for the model."""
+    """User content as LangChain content.
+
+    Images become LangChain's standard image blocks, which each provider integration turns
+    into its own shape (`nodes.images`); the other parts stay OpenAI-shaped dicts.
+    """
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return [part.model_dump(exclude_none=True) for part in content]
+    return [
+        standard_image(part.image_url.url, part.image_url.detail)
+        if isinstance(part, ImagePart)
+        else part.model_dump(exclude_none=True)
+        for part in content
+    ]
 
 
 def _text(content: TextContent | AssistantContent | None) -> str:
@@ -138,12 +149,20 @@ def completion(
     finish_reason: str,
     usage: Usage | None,
     tool_calls: list[ToolCall] | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
-    """A `chat.completion` object, as the JSON-ready dict of a `ChatCompletion`."""
+    """A `chat.completion` object, as the JSON-ready dict of a `ChatCompletion`.
+
+    `reasoning`: the model's, sent as `message.reasoning_content`; None leaves it out.
+    """
     if tool_calls:
-        message = AssistantMessageOut(content=text or None, tool_calls=wire_tool_calls(tool_calls))
+        message = AssistantMessageOut(
+            content=text or None,
+            reasoning_content=reasoning,
+            tool_calls=wire_tool_calls(tool_calls),
+        )
     else:
-        message = AssistantMessageOut(content=text)
+        message = AssistantMessageOut(content=text, reasoning_content=reasoning)
     return ChatCompletion(
         id=cid,
         created=created,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall
 
 from nodes.messages import content_text, is_client_message
+from nodes.providers.reasoning import reasoning_text
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,14 @@ class TextDelta:
 
     text: str
     kind: Literal["text"] = "text"
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning, as produced (sent as `reasoning_content`)."""
+
+    text: str
+    kind: Literal["reasoning"] = "reasoning"
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class ProgressDelta:
     kind: Literal["progress"] = "progress"
 
 
-StreamEvent = TextDelta | ProgressDelta | TurnDone
+StreamEvent = TextDelta | ReasoningDelta | ProgressDelta | TurnDone
 
 
 def run_messages(output: dict[str, Any]) -> list[AIMessage]:
@@ -51,6 +60,19 @@ def run_messages(output: dict[str, Any]) -> list[AIMessage]:
 def final_text(output: dict[str, Any]) -> str:
     """The answer's text as the client sees it: every AI message of the run, joined."""
     return "".join(content_text(m.content) for m in run_messages(output))
+
+
+REASONING_SEPARATOR = "\n\n"
+"""Between the reasoning of two model calls of one run (before and after a tool round)."""
+
+
+def final_reasoning(output: dict[str, Any]) -> str | None:
+    """The reasoning of every AI message of the run, joined; None when there was none.
+
+    None rather than "": a completion without reasoning has no `reasoning_content` field.
+    """
+    parts = [text for m in run_messages(output) if (text := reasoning_text(m))]
+    return REASONING_SEPARATOR.join(parts) or None
 
 
 def pending_tool_calls(output: dict[str, Any]) -> list[ToolCall]:

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from nodes.images import check_image_url
 
 
 class _Wire(BaseModel):
@@ -37,6 +47,12 @@ class ImageURL(_Wire):
 
     url: str
     detail: Literal["auto", "low", "high"] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _providers_take_it(cls, url: str) -> str:
+        """An http(s) URL or base64 `data:image/...`: what a provider can be given (a 400)."""
+        return check_image_url(url)
 
 
 class ImagePart(_Wire):

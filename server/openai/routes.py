@@ -10,13 +10,21 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
-from server.deps import AppStateDep, CallerDep, ResponseCacheDep, authenticate, rate_limit
+from nodes.providers.catalogue import ProviderCatalogue
+from server.deps import (
+    AppStateDep,
+    CallerDep,
+    ResponseCacheDep,
+    authenticate,
+    rate_limit,
+    within_budget,
+)
 from server.disconnect import until_disconnect
 from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
 from server.openai.event_pump import EventPump
-from server.openai.events import final_text, pending_tool_calls
+from server.openai.events import final_reasoning, final_text, pending_tool_calls
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
@@ -36,13 +44,15 @@ router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenti
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
-async def chat_service(state: AppStateDep) -> ChatService:
+async def chat_service(state: AppStateDep, caller: CallerDep) -> ChatService:
     """The door's service over the app's graphs (built per request: it only holds references)."""
     return ChatService(
         graph=state.graph,
         stateless_graph=state.stateless_graph,
         providers=state.deps.providers,
         settings=state.settings,
+        images=state.deps.images,
+        caller=caller.key_id,
     )
 
 
@@ -60,7 +70,7 @@ def is_retry(request: Request) -> bool:
     "/chat/completions",
     response_model=None,
     responses=CHAT_COMPLETION_RESPONSES,
-    dependencies=[Depends(rate_limit)],
+    dependencies=[Depends(rate_limit), Depends(within_budget)],
 )
 async def chat_completions(
     body: ChatCompletionRequest,
@@ -98,6 +108,7 @@ async def chat_completions(
                 finish_reason=str(output.get("finish_reason") or "stop"),
                 usage=output.get("usage"),
                 tool_calls=pending_tool_calls(output),
+                reasoning=final_reasoning(output) if state.settings.show_reasoning else None,
             )
             return JSONResponse(payload, headers=headers)
         events = EventPump(cached.stream(lambda: service.stream(run)))
@@ -121,17 +132,24 @@ async def chat_completions(
         )
 
 
-def _model_card(alias: str, created: int) -> dict[str, Any]:
-    return {"id": alias, "object": "model", "created": created, "owned_by": "agent-service"}
+def _model_card(alias: str, created: int, providers: ProviderCatalogue) -> dict[str, Any]:
+    first = providers.resolve(alias)[0]
+    return {
+        "id": alias,
+        "object": "model",
+        "created": created,
+        "owned_by": first.endpoint,
+        "context_window": providers.context_window(first),
+    }
 
 
 @router.get("/models", response_model=ModelList, responses=MODEL_LIST_RESPONSES)
 async def list_models(state: AppStateDep) -> dict[str, Any]:
     """The model aliases clients can put in `model`."""
-    created = now()
+    created, providers = now(), state.deps.providers
     return {
         "object": "list",
-        "data": [_model_card(a, created) for a in state.deps.providers.alias_names()],
+        "data": [_model_card(a, created, providers) for a in providers.alias_names()],
     }
 
 
@@ -145,4 +163,4 @@ async def retrieve_model(model_id: str, state: AppStateDep) -> dict[str, Any]:
             code=ErrorCode.MODEL_NOT_FOUND,
             param="model",
         )
-    return _model_card(model_id, now())
+    return _model_card(model_id, now(), state.deps.providers)

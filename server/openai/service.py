@@ -15,15 +15,20 @@ from graph.errors import ErrorCode
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.routing import STREAMED_NODES
 from graph.state import Usage
-from nodes.messages import content_text, message_text
+from nodes.images import ImageStore
+from nodes.messages import clean_text, content_text, message_text
 from nodes.providers.catalogue import ProviderCatalogue
+from nodes.providers.reasoning import reasoning_text
 from server.errors import OpenAIHTTPError
 from server.openai.adapter import to_langchain
 from server.openai.events import (
+    REASONING_SEPARATOR,
     ProgressDelta,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     TurnDone,
+    final_reasoning,
     final_text,
     pending_tool_calls,
 )
@@ -62,16 +67,22 @@ class ChatService:
         stateless_graph: AgentGraph,
         providers: ProviderCatalogue,
         settings: Settings,
+        images: ImageStore | None = None,
+        caller: str | None = None,
     ) -> None:
+        self._caller = caller
+        """The API key id the run's usage is counted under (`server.auth.Caller.key_id`)."""
         self._graph = graph
         self._stateless = stateless_graph
         self._providers = providers
         self._settings = settings
+        self._images = images
 
     def context_for(self, request: ChatCompletionRequest) -> Context:
         """Per-run options from the request, with the server's limits."""
         return run_context(
             self._settings,
+            caller=self._caller,
             model=request.model,
             temperature=request.temperature,
             top_p=request.top_p,
@@ -126,6 +137,7 @@ class ChatService:
             retry=retry,
             idempotency_key=idempotency_key,
             durability=self._settings.checkpoint_durability,
+            images=self._images,
         )
 
     async def complete(self, run: PreparedRun) -> dict[str, Any]:
@@ -147,14 +159,22 @@ class ChatService:
         return output
 
     async def stream(self, run: PreparedRun) -> AsyncGenerator[StreamEvent, None]:
-        """Run, yielding answer text as the provider produces it, then the output."""
+        """Run, yielding reasoning and answer text as the provider produces them, then the output.
+
+        Reasoning is yielded unless SHOW_REASONING is off (the thread keeps it either way).
+        """
+        show_reasoning = self._settings.show_reasoning
         if run.replay is not None:
+            reasoning = final_reasoning(run.replay) if show_reasoning else None
+            if reasoning:
+                yield ReasoningDelta(reasoning)
             text = final_text(run.replay)
             if text:
                 yield TextDelta(text)
             yield TurnDone(run.replay)
             return
         output: dict[str, Any] = {}
+        reasoned: str | None = None  # the id of the last message whose reasoning was sent
         modes = _MODES_WITH_PROGRESS if self._settings.progress_events else _MODES
         stream = cast(
             AsyncGenerator[Any, None],
@@ -181,6 +201,12 @@ class ChatService:
                 if metadata.get("langgraph_node") not in STREAMED_NODES:
                     continue
                 if isinstance(message, AIMessageChunk | AIMessage):
+                    reasoning = reasoning_text(message) if show_reasoning else ""
+                    if reasoning:
+                        if reasoned is not None and reasoned != message.id:
+                            reasoning = REASONING_SEPARATOR + reasoning  # a new model call
+                        reasoned = message.id
+                        yield ReasoningDelta(clean_text(reasoning))
                     text = content_text(message.content)
                     if text:
                         yield TextDelta(text)

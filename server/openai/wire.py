@@ -58,6 +58,8 @@ class AssistantMessageOut(_Out):
     role: Literal["assistant"] = "assistant"
     content: str | None
     """The text; null when the answer is only tool calls."""
+    reasoning_content: str | None = Field(default=None, exclude_if=_absent)
+    """The model's reasoning, when the provider returned some (as DeepSeek and vLLM send it)."""
     refusal: str | None = None
     tool_calls: list[ToolCallOut] | None = Field(default=None, exclude_if=_absent)
 
@@ -97,7 +99,8 @@ class ChoiceDelta(_Out):
     role: Literal["assistant"] | None = Field(default=None, exclude_if=_absent)
     content: str | None = Field(default=None, exclude_if=_absent)
     reasoning_content: str | None = Field(default=None, exclude_if=_absent)
-    """Progress lines of the graph (route, tools, fallbacks), when enabled; not the answer."""
+    """The model's reasoning, and progress lines of the graph (route, tools, fallbacks) when
+    enabled; not the answer."""
     tool_calls: list[ToolCallDelta] | None = Field(default=None, exclude_if=_absent)
 
 
@@ -132,6 +135,10 @@ class ModelCard(_Out):
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    """The endpoint of the alias's first provider (`offline`, `openai`, `vllm-a`)."""
+    context_window: int | None = None
+    """Tokens the alias's first provider takes in one request (an extra field, as vLLM's
+    and LiteLLM's model cards have: `max_model_len`, `max_input_tokens`)."""
 
 
 class ModelList(_Out):

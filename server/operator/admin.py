@@ -1,6 +1,7 @@
 """`/admin` routes for operators: response cache stats and invalidation.
 
-They take the same API keys as `/v1` (on an open service they are open too).
+With ADMIN_API_KEYS set they take only admin keys (a client key gets 403); without, the same
+keys as `/v1` (on an open service they are open too, and the start logs a warning).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from server.deps import ResponseCacheDep, authenticate
+from server.deps import ResponseCacheDep, authenticate_operator
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 
 
 @router.get("/cache/stats")

@@ -1,6 +1,6 @@
 """Long threads through the service on a model with a tiny window: compaction keeps them going.
 
-The endpoint declares a 4000-token window (`PROVIDER_CONTEXT_WINDOWS`), of which the
+The endpoint declares a 4000-token window (its `context_window` in the provider file), of which the
 built-in tools' schemas take about 1300, and the fake upstream refuses any prompt whose
 messages pass 2000 words (`max_prompt_tokens`, in OpenAI's and Anthropic's error shapes), so
 a thread that outgrew it without compaction would fail there (300 turns are about 2700
@@ -11,6 +11,7 @@ words). Summary calls are told apart from chat calls by their system prompt and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -89,21 +90,30 @@ def store_settings(request: pytest.FixtureRequest, make_settings: SettingsFactor
     return make_settings
 
 
-def tiny_window(factory: SettingsFactory, upstream: FakeUpstream, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "agent_models": {"m": ["openai:gpt-test"]},
-        "openai_base_url": upstream.openai_base_url,
-        "provider_context_windows": {"openai": WINDOW, "anthropic": WINDOW},
-    }
-    values.update(overrides)
-    return factory(**values)
+def tiny_window(factory: SettingsFactory, tmp_path: Path, upstream: FakeUpstream) -> Settings:
+    """Settings whose alias `m` is one endpoint of `WINDOW` tokens on `upstream`."""
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f"""
+[endpoints.small]
+kind = "openai-compatible"
+base_url = "{upstream.openai_base_url}"
+retries = 0
+context_window = {WINDOW}
+
+[models]
+m = ["small:gpt-test"]
+""",
+        encoding="utf-8",
+    )
+    return factory(agent_config=path)
 
 
 async def test_a_300_turn_thread_never_fails_and_is_summarised(
-    store_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    store_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, tmp_path: Path
 ) -> None:
     summarising(primary)
-    settings = tiny_window(store_settings, primary)
+    settings = tiny_window(store_settings, tmp_path, primary)
     client = sdk(serve(settings), **{"X-Thread-Id": "long"})
 
     for n in range(1, TURNS + 1):
@@ -143,10 +153,10 @@ def history(turns: int, *, edit: int | None = None) -> list[dict[str, str]]:
 
 
 def test_a_chat_ui_resending_300_turns_is_answered(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, tmp_path: Path
 ) -> None:
     summarising(primary)
-    app = serve(tiny_window(make_settings, primary))
+    app = serve(tiny_window(make_settings, tmp_path, primary))
     webui = sdk(app, **{"X-OpenWebUI-Chat-Id": "webui-chat"})
 
     for turns in (TURNS, TURNS + 1, TURNS + 2):  # seeded at once, then two more turns
@@ -165,10 +175,10 @@ def test_a_chat_ui_resending_300_turns_is_answered(
 
 
 def test_a_fork_gets_the_prompt_of_its_own_branch(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, tmp_path: Path
 ) -> None:
     summarising(primary)
-    settings = tiny_window(make_settings, primary)
+    settings = tiny_window(make_settings, tmp_path, primary)
     client = sdk(serve(settings), **{"X-Thread-Id": "forked"})
     summaries_by_turn: dict[int, int] = {}
     for turns in range(1, 121):
@@ -214,12 +224,11 @@ def test_a_context_length_error_compacts_harder_and_retries_the_same_provider(
 ) -> None:
     summarising(primary)
     primary.max_prompt_tokens = None
-    # The endpoint claims a big window (nothing is compacted up front); the model refuses.
-    settings = tiny_window(
-        make_settings,
-        primary,
+    # An 8192-token window (a model of no known family): nothing is compacted up front, and
+    # the model refuses the prompt anyway.
+    settings = make_settings(
         agent_models={"m": ["openai:gpt-test", "anthropic:claude-test"]},
-        provider_context_windows={"openai": 128_000},
+        openai_base_url=primary.openai_base_url,
         anthropic_base_url=secondary.anthropic_base_url,
     )
     app = serve(settings)
@@ -261,13 +270,10 @@ async def test_anthropics_too_long_prompt_is_retried_compacted(
 ) -> None:
     summarising(primary)
     primary.max_prompt_tokens = None
-    settings = tiny_window(
-        make_settings,
-        primary,
+    settings = make_settings(  # Claude's 200k window: nothing is compacted up front
         agent_models={"m": ["anthropic:claude-test"]},
         anthropic_base_url=primary.anthropic_base_url,
         anthropic_api_key="test",
-        provider_context_windows={"anthropic": 200_000},
     )
     client = sdk(serve(settings), **{"X-Thread-Id": "anthropic"})
     for n in range(1, 21):

@@ -351,7 +351,9 @@ def test_an_int_is_a_valid_float_but_a_numeric_string_is_not(
         (
             {
                 "role": "user",
-                "content": [{"type": "image_url", "image_url": {"url": "u", "detail": "max"}}],
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "https://x.test/a", "detail": "max"}}
+                ],
             },
             "messages[0].content[0].image_url.detail",
         ),

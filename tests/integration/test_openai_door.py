@@ -172,7 +172,8 @@ def test_the_wire_is_byte_for_byte_what_clients_have_always_seen(
         '{"error":{"message":"The model \'nope\' does not exist. Available models: m.",'
         '"type":"not_found_error","param":"model","code":"model_not_found"}}'
     )
-    card = '{"id":"m","object":"model","created":0,"owned_by":"agent-service"}'
+    # owned_by: the alias's first endpoint; context_window: its window (an unknown family's).
+    card = '{"id":"m","object":"model","created":0,"owned_by":"openai","context_window":8192}'
     assert _normalised(httpx.get(f"{url}/models").text) == f'{{"object":"list","data":[{card}]}}'
     assert _normalised(httpx.get(f"{url}/models/m").text) == card
     assert httpx.get(f"{url}/models/zz").json()["error"]["code"] == "model_not_found"

@@ -758,3 +758,16 @@ def test_an_upstream_that_keeps_no_requests_still_answers_them() -> None:
         )
         assert reply.choices[0].message.content == "not recorded"
         assert upstream.requests == []
+
+
+def test_rejects_images_refuses_only_requests_with_an_image(upstream: FakeUpstream) -> None:
+    upstream.rejects_images = True
+    upstream.script(Reply("text answer"))
+    client = openai.OpenAI(base_url=upstream.openai_base_url, api_key="k", max_retries=0)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(openai.BadRequestError, match="does not support image input"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": [image]}])
+    answer = client.chat.completions.create(model="m", messages=MESSAGES)
+    assert answer.choices[0].message.content == "text answer"  # the image consumed no step
+    upstream.reset()
+    assert not upstream.rejects_images

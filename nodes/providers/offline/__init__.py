@@ -17,6 +17,9 @@ What it does, in order, for the latest message:
   U+2212; `^` as a power; math functions): calls the `calculator` tool;
 - anything else: says that no provider is configured and how to configure one.
 
+When the latest user message carries an image, the text answer starts by saying plainly that
+the offline model cannot see images and that a vision-capable provider can.
+
 A tool is only called when it is offered. What a client asks of a model is honoured, so that
 client tests written against it hold against a real model too:
 

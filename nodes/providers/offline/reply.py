@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
 
+from nodes.images import has_image
 from nodes.messages import message_text
 from nodes.providers.offline.rules import USE_TOOL
 from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
@@ -21,6 +22,12 @@ NOT_CONFIGURED = (
     '"echo hello"). To talk to a real model, set a provider key and a model alias, for '
     'example OPENROUTER_API_KEY=... and AGENT_MODELS=\'{"default": '
     '["openrouter:openai/gpt-4o-mini"]}\', then restart; the README lists every provider.'
+)
+
+CANNOT_SEE_IMAGES = (
+    "I can't see images: the offline model reads text only. Configure a vision-capable "
+    "provider (for example OpenAI, Anthropic or an Ollama vision model) in AGENT_MODELS to "
+    "ask about images."
 )
 
 _RECALL = re.compile(
@@ -76,6 +83,12 @@ def _recall(messages: Sequence[BaseMessage]) -> str:
     return "Earlier you said: " + "; ".join(f'"{text}"' for text in earlier)
 
 
+def _image_note(messages: Sequence[BaseMessage]) -> str | None:
+    """The plain word that images went unseen, when the latest user message has one."""
+    latest = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    return CANNOT_SEE_IMAGES if latest is not None and has_image(latest.content) else None
+
+
 def _call_id(name: str, args: dict[str, Any], position: int) -> str:
     digest = hashlib.sha256(f"{position}:{name}:{json.dumps(args, sort_keys=True)}".encode())
     return f"call_{digest.hexdigest()[:24]}"
@@ -120,12 +133,14 @@ def offline_reply(
     last = messages[-1] if messages else None
     tool_calls: list[ToolCall] = []
     content = NOT_CONFIGURED
+    note = _image_note(messages)
     if isinstance(last, ToolMessage):
         content = _answer_from_tools(messages)
     elif isinstance(last, HumanMessage):
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
             content = _background_task(text, messages)
+            note = None  # a chat UI parses this JSON
         else:
             call, forced = choose_call(text, offered, tool_choice)
             if not forced and _RECALL.search(text) and not USE_TOOL.match(text):
@@ -134,6 +149,9 @@ def offline_reply(
                 call["id"] = _call_id(call["name"], call["args"], len(messages))
                 tool_calls = [call]
                 content = ""
+    if note is not None and not tool_calls:
+        # Said first, then the answer to the text (a tool call's answer comes after it).
+        content = f"{note}\n\n{content}" if content else note
     content, cut_short = _limit(content, max_tokens, stop)
     input_tokens = _count_words(messages)
     output_tokens = len(content.split()) + sum(len(json.dumps(c["args"])) // 4 for c in tool_calls)

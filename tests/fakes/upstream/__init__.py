@@ -9,7 +9,8 @@
 Every request is recorded, then answered by the next scripted *step* (FIFO, shared
 by both completion endpoints) or by ``default`` when the script is empty. A step is
 a ``Reply`` (rendered for the endpoint and the request's ``stream`` flag) or a fault
-built with ``Fault``.
+built with ``Fault``. With ``rejects_images`` set, a request that carries an image is
+answered 400 "does not support image input" instead, as a text-only model answers.
 
 Example:
     >>> with FakeUpstream() as upstream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,11 @@ from tests.fakes.upstream.rendering import (
 from tests.fakes.upstream.steps import ContextLengthFault, CutStreamFault, Reply, StatusFault
 
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def thinking_signature(reasoning: str) -> str:
+    """The signature the fake puts on a thinking block (Anthropic's is opaque; this is stable)."""
+    return "sig-" + hashlib.sha256(reasoning.encode()).hexdigest()[:32]
 
 
 class AnthropicWire:
@@ -64,6 +70,14 @@ class AnthropicWire:
     def completion(self, reply: Reply, body: Mapping[str, Any]) -> dict[str, Any]:
         prompt, completion = token_usage(reply, body)
         content: list[dict[str, Any]] = []
+        if reply.reasoning is not None:
+            content.append(
+                {
+                    "type": "thinking",
+                    "thinking": reply.reasoning,
+                    "signature": thinking_signature(reply.reasoning),
+                }
+            )
         if reply.text or not reply.tool_calls:
             content.append({"type": "text", "text": reply.text})
         content += [
@@ -106,6 +120,27 @@ class AnthropicWire:
         ]
         return events
 
+    def _thinking_block(self, index: int, reasoning: str) -> list[Event]:
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": part} for part in split_text(reasoning)]
+        deltas.append({"type": "signature_delta", "signature": thinking_signature(reasoning)})
+        events = [
+            self._event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
+        ]
+        events += [
+            self._event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+                paced=True,
+            )
+            for delta in deltas
+        ]
+        events.append(self._stop_block(index))
+        return events
+
     def _stop_block(self, index: int) -> Event:
         return self._event("content_block_stop", {"type": "content_block_stop", "index": index})
 
@@ -117,6 +152,9 @@ class AnthropicWire:
             self._event("ping", {"type": "ping"}),
         ]
         index = 0
+        if reply.reasoning is not None:
+            events += self._thinking_block(index, reply.reasoning)
+            index += 1
         if reply.text or not reply.tool_calls:
             events += self._text_block(index, split_text(reply.text))
             events.append(self._stop_block(index))

@@ -64,6 +64,8 @@ class OpenAIWire:
             "refusal": None,
             "annotations": [],
         }
+        if reply.reasoning is not None:
+            message[reply.reasoning_field] = reply.reasoning
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -120,6 +122,10 @@ class OpenAIWire:
         chunk = self._chunker(reply, body)
         role_content = "" if reply.text or not reply.tool_calls else None
         events = [Event(chunk(self._delta({"role": "assistant", "content": role_content})))]
+        events += [
+            Event(chunk(self._delta({reply.reasoning_field: part})), paced=True)
+            for part in split_text(reply.reasoning or "")
+        ]
         events += [
             Event(chunk(self._delta({"content": part})), paced=True)
             for part in split_text(reply.text)

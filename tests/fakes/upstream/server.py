@@ -44,6 +44,23 @@ _DIALECTS: dict[Provider, OpenAIWire | AnthropicWire] = {
 }
 
 
+TEXT_ONLY_FAULT = StatusFault(
+    400, message="This model does not support image input.", error_code="image_not_supported"
+)
+"""What ``rejects_images`` answers (as OpenAI-compatible servers word it for text models)."""
+
+
+def _carries_image(body: dict[str, Any] | None) -> bool:
+    """Whether a request body has an image part (OpenAI ``image_url``, Anthropic ``image``)."""
+    messages = (body or {}).get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(part, dict) and part.get("type") in ("image_url", "image")
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
 class FakeUpstream(StartStop):
     """A real HTTP server impersonating OpenAI and Anthropic, scripted per test.
 
@@ -81,8 +98,19 @@ class FakeUpstream(StartStop):
         self._disconnects = 0
         self._streams_started = 0
         self._default: Step = Reply("ok")
-        self._max_prompt_tokens: int | None = None
-        self._responder: Responder | None = None
+        self.require_reasoning_echo = False
+        """Like DeepSeek in thinking mode: answer 400 (consuming no step) to a chat completion
+        whose assistant message with tool calls has no `reasoning_content`."""
+        self.rejects_images = False
+        """Like a text-only model: answer 400 (consuming no step) to a request that carries an
+        image (``TEXT_ONLY_FAULT``)."""
+        self.max_prompt_tokens: int | None = None
+        """A context window: a prompt over this many tokens (words, as ``usage`` counts them)
+        is refused as the provider does (OpenAI's ``context_length_exceeded`` 400,
+        Anthropic's ``prompt is too long``), consuming no step. None: no limit."""
+        self.responder: Responder | None = None
+        """Asked first for a completion request's step (None from it: the script answers);
+        called under the lock, so it must be quick."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self.app = Starlette(
@@ -161,32 +189,10 @@ class FakeUpstream(StartStop):
             self._disconnects = 0
             self._streams_started = 0
             self._default = Reply("ok")
-            self._max_prompt_tokens = None
-            self._responder = None
-
-    @property
-    def max_prompt_tokens(self) -> int | None:
-        """A context window: a prompt over this many tokens (words, as ``usage`` counts them)
-        is refused as the provider does (OpenAI's ``context_length_exceeded`` 400,
-        Anthropic's ``prompt is too long``), without consuming a step. None: no limit."""
-        with self._lock:
-            return self._max_prompt_tokens
-
-    @max_prompt_tokens.setter
-    def max_prompt_tokens(self, limit: int | None) -> None:
-        with self._lock:
-            self._max_prompt_tokens = limit
-
-    @property
-    def responder(self) -> Responder | None:
-        """Asked first for each completion request's step (after ``max_prompt_tokens``)."""
-        with self._lock:
-            return self._responder
-
-    @responder.setter
-    def responder(self, responder: Responder | None) -> None:
-        with self._lock:
-            self._responder = responder
+            self.require_reasoning_echo = False
+            self.rejects_images = False
+            self.max_prompt_tokens = None
+            self.responder = None
 
     @property
     def default(self) -> Step:
@@ -267,12 +273,14 @@ class FakeUpstream(StartStop):
         with self._lock:
             if self._keep_requests:
                 self._requests.append(recorded)
-            limit = self._max_prompt_tokens
+            limit = self.max_prompt_tokens
             requested = prompt_tokens(body or {}) if consume and limit is not None else 0
-            if limit is not None and requested > limit:
+            if consume and self.rejects_images and _carries_image(body):
+                step = TEXT_ONLY_FAULT
+            elif limit is not None and requested > limit:
                 step = ContextLengthFault(limit, requested)
-            elif consume and self._responder is not None:
-                step = self._responder(recorded)  # under the lock: it must be quick
+            elif consume and self.responder is not None:
+                step = self.responder(recorded)
             if consume and step is None:
                 step = self._queue.popleft() if self._queue else self._default
         return recorded, step
@@ -299,7 +307,10 @@ class FakeUpstream(StartStop):
         return Response(dumps(OpenAIWire.error(fault)), 404, media_type="application/json")
 
     async def _complete(self, request: Request, provider: Provider) -> Response:
-        recorded, step = await self._record(request, consume=True)
+        refusal = self._missing_reasoning(provider, await request.body())  # body is cached
+        recorded, step = await self._record(request, consume=refusal is None)
+        if refusal is not None:
+            return Response(dumps(refusal), 400, media_type="application/json")
         assert step is not None
         assert self._closing is not None, "FakeUpstream app must run with lifespan events"
         closing = self._closing
@@ -310,6 +321,34 @@ class FakeUpstream(StartStop):
                 await self._act(step, provider, recorded, channel)
 
         return RawResponse(run)
+
+    def _missing_reasoning(self, provider: Provider, raw: bytes) -> dict[str, Any] | None:
+        """DeepSeek's 400 for an assistant tool-call message without `reasoning_content`."""
+        if provider != "openai" or not self.require_reasoning_echo:
+            return None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        for index, message in enumerate(messages if isinstance(messages, list) else []):
+            if (
+                isinstance(message, dict)
+                and message.get("role") == "assistant"
+                and message.get("tool_calls")
+                and not message.get("reasoning_content")
+            ):
+                return {
+                    "error": {
+                        "message": "Missing `reasoning_content` field in the assistant "
+                        f"message at message index {index}. For more information, please "
+                        "refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_request_error",
+                    }
+                }
+        return None
 
     async def _act(
         self, step: Step, provider: Provider, recorded: RecordedRequest, channel: Channel

@@ -37,6 +37,11 @@ class Reply:
         chunk_delay: Seconds between content chunks (text and tool-argument
             fragments) of a streamed answer; ignored for non-stream requests.
         model: Model name to report; defaults to the request's ``model``.
+        reasoning: The model's reasoning, sent before the text: for OpenAI clients in the
+            message's (or each delta's) ``reasoning_field``, for Anthropic clients as a
+            ``thinking`` block signed with ``thinking_signature(reasoning)``.
+        reasoning_field: ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (newer
+            vLLM, OpenRouter).
     """
 
     text: str = ""
@@ -45,6 +50,8 @@ class Reply:
     finish_reason: str | None = None
     chunk_delay: float = 0.0
     model: str | None = None
+    reasoning: str | None = None
+    reasoning_field: Literal["reasoning_content", "reasoning"] = "reasoning_content"
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,31 @@ def test_the_consistency_check_would_catch_a_typo() -> None:
     assert "REDIS_URL" in SETTINGS
     assert "REDIS_ULR" not in SETTINGS
     assert "DATABASE_URL" in deployment_env_names()["compose.yml"]
+
+
+def test_kubernetes_mounts_a_valid_provider_file_from_a_generated_config_map() -> None:
+    from pydantic import SecretStr
+
+    from server.provider_file import load_provider_file
+
+    docs = k8s_documents()
+    (generated,) = load(K8S / "kustomization.yaml")["configMapGenerator"]
+    assert generated["files"] == ["agent.toml"]
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == generated["name"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    path = Path(docs["ConfigMap"]["data"]["AGENT_CONFIG"])
+    assert str(path.parent) == mount["mountPath"]
+    assert path.name == "agent.toml"
+    # Every key the file names is in the Secret, and the file passes the start-up check.
+    secrets = docs["Secret"]["stringData"]
+    loaded = load_provider_file(
+        K8S / "agent.toml",
+        secret=lambda name: SecretStr(secrets[name]) if name in secrets else None,
+        default_timeout=60.0,
+        default_retries=1,
+    )
+    assert {"default", "local", "cheap"} <= loaded.models.keys()
+    assert loaded.summary_model == "cheap"
+    assert "AGENT_MODELS" not in docs["ConfigMap"]["data"]  # the file's [models] replace it

@@ -55,3 +55,58 @@ def test_wrong_or_missing_key_is_401(
 def test_hashes_must_be_sha256_hex(make_settings: SettingsFactory) -> None:
     with pytest.raises(ValueError, match="SHA-256"):
         make_settings(api_key_hashes=["not-a-digest"])
+
+
+# --- admin keys --------------------------------------------------------------------------
+
+
+def admin_ring(make_settings: SettingsFactory, **extra: object) -> KeyRing:
+    return KeyRing.from_settings(
+        make_settings(
+            api_keys=[SecretStr("sk-client")], admin_api_keys=[SecretStr("sk-admin")], **extra
+        )
+    )
+
+
+def test_an_admin_key_opens_the_operator_routes_and_the_client_doors(
+    make_settings: SettingsFactory,
+) -> None:
+    ring = admin_ring(make_settings)
+    operator = ring.operator("Bearer sk-admin")
+    assert operator == ring.caller("Bearer sk-admin")
+    assert operator.admin
+    assert operator.key_id == digest("sk-admin")[:16]
+    assert not ring.caller("Bearer sk-client").admin
+
+
+def test_a_client_key_on_an_operator_route_is_403_once_admin_keys_exist(
+    make_settings: SettingsFactory,
+) -> None:
+    ring = admin_ring(make_settings)
+    with pytest.raises(OpenAIHTTPError) as caught:
+        ring.operator("Bearer sk-client")
+    assert (caught.value.status, caught.value.code) == (403, "permission_denied")
+    for header, code in ((None, "missing_api_key"), ("Bearer sk-nope", "invalid_api_key")):
+        with pytest.raises(OpenAIHTTPError) as missing:
+            ring.operator(header)
+        assert (missing.value.status, missing.value.code) == (401, code)
+
+
+def test_without_admin_keys_operator_routes_take_the_client_keys(
+    make_settings: SettingsFactory,
+) -> None:
+    ring = KeyRing.from_settings(make_settings(api_keys=[SecretStr("sk-client")]))
+    assert not ring.has_admin_keys
+    assert ring.operator("Bearer sk-client").key_id == digest("sk-client")[:16]
+    with pytest.raises(OpenAIHTTPError):
+        ring.operator(None)
+    assert KeyRing.from_settings(make_settings()).operator(None).key_id == ANONYMOUS
+
+
+def test_admin_key_hashes_are_accepted_and_checked(make_settings: SettingsFactory) -> None:
+    ring = KeyRing.from_settings(make_settings(admin_api_key_hashes=[digest("sk-admin")]))
+    assert ring.operator("Bearer sk-admin").admin
+    assert ring.open  # no client key: /v1 stays open, and its callers anonymous
+    assert ring.key_ids() == {digest("sk-admin")[:16], ANONYMOUS}
+    with pytest.raises(ValueError, match="SHA-256"):
+        make_settings(admin_api_key_hashes=["sk-admin"])

@@ -72,3 +72,28 @@ async def test_web_search_through_the_app_with_and_without_searxng(
     assert "https://example.org/cp" in found
     assert seen == ["langgraph checkpoints"]
     assert "SEARXNG_URL" in unconfigured
+
+
+@pytest.mark.parametrize(
+    ("keys", "warning"),
+    [
+        ({}, "/admin (cache, usage) is OPEN to anyone, like /v1"),
+        ({"api_keys": ["sk-client"]}, "/admin (cache, usage) is reachable with any client key"),
+        ({"api_keys": ["sk-client"], "admin_api_keys": ["sk-admin"]}, None),
+    ],
+)
+async def test_the_start_says_who_can_reach_admin_without_admin_keys(
+    make_settings: SettingsFactory,
+    caplog: pytest.LogCaptureFixture,
+    keys: dict[str, list[str]],
+    warning: str | None,
+) -> None:
+    app = create_app(make_settings(**keys))
+    with caplog.at_level("INFO", logger="server.lifespan"):
+        async with app.router.lifespan_context(app):
+            pass
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    about_admin = [message for message in warned if "ADMIN_API_KEYS" in message]
+    assert about_admin == ([f"no ADMIN_API_KEYS: {warning}; /metrics is open"] if warning else [])
+    if warning is None:
+        assert any("admin keys required" in r.getMessage() for r in caplog.records)

@@ -150,8 +150,20 @@ def test_a_part_the_role_does_not_take_is_refused_naming_it(
         ({"type": "image_url", "image_url": {}}, "messages[0].content[0].image_url.url"),
         ({"type": "image_url"}, "messages[0].content[0].image_url"),
         (
-            {"type": "image_url", "image_url": {"url": "u", "detail": "ultra"}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "ultra"}},
             "messages[0].content[0].image_url.detail",
+        ),
+        *(
+            (
+                {"type": "image_url", "image_url": {"url": url}},
+                "messages[0].content[0].image_url.url",
+            )
+            for url in (
+                "ftp://x.test/a.png",
+                "data:image/png;base64,not*base64",
+                "data:text/plain;base64,AAAA",
+                "agent-image:sha256:00",  # the service's own references are not for clients
+            )
         ),
         (
             {"type": "input_audio", "input_audio": {"data": "", "format": "flac"}},
@@ -194,7 +206,7 @@ def parsed(*messages: dict[str, Any]) -> ChatCompletionRequest:
     return ChatCompletionRequest.model_validate(body(*messages))
 
 
-def test_the_graph_gets_openai_shaped_parts_and_the_text_of_text_only_roles() -> None:
+def test_the_graph_gets_standard_image_blocks_and_the_text_of_text_only_roles() -> None:
     noted = {**IMAGE, "cache_control": {"type": "ephemeral"}}  # not OpenAI's: not passed on
     messages = parsed(
         {"role": "developer", "content": [TEXT, {"type": "text", "text": " there"}]},
@@ -206,7 +218,8 @@ def test_the_graph_gets_openai_shaped_parts_and_the_text_of_text_only_roles() ->
     assert isinstance(system, SystemMessage)
     assert system.content == "hello there"
     assert isinstance(user, HumanMessage)
-    assert user.content == [TEXT, IMAGE, AUDIO, FILE]
+    image = {"type": "image", "base64": "AAAA", "mime_type": "image/png"}
+    assert user.content == [TEXT, {**image, "extras": {"detail": "high"}}, AUDIO, FILE]
     assert isinstance(assistant, AIMessage)
     assert assistant.content == "hello"
     assert isinstance(tool, ToolMessage)

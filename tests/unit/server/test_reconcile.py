@@ -235,7 +235,7 @@ def test_whitespace_does_not_change_the_digest_but_words_do() -> None:
 
 def test_an_id_with_a_digest_of_another_version_is_not_trusted() -> None:
     stamped = stamp_client_message(HumanMessage(RAW))
-    other = HumanMessage(MASKED, id=(stamped.id or "").replace(".d1-", ".d2-"))
+    other = HumanMessage(MASKED, id=(stamped.id or "").replace(".d2-", ".d1-"))
     assert client_digest(other) is None
 
 

@@ -60,16 +60,21 @@ def test_missing_content_is_empty_text() -> None:
     assert (user.content, assistant.content) == ("", "")
 
 
-def test_user_parts_stay_openai_shaped_and_text_roles_keep_only_text() -> None:
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+def test_images_become_standard_blocks_and_text_roles_keep_only_text() -> None:
+    inline = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+    linked = {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}}
     user, assistant = converted(
-        {"role": "user", "content": [{"type": "text", "text": "look"}, image]},
+        {"role": "user", "content": [{"type": "text", "text": "look"}, inline, linked]},
         {
             "role": "assistant",
             "content": [{"type": "text", "text": "a "}, {"type": "refusal", "refusal": "no"}],
         },
     )
-    assert user.content == [{"type": "text", "text": "look"}, image]
+    assert user.content == [
+        {"type": "text", "text": "look"},
+        {"type": "image", "base64": "AA", "mime_type": "image/png"},
+        {"type": "image", "url": "https://x.test/a.png", "extras": {"detail": "low"}},
+    ]
     assert assistant.content == "a "  # a refusal part is not text of the answer
 
 

@@ -1,0 +1,99 @@
+"""What one answered model call counts: its key, alias and provider, at its endpoint's price."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graph.context import Context
+from graph.routing import FALLBACK_PROVIDER, ROUTER
+from graph.state import State
+from nodes.deps import AgentDeps
+from nodes.providers.registry import Price
+from server.obs.metrics import Metrics
+from server.obs.usage import UsageObserver
+from server.ops.usage import UsageLedger
+from server.ops.usage_store import Amount, month_start, open_sqlite_usage_store
+
+PRICE = Price(input_per_million=3.0, output_per_million=15.0)
+
+
+def answered(provider: str, tokens: tuple[int, int] | None) -> dict[str, Any]:
+    """A fallback_provider update: the provider that answered, and its answer."""
+    usage = None
+    if tokens is not None:
+        usage = {"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)}
+    return {"provider": provider, "messages": [AIMessage("ok", usage_metadata=usage)]}
+
+
+def observer(deps: AgentDeps, metrics: Metrics, ledger: UsageLedger | None) -> UsageObserver:
+    catalogue = deps.providers
+    catalogue.configs = {
+        **catalogue.configs,
+        "openai": replace(catalogue.config("openai"), price=PRICE),
+    }
+    return UsageObserver(metrics, ledger, catalogue, keys={"k1", "anonymous"})
+
+
+def report(
+    usage: UsageObserver, node: str, update: dict[str, Any], context: Context | None
+) -> None:
+    state = State(messages=[HumanMessage("hi")])
+    usage.node_finished(node, state, update, "ok", 0.1, context=context)
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_call_is_counted_under_its_key_and_alias_at_its_price(
+    agent_deps: Any, tmp_path: Path
+) -> None:
+    deps = agent_deps(
+        ["openai:gpt-a", "openai-compatible:gpt-b"],
+        {"openai": "http://x", "openai-compatible": "http://y"},
+    )
+    metrics = Metrics()
+    async with open_sqlite_usage_store(tmp_path / "usage.sqlite") as store:
+        ledger = UsageLedger(store)
+        usage = observer(deps, metrics, ledger)
+        report(
+            usage, FALLBACK_PROVIDER, answered("openai:gpt-a", (1000, 100)), Context(caller="k1")
+        )
+        # The other endpoint has no price: its tokens count, its cost is nothing.
+        report(
+            usage,
+            FALLBACK_PROVIDER,
+            answered("openai-compatible:gpt-b", (5, 5)),
+            Context(caller="k1", model="m"),
+        )
+        await ledger.flush()
+        rows = await store.totals(since=month_start(datetime.now(UTC)), until=None, key_id=None)
+    cost = PRICE.cost(1000, 100)
+    tokens = "agent_usage_tokens_total"
+    assert value(metrics, tokens, key="k1", model="m", direction="input") == 1005
+    assert value(metrics, tokens, key="k1", model="m", direction="output") == 105
+    assert value(metrics, "agent_usage_cost_usd_total", key="k1", model="m") == cost
+    assert [(r.key_id, r.model, r.amount) for r in rows] == [
+        ("k1", "m", Amount(2, 1005, 105, cost))
+    ]
+
+
+async def test_labels_stay_bounded_and_other_nodes_count_nothing(agent_deps: Any) -> None:
+    deps = agent_deps(["openai:gpt-a"], {"openai": "http://x"})
+    metrics = Metrics()
+    usage = observer(deps, metrics, None)
+    report(usage, FALLBACK_PROVIDER, answered("openai:gpt-a", (1, 1)), None)  # langgraph dev
+    report(usage, FALLBACK_PROVIDER, answered("openai:gpt-a", (2, 2)), Context(caller="zz"))
+    report(usage, FALLBACK_PROVIDER, answered("openai:gpt-a", (4, 4)), Context(model="nope"))
+    report(usage, FALLBACK_PROVIDER, answered("openai:gpt-a", None), Context(caller="k1"))
+    report(usage, ROUTER, {"route": "model"}, Context(caller="k1"))
+    tokens = "agent_usage_tokens_total"
+    assert value(metrics, tokens, key="anonymous", model="m", direction="input") == 1
+    assert value(metrics, tokens, key="other", model="m", direction="input") == 2
+    assert value(metrics, tokens, key="anonymous", model="other", direction="input") == 4
+    assert value(metrics, tokens, key="k1", model="m", direction="input") == 0
