@@ -415,7 +415,7 @@ def test_anthropic_text(upstream: FakeUpstream, ant: anthropic.Anthropic) -> Non
     upstream.script(Reply("Sunny."))
 
     message = ant.messages.create(
-        model="claude-test", max_tokens=100, system="Be very terse.", messages=ANTHROPIC_MESSAGES
+        model="claude-test", max_tokens=100, system="Be terse.", messages=ANTHROPIC_MESSAGES
     )
 
     assert message.id.startswith("msg_")
