@@ -20,6 +20,7 @@ The checkpointer is timed separately, by `server.obs.saver.InstrumentedSaver`.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -31,6 +32,36 @@ from graph.state import State, empty_usage
 from nodes.observe import NodeOutcome, ToolOutcome
 from server.obs.logging import current_request, hash_thread_id
 from server.obs.metrics import Metrics, bounded
+
+
+@dataclass(frozen=True)
+class SummaryCalls:
+    """The tokens of a compact node's summary calls, and the provider that answered last."""
+
+    provider: str
+    input_tokens: int
+    output_tokens: int
+
+
+def summary_calls(state: State, update: Mapping[str, Any]) -> SummaryCalls | None:
+    """What the compact node's summary calls used: the growth of the turn's `usage`.
+
+    None when it made no call that answered. (The node adds their attempts and usage to the
+    turn's, so the calls are read off the difference.)
+    """
+    attempts, usage = update.get("attempts"), update.get("usage")
+    if not isinstance(attempts, list) or not isinstance(usage, Mapping):
+        return None
+    answered = [a for a in attempts[len(state.get("attempts") or []) :] if a["outcome"] == "ok"]
+    if not answered:
+        return None
+    earlier = state.get("usage") or empty_usage()
+    return SummaryCalls(
+        provider=answered[-1]["provider"],
+        input_tokens=max(0, int(usage.get("input_tokens", 0)) - earlier["input_tokens"]),
+        output_tokens=max(0, int(usage.get("output_tokens", 0)) - earlier["output_tokens"]),
+    )
+
 
 _COMPACTION_OUTCOMES = {"summary": "summarised", "trim": "trimmed", "failed": "failed"}
 """`Compacted.how` -> the `outcome` label of `agent_compactions_total`."""
@@ -85,7 +116,7 @@ class TurnMetrics:
             attempts = update.get("attempts")
             new = attempts[before:] if isinstance(attempts, list) else []
             self._attempts(new)
-            self._summary_tokens(state, update, new)
+            self._summary_tokens(summary_calls(state, update))
         elif node == FALLBACK_PROVIDER:
             attempts = update.get("attempts")
             new = attempts[before:] if isinstance(attempts, list) else []
@@ -110,19 +141,13 @@ class TurnMetrics:
             if isinstance(tokens, int):
                 self._metrics.compaction_tokens.labels(stage=stage).observe(tokens)
 
-    def _summary_tokens(
-        self, state: State, update: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """The summary calls' tokens (the growth of the turn's usage), to their provider."""
-        usage, earlier = update.get("usage"), state.get("usage") or empty_usage()
-        answered = [a for a in attempts if a.get("outcome") == "ok"]
-        if not isinstance(usage, Mapping) or not answered:
+    def _summary_tokens(self, calls: SummaryCalls | None) -> None:
+        """The compact node's summary calls' tokens, to their provider."""
+        if calls is None:
             return
-        provider = str(answered[-1].get("provider"))
-        for direction, key in (("input", "input_tokens"), ("output", "output_tokens")):
-            grown = int(usage.get(key, 0)) - earlier[key]  # type: ignore[literal-required]
-            if grown > 0:
-                self._metrics.tokens.labels(provider=provider, direction=direction).inc(grown)
+        tokens = self._metrics.tokens
+        tokens.labels(provider=calls.provider, direction="input").inc(calls.input_tokens)
+        tokens.labels(provider=calls.provider, direction="output").inc(calls.output_tokens)
 
     def _route(self, update: Mapping[str, Any]) -> None:
         route, reason = update.get("route"), update.get("route_reason")

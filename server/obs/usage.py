@@ -1,7 +1,8 @@
 """Usage per API key: every answered model call, credited to its key, alias and provider.
 
 `UsageObserver` is a `TurnObserver` (`nodes/observe.py`) beside `TurnMetrics`: it reads the
-update of each `fallback_provider` run, which is one answered model call, so usage is
+update of each `fallback_provider` run, which is one answered model call (and of each
+`compact` run that summarised old turns: its summary calls), so usage is
 attributed per call and not per turn. The state's `usage` is summed over the turn and its
 `provider` is only the last one; a turn whose first call went to one provider and whose
 second (after a tool round, or a fallback) went to another is priced at each provider's own
@@ -21,13 +22,14 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from graph.context import Context
-from graph.routing import FALLBACK_PROVIDER
+from graph.routing import COMPACT, FALLBACK_PROVIDER
 from graph.state import State
 from nodes.observe import NodeOutcome, ToolOutcome
 from nodes.providers.catalogue import ProviderCatalogue
 from nodes.providers.registry import Price
 from server.auth import ANONYMOUS
 from server.obs.metrics import Metrics, bounded
+from server.obs.turns import summary_calls
 from server.ops.usage import ModelCall, UsageLedger
 
 
@@ -67,7 +69,12 @@ class UsageObserver:
         thread_id: str | None = None,
         context: Context | None = None,
     ) -> None:
-        """Count the call a `fallback_provider` update answered with; ignore anything else."""
+        """Count the call a `fallback_provider` answered with, and `compact`'s summary calls."""
+        if node == COMPACT and update is not None:
+            calls = summary_calls(state, update)
+            if calls is not None:
+                self._count(calls.provider, calls.input_tokens, calls.output_tokens, context)
+            return
         if node != FALLBACK_PROVIDER or update is None:
             return
         provider = update.get("provider")
@@ -78,10 +85,15 @@ class UsageObserver:
         usage = answer.usage_metadata if isinstance(answer, AIMessage) else None
         if not usage:
             return
+        self._count(provider, usage["input_tokens"], usage["output_tokens"], context)
+
+    def _count(
+        self, provider: str, input_tokens: int, output_tokens: int, context: Context | None
+    ) -> None:
+        """Credit one call's tokens and cost to the run's key and alias."""
         caller = (context.caller if context else None) or ANONYMOUS
         alias = (context.model if context else None) or self._providers.default_alias
         key, model = bounded(caller, self._keys), bounded(alias, self._aliases)
-        input_tokens, output_tokens = usage["input_tokens"], usage["output_tokens"]
         price = self._price(provider)
         cost = price.cost(input_tokens, output_tokens) if price is not None else 0.0
         self._metrics.usage(key, model, input_tokens, output_tokens, cost)

@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 
 from graph.context import Context
-from graph.routing import FALLBACK_PROVIDER, ROUTER
+from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER
 from graph.state import State
 from nodes.deps import AgentDeps
 from nodes.providers.registry import Price
@@ -97,3 +97,26 @@ async def test_labels_stay_bounded_and_other_nodes_count_nothing(agent_deps: Any
     assert value(metrics, tokens, key="other", model="m", direction="input") == 2
     assert value(metrics, tokens, key="anonymous", model="other", direction="input") == 4
     assert value(metrics, tokens, key="k1", model="m", direction="input") == 0
+
+
+async def test_the_compact_nodes_summary_calls_are_counted_at_their_price(
+    agent_deps: Any,
+) -> None:
+    deps = agent_deps(["openai:gpt-a"], {"openai": "http://x"})
+    metrics = Metrics()
+    usage = observer(deps, metrics, None)
+    earlier = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)  # type: ignore[typeddict-item]
+    summary_call = {"provider": "openai:gpt-a", "outcome": "ok", "error": None, "detail": None}
+    update = {
+        "attempts": [{**summary_call, "duration_ms": 5.0}],
+        "usage": {"input_tokens": 1010, "output_tokens": 102, "total_tokens": 1112},
+    }
+    usage.node_finished(COMPACT, state, update, "ok", 0.1, context=Context(caller="k1"))
+    usage.node_finished(COMPACT, state, {"prompt_tokens": {}}, "ok", 0.1, context=None)
+
+    tokens = "agent_usage_tokens_total"
+    assert value(metrics, tokens, key="k1", model="m", direction="input") == 1000
+    assert value(metrics, tokens, key="k1", model="m", direction="output") == 100
+    cost = value(metrics, "agent_usage_cost_usd_total", key="k1", model="m")
+    assert cost == PRICE.cost(1000, 100)
