@@ -71,15 +71,16 @@ class Summary(TypedDict):
     """Of those, how many were dropped unsummarised (the summary call failed)."""
 
 
-CompactionHow = Literal["summary", "trim", "failed"]
+CompactionHow = Literal["summary", "trim", "clip", "failed"]
 
 
 class Compacted(TypedDict):
     """This turn's compaction of the prompt, for the inspector and the metrics."""
 
     how: CompactionHow
-    """`summary`: older turns summarised; `trim`: dropped (summarising failed); `failed`:
-    nothing could be dropped (the current turn alone is over the budget)."""
+    """`summary`: older turns summarised; `trim`: dropped (summarising failed); `clip`: only
+    the latest turn's tool results could be cut short; `failed`: still over the budget (the
+    latest turn alone, without tool output to cut)."""
     before: int
     """Estimated prompt tokens before."""
     after: int
@@ -140,6 +141,9 @@ class State(InputState):
     carries its own checkpoint's)."""
     compacted: NotRequired[Compacted | None]
     """This turn's compaction, if the prompt had to be compacted (reset by the router)."""
+    clipped: NotRequired[dict[str, int]]
+    """Tool results sent cut short (id -> characters kept) because the latest turn alone was
+    over the budget; rewritten by every compaction check."""
     prompt_tokens: NotRequired[PromptTokens]
     """Size of the prompt last sent, estimated and reported; kept across turns."""
 

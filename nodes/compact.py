@@ -8,7 +8,9 @@ The stored thread keeps every message: only what is sent changes.
 
 Budget: the first target's context window, less the answer (`max_tokens`, else 4096 or a
 quarter of the window) and a margin (`nodes/compaction/budget.py`). Estimates err high and
-are scaled by what the provider counted for the last prompt (`prompt_tokens`).
+are scaled by what the provider counted for the last prompt (`prompt_tokens`). When the
+latest turn alone is over (long tool results), its longest tool results are sent cut short
+(`clipped`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def make_compact(deps: DepsSource) -> Node:
         if outcome.compacted is not None:
             update["compacted"] = outcome.compacted
             update["summary"] = outcome.summary
+        if outcome.clipped != state.get("clipped", {}):
+            update["clipped"] = outcome.clipped
         if summariser.attempts:
             update["attempts"] = [*state.get("attempts", []), *summariser.attempts]
             update["usage"] = add_usage(state.get("usage", empty_usage()), summariser.usage)

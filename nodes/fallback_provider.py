@@ -455,7 +455,9 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             # The thread seen through its summary (the compact node fitted it to the budget);
             # it keeps its images by reference (`nodes.images`): the provider gets bytes.
             await resolve_images(
-                sent_prompt(state["messages"], state.get("summary"), SYSTEM_PROMPT),
+                sent_prompt(
+                    state["messages"], state.get("summary"), SYSTEM_PROMPT, state.get("clipped")
+                ),
                 services.images,
             ),
             bind,
@@ -532,7 +534,8 @@ class _Harder:
         self.update = {
             "summary": outcome.summary,
             "compacted": outcome.compacted,
+            "clipped": outcome.clipped,
             "prompt_tokens": PromptTokens(estimated=outcome.estimate, reported=None, scale=scale),
         }
-        prompt = sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT)
+        prompt = sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT, outcome.clipped)
         return await resolve_images(prompt, self._services.images)

@@ -10,7 +10,7 @@ scripted function.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from langchain_core.messages import BaseMessage, SystemMessage
@@ -18,6 +18,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 from graph.prompts import SUMMARY_PROMPT
 from graph.state import Compacted, CompactionHow, Summary
 from nodes.compaction.budget import summary_allowance
+from nodes.compaction.clip import clip
 from nodes.compaction.cut import chunks, keep_from
 from nodes.compaction.prompt import SUMMARY_HEADING, Split, assemble, split
 from nodes.compaction.summary import summary_request
@@ -62,6 +63,8 @@ class Outcome:
     """What was done; None when the prompt already fitted."""
     estimate: int
     """Estimated tokens of the prompt that will be sent (tools included, not scaled)."""
+    clipped: dict[str, int] = field(default_factory=dict)
+    """Tool results to send cut short (`clip.py`): id -> characters kept."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ async def compact(request: Request, counter: TokenCounter, summarise: Summariser
     Over it, the oldest whole turns after the current summary go: summarised into a new
     summary that builds on the old one, or, when summarising fails (or there is no
     summariser), dropped. The latest turn always stays, and at least half the room is
-    left for the turns to come.
+    left for the turns to come; when it alone is over, its longest tool results are cut.
     """
     view = split(request.messages, request.summary)
     effective = int(request.budget / max(request.scale, 1.0))
@@ -103,8 +106,11 @@ async def compact(request: Request, counter: TokenCounter, summarise: Summariser
     room = effective - base - allowance - _NOTE_TOKENS
     cut = keep_from(view.tail, counter.message, int(room * KEEP_SHARE))
     if cut == 0:
-        failed = Compacted(how="failed", before=before, after=before, budget=effective)
-        return Outcome(summary=view.summary, compacted=failed, estimate=before)
+        kept = clip(view.tail, counter.message, before - effective)
+        after = estimate(Split(head=view.head, tail=view.tail, summary=view.summary, clipped=kept))
+        how: CompactionHow = "clip" if kept and after <= effective else "failed"
+        record = Compacted(how=how, before=before, after=after, budget=effective)
+        return Outcome(summary=view.summary, compacted=record, estimate=after, clipped=kept)
     dropped = [m for m in view.tail[:cut] if not isinstance(m, SystemMessage)]
     through = view.tail[cut - 1].id
     if through is None:
@@ -113,7 +119,7 @@ async def compact(request: Request, counter: TokenCounter, summarise: Summariser
     covered = (previous["messages"] if previous else 0) + len(dropped)
     lost = previous["dropped"] if previous else 0
     text = previous["text"] if previous else ""
-    how: CompactionHow = "summary"
+    how = "summary"
     try:
         if summarise is None:
             raise SummaryFailedError("no model to summarise with")
@@ -122,9 +128,14 @@ async def compact(request: Request, counter: TokenCounter, summarise: Summariser
     except SummaryFailedError:
         how, lost = "trim", lost + len(dropped)
     summary = Summary(text=text, through=through, messages=covered, dropped=lost)
-    after = estimate(Split(head=view.head, tail=view.tail[cut:], summary=summary))
+    tail = view.tail[cut:]
+    after = estimate(Split(head=view.head, tail=tail, summary=summary))
+    kept = {}
+    if after > effective:  # the latest turn alone is over: its tool output is cut too
+        kept = clip(tail, counter.message, after - effective)
+        after = estimate(Split(head=view.head, tail=tail, summary=summary, clipped=kept))
     record = Compacted(how=how, before=before, after=after, budget=effective)
-    return Outcome(summary=summary, compacted=record, estimate=after)
+    return Outcome(summary=summary, compacted=record, estimate=after, clipped=kept)
 
 
 async def _fold(

@@ -7,12 +7,13 @@ the thread and the state's summary (`fallback_provider` sends exactly that).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from graph.state import Summary
+from nodes.compaction.clip import clipped
 
 SUMMARY_HEADING = "Summary of the earlier part of this conversation (those messages are not shown):"
 
@@ -27,9 +28,15 @@ class Split:
     """The messages after the summary, sent verbatim."""
     summary: Summary | None
     """The summary, or None when there is none or it does not belong to these messages."""
+    clipped: Mapping[str, int] = field(default_factory=dict)
+    """Tool results of the tail sent cut short: id -> characters kept (`clip.py`)."""
 
 
-def split(messages: Sequence[BaseMessage], summary: Summary | None) -> Split:
+def split(
+    messages: Sequence[BaseMessage],
+    summary: Summary | None,
+    clipped: Mapping[str, int] | None = None,
+) -> Split:
     """Where `summary` ends in `messages`.
 
     A summary whose last message is not in the thread (removed messages) is ignored: the
@@ -41,8 +48,9 @@ def split(messages: Sequence[BaseMessage], summary: Summary | None) -> Split:
             if messages[index].id == through:
                 covered = messages[: index + 1]
                 head: list[BaseMessage] = [m for m in covered if isinstance(m, SystemMessage)]
-                return Split(head=head, tail=list(messages[index + 1 :]), summary=summary)
-    return Split(head=[], tail=list(messages), summary=None)
+                tail = list(messages[index + 1 :])
+                return Split(head=head, tail=tail, summary=summary, clipped=clipped or {})
+    return Split(head=[], tail=list(messages), summary=None, clipped=clipped or {})
 
 
 def summary_message(summary: Summary) -> SystemMessage | None:
@@ -67,11 +75,14 @@ def assemble(view: Split, default_system: str) -> list[BaseMessage]:
     has_system = bool(view.head) or any(isinstance(m, SystemMessage) for m in view.tail)
     if not has_system:
         lead.insert(0, SystemMessage(content=default_system))
-    return [*lead, *view.tail]
+    return [*lead, *clipped(view.tail, view.clipped)]
 
 
 def sent_prompt(
-    messages: Sequence[BaseMessage], summary: Summary | None, default_system: str
+    messages: Sequence[BaseMessage],
+    summary: Summary | None,
+    default_system: str,
+    clipped: Mapping[str, int] | None = None,
 ) -> list[BaseMessage]:
-    """What is sent for `messages` with the state's `summary`."""
-    return assemble(split(messages, summary), default_system)
+    """What is sent for `messages` with the state's `summary` (and `clipped` tool results)."""
+    return assemble(split(messages, summary, clipped), default_system)

@@ -216,8 +216,9 @@ class Metrics:
         )
         self.compactions = Counter(
             "compactions",
-            "Prompts compacted to fit the model's context budget, by outcome (summarised, "
-            "trimmed: dropped because summarising failed, failed: the latest turn alone is over).",
+            "Prompts compacted to fit the model's context budget, by outcome (summarised; "
+            "trimmed: dropped because summarising failed; clipped: the latest turn's tool "
+            "results cut short; failed: still over).",
             ["outcome"],
             namespace=ns,
             registry=reg,

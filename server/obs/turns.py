@@ -63,7 +63,12 @@ def summary_calls(state: State, update: Mapping[str, Any]) -> SummaryCalls | Non
     )
 
 
-_COMPACTION_OUTCOMES = {"summary": "summarised", "trim": "trimmed", "failed": "failed"}
+_COMPACTION_OUTCOMES = {
+    "summary": "summarised",
+    "trim": "trimmed",
+    "clip": "clipped",
+    "failed": "failed",
+}
 """`Compacted.how` -> the `outcome` label of `agent_compactions_total`."""
 
 

@@ -23,7 +23,7 @@ from nodes.compaction.prompt import SUMMARY_HEADING
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
-from tests.fakes.upstream import FakeUpstream, Fault, RecordedRequest, Reply
+from tests.fakes.upstream import FakeUpstream, Fault, RecordedRequest, Reply, ToolCallSpec
 from tests.helpers import thread_values
 
 Serve = Callable[[Settings], ServedApp]
@@ -212,6 +212,30 @@ def test_a_fork_gets_the_prompt_of_its_own_branch(
         *[t for n in range(1, 10) for t in (question(n), "ok")],
         f"{question(10)} (edited)",
     ]
+
+
+def test_tool_output_that_outgrows_the_window_is_sent_cut_short(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, tmp_path: Path
+) -> None:
+    summarising(primary)
+    long_text = " ".join(f"w{i}" for i in range(4000))  # ~16 000 characters, ~5 300 tokens
+    primary.script(
+        Reply(tool_calls=[ToolCallSpec("echo", {"text": long_text}, id="call_1")]),
+        Reply("It was long."),
+    )
+    client = sdk(serve(tiny_window(make_settings, tmp_path, primary)), **{"X-Thread-Id": "tool"})
+
+    reply = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "echo this long text"}]
+    )
+
+    assert reply.choices[0].message.content == "It was long."
+    after_tool = primary.requests[-1].body or {}
+    (result,) = [m for m in after_tool["messages"] if m["role"] == "tool"]
+    assert result["tool_call_id"] == "call_1"
+    assert result["content"].startswith("w0 w1 w2")
+    assert "characters left out to fit the context window" in result["content"]
+    assert len(result["content"]) < len(long_text) / 2
 
 
 @pytest.mark.parametrize("stream", [False, True])

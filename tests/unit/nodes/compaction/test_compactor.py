@@ -180,3 +180,35 @@ def test_a_summary_of_another_branch_is_not_sent(through: str) -> None:
     sent = sent_prompt(thread, summary, "default prompt")
     assert all("other branch" not in message_text(m) for m in sent)
     assert ids(sent) == ids(thread)
+
+
+async def test_a_latest_turn_over_the_budget_with_long_tool_output_is_clipped() -> None:
+    thread: list[BaseMessage] = [HumanMessage(content="look it up", id="h1")]
+    for n in range(1, 4):  # three tool rounds in one turn, ~1700 tokens of output each
+        thread += tool_turn(n, output_words=1200)[1:3]
+    outcome = await compact(request(thread), TokenCounter(), Scripted())
+
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "clip"
+    assert outcome.estimate <= 1000
+    sent = sent_prompt(thread, outcome.summary, "default prompt", outcome.clipped)
+    results = [m for m in sent if isinstance(m, ToolMessage)]
+    assert len(results) == 3  # every call keeps its result, some cut short
+    assert any("characters left out to fit the context window" in message_text(m) for m in results)
+    assert all(message_text(m).startswith("out out") for m in results)
+    # The thread itself is untouched.
+    assert all(len(message_text(m)) == len(" ".join(["out"] * 1200)) for m in thread[2::2])
+
+
+async def test_older_turns_go_first_then_the_latest_turns_tool_output_is_cut() -> None:
+    thread = [*chat(10, system=False), HumanMessage(content="look it up", id="h11")]
+    thread += tool_turn(11, output_words=1500)[1:3]
+    summariser = Scripted()
+    outcome = await compact(request(thread), TokenCounter(), summariser)
+
+    assert outcome.compacted is not None
+    assert outcome.compacted["how"] == "summary"
+    assert outcome.summary is not None
+    assert outcome.summary["through"] == "a10"
+    assert list(outcome.clipped) == ["r11"]
+    assert outcome.estimate <= 1000
