@@ -448,7 +448,7 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))
-        harder = _Harder(services, state, context, chain, tools)
+        harder = _Harder(services, state, context, chain, tools, attempts)
         answer = await call_chain(
             services,
             chain,
@@ -470,8 +470,7 @@ def make_fallback_provider(deps: DepsSource) -> Node:
         answer.message.response_metadata["provider"] = answer.provider
         usage = add_usage(state.get("usage", empty_usage()), _usage_of(answer.message))
         update: dict[str, Any] = {"messages": [answer.message], "provider": answer.provider}
-        if harder.summariser is not None:  # compacted again: the summary call's part too
-            attempts[-1:-1] = harder.summariser.attempts
+        if harder.summariser is not None:  # compacted again: the summary calls' tokens too
             usage = add_usage(usage, harder.summariser.usage)
             update.update(harder.update)
         sent = update.get("prompt_tokens") or state.get("prompt_tokens")
@@ -493,7 +492,8 @@ class _Harder:
     """The `shrink` of one model call: one compaction to half the size the provider refused.
 
     What it did (the new summary, the compaction record) is left in `update` for the node
-    to return; the summary calls' attempts and usage in `summariser`.
+    to return, the summary calls' usage in `summariser`; their attempts join the call's own,
+    in the order they happen.
     """
 
     def __init__(
@@ -503,9 +503,10 @@ class _Harder:
         context: Context,
         chain: list[ProviderTarget],
         tools: list[Any],
+        attempts: list[Attempt],
     ) -> None:
         self._services, self._state, self._context = services, state, context
-        self._chain, self._tools = chain, tools
+        self._chain, self._tools, self._attempts = chain, tools, attempts
         self.summariser: ChainSummariser | None = None
         self.update: dict[str, Any] = {}
 
@@ -518,6 +519,7 @@ class _Harder:
         if sent is not None:
             budget = min(budget, int(sent["estimated"] * sent["scale"]))
         self.summariser = ChainSummariser.for_turn(self._services, self._chain)
+        self.summariser.attempts = self._attempts
         request = Request(
             messages=state["messages"],
             summary=state.get("summary"),
