@@ -28,8 +28,9 @@ MESSAGE_OVERHEAD: Final = 6
 TOOL_CALL_OVERHEAD: Final = 10
 IMAGE_TOKENS: Final = 1600
 """An image part: OpenAI's high-detail 1024x1024 tile count is 765, Anthropic's about 1600."""
-CACHE_SIZE: Final = 200_000
-"""Message estimates kept; past it the cache starts again (a cheap bound, not an LRU)."""
+CACHE_SIZE: Final = 32_768
+"""Message estimates kept (a few MiB at most); past it the cache starts again (a cheap bound,
+not an LRU: a miss only costs measuring the message again)."""
 
 
 def text_tokens(text: str) -> int:
