@@ -2,16 +2,15 @@
 
 The service runs in uvicorn; clients are the openai SDK (on `/v1`) and httpx (on `/admin`
 and `/metrics`); providers are fake upstreams whose replies carry known usage. Endpoint
-prices are set on the running app's provider catalogue (`priced`): the settings cannot
-declare prices yet (the provider file that will is being added at the same time).
+prices come from a provider file (AGENT_CONFIG) that declares the two endpoints (`prices`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,6 +51,8 @@ def keyed(
     make_settings: SettingsFactory,
     primary: FakeUpstream,
     secondary: FakeUpstream,
+    *,
+    prices: Path | None = None,
     **extra: Any,
 ) -> Settings:
     """Three client keys, an admin key, and alias `m` on two fake providers."""
@@ -62,8 +63,39 @@ def keyed(
         openai_base_url=primary.openai_base_url,
         openai_compatible_base_url=secondary.openai_base_url,
         provider_max_retries=0,
+        agent_config=prices,
         **extra,
     )
+
+
+@pytest.fixture
+def prices(tmp_path: Path, primary: FakeUpstream, secondary: FakeUpstream) -> Path:
+    """A provider file that declares both fake endpoints with their prices per million tokens.
+
+    The endpoints take the names of their kinds, so AGENT_MODELS' `kind:model` ids name them.
+    """
+    a, b = PRIMARY_PRICE, SECONDARY_PRICE
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f"""
+[endpoints.openai]
+kind = "openai"
+base_url = "{primary.openai_base_url}"
+retries = 0
+price = {{ input = {a.input_per_million}, output = {a.output_per_million} }}
+
+[endpoints.openai-compatible]
+kind = "openai-compatible"
+base_url = "{secondary.openai_base_url}"
+retries = 0
+price = {{ input = {b.input_per_million}, output = {b.output_per_million} }}
+
+[models]
+m = ["{PRIMARY}", "{SECONDARY}"]
+""",
+        encoding="utf-8",
+    )
+    return path
 
 
 def app_state(app: ServedApp) -> AppState:
@@ -71,16 +103,6 @@ def app_state(app: ServedApp) -> AppState:
     assert app.server is not None
     state: AppState = app.server.lifespan.state["agent"]
     return state
-
-
-def priced(app: ServedApp) -> ServedApp:
-    """Give the two fake endpoints their prices (a test hook until settings declare them)."""
-    catalogue = app_state(app).deps.providers
-    catalogue.configs = {
-        "openai": replace(catalogue.config("openai"), price=PRIMARY_PRICE),
-        "openai-compatible": replace(catalogue.config("openai-compatible"), price=SECONDARY_PRICE),
-    }
-    return app
 
 
 class Sdk:
@@ -204,8 +226,9 @@ def test_usage_per_key_and_model_is_priced_per_call_in_metrics_and_the_report(
     secondary: FakeUpstream,
     database: dict[str, Any],
     sdk: Callable[[ServedApp, str], Sdk],
+    prices: Path,
 ) -> None:
-    app = priced(serve(keyed(make_settings, primary, secondary, **database)))
+    app = serve(keyed(make_settings, primary, secondary, prices=prices, **database))
     # Key A's turn makes two model calls on two providers: the primary asks for the
     # calculator, then fails; the secondary answers. Each call is priced at its endpoint.
     primary.script(
@@ -296,16 +319,18 @@ def test_a_key_over_its_budget_gets_insufficient_quota_until_the_month_ends(
     secondary: FakeUpstream,
     database: dict[str, Any],
     sdk: Callable[[ServedApp, str], Sdk],
+    prices: Path,
 ) -> None:
     settings = keyed(
         make_settings,
         primary,
         secondary,
+        prices=prices,
         key_budgets={ID_A: {"tokens": 20}},  # A: its own budget
         monthly_cost_budget=PRIMARY_PRICE.cost(15, 10) - 1e-6,  # B, C: the default
         **database,
     )
-    app = priced(serve(settings))
+    app = serve(settings)
     a, b, c, admin = (sdk(app, key) for key in (KEY_A, KEY_B, KEY_C, ADMIN))
 
     primary.script(Reply("one", usage=(15, 10)), Reply("two", usage=(15, 10)))
