@@ -1,7 +1,8 @@
 """Graph progress as short human-readable lines (shown as `reasoning_content` by chat UIs).
 
-Built from the `updates` stream of a run: the router's decision, the tool calls the model
-made, the tools' results, and provider fallbacks. Only names and outcomes, never tool output.
+Built from the `updates` stream of a run: the router's decision, context compactions, the
+tool calls the model made, the tools' results, and provider fallbacks. Only names and
+outcomes, never tool output.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
 
-from graph.routing import FALLBACK_PROVIDER, ROUTER, TOOLS
+from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER, TOOLS
 
 
 def progress_lines(update: dict[str, Any]) -> Iterator[str]:
@@ -24,13 +25,32 @@ def progress_lines(update: dict[str, Any]) -> Iterator[str]:
             tools = [*change.get("tools_offered", []), *change.get("client_tools_offered", [])]
             offered = f", tools: {', '.join(tools)}" if tools else ""
             yield f"Route: {change.get('route')} ({change.get('route_reason')}{offered})\n"
+        elif node == COMPACT:
+            yield from _compaction_lines(change)
         elif node == FALLBACK_PROVIDER:
+            yield from _compaction_lines(change)
             yield from _provider_lines(change)
         elif node == TOOLS:
             for message in change.get("messages", []):
                 if isinstance(message, ToolMessage):
                     outcome = "failed" if message.status == "error" else "done"
                     yield f"Tool {message.name}: {outcome}\n"
+
+
+_HOW = {
+    "summary": "older turns summarised",
+    "trim": "older turns left out",
+    "clip": "tool results cut short",
+    "failed": "still too long",
+}
+
+
+def _compaction_lines(change: dict[str, Any]) -> Iterator[str]:
+    compacted = change.get("compacted")
+    if isinstance(compacted, dict):
+        how = _HOW.get(str(compacted.get("how")), "compacted")
+        before, after = compacted.get("before"), compacted.get("after")
+        yield f"Context: {how} (~{before} → ~{after} tokens)\n"
 
 
 def _provider_lines(change: dict[str, Any]) -> Iterator[str]:
