@@ -44,22 +44,34 @@ class SummaryCalls:
 
 
 def summary_calls(state: State, update: Mapping[str, Any]) -> SummaryCalls | None:
-    """What the compact node's summary calls used: the growth of the turn's `usage`.
+    """What the summary calls of a node's update used: the growth of the turn's `usage`.
 
-    None when it made no call that answered. (The node adds their attempts and usage to the
-    turn's, so the calls are read off the difference.)
+    The compact node, and the fallback_provider when it compacted again after a
+    context-length error, add their summary calls' attempts and usage to the turn's, so the
+    calls are read off the difference: for the fallback_provider, less its answer (its
+    last attempt and its message's `usage_metadata`). None when no summary call answered.
     """
     attempts, usage = update.get("attempts"), update.get("usage")
     if not isinstance(attempts, list) or not isinstance(usage, Mapping):
         return None
-    answered = [a for a in attempts[len(state.get("attempts") or []) :] if a["outcome"] == "ok"]
+    new = attempts[len(state.get("attempts") or []) :]
+    answer_in = answer_out = 0
+    messages = update.get("messages")
+    if isinstance(update.get("provider"), str) and isinstance(messages, list) and messages:
+        new = new[:-1]  # the call that answered the turn
+        meta = messages[-1].usage_metadata if isinstance(messages[-1], AIMessage) else None
+        if meta:
+            answer_in, answer_out = meta["input_tokens"], meta["output_tokens"]
+    answered = [a for a in new if a["outcome"] == "ok"]
     if not answered:
         return None
     earlier = state.get("usage") or empty_usage()
+    grown_in = int(usage.get("input_tokens", 0)) - earlier["input_tokens"] - answer_in
+    grown_out = int(usage.get("output_tokens", 0)) - earlier["output_tokens"] - answer_out
     return SummaryCalls(
         provider=answered[-1]["provider"],
-        input_tokens=max(0, int(usage.get("input_tokens", 0)) - earlier["input_tokens"]),
-        output_tokens=max(0, int(usage.get("output_tokens", 0)) - earlier["output_tokens"]),
+        input_tokens=max(0, grown_in),
+        output_tokens=max(0, grown_out),
     )
 
 
@@ -129,6 +141,7 @@ class TurnMetrics:
             provider = update.get("provider")
             if isinstance(provider, str):
                 self._answered(provider, new, update.get("messages"))
+            self._summary_tokens(summary_calls(state, update))  # a retry's compaction
 
     def tool_finished(self, tool: str, outcome: ToolOutcome, seconds: float) -> None:
         """Count one server tool call and its duration."""

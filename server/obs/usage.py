@@ -77,6 +77,9 @@ class UsageObserver:
             return
         if node != FALLBACK_PROVIDER or update is None:
             return
+        calls = summary_calls(state, update)  # compacted again after a context-length error
+        if calls is not None:
+            self._count(calls.provider, calls.input_tokens, calls.output_tokens, context)
         provider = update.get("provider")
         messages = update.get("messages")
         if not isinstance(provider, str) or not isinstance(messages, list) or not messages:

@@ -120,3 +120,36 @@ async def test_the_compact_nodes_summary_calls_are_counted_at_their_price(
     assert value(metrics, tokens, key="k1", model="m", direction="output") == 100
     cost = value(metrics, "agent_usage_cost_usd_total", key="k1", model="m")
     assert cost == PRICE.cost(1000, 100)
+
+
+async def test_a_retry_s_summary_calls_are_counted_beside_the_answer(agent_deps: Any) -> None:
+    """After a context-length error the fallback_provider compacts again: both are paid for."""
+    deps = agent_deps(["openai:gpt-a"], {"openai": "http://x"})
+    metrics = Metrics()
+    usage = observer(deps, metrics, None)
+    earlier = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)  # type: ignore[typeddict-item]
+    call = {"provider": "openai:gpt-a", "error": None, "detail": None, "duration_ms": 5.0}
+    update = {
+        **answered("openai:gpt-a", (300, 30)),
+        "attempts": [
+            {**call, "outcome": "error", "error": "context_length"},  # refused: too long
+            {**call, "outcome": "ok"},  # the summary call (1000 in, 100 out)
+            {**call, "outcome": "ok"},  # the retry that answered (300 in, 30 out)
+        ],
+        "usage": {"input_tokens": 1310, "output_tokens": 132, "total_tokens": 1442},
+    }
+    usage.node_finished(FALLBACK_PROVIDER, state, update, "ok", 0.1, context=Context(caller="k1"))
+
+    tokens = "agent_usage_tokens_total"
+    assert value(metrics, tokens, key="k1", model="m", direction="input") == 1300
+    assert value(metrics, tokens, key="k1", model="m", direction="output") == 130
+    cost = value(metrics, "agent_usage_cost_usd_total", key="k1", model="m")
+    assert cost == PRICE.cost(300, 30) + PRICE.cost(1000, 100)
+    # Without a summary call, the answer alone is counted (nothing read off the difference).
+    plain = Metrics()
+    alone = observer(deps, plain, None)
+    only = {**answered("openai:gpt-a", (7, 3)), "attempts": [{**call, "outcome": "ok"}]}
+    only["usage"] = {"input_tokens": 17, "output_tokens": 5, "total_tokens": 22}
+    alone.node_finished(FALLBACK_PROVIDER, state, only, "ok", 0.1, context=Context(caller="k1"))
+    assert value(plain, tokens, key="k1", model="m", direction="input") == 7
