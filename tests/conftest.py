@@ -16,6 +16,7 @@ from psycopg import sql
 
 from server.app import create_app
 from server.settings import Settings
+from tests.fakes.ollama import FakeOllama
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
@@ -115,6 +116,19 @@ def primary(_primary: FakeUpstream) -> FakeUpstream:
     """A fake provider on 127.0.0.1, reset for this test."""
     _primary.reset()
     return _primary
+
+
+@pytest.fixture(scope="session")
+def _ollama() -> Iterator[FakeOllama]:
+    with FakeOllama() as server:
+        yield server
+
+
+@pytest.fixture
+def ollama(_ollama: FakeOllama) -> FakeOllama:
+    """A fake Ollama server on 127.0.0.1, reset for this test."""
+    _ollama.reset()
+    return _ollama
 
 
 @pytest.fixture

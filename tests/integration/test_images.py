@@ -10,7 +10,7 @@ import base64
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -59,18 +59,6 @@ def user_content(request: RecordedRequest) -> list[Any]:
     messages = (request.body or {})["messages"]
     first: list[Any] = next(m for m in messages if m["role"] == "user")["content"]
     return first
-
-
-@pytest.fixture(scope="module")
-def _ollama() -> Iterator[FakeOllama]:
-    with FakeOllama() as server:
-        yield server
-
-
-@pytest.fixture
-def ollama(_ollama: FakeOllama) -> FakeOllama:
-    _ollama.reset()
-    return _ollama
 
 
 # --- each provider gets its own shape -----------------------------------------------------

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from graph.context import Context
@@ -16,18 +14,6 @@ from tests.fakes.upstream import FakeUpstream, Reply
 
 OLLAMA = "ollama:llama3.1"
 OPENAI = "openai:gpt-fallback"
-
-
-@pytest.fixture(scope="module")
-def _ollama() -> Iterator[FakeOllama]:
-    with FakeOllama() as server:
-        yield server
-
-
-@pytest.fixture
-def ollama(_ollama: FakeOllama) -> FakeOllama:
-    _ollama.reset()
-    return _ollama
 
 
 async def run(deps: Any, text: str) -> dict[str, Any]:
