@@ -392,7 +392,7 @@ def _wait_for(check: Callable[[], bool], seconds: float) -> bool:
     while time.monotonic() < deadline:
         if check():
             return True
-        time.sleep(0.2)
+        time.sleep(0.2)  # a sync test polling another process (the service), no event loop
     return check()
 
 
