@@ -15,9 +15,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from server.openai.events import StreamEvent, TextDelta, TurnDone, final_text
 from server.openai.protocol import ChatCompletionRequest
 from server.ops.cache import GRAPH_VERSION, CachedAnswer, ResponseCache
+from server.run_events import StreamEvent, TextDelta, TurnDone, final_text
 
 
 def answer_output(answer: CachedAnswer) -> dict[str, Any]:

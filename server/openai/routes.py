@@ -24,7 +24,6 @@ from server.errors import OpenAIHTTPError
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
 from server.openai.event_pump import EventPump
-from server.openai.events import final_reasoning, final_text, pending_tool_calls
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
@@ -35,6 +34,7 @@ from server.openai.wire import (
     ModelCard,
     ModelList,
 )
+from server.run_events import final_reasoning, final_text, pending_tool_calls
 from server.threads import THREAD_HEADER, thread_of
 
 logger = logging.getLogger(__name__)

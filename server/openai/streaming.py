@@ -21,7 +21,7 @@ from server.errors import (
 )
 from server.openai.adapter import chunk, now, tool_call_deltas
 from server.openai.event_pump import EventPump
-from server.openai.events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
+from server.run_events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
 from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)

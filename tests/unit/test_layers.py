@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("graph", "nodes", "server")
 
 DOORS = ("server.openai", "server.langserve", "server.operator")
-KIT = ("server.state", "server.deps", "server.runs")
+KIT = ("server.state", "server.deps", "server.runs", "server.turn")
 COMPOSITION = (
     "server.wiring",
     "server.lifespan",

@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from nodes.messages import client_message_id
 from server.openai.cached import cache_key, lookup
-from server.openai.events import StreamEvent, TextDelta, TurnDone, final_text
 from server.openai.protocol import ChatCompletionRequest
 from server.ops.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
+from server.run_events import StreamEvent, TextDelta, TurnDone, final_text
 from server.threads import thread_of
 from tests.conftest import SettingsFactory
 

@@ -26,10 +26,10 @@ from graph.state import State
 from nodes.deps import AgentDeps
 from nodes.messages import CLIENT_ID_PREFIX, client_digest, content_digest, content_text
 from server.openai.adapter import to_langchain
-from server.openai.events import final_text
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
 from server.ops.checkpointer import open_checkpointer
+from server.run_events import final_text
 from server.settings import Settings
 from server.threads import ThreadRef
 from tests.factories import make_graph

@@ -19,7 +19,7 @@ from graph.state import InputState, State
 from nodes.guard import refusal_text
 from nodes.messages import is_client_message
 from server.errors import OpenAIHTTPError, agent_error_status
-from server.openai.events import (
+from server.run_events import (
     ProgressDelta,
     StreamEvent,
     TextDelta,

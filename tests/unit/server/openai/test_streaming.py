@@ -19,8 +19,8 @@ from starlette.types import Message
 from graph.errors import AllProvidersFailedError, ModelNotFoundError
 from graph.state import Usage
 from server.openai.event_pump import EventPump
-from server.openai.events import ProgressDelta, StreamEvent, TextDelta, TurnDone
 from server.openai.streaming import ClosingStreamingResponse, sse_stream
+from server.run_events import ProgressDelta, StreamEvent, TextDelta, TurnDone
 
 USAGE = Usage(input_tokens=2, output_tokens=3, total_tokens=5)
 CALL = ToolCall(name="get_weather", args={"city": "Oslo"}, id="c1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.openai.progress import progress_lines
+from server.run_progress import progress_lines
 
 
 def test_a_compaction_is_a_line_of_its_own() -> None:

@@ -1,4 +1,4 @@
-"""What a `/v1` run yields while it streams, and what the door reads from a run's output."""
+"""What a run yields while it streams, and what a door reads from a run's output (every door)."""
 
 from __future__ import annotations
 
