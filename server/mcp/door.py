@@ -62,7 +62,7 @@ class McpDoor:
         # Arguments are checked against the listed schema before `_call_tool` sees them.
         server.call_tool(validate_input=True)(self._call_tool)
         self._server = server
-        self._sessions = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+        self._sessions = StreamableHTTPSessionManager(server, stateless=True)
 
     def running(self) -> AbstractAsyncContextManager[None]:
         """The session manager's task group: entered by the app's lifespan, once."""
