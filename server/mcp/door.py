@@ -7,14 +7,15 @@ which FastMCP could only derive from Python signatures. The server's tools are:
 * `chat` (`server.mcp.chat`): one turn of the agent, with memory;
 * every catalogue tool as itself (`server.mcp.tools`), run as the graph runs it.
 
-Transport: stateless Streamable HTTP with JSON responses. Every POST carries one JSON-RPC
-message and gets its answer in the body; no session lives in the replica, so with many
-replicas behind a load balancer any replica answers any request (what a conversation needs
-is in the thread's checkpoints). An MCP session id would pin a client to the replica that
-made it, and the SSE stream of a call would only carry progress the door does not send.
+Transport: stateless Streamable HTTP. No session lives in the replica (no `Mcp-Session-Id`),
+so with many replicas behind a load balancer any replica answers any request; what a
+conversation needs is in the thread's checkpoints. Each POST is answered as a short event
+stream (MCP's default) rather than one JSON body: a client that leaves mid-turn closes it,
+which ends the call's handler and so cancels the run and its provider request (and frees the
+thread), and its keep-alive pings hold a long turn open through proxies.
 
 Keys: the door checks the bearer key before MCP sees the request: a missing or wrong one is a
-401 in OpenAI's error shape with `WWW-Authenticate: Bearer`, as on every door. The caller's
+401 in OpenAI's error shape as on every door, with `WWW-Authenticate: Bearer`. The caller's
 key id namespaces the threads of `chat` (the same threads as `/v1` and `/agent` with that
 key). Pure ASGI all the way, under the app's middleware (request ids, metrics, access log).
 """

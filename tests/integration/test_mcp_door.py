@@ -335,6 +335,19 @@ async def test_the_rate_limit_applies_to_chat(make_settings: SettingsFactory, se
     assert all(text_of(r).startswith("Error (rate_limit_exceeded): ") for r in refused)
 
 
+async def test_a_spent_monthly_budget_refuses_chat(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(keyed(make_settings, monthly_token_budget=10))
+    async with mcp(app) as session:
+        first = await session.call_tool("chat", {"message": "echo hi"})  # more than 10 tokens
+        second = await session.call_tool("chat", {"message": "echo again"})
+
+    assert not first.isError  # within the budget when it started
+    assert second.isError
+    assert text_of(second).startswith("Error (insufficient_quota): You exceeded your current quota")
+
+
 async def test_mcp_slash_is_the_same_door_and_requests_are_counted_under_mcp(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
