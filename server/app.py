@@ -9,7 +9,7 @@ from server.errors import install_error_handlers
 from server.langserve.routes import mount_agent_routes
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
-from server.mcp.door import McpDoor, mount_mcp
+from server.mcp.door import mount_mcp
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
 from server.operator import admin, health, metrics, usage
@@ -17,18 +17,15 @@ from server.ops.ratelimit import RateLimitHeaders
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
 
-VERSION = "0.1.0"
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; run with `uvicorn server.app:create_app --factory` or `python -m server`."""
     settings = settings or Settings()
-    mcp_door = McpDoor(name="agent-service", version=VERSION)
     app = FastAPI(
         title="agent-service",
         summary="A stateful, tool-using LangGraph agent behind an OpenAI-compatible API.",
-        version=VERSION,
-        lifespan=make_lifespan(settings, running=(mcp_door.running,)),
+        version="0.1.0",
+        lifespan=make_lifespan(settings),
     )
     install_error_handlers(app)
     app.include_router(openai_routes.router)
@@ -37,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(metrics.router)
     mount_agent_routes(app)
-    mount_mcp(app, mcp_door)
+    mount_mcp(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
     # Inside the body limit (it reads no more than that); repairs what no door could read.
     app.add_middleware(SanitizeMiddleware)

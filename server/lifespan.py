@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -63,14 +63,8 @@ def warn_about_operator_routes(keys: KeyRing) -> None:
 
 def make_lifespan(
     settings: Settings,
-    *,
-    running: Sequence[Callable[[], AbstractAsyncContextManager[None]]] = (),
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
-    """The app's lifespan over the given settings.
-
-    `running`: what a door keeps running while the app serves (the MCP door's session
-    manager), entered once everything is open and left before anything closes.
-    """
+    """The app's lifespan over the given settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -128,10 +122,7 @@ def make_lifespan(
                 budgets=budgets,
             )
             try:
-                async with AsyncExitStack() as doors:
-                    for run in running:
-                        await doors.enter_async_context(run())
-                    yield {"agent": state}
+                yield {"agent": state}
             finally:
                 await deps.providers.aclose()
 

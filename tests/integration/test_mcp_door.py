@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -371,3 +376,53 @@ async def test_mcp_slash_is_the_same_door_and_requests_are_counted_under_mcp(
         if sample.name == "agent_tool_calls_total" and sample.labels.get("tool") == "calculator"
     ]
     assert [s.value for s in tool_calls if s.labels.get("outcome") == "ok"] == [1.0]
+
+
+_LAZY_CHILD = """
+import json, sys
+from fastapi.testclient import TestClient
+from server.app import create_app
+
+with TestClient(create_app()) as client:
+    answered = client.post(
+        "/v1/chat/completions",
+        json={"model": "offline", "messages": [{"role": "user", "content": "echo hi"}]},
+    ).status_code
+    before = "mcp" in sys.modules
+    initialized = client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "1"}}},
+        headers={"Accept": "application/json, text/event-stream"},
+    ).status_code
+print(json.dumps({"answered": answered, "before": before, "initialized": initialized,
+                  "after": "mcp" in sys.modules}))
+"""
+
+
+def test_the_mcp_package_is_imported_on_the_first_mcp_request_not_at_start(
+    tmp_path: Path,
+) -> None:
+    """`mcp` costs about half a second of imports: a service nobody reaches over MCP skips it."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "SQLITE_PATH": str(tmp_path / "checkpoints.sqlite"),
+        "LOAD_PLUGIN_TOOLS": "false",
+        "LOG_LEVEL": "warning",
+    }
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-c", _LAZY_CHILD],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert result == {"answered": 200, "before": False, "initialized": 200, "after": True}
