@@ -2,9 +2,11 @@
 
 The door checks the bearer key before MCP sees the request: a missing or wrong one is a 401
 in OpenAI's error shape as on every door, with `WWW-Authenticate: Bearer`. The caller's key id
-namespaces the threads of `chat` (the same threads as `/v1` and `/agent` with that key). The
-rest is `server.mcp.server`, built on the first request (the `mcp` package is not imported at
-start). Pure ASGI all the way, under the app's middleware (request ids, metrics, access log).
+namespaces the threads of `chat` (the same threads as `/v1` and `/agent` with that key). It
+takes POST only (405 otherwise, as MCP allows a server that sends nothing unasked and keeps no
+sessions). The rest is `server.mcp.server`, built on the first request (the `mcp` package is
+not imported at start). Pure ASGI all the way, under the app's middleware (request ids,
+metrics, access log).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ class McpDoor:
         except OpenAIHTTPError as error:
             headers = {**error.headers, "www-authenticate": "Bearer"}
             response = error_response(error.status, error.message, code=error.code, headers=headers)
+            await response(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            # GET would open a stream for messages the server sends unasked; it sends none, so
+            # the stream would only sit open. DELETE ends a session; there are none.
+            response = error_response(
+                405, "The MCP endpoint takes POST only.", headers={"allow": "POST"}
+            )
             await response(scope, receive, send)
             return
         await self._mcp().handle(scope, receive, send)

@@ -251,6 +251,17 @@ async def test_missing_and_wrong_keys_are_refused_with_401_before_mcp(
     assert statuses == {401}
 
 
+def test_the_door_takes_post_only(make_settings: SettingsFactory, serve: Serve) -> None:
+    """No standalone stream (the server sends nothing unasked) and no session to delete."""
+    app = serve(keyed(make_settings))
+    headers = {"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"}
+    for method in ("GET", "DELETE"):
+        response = httpx.request(method, f"{app.url}/mcp", headers=headers, timeout=10)
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        assert response.json()["error"]["message"] == "The MCP endpoint takes POST only."
+
+
 def _leaves(group: BaseExceptionGroup[httpx.HTTPStatusError]) -> list[httpx.HTTPStatusError]:
     leaves: list[httpx.HTTPStatusError] = []
     for inner in group.exceptions:
