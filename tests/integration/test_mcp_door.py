@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from langchain_mcp_adapters.client import MultiServerMCPClient
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
@@ -192,6 +193,31 @@ async def test_an_mcp_thread_continues_on_v1_with_x_thread_id_and_the_same_key(
     assert again["answer"] == 'Earlier you said: "echo pineapple"; "what did I say?"'
 
 
+async def test_langchain_mcp_adapters_use_the_agent_with_memory(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    """Another client, configured the way MCP clients are (a URL and a header)."""
+    app = serve(keyed(make_settings))
+    client = MultiServerMCPClient(
+        {
+            "agent": {
+                "transport": "streamable_http",
+                "url": f"{app.url}/mcp",
+                "headers": {"Authorization": f"Bearer {KEY}"},
+            }
+        }
+    )
+    tools = {tool.name: tool for tool in await client.get_tools()}
+    assert list(tools) == ["chat", *CATALOGUE]
+
+    await tools["chat"].ainvoke({"message": "echo pineapple", "thread_id": "lc"})
+    second = await tools["chat"].ainvoke({"message": "what did I say?", "thread_id": "lc"})
+
+    # What a LangChain model reads of the result: its text, the JSON of the structure.
+    text = "".join(part["text"] for part in second if part.get("type") == "text")
+    assert json.loads(text)["answer"] == 'Earlier you said: "echo pineapple"'
+
+
 async def test_a_catalogue_tool_is_called_directly_with_the_graphs_policy(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
@@ -340,15 +366,22 @@ async def test_a_busy_thread_is_a_tool_error_and_leaving_frees_it(
     assert result.structuredContent["answer"] == "after"
 
 
-async def test_the_rate_limit_applies_to_chat(make_settings: SettingsFactory, serve: Serve) -> None:
+async def test_the_rate_limit_applies_to_tool_calls(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
     app = serve(keyed(make_settings, rate_limit_rpm=1))
     async with mcp(app) as session:
         results = [await session.call_tool("chat", {"message": "echo hi"}) for _ in range(3)]
+        listed = await session.list_tools()  # listing is not a call
+        product = await session.call_tool("calculator", {"expression": "1+1"})
 
     assert not results[0].isError
     refused = [result for result in results if result.isError]
     assert refused  # at most two fit in a window of one per minute, even across a boundary
     assert all(text_of(r).startswith("Error (rate_limit_exceeded): ") for r in refused)
+    assert listed.tools
+    assert product.isError  # a call of any tool counts
+    assert text_of(product).startswith("Error (rate_limit_exceeded): ")
 
 
 async def test_a_spent_monthly_budget_refuses_chat(
