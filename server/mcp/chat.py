@@ -125,8 +125,8 @@ async def chat(
 
     Args:
         state: The app's resources.
-        request: The HTTP request that carries the call (its rate-limit decision is kept
-            on it for the `x-ratelimit-*` headers).
+        request: The HTTP request that carries the call (on an open service the rate
+            limit counts its client's address).
         caller: The authenticated caller: the thread's namespace and the usage's key.
         arguments: The call's arguments.
     """

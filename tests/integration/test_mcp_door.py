@@ -295,7 +295,7 @@ def _leaves(group: BaseExceptionGroup[httpx.HTTPStatusError]) -> list[httpx.HTTP
     return leaves
 
 
-async def test_an_unknown_model_is_a_tool_error_and_the_session_goes_on(
+async def test_an_unknown_model_or_a_bad_thread_id_is_a_tool_error_and_the_session_goes_on(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
     app = serve(keyed(make_settings))
@@ -303,8 +303,11 @@ async def test_an_unknown_model_is_a_tool_error_and_the_session_goes_on(
         refused = await session.call_tool(
             "chat", {"message": "hello", "thread_id": "t", "model": "nope"}
         )
+        too_long = await session.call_tool("chat", {"message": "hello", "thread_id": "t" * 300})
         after = await chat(session, "echo still here", thread_id="t")
 
+    assert too_long.isError
+    assert text_of(too_long).startswith("Error (invalid_thread_id): thread_id is longer than")
     assert refused.isError
     assert text_of(refused).startswith("Error (model_not_found): The model 'nope' does not exist")
     assert after["answer"] == "still here"
