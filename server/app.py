@@ -9,6 +9,7 @@ from server.errors import install_error_handlers
 from server.langserve.routes import mount_agent_routes
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
+from server.mcp.door import mount_mcp
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
 from server.operator import admin, health, metrics, usage
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(metrics.router)
     mount_agent_routes(app)
+    mount_mcp(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
     # Inside the body limit (it reads no more than that); repairs what no door could read.
     app.add_middleware(SanitizeMiddleware)

@@ -132,3 +132,6 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    # MCP's server logs every request of the /mcp door at INFO; the access log has them already.
+    if root.level > logging.DEBUG:
+        logging.getLogger("mcp.server").setLevel(max(root.level, logging.WARNING))
