@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from graph.errors import ErrorCode
 from nodes.messages import message_text
-from server.deps import AppStateDep, CallerDep
+from server.deps import AppStateDep, BrowserCallerDep
 from server.errors import OpenAIHTTPError
 from server.thread_view import checkpoint_id_of, messages_of, read_history
 from server.threads import scoped_thread_id
@@ -96,7 +96,7 @@ def _not_found(thread_id: str) -> OpenAIHTTPError:
 @router.get("/{thread_id}/state")
 async def thread_state(
     thread_id: str,
-    caller: CallerDep,
+    caller: BrowserCallerDep,
     app: AppStateDep,
     checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
 ) -> ThreadState:
@@ -123,7 +123,7 @@ async def thread_state(
 @router.get("/{thread_id}/history")
 async def thread_history(
     thread_id: str,
-    caller: CallerDep,
+    caller: BrowserCallerDep,
     app: AppStateDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest checkpoints to list")] = 100,
 ) -> ThreadHistory:

@@ -16,9 +16,7 @@ from server.ops.thread_list import ThreadRow, checkpoint_time, list_threads
 from tests.conftest import SettingsFactory
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
 async def saver(
     request: pytest.FixtureRequest, make_settings: SettingsFactory
 ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
@@ -80,7 +78,9 @@ async def test_pages_follow_the_last_rows_checkpoint(saver: BaseCheckpointSaver[
     third = await list_threads(saver, prefix="k:", limit=2, before=second[-1].last_checkpoint_id)
     # A new turn between page loads moves its thread to the first page, never repeats one.
     await put(saver, "k:2")
-    after_turn = await list_threads(saver, prefix="k:", limit=2, before=first[-1].last_checkpoint_id)
+    after_turn = await list_threads(
+        saver, prefix="k:", limit=2, before=first[-1].last_checkpoint_id
+    )
 
     assert ids(first) == ["k:4", "k:3"]
     assert ids(second) == ["k:2", "k:1"]
