@@ -51,7 +51,8 @@ def playground_link(thread_id: str, checkpoint_id: str) -> str:
         checkpoint_id: The checkpoint to run from.
     """
     config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
-    packed = LZString.compressToEncodedURIComponent(json.dumps(config, separators=(",", ":")))
+    compact = json.dumps(config, separators=(",", ":"))
+    packed: str = LZString.compressToEncodedURIComponent(compact)  # type: ignore[no-untyped-call]
     return f"{PATH}/c/{packed}/playground/"
 
 

@@ -109,8 +109,8 @@ async def list_threads(
     params = _params(prefix, before, limit)
     if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
         async with saver.conn.connection() as conn:
-            cursor = await conn.execute(_query("%s", paged=paged), params)
-            rows: list[dict[str, Any]] = await cursor.fetchall()
+            result = await conn.execute(_query("%s", paged=paged), params)
+            rows: list[dict[str, Any]] = await result.fetchall()
         return [_row(r["thread_id"], r["last_checkpoint_id"], r["checkpoints"]) for r in rows]
     if isinstance(saver, AsyncSqliteSaver):
         await saver.setup()
