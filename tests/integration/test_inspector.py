@@ -17,6 +17,7 @@ from server.inspector.timeline import TEXT_LIMIT
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
+from tests.fakes.upstream import FakeUpstream, Fault, Reply
 
 Serve = Callable[[Settings], ServedApp]
 ALICE = {"Authorization": "Bearer sk-alice"}
@@ -193,3 +194,31 @@ def test_a_checkpoints_playground_link_runs_from_that_checkpoint(
     page = httpx.get(f"{app.url}/agent/inspect/threads/{quote(thread_id, safe='')}").text
     assert "fork point · 2 branches" in page
     assert "echo from the link" in page
+
+
+def test_a_failed_provider_attempt_is_shown_with_its_error_class(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-a", "openai-compatible:gpt-b"]},
+        openai_base_url=primary.openai_base_url,
+        openai_compatible_base_url=secondary.openai_base_url,
+        provider_max_retries=0,
+    )
+    app = serve(settings)
+    primary.script(Fault.server_error())
+    secondary.script(Reply("answered by the second"))
+
+    run(app, "hello", "fallback", model="m")
+
+    page = httpx.get(f"{app.url}/agent/inspect/threads/fallback").text
+    rows = re.findall(
+        r"<tr><td class=\"mono\">(.*?)</td><td><span class=\"badge (\w+)\">(\w+)"
+        r"</span></td><td>(.*?)</td>",
+        page,
+    )
+    assert rows == [
+        ("openai:gpt-a", "error", "error", "server_error"),
+        ("openai-compatible:gpt-b", "ok", "ok", ""),
+    ]
+    assert "answered by the second" in page

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import StateSnapshot
 
 from server.inspector.timeline import (
     TEXT_LIMIT,
@@ -14,7 +18,7 @@ from server.inspector.timeline import (
     message_view,
 )
 from server.runs import prepare_run, run_context
-from server.thread_view import read_history
+from server.thread_view import HistoryCheckpoint, read_history
 from server.threads import ThreadRef
 from tests.unit.server.kit import Chat
 
@@ -163,3 +167,62 @@ def test_a_message_with_reasoning_and_content_blocks() -> None:
     assert shown.reasoning is not None
     assert shown.reasoning.text == "thinking"
     assert message_view(HumanMessage("hi")).reasoning is None
+
+
+def snapshot_at(checkpoint_id: str, parent: str | None, **values: Any) -> HistoryCheckpoint:
+    def config(cid: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": "t", "checkpoint_id": cid}}
+
+    snapshot = StateSnapshot(
+        values=values,
+        next=(),
+        config=config(checkpoint_id),
+        metadata={"source": "loop", "step": 1},
+        created_at=None,
+        parent_config=config(parent) if parent else None,
+        tasks=(),
+        interrupts=(),
+    )
+    return HistoryCheckpoint(snapshot, checkpoint_id, parent, ["fallback_provider"])
+
+
+def test_a_turn_shows_failed_attempts_their_error_class_and_its_compaction() -> None:
+    failed = {
+        "provider": "openai:a",
+        "outcome": "error",
+        "error": "server_error",
+        "detail": "HTTP 500",
+        "duration_ms": 3.0,
+    }
+    answered = {
+        "provider": "openai:b",
+        "outcome": "ok",
+        "error": None,
+        "detail": None,
+        "duration_ms": 5.0,
+    }
+    summary = {"text": "the user asked about topics", "through": "m9", "messages": 10, "dropped": 0}
+    compacted = {"how": "summary", "before": 5000, "after": 900, "budget": 1000}
+    usage = {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
+    history = [
+        snapshot_at(
+            "2", "1", attempts=[failed, answered], summary=summary, compacted=compacted, usage=usage
+        ),
+        snapshot_at("1", None, summary=None),
+    ]
+
+    (trunk,) = build_timeline(history).branches()
+    turn = trunk.checkpoints[1]
+
+    assert turn.attempts is not None
+    assert [(a.provider, a.outcome, a.error) for a in turn.attempts] == [
+        ("openai:a", "error", "server_error"),
+        ("openai:b", "ok", None),
+    ]
+    assert turn.attempts[0].detail is not None
+    assert turn.attempts[0].detail.text == "HTTP 500"
+    assert turn.compacted == compacted
+    assert turn.summary is not None
+    assert (turn.summary.text, turn.summary_covers) == ("the user asked about topics", 10)
+    assert turn.usage == usage
+    assert trunk.checkpoints[0].summary is None
