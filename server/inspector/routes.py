@@ -39,8 +39,11 @@ PATH: Final = "/agent/inspect"
 PAGE_SIZE: Final = 20
 """Threads per page of the list (`?limit=` up to `MAX_PAGE_SIZE`)."""
 MAX_PAGE_SIZE: Final = 200
-HISTORY_LIMIT: Final = 500
-"""Newest checkpoints of a thread shown; older ones are left out, and the page says so."""
+HISTORY_LIMIT: Final = 200
+"""Newest checkpoints of a thread shown by default (`?limit=` up to `MAX_HISTORY_LIMIT`);
+older ones are left out, and the page says so. Each checkpoint read is the whole state at
+that point, so a page costs checkpoints x messages (about 4 s for 150 turns of 4 messages)."""
+MAX_HISTORY_LIMIT: Final = 2000
 _COOKIE_PATH: Final = "/agent"
 _TEMPLATES: Final = Path(__file__).parent / "templates"
 
@@ -115,8 +118,12 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
         )
 
     @router.get("/threads/{thread_id:path}", response_class=HTMLResponse)
-    async def thread(request: Request, thread_id: str) -> Response:
-        """One thread: its checkpoints as a timeline with branches."""
+    async def thread(
+        request: Request,
+        thread_id: str,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_LIMIT)] = HISTORY_LIMIT,
+    ) -> Response:
+        """One thread: its newest `limit` checkpoints as a timeline with branches."""
         caller = caller_or_page(request)
         if isinstance(caller, HTMLResponse):
             return caller
@@ -124,12 +131,10 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
         history: list[Any] = []
         if len(thread_id) <= MAX_THREAD_ID_LENGTH:
             stored = scoped_thread_id(caller.key_id, thread_id)
-            history = await read_history(
-                app.graph, app.checkpointer, stored, limit=HISTORY_LIMIT + 1
-            )
+            history = await read_history(app.graph, app.checkpointer, stored, limit=limit + 1)
         if not history:
             return page("not_found.html", 404, thread_id=thread_id)
-        timeline = build_timeline(history[:HISTORY_LIMIT], complete=len(history) <= HISTORY_LIMIT)
+        timeline = build_timeline(history[:limit], complete=len(history) <= limit)
 
         def link(checkpoint_id: str) -> str | None:
             return playground_link(thread_id, checkpoint_id) if playground_link else None
@@ -140,7 +145,8 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
             timeline=timeline,
             branches=sum(1 for b in timeline.branches() if not b.forks),
             playground=link,
-            history_limit=HISTORY_LIMIT,
+            limit=limit,
+            more=min(limit * 4, MAX_HISTORY_LIMIT) if limit < MAX_HISTORY_LIMIT else None,
         )
 
     @router.post("/login")

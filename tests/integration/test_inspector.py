@@ -222,3 +222,22 @@ def test_a_failed_provider_attempt_is_shown_with_its_error_class(
         ("openai-compatible:gpt-b", "ok", "ok", ""),
     ]
     assert "answered by the second" in page
+
+
+def test_a_long_history_shows_its_newest_checkpoints_and_links_to_more(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings(checkpoint_durability="sync"))  # a checkpoint per step
+    run(app, "What is 17 * 23?", "long")
+    total = len(history(app, "long"))
+
+    page = httpx.get(f"{app.url}/agent/inspect/threads/long", params={"limit": 3}).text
+
+    assert page.count('<section class="checkpoint') == 3
+    assert "Only the newest 3 checkpoints are shown" in page
+    assert "(its parent is older than the checkpoints shown)" in page
+    (more,) = links(page, "more")
+    assert more == "?limit=12"
+    full = httpx.get(f"{app.url}/agent/inspect/threads/long", params={"limit": 12}).text
+    assert full.count('<section class="checkpoint') == total < 12
+    assert "Only the newest" not in full
