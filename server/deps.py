@@ -56,7 +56,7 @@ login form: HttpOnly, SameSite=Strict, Path=/agent)."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """The browser says the request comes from a page of this origin (or from the user).
 
     SameSite=Strict keeps the cookie from other sites, but another port of the same host is
@@ -82,7 +82,7 @@ def browser_caller_of(request: Request) -> Caller:
     """
     header = request.headers.get("authorization")
     cookie = request.cookies.get(KEY_COOKIE)
-    if header is None and cookie and _same_origin(request):
+    if header is None and cookie and same_origin(request):
         header = f"Bearer {cookie}"
     caller = app_state_of(request).keys.caller(header)
     request.state.caller = caller

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from server.auth import ANONYMOUS, Caller
-from server.deps import KEY_COOKIE, app_state_of, browser_caller_of
+from server.deps import KEY_COOKIE, app_state_of, browser_caller_of, same_origin
 from server.errors import OpenAIHTTPError
 from server.inspector.timeline import build_timeline, clip, message_view, updated_text
 from server.ops.thread_list import list_threads
@@ -78,7 +78,8 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
 
     def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = templates.get_template(name).render(path=PATH, **values)
-        return HTMLResponse(html, status_code=status)
+        # The pages show a caller's conversations: no shared cache may keep them.
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
     def caller_or_page(request: Request) -> Caller | HTMLResponse:
         try:
@@ -151,12 +152,19 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        """Check the key of the login form; keep it in a cookie for `/agent`."""
+        """Check the key of the login form; keep it in a cookie for `/agent`.
+
+        Only from a page of this origin: another page could otherwise sign the browser in
+        with its own key, and read what is then typed into the playground.
+        """
         form = await request.form()
         key = str(form.get("key") or "").strip()
         target = str(form.get("target") or PATH)
         if not target.startswith(f"{PATH}") or "//" in target:
             target = PATH  # never redirect away from the inspector
+        if not same_origin(request):
+            message = "Sign in from this service's own page."
+            return page("login.html", 403, message=message, target=target)
         keys = app_state_of(request).keys
         try:
             keys.caller(f"Bearer {key}")
@@ -174,8 +182,10 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
         return response
 
     @router.post("/logout")
-    async def logout() -> Response:
-        """Forget the key's cookie."""
+    async def logout(request: Request) -> Response:
+        """Forget the key's cookie (only from a page of this origin)."""
+        if not same_origin(request):
+            return page("login.html", 403, message="Sign out from this service's own page.")
         response = RedirectResponse(PATH, status_code=303)
         response.delete_cookie(KEY_COOKIE, path=_COOKIE_PATH, httponly=True, samesite="strict")
         return response

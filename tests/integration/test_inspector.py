@@ -61,6 +61,7 @@ def test_a_key_sees_only_its_own_threads_and_none_without_a_key(
     refused = httpx.get(f"{app.url}/agent/inspect")
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("text/html")
+    assert refused.headers["cache-control"] == "no-store"
     assert '<form class="login" method="post" action="/agent/inspect/login">' in refused.text
     assert httpx.get(f"{app.url}/agent/inspect/threads/alices-thread").status_code == 401
     wrong = httpx.get(f"{app.url}/agent/inspect", headers={"Authorization": "Bearer sk-eve"})
@@ -121,6 +122,14 @@ def test_signing_in_keeps_the_key_in_a_strict_cookie_for_agent(
             assert forged.status_code == 401
         assert browser.post("/agent/inspect/logout").status_code == 303
         assert browser.get("/agent/inspect").status_code == 401
+    # Another origin cannot sign a browser in with its own key, nor out.
+    for header in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://127.0.0.1:1"}):
+        planted = httpx.post(
+            f"{app.url}/agent/inspect/login", data={"key": "sk-alice"}, headers=header
+        )
+        assert planted.status_code == 403
+        assert "set-cookie" not in planted.headers
+        assert httpx.post(f"{app.url}/agent/inspect/logout", headers=header).status_code == 403
     # An open redirect is refused.
     elsewhere = httpx.post(
         f"{app.url}/agent/inspect/login", data={"key": "sk-alice", "target": "//evil.example/"}

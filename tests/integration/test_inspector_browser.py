@@ -110,7 +110,11 @@ def test_the_inspector_shows_a_forked_thread_and_opens_the_playground_on_a_check
     shot(page, screenshots, "inspector-thread.png")
 
     # Run from the first turn in the playground (signed in by the same cookie).
-    fork.get_by_role("link", name="run from here in the playground").click()
+    # The playground fetches the input schema for the config of its path (after a debounce)
+    # and re-renders the input then: a message typed before that would be wiped.
+    with page.expect_response(lambda r: r.url.endswith("/input_schema")):
+        fork.get_by_role("link", name="run from here in the playground").click()
+    expect(page.locator(".opacity-50.pointer-events-none")).to_have_count(0)
     expect(page.get_by_label("Thread id")).to_have_value(THREAD)
     expect(page.get_by_label("Checkpoint id")).to_have_value(first)
     assert send(page, "echo from the playground") == "from the playground"
