@@ -155,8 +155,16 @@ def test_thread_contents_are_escaped_and_long_text_is_cut(
     assert "<script>" not in listing
 
 
-def test_the_list_is_newest_first_in_pages(make_settings: SettingsFactory, serve: Serve) -> None:
-    app = serve(make_settings())
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_settings(request: pytest.FixtureRequest, make_settings: SettingsFactory) -> Settings:
+    """Default settings on each checkpointer; PostgreSQL gets a fresh database."""
+    if request.param == "postgres":
+        return make_settings(database_url=request.getfixturevalue("postgres_url"))
+    return make_settings()
+
+
+def test_the_list_is_newest_first_in_pages(store_settings: Settings, serve: Serve) -> None:
+    app = serve(store_settings)
     for name in ("first", "second", "third"):
         run(app, f"echo {name}", name)
     run(app, "echo again", "first")  # a new turn brings it to the top
