@@ -226,3 +226,20 @@ def test_a_turn_shows_failed_attempts_their_error_class_and_its_compaction() -> 
     assert (turn.summary.text, turn.summary_covers) == ("the user asked about topics", 10)
     assert turn.usage == usage
     assert trunk.checkpoints[0].summary is None
+
+
+async def test_an_edited_history_on_v1_is_a_branch_too(chat: Chat) -> None:
+    stored = ThreadRef("edited", "key:edited")  # whole histories, as chat clients send
+    await chat.turn(stored, ("user", "hello"))
+    answer = str((await chat.messages(stored))[-1].content)
+    await chat.turn(stored, ("user", "hello"), ("assistant", answer), ("user", "echo one"))
+    # The user edited the last message: the thread forks after the first turn.
+    await chat.turn(stored, ("user", "hello"), ("assistant", answer), ("user", "echo two"))
+
+    history = await read_history(chat.graph, saver_of(chat), stored.stored_id, limit=100)
+    trunk, first, second = build_timeline(history).branches()
+
+    assert trunk.fork_point is not None
+    assert ("human", "echo one") in branch_texts(first)
+    assert ("human", "echo two") in branch_texts(second)
+    assert ("human", "echo one") not in branch_texts(second)
