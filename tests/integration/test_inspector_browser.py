@@ -77,6 +77,12 @@ def test_the_inspector_shows_a_forked_thread_and_opens_the_playground_on_a_check
     turn(app, "echo the second turn")
     turn(app, "echo the other branch", checkpoint_id=first)
 
+    # A browser that sends the bearer header (Playwright's extra headers) is let in as it is.
+    with_header = browser.new_page(extra_http_headers=BEARER)
+    with_header.goto(f"{app.url}/agent/inspect")
+    expect(with_header.get_by_role("link", name=THREAD)).to_be_visible()
+    with_header.close()
+
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     page.goto(f"{app.url}/agent/inspect")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
