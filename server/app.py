@@ -6,7 +6,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from server.errors import install_error_handlers
-from server.langserve.routes import mount_agent_routes
+from server.inspector.routes import inspector_router
+from server.langserve.routes import mount_agent_routes, playground_link
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
 from server.mcp.door import mount_mcp
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(usage.router)
     app.include_router(metrics.router)
+    app.include_router(inspector_router(playground_link))
     mount_agent_routes(app)
     mount_mcp(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses

@@ -49,6 +49,53 @@ async def authenticate(request: Request) -> Caller:
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
 
+KEY_COOKIE = "agent_key"
+"""The cookie in which a browser holds its API key for `/agent` (set by the inspector's
+login form: HttpOnly, SameSite=Strict, Path=/agent)."""
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(request: Request) -> bool:
+    """The browser says the request comes from a page of this origin (or from the user).
+
+    SameSite=Strict keeps the cookie from other sites, but another port of the same host is
+    the same site: a request that changes something must also come from this origin.
+    """
+    if request.method in _SAFE_METHODS:
+        return True
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not sent by a browser's cross-origin request
+    return origin.partition("://")[2] == request.headers.get("host", "")
+
+
+def browser_caller_of(request: Request) -> Caller:
+    """`caller_of`, also taking the key from the `KEY_COOKIE` cookie when no header is sent.
+
+    For the routes a browser opens itself (`/agent`'s playground and inspector), which
+    cannot add an `Authorization` header. A cookie on a cross-origin request that changes
+    something is ignored (a 401).
+    """
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(KEY_COOKIE)
+    if header is None and cookie and same_origin(request):
+        header = f"Bearer {cookie}"
+    caller = app_state_of(request).keys.caller(header)
+    request.state.caller = caller
+    return caller
+
+
+async def authenticate_browser(request: Request) -> Caller:
+    """`authenticate` for the routes a browser opens (see `browser_caller_of`)."""
+    return browser_caller_of(request)
+
+
+BrowserCallerDep = Annotated[Caller, Depends(authenticate_browser)]
+
 
 async def authenticate_operator(request: Request) -> Caller:
     """The operator calling `/admin`.

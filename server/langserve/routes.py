@@ -14,6 +14,7 @@ conversation (the playground does), and an edited earlier message forks the thre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,19 +22,38 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from langserve import add_routes
+from langserve.lzstring import LZString
 from pydantic import ValidationError
 
 from graph.errors import ErrorCode
-from server.deps import app_state_of, authenticate, caller_of, check_budget
+from server.deps import app_state_of, authenticate_browser, browser_caller_of, check_budget
 from server.errors import OpenAIHTTPError
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
 from server.runs import run_context
 from server.threads import thread_of
 
-__all__ = ["PATH", "mount_agent_routes"]
+__all__ = ["PATH", "mount_agent_routes", "playground_link"]
 
 PATH = "/agent"
+
+
+def playground_link(thread_id: str, checkpoint_id: str) -> str:
+    """The playground's URL opened on a thread at one of its checkpoints, to run from there.
+
+    LangServe's playground takes a config in its path, `/agent/c/<config>/playground/`
+    (the config as JSON, lz-string compressed for a URL, as its own "share" links do): it
+    fills the config form with it and sends it with every run, so a turn started there
+    runs from that checkpoint (a new branch when the checkpoint is not the latest).
+
+    Args:
+        thread_id: The thread id as the client names it (not the key-scoped one).
+        checkpoint_id: The checkpoint to run from.
+    """
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+    compact = json.dumps(config, separators=(",", ":"))
+    packed: str = LZString.compressToEncodedURIComponent(compact)  # type: ignore[no-untyped-call]
+    return f"{PATH}/c/{packed}/playground/"
 
 
 def _configured(configurable: dict[str, Any], key: str) -> str | None:
@@ -44,7 +64,7 @@ def _configured(configurable: dict[str, Any], key: str) -> str | None:
 async def _per_request_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """Decide the run of one request (graph, thread, options) from its config and headers."""
     app = app_state_of(request)
-    caller = caller_of(request)
+    caller = browser_caller_of(request)
     await check_budget(app, caller)  # a spent monthly budget: 429 before the run starts
     configurable = dict(config.get("configurable") or {})
     model = _configured(configurable, "model")
@@ -98,7 +118,7 @@ class _ClientInputRoute(APIRoute):
 def mount_agent_routes(app: FastAPI) -> None:
     """Add the `/agent` routes (LangServe and thread inspection), behind the API keys."""
     router = APIRouter(
-        prefix=PATH, dependencies=[Depends(authenticate)], route_class=_ClientInputRoute
+        prefix=PATH, dependencies=[Depends(authenticate_browser)], route_class=_ClientInputRoute
     )
     add_routes(
         router,

@@ -11,23 +11,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
-from langchain_core.messages import AnyMessage, BaseMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.types import StateSnapshot
+from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from graph.errors import ErrorCode
 from nodes.messages import message_text
-from server.deps import AppStateDep, CallerDep
+from server.deps import AppStateDep, BrowserCallerDep
 from server.errors import OpenAIHTTPError
+from server.thread_view import checkpoint_id_of, messages_of, read_history
 from server.threads import scoped_thread_id
 
 __all__ = ["CheckpointSummary", "MessageSummary", "ThreadHistory", "ThreadState", "router"]
 
 router = APIRouter(prefix="/threads", tags=["agent threads"])
-
-INPUT_WRITER = "__input__"
-"""`written_by` of a checkpoint that holds a run's input (the new messages of a turn)."""
 
 
 class MessageSummary(BaseModel):
@@ -77,13 +73,6 @@ class ThreadState(BaseModel):
     values: dict[str, Any]
 
 
-def _checkpoint_id(config: RunnableConfig | None) -> str | None:
-    if not config:
-        return None
-    value = config.get("configurable", {}).get("checkpoint_id")
-    return str(value) if value else None
-
-
 def _summary(message: BaseMessage) -> MessageSummary:
     calls = [call["name"] for call in getattr(message, "tool_calls", None) or []]
     text = message_text(message)
@@ -93,12 +82,6 @@ def _summary(message: BaseMessage) -> MessageSummary:
         tool_calls=calls,
         name=message.name,
     )
-
-
-def _messages(snapshot: StateSnapshot) -> list[AnyMessage]:
-    values = snapshot.values if isinstance(snapshot.values, dict) else {}
-    messages: list[AnyMessage] = values.get("messages") or []
-    return messages
 
 
 def _not_found(thread_id: str) -> OpenAIHTTPError:
@@ -113,7 +96,7 @@ def _not_found(thread_id: str) -> OpenAIHTTPError:
 @router.get("/{thread_id}/state")
 async def thread_state(
     thread_id: str,
-    caller: CallerDep,
+    caller: BrowserCallerDep,
     app: AppStateDep,
     checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
 ) -> ThreadState:
@@ -122,14 +105,14 @@ async def thread_state(
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     snapshot = await app.graph.aget_state({"configurable": configurable})
-    found = _checkpoint_id(snapshot.config)
+    found = checkpoint_id_of(snapshot.config)
     if found is None:
         raise _not_found(thread_id)
     metadata = snapshot.metadata or {}
     return ThreadState(
         thread_id=thread_id,
         checkpoint_id=found,
-        parent_checkpoint_id=_checkpoint_id(snapshot.parent_config),
+        parent_checkpoint_id=checkpoint_id_of(snapshot.parent_config),
         created_at=snapshot.created_at,
         step=metadata.get("step"),
         next=list(snapshot.next),
@@ -140,42 +123,26 @@ async def thread_state(
 @router.get("/{thread_id}/history")
 async def thread_history(
     thread_id: str,
-    caller: CallerDep,
+    caller: BrowserCallerDep,
     app: AppStateDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest checkpoints to list")] = 100,
 ) -> ThreadHistory:
     """The thread's checkpoints, newest first, each with the node that wrote it."""
-    config: RunnableConfig = {
-        "configurable": {"thread_id": scoped_thread_id(caller.key_id, thread_id)}
-    }
-    # One more than asked, so the oldest listed checkpoint still learns who wrote it.
-    snapshots = [s async for s in app.graph.aget_state_history(config, limit=limit + 1)]
-    if not snapshots:
+    stored_id = scoped_thread_id(caller.key_id, thread_id)
+    history = await read_history(app.graph, app.checkpointer, stored_id, limit=limit)
+    if not history:
         raise _not_found(thread_id)
-    # What each node had seen at each checkpoint: a node whose entry changed since the
-    # parent ran in between. One checkpoint may hold a whole turn (CHECKPOINT_DURABILITY=exit).
-    seen = {
-        _checkpoint_id(t.config): t.checkpoint.get("versions_seen", {})
-        async for t in app.checkpointer.alist(config, limit=limit + 1)
-    }
     checkpoints: list[CheckpointSummary] = []
-    for snapshot in snapshots[:limit]:
-        metadata = snapshot.metadata or {}
-        parent_id = _checkpoint_id(snapshot.parent_config)
-        if metadata.get("source") == "input":
-            written_by = [INPUT_WRITER]
-        else:
-            now = seen.get(_checkpoint_id(snapshot.config), {})
-            before = seen.get(parent_id, {})
-            written_by = [node for node in app.graph.nodes if now.get(node) != before.get(node)]
-        messages = _messages(snapshot)
+    for checkpoint in history:
+        snapshot = checkpoint.snapshot
+        messages = messages_of(snapshot)
         checkpoints.append(
             CheckpointSummary(
-                checkpoint_id=_checkpoint_id(snapshot.config) or "",
-                parent_checkpoint_id=parent_id,
-                step=metadata.get("step"),
-                source=metadata.get("source"),
-                written_by=written_by,
+                checkpoint_id=checkpoint.checkpoint_id,
+                parent_checkpoint_id=checkpoint.parent_checkpoint_id,
+                step=checkpoint.step,
+                source=checkpoint.source,
+                written_by=checkpoint.written_by,
                 next=list(snapshot.next),
                 created_at=snapshot.created_at,
                 messages=len(messages),

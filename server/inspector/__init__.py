@@ -1,0 +1,1 @@
+"""The thread inspector at `/agent/inspect`: server-rendered HTML pages, no LangServe."""
