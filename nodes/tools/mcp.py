@@ -7,7 +7,8 @@ own path (`session.call_tool`, their conversion of MCP content and of `isError` 
 The link is the adapters' tool-call interceptor: it refuses calls once the session is lost,
 and a session that dies during a call ends the call at once with `ToolUnavailableError`, so
 the tools node answers the model with an error `ToolMessage` instead of waiting out the
-timeout. Every tool is wrapped to return text (`tool_text`), the way built-in tools answer.
+timeout. The agent offers `server_tool`s: each answers with text (`tool_text`), the way the
+built-in tools do, and runs on whatever session is current, so it survives reconnections.
 
 Who opens links, retries them and puts their tools in the registry: `server.ops.mcp`.
 Importing this module costs about 1.8 s (the `mcp` SDK and the adapters), so only that code
@@ -41,8 +42,10 @@ from graph.errors import ToolUnavailableError
 __all__ = [
     "LINK_ERRORS",
     "TOOL_NAME",
+    "LinkSource",
     "McpLink",
     "open_link",
+    "server_tool",
     "tool_name",
     "tool_text",
 ]
@@ -109,13 +112,31 @@ def tool_text(content: object, artifact: object = None) -> str:
     return text or "(the tool returned nothing)"
 
 
-def _as_text_tool(tool: BaseTool, name: str, server: str) -> BaseTool:
-    """`tool` (an adapters' MCP tool) answering with text, raising on an MCP error result."""
+LinkSource = Callable[[], Awaitable["McpLink"]]
+"""The server's current session, perhaps after waiting for a reconnection under way; raises
+`ToolUnavailableError` when there is none."""
+
+
+def server_tool(name: str, tool: BaseTool, server: str, link: LinkSource) -> BaseTool:
+    """The tool the agent offers for one MCP tool: text out, errors raised, any session.
+
+    Each call runs on the server's current session (`link`), so the tool outlives the session
+    it was listed on: after a reconnection, the same tool calls the new session.
+
+    Args:
+        name: The offered name (`<server>_<tool>`, see `tool_name`).
+        tool: The adapters' tool as listed (its description and JSON schema are offered).
+        server: The server's name.
+        link: Where each call finds the current session.
+    """
 
     async def call(**arguments: Any) -> str:
-        request = ToolCall(name=tool.name, args=arguments, id=_CALL_ID, type="tool_call")
+        current = (await link()).tools.get(name)
+        if current is None:
+            raise ToolUnavailableError(f"the MCP server {server!r} no longer offers this tool")
+        request = ToolCall(name=current.name, args=arguments, id=_CALL_ID, type="tool_call")
         try:
-            message = await tool.ainvoke(request)
+            message = await current.ainvoke(request)
         except (NotImplementedError, ValueError) as exc:  # the adapters' content conversion
             raise ToolException(
                 f"the MCP tool answered with content it cannot pass on: {exc}"
@@ -150,23 +171,25 @@ class McpLink:
         self.lost = asyncio.Event()
         """Set once the session is gone: closed, or failed in a call or a ping."""
         self.reason: str | None = None
-        """Why it was lost, for the logs and `/ready`."""
+        """Why it was lost, when that is known (for the logs, `/ready` and the model)."""
+        self.tools: dict[str, BaseTool] = {}
+        """The adapters' tools on this session, by offered name (`load_tools`)."""
 
-    def lose(self, reason: str) -> None:
-        """Mark the session gone (the owner reconnects); the first reason is kept."""
-        if not self.lost.is_set():
+    def lose(self, reason: str | None = None) -> None:
+        """Mark the session gone (the owner reconnects); the first reason given is kept."""
+        if self.reason is None:
             self.reason = reason
-            self.lost.set()
+        self.lost.set()
 
-    async def load_tools(self) -> list[BaseTool]:
-        """The server's tools, named `<server>_<tool>`; those no name fits are left out."""
+    async def load_tools(self) -> dict[str, BaseTool]:
+        """List the server's tools (`tools`), by offered name; those no name fits are left out."""
         loaded = await load_mcp_tools(
             self.session,
             server_name=self.server,
             tool_name_prefix=True,
             tool_interceptors=[self],
         )
-        tools: list[BaseTool] = []
+        self.tools = {}
         for tool in loaded:
             name = tool_name(tool.name)
             if name is None:
@@ -177,16 +200,18 @@ class McpLink:
                     tool.name.removeprefix(f"{self.server}_"),
                     tool.name,
                 )
-                continue
-            tools.append(_as_text_tool(tool, name, self.server))
-        return tools
+            elif name in self.tools:
+                logger.warning("MCP server %r: tool %r is listed twice", self.server, name)
+            else:
+                self.tools[name] = tool
+        return self.tools
 
     async def ping(self) -> None:
         """Ask the server for a ping; a failure loses the session and is raised."""
         try:
             await self.session.send_ping()
         except LINK_ERRORS as exc:
-            self.lose(_describe(exc))
+            self.lose(f"ping failed: {_describe(exc)}")
             raise
 
     async def __call__(
@@ -201,7 +226,7 @@ class McpLink:
             ToolException: The server refused the request itself (a JSON-RPC error).
         """
         if self.lost.is_set():
-            raise ToolUnavailableError(self._unavailable())
+            raise ToolUnavailableError(self._gone("is not connected"))
         call = asyncio.ensure_future(handler(request))
         lost = asyncio.ensure_future(self.lost.wait())
         try:
@@ -211,10 +236,7 @@ class McpLink:
                 task.cancel()
             await asyncio.wait((call, lost))
         if call.cancelled():
-            raise ToolUnavailableError(
-                f"the MCP server {self.server!r} went away during the call "
-                f"({self.reason or 'connection lost'}); the service is reconnecting to it"
-            )
+            raise ToolUnavailableError(self._gone("went away during the call"))
         try:
             return call.result()
         except McpError as exc:
@@ -222,16 +244,14 @@ class McpLink:
                 message = f"the MCP server refused the call: {exc.error.message}"
                 raise ToolException(message) from exc
             self.lose(exc.error.message)
-            raise ToolUnavailableError(self._unavailable()) from exc
+            raise ToolUnavailableError(self._gone("went away during the call")) from exc
         except LINK_ERRORS as exc:
             self.lose(_describe(exc))
-            raise ToolUnavailableError(self._unavailable()) from exc
+            raise ToolUnavailableError(self._gone("went away during the call")) from exc
 
-    def _unavailable(self) -> str:
-        return (
-            f"the MCP server {self.server!r} is not connected "
-            f"({self.reason or 'connection lost'}); the service is reconnecting to it"
-        )
+    def _gone(self, what: str) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"the MCP server {self.server!r} {what}{why}; the service is reconnecting to it"
 
 
 def _describe(exc: BaseException) -> str:
@@ -256,4 +276,4 @@ async def open_link(server: str, connection: Connection) -> AsyncIterator[McpLin
         try:
             yield link
         finally:
-            link.lose(link.reason or "the session closed")
+            link.lose()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.tools import BaseTool
 
+from graph.errors import ToolUnavailableError
 from nodes.tools import ToolRegistry
 from server.settings import McpHttpServer, McpStdioServer, Settings
 
@@ -61,6 +62,10 @@ class McpServer:
     since: float = field(default_factory=time.time)
     """When `state` last changed (Unix time)."""
     link: McpLink | None = None
+    """The live session while it is up."""
+    sessions: int = 0
+    """Sessions opened so far (more than one: it went away and came back)."""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """This server in `/ready`."""
@@ -70,7 +75,37 @@ class McpServer:
             "tools": len(self.tools),
             "error": self.error,
             "since": round(self.since, 3),
+            "sessions": self.sessions,
         }
+
+    def set_state(self, state: McpState, error: str | None = None) -> None:
+        """Record a new state (and wake the calls waiting for one)."""
+        if state != self.state:
+            self.since = time.time()
+        self.state, self.error = state, error
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def current_link(self) -> McpLink:
+        """The live session; while a (re)connection is under way, the one it opens.
+
+        A call waits for an attempt under way (the tools node's timeout bounds the wait), so
+        the first call after a server went away finds it respawned; while the server is down
+        between attempts, a call fails at once.
+
+        Raises:
+            ToolUnavailableError: The server is down.
+        """
+        while True:
+            link = self.link
+            if link is not None and not link.lost.is_set():
+                return link
+            if self.state == "down":
+                raise ToolUnavailableError(
+                    f"the MCP server {self.name!r} is unreachable ({self.error}); the service "
+                    "keeps trying to reconnect to it"
+                )
+            await self._changed.wait()
 
 
 def connection_of(spec: McpStdioServer | McpHttpServer, settings: Settings) -> Connection:
@@ -175,18 +210,13 @@ class McpServers:
                 exc_info=task.exception(),
             )
 
-    def _set(self, server: McpServer, state: McpState, error: str | None = None) -> None:
-        if server.state != state:
-            server.since = time.time()
-        server.state, server.error = state, error
-
     async def _supervise(self, server: McpServer) -> None:
         """Connect, serve, and reconnect the server for as long as the service runs."""
         from nodes.tools.mcp import LINK_ERRORS  # the SDK is imported only when used
 
         pause, failures = RETRY_FIRST_SECONDS, 0
         while True:
-            reason = "the session closed"
+            reason, opened = "the session closed", server.sessions
             try:
                 reason = await self._serve(server)
             except* LINK_ERRORS as group:
@@ -194,9 +224,9 @@ class McpServers:
             finally:
                 server.link = None
                 self._tried[server.name].set()
-            if server.state == "up":  # it went away: try again at once, then back off
+            if server.sessions > opened:  # it was up and went away: try again at once
                 logger.warning("MCP server %r went away (%s); reconnecting", server.name, reason)
-                self._set(server, "connecting", reason)
+                server.set_state("connecting", reason)
                 pause, failures = RETRY_FIRST_SECONDS, 0
                 continue
             logger.log(
@@ -206,33 +236,40 @@ class McpServers:
                 reason,
             )
             failures += 1
-            self._set(server, "down", reason)
+            server.set_state("down", reason)
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._retry_max)
-            self._set(server, "connecting", reason)
+            server.set_state("connecting", reason)
 
     async def _serve(self, server: McpServer) -> str:
         """One session: open it, install its tools, ping it until it is lost.
 
         Returns:
-            Why the session was lost (it was up until then).
+            Why the session was lost (it was up until then); a session that fails raises.
         """
-        from nodes.tools.mcp import open_link
+        from nodes.tools.mcp import open_link, server_tool
 
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout):
                 link = await stack.enter_async_context(open_link(server.name, server.connection))
-                tools = await link.load_tools()
-            server.link = link
+                listed = await link.load_tools()
+            tools = [
+                server_tool(name, tool, server.name, server.current_link)
+                for name, tool in listed.items()
+            ]
+            server.link, server.sessions = link, server.sessions + 1
             self._loaded[server.name] = tools
             self._install(server, tools)
-            self._set(server, "up")
+            server.set_state("up")
             self._tried[server.name].set()
             logger.info(
                 "MCP server %r connected: tools %s", server.name, ", ".join(server.tools) or "none"
             )
             await self._watch(link)
-        return link.reason or "the session closed"
+            reason = link.reason or "the session closed"
+            server.link = None
+            server.set_state("connecting", reason)  # calls from now on wait for the next session
+        return reason
 
     async def _watch(self, link: McpLink) -> None:
         """Return once the session is lost: a failed call, or a ping that failed."""
@@ -247,8 +284,11 @@ class McpServers:
             try:
                 async with asyncio.timeout(self._connect_timeout):
                     await link.ping()
-            except LINK_ERRORS as exc:
-                link.lose(_reason(exc))
+            except TimeoutError:
+                link.lose(f"no answer to a ping within {self._connect_timeout:g} s")
+                return
+            except LINK_ERRORS:
+                return  # `McpLink.ping` lost the link
 
     def _install(self, server: McpServer, tools: list[BaseTool]) -> None:
         """Make the registry hold exactly this server's current tools (when bound)."""

@@ -9,6 +9,7 @@ endpoint `/mcp`; `McpServerProcess` runs it so for a test). Its tools:
 * `refuse(reason)`: an MCP error result (`isError: true`) with the reason;
 * `slow(seconds)`: answers after sleeping, to run into the service's tool timeout;
 * `long_text(chars)`: that many characters, to run into the service's output cap;
+* `pid()`: the server's process id, so a test sees a new process after a restart;
 * `crash()`: ends the server's process in the middle of the call (`os._exit`), as a server
   that dies mid-call does.
 
@@ -79,6 +80,11 @@ def build_server(port: int = 8000) -> FastMCP:
     def long_text(chars: int = 1000) -> str:
         """A text of `chars` characters."""
         return ("0123456789" * (chars // 10 + 1))[:chars]
+
+    @server.tool()
+    def pid() -> str:
+        """The id of this server's process."""
+        return f"pid {os.getpid()}"
 
     @server.tool()
     def crash() -> str:

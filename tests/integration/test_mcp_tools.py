@@ -4,20 +4,25 @@ through `/v1/chat/completions` by the offline model and by a fake upstream's too
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from langchain_core.messages import ToolMessage
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import SCRIPT, McpServerProcess
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, RecordedRequest, Reply, ToolCallSpec
+from tests.helpers import thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -106,7 +111,7 @@ def test_the_offline_model_calls_a_stdio_servers_tool(
     body = ready(app)
     assert body["status"] == "ready"
     shop = body["checks"]["mcp_servers"]["servers"]["shop"]
-    assert (shop["state"], shop["transport"], shop["tools"]) == ("up", "stdio", 6)
+    assert (shop["state"], shop["transport"], shop["tools"]) == ("up", "stdio", 7)
 
 
 # --- Streamable HTTP -----------------------------------------------------------------------
@@ -139,3 +144,175 @@ def test_a_model_calls_a_streamable_http_servers_tool_with_headers_from_the_envi
         assert "Order 42" in result["content"]
     finally:
         server.stop()
+
+
+def test_a_server_down_at_start_is_degraded_then_its_tools_appear_without_a_restart(
+    make_settings: SettingsFactory, serve: Serve, http_server: McpServerProcess
+) -> None:
+    settings = make_settings(
+        mcp_servers={"docs": {"url": http_server.url}},
+        mcp_connect_timeout=2.0,
+        mcp_retry_max_seconds=0.5,
+    )
+    app = serve(settings)  # nothing listens on the server's port yet
+
+    body = ready(app)
+    assert body["status"] == "degraded"
+    assert "mcp-servers-down" in body["degraded"]
+    docs = body["checks"]["mcp_servers"]["servers"]["docs"]
+    assert docs["state"] in ("down", "connecting")
+    assert docs["tools"] == 0
+    assert "ConnectError" in docs["error"]
+    assert REFERENCE not in chat(app, "use docs_lookup_order order_id=7")  # not offered
+
+    http_server.start()
+    wait_for_state(app, "docs", "up")
+
+    assert REFERENCE in chat(app, "use docs_lookup_order order_id=7")
+    body = ready(app)
+    assert body["status"] == "ready"
+    assert body["checks"]["mcp_servers"]["servers"]["docs"]["tools"] == 7
+
+
+# --- a server that dies -------------------------------------------------------------------
+
+
+def server_pid(answer: str) -> int:
+    match = re.search(r"pid (\d+)", answer)
+    assert match, answer
+    return int(match.group(1))
+
+
+def process_exists(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_stdio_server_that_dies_mid_call_is_an_error_result_and_comes_back(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings(mcp_servers={"shop": stdio_server()})
+    app = serve(settings)
+    first = server_pid(chat(app, "use shop_pid", thread="crash"))
+
+    answer = chat(app, "use shop_crash", thread="crash")  # the process exits mid-call
+
+    assert "the MCP server 'shop' went away during the call" in answer
+    messages = await thread_messages(settings, "crash")
+    (result,) = [m for m in messages if isinstance(m, ToolMessage) and m.name == "shop_crash"]
+    assert result.status == "error"
+    # The thread goes on, and the next call finds a new process of the server.
+    second = server_pid(chat(app, "use shop_pid", thread="crash"))
+    assert second != first
+    assert not process_exists(first)
+    assert REFERENCE in chat(app, "use shop_lookup_order order_id=9", thread="crash")
+    assert len(await thread_messages(settings, "crash")) == 16
+    shop = ready(app)["checks"]["mcp_servers"]["servers"]["shop"]
+    assert (shop["state"], shop["sessions"]) == ("up", 2)
+
+    app.stop()  # the service ends its stdio servers when it stops
+    deadline = time.monotonic() + 10
+    while process_exists(second):
+        assert time.monotonic() < deadline, "the MCP server outlived the service"
+        time.sleep(0.05)  # another process's exit: nothing to await
+
+
+def test_an_http_server_that_dies_mid_call_is_an_error_result_and_is_reconnected(
+    make_settings: SettingsFactory,
+    serve: Serve,
+    primary: FakeUpstream,
+    http_server: McpServerProcess,
+) -> None:
+    http_server.start()
+    app = serve(
+        on_fake(
+            make_settings,
+            primary,
+            mcp_servers={"docs": {"url": http_server.url}},
+            mcp_ping_seconds=0.2,
+            mcp_retry_max_seconds=0.5,
+            tool_timeout=60,
+        )
+    )
+    primary.script(
+        Reply(tool_calls=[ToolCallSpec("docs_crash", {}, id="c1")]),
+        Reply("The docs server failed."),
+    )
+
+    assert chat(app, "crash the docs server", model="m") == "The docs server failed."
+    (result,) = tool_results(primary.requests[1])
+    assert result["content"].startswith("Error: the MCP server 'docs' went away during the call")
+    assert http_server.wait_exited() == 3
+    wait_for_state(app, "docs", "connecting")
+    assert "mcp-servers-down" in ready(app)["degraded"]
+
+    http_server.start()  # the same port again
+    wait_for_state(app, "docs", "up")
+    primary.script(
+        Reply(tool_calls=[ToolCallSpec("docs_lookup_order", {"order_id": "5"}, id="c2")]),
+        Reply("Order 5 is on its way."),
+    )
+    assert chat(app, "and order 5?", model="m") == "Order 5 is on its way."
+    (result,) = tool_results(primary.requests[3])
+    assert REFERENCE in result["content"]
+
+
+# --- the built-in tools' path: narrowing, timeout, output cap, errors ---------------------
+
+
+def test_mcp_results_errors_timeouts_and_the_output_cap_are_tool_messages(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        on_fake(
+            make_settings,
+            primary,
+            mcp_servers={"shop": stdio_server()},
+            tool_timeout=1.0,
+            tool_output_max_chars=100,
+        )
+    )
+    primary.script(
+        Reply(
+            tool_calls=[
+                ToolCallSpec("shop_order_status", {"order_id": "42"}, id="status"),
+                ToolCallSpec("shop_refuse", {"reason": "out of stock"}, id="refuse"),
+                ToolCallSpec("shop_slow", {"seconds": 30}, id="slow"),
+                ToolCallSpec("shop_long_text", {"chars": 500}, id="long"),
+                ToolCallSpec("shop_lookup_order", {"order_id": 42}, id="bad-args"),
+            ]
+        ),
+        Reply("Done."),
+    )
+
+    assert chat(app, "check my order", model="m") == "Done."
+
+    results = {m["tool_call_id"]: m["content"] for m in tool_results(primary.requests[1])}
+    assert json.loads(results["status"]) == {"order_id": "42", "status": "shipped", "items": 3}
+    assert results["refuse"].startswith("Error: ")  # the MCP result had `isError: true`
+    assert results["refuse"].endswith("refused: out of stock")
+    assert results["slow"] == "Error: the tool did not finish within 1 seconds"
+    assert results["long"].startswith("0123456789" * 10 + "\n[output truncated: 400 more")
+    assert results["bad-args"].startswith("Error: ")
+    assert "valid string" in results["bad-args"]  # the server's own validation message
+    # The server survived all of it.
+    assert ready(app)["checks"]["mcp_servers"]["servers"]["shop"]["state"] == "up"
+
+
+def test_mcp_tools_are_narrowed_by_relevance_like_the_built_in_ones(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(
+        on_fake(make_settings, primary, mcp_servers={"shop": stdio_server()}, max_tools_offered=3)
+    )
+    primary.script(Reply("Fine."))
+
+    chat(app, "please look up the shipping of my shop order", model="m")
+
+    tools = offered(primary.requests[0])
+    assert len(tools) == 3
+    assert tools[0] == "shop_lookup_order"
