@@ -112,6 +112,8 @@ def test_the_offline_model_calls_a_stdio_servers_tool(
     assert body["status"] == "ready"
     shop = body["checks"]["mcp_servers"]["servers"]["shop"]
     assert (shop["state"], shop["transport"], shop["tools"]) == ("up", "stdio", 7)
+    metrics = httpx.get(f"{app.url}/metrics", timeout=10).text
+    assert 'agent_tool_calls_total{outcome="ok",tool="shop_lookup_order"} 1.0' in metrics
 
 
 # --- Streamable HTTP -----------------------------------------------------------------------

@@ -256,3 +256,17 @@ def test_tool_config_is_frozen_with_defaults() -> None:
     assert config.load_plugins is True
     with pytest.raises(AttributeError):
         config.load_plugins = False  # type: ignore[misc]
+
+
+def test_tools_can_be_replaced_and_removed_while_the_service_runs() -> None:
+    registry = ToolRegistry([tool("a"), tool("b")])
+    newer = tool("a")
+
+    registry.replace(newer)
+    registry.unregister("b")
+    registry.unregister("never-there")
+
+    assert registry.get("a") is newer
+    assert list(registry) == ["a"]  # a live collection of names (the metrics read it so)
+    with pytest.raises(KeyError):
+        registry.replace(tool("z"))
