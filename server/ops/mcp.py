@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -188,7 +189,7 @@ class McpServers:
         """Start one task per server and wait for each one's first attempt (bounded)."""
         for server in self.servers.values():
             task = asyncio.create_task(self._supervise(server), name=f"mcp-{server.name}")
-            task.add_done_callback(self._ended)
+            task.add_done_callback(functools.partial(self._ended, server))
             self._tasks.append(task)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._connect_timeout + 1.0):
@@ -201,14 +202,18 @@ class McpServers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    @staticmethod
-    def _ended(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+    def _ended(self, server: McpServer, task: asyncio.Task[None]) -> None:
+        """A task ends only at shutdown; one that failed is a bug: say so, mark it down."""
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
             logger.error(
-                "MCP server task %s crashed; its server stays down until a restart",
-                task.get_name(),
-                exc_info=task.exception(),
+                "MCP server %r: its connection task failed; the server stays down until the "
+                "service restarts",
+                server.name,
+                exc_info=error,
             )
+            server.set_state("down", f"internal error: {_reason(error)}")
+        self._tried[server.name].set()
 
     async def _supervise(self, server: McpServer) -> None:
         """Connect, serve, and reconnect the server for as long as the service runs."""

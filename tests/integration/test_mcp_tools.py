@@ -129,7 +129,8 @@ def test_a_model_calls_a_streamable_http_servers_tool_with_headers_from_the_envi
     try:
         monkeypatch.setenv("TEST_DOCS_MCP_AUTH", "Bearer s3cret")
         docs = {"url": server.url, "headers_env": {"Authorization": "TEST_DOCS_MCP_AUTH"}}
-        app = serve(on_fake(make_settings, primary, mcp_servers={"docs": docs}))
+        nokey = {"url": server.url}  # the same server, without the header it requires
+        app = serve(on_fake(make_settings, primary, mcp_servers={"docs": docs, "nokey": nokey}))
         primary.script(
             Reply(tool_calls=[ToolCallSpec("docs_lookup_order", {"order_id": "42"}, id="c1")]),
             Reply("Your order 42 holds 3 blue widgets."),
@@ -144,6 +145,11 @@ def test_a_model_calls_a_streamable_http_servers_tool_with_headers_from_the_envi
         assert result["tool_call_id"] == "c1"
         assert REFERENCE in result["content"]
         assert "Order 42" in result["content"]
+        servers = ready(app)["checks"]["mcp_servers"]["servers"]
+        assert servers["docs"]["state"] == "up"
+        assert servers["nokey"]["state"] in ("down", "connecting")
+        assert "401 Unauthorized" in servers["nokey"]["error"]
+        assert not [name for name in offered(first) if name.startswith("nokey_")]
     finally:
         server.stop()
 
