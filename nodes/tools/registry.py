@@ -37,8 +37,9 @@ class ToolRegistry:
     """An ordered mapping from tool name to tool, with unique names.
 
     Order is registration order, so the tool list shown to the model is stable. The set may
-    grow while the service runs (an MCP server that comes up adds its tools): the router
-    reads it on every turn, so new tools are offered from the next turn on.
+    grow while the service runs (an MCP server that comes up adds its tools), never shrink (a
+    turn may have offered any tool): the router reads it on every turn, so new tools are
+    offered from the next turn on.
 
     Args:
         tools: Tools to register right away, in order.
@@ -74,10 +75,6 @@ class ToolRegistry:
         if tool.name not in self._tools:
             raise KeyError(tool.name)
         self._tools[tool.name] = tool
-
-    def unregister(self, name: str) -> None:
-        """Remove a tool (an MCP server no longer lists it); a missing name is ignored."""
-        self._tools.pop(name, None)
 
     def names(self) -> list[str]:
         """Return the registered tool names, in registration order."""

@@ -296,15 +296,16 @@ class McpServers:
                 return  # `McpLink.ping` lost the link
 
     def _install(self, server: McpServer, tools: list[BaseTool]) -> None:
-        """Make the registry hold exactly this server's current tools (when bound)."""
+        """Put this server's current tools in the registry (when bound).
+
+        A tool the server lists again replaces its earlier version; one it no longer lists
+        stays registered (a turn may already have offered it, and the model must be able to
+        call what it was offered), and its calls say that the server no longer offers it.
+        """
         registry = self._registry
         if registry is None:
             return
-        current = {tool.name for tool in tools}
-        for name in server.tools:
-            if name not in current:
-                registry.unregister(name)
-        installed: list[str] = []
+        installed = list(server.tools)
         for tool in tools:
             if tool.name in server.tools:
                 registry.replace(tool)
@@ -314,10 +315,16 @@ class McpServers:
                     server.name,
                     tool.name,
                 )
-                continue
             else:
                 registry.register(tool)
-            installed.append(tool.name)
+                installed.append(tool.name)
+        gone = set(installed) - {tool.name for tool in tools}
+        if gone:
+            logger.info(
+                "MCP server %r no longer lists %s; calls to them say so",
+                server.name,
+                ", ".join(sorted(gone)),
+            )
         server.tools = installed
 
 

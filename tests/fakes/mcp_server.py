@@ -49,8 +49,8 @@ class OrderStatus(BaseModel):
     items: int
 
 
-def build_server(port: int = 8000) -> FastMCP:
-    """The server with its tools (`port` only matters over Streamable HTTP)."""
+def build_server(port: int = 8000, hide: frozenset[str] = frozenset()) -> FastMCP:
+    """The server with its tools but those in `hide` (`port` matters over HTTP only)."""
     server = FastMCP("fake-shop", host="127.0.0.1", port=port, log_level="WARNING")
 
     @server.tool()
@@ -92,6 +92,8 @@ def build_server(port: int = 8000) -> FastMCP:
         sys.stdout.flush()
         os._exit(3)
 
+    for name in hide:
+        server.remove_tool(name)
     return server
 
 
@@ -116,11 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP")
     parser.add_argument("--authorization", help="over HTTP, the Authorization header required")
+    parser.add_argument("--hide", action="append", default=[], help="a tool not to offer")
     options = parser.parse_args(argv)
+    hide = frozenset(options.hide)
     if options.http is None:
-        build_server().run("stdio")
+        build_server(hide=hide).run("stdio")
         return
-    app: Any = build_server(options.http).streamable_http_app()
+    app: Any = build_server(options.http, hide).streamable_http_app()
     if options.authorization:
         app = RequireAuthorization(app, options.authorization)
     uvicorn.run(app, host="127.0.0.1", port=options.http, log_level="warning")
@@ -138,6 +142,9 @@ class McpServerProcess:
     Args:
         port: The port; a free one when omitted.
         authorization: The `Authorization` header it requires, if any.
+
+    Attributes:
+        hide: Tools it does not offer (read at each `start`).
     """
 
     def __init__(self, port: int | None = None, *, authorization: str | None = None) -> None:
@@ -148,6 +155,7 @@ class McpServerProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/mcp"
         self._authorization = authorization
+        self.hide: set[str] = set()
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> McpServerProcess:
@@ -155,6 +163,8 @@ class McpServerProcess:
         command = [sys.executable, str(SCRIPT), "--http", str(self.port)]
         if self._authorization:
             command += ["--authorization", self._authorization]
+        for name in sorted(self.hide):
+            command += ["--hide", name]
         self._process = subprocess.Popen(command)  # noqa: S603 - this script, fixed arguments
         deadline = time.monotonic() + timeout
         while True:
@@ -175,11 +185,15 @@ class McpServerProcess:
         return self._process.wait(timeout)
 
     def stop(self) -> None:
-        """End the process (harmless when it has ended already)."""
+        """End the process (harmless when it has ended already).
+
+        SIGTERM first; then SIGKILL, since its shutdown waits for the open sessions of its
+        clients (the service's, which never ends one by itself).
+        """
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
-                self._process.wait(10)
+                self._process.wait(2)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

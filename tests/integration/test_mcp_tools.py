@@ -269,6 +269,31 @@ def test_an_http_server_that_dies_mid_call_is_an_error_result_and_is_reconnected
     assert REFERENCE in result["content"]
 
 
+def test_a_server_back_with_other_tools_offers_the_new_ones_and_explains_the_gone_ones(
+    make_settings: SettingsFactory, serve: Serve, http_server: McpServerProcess
+) -> None:
+    http_server.hide = {"pid"}
+    http_server.start()
+    app = serve(
+        make_settings(
+            mcp_servers={"docs": {"url": http_server.url}},
+            mcp_ping_seconds=0.2,
+            mcp_retry_max_seconds=0.5,
+        )
+    )
+    assert "pid " not in chat(app, "use docs_pid")  # not offered by this version
+    assert "Order 1:" in chat(app, "use docs_lookup_order order_id=1")
+
+    http_server.stop()
+    wait_for_state(app, "docs", "connecting")
+    http_server.hide = {"lookup_order"}
+    http_server.start()
+    wait_for_state(app, "docs", "up")
+
+    assert re.search(r"pid \d+", chat(app, "use docs_pid"))
+    assert "no longer offers this tool" in chat(app, "use docs_lookup_order order_id=1")
+
+
 # --- the built-in tools' path: narrowing, timeout, output cap, errors ---------------------
 
 
