@@ -67,7 +67,6 @@ LINK_ERRORS: tuple[type[Exception], ...] = (
     anyio.EndOfStream,
     TimeoutError,
     ValidationError,  # a server that answers something that is not MCP
-    RuntimeError,  # the adapters' "too many pages of tools"
 )
 
 #: The SDK's code when a Streamable HTTP server no longer knows the session (it restarted).

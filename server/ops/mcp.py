@@ -46,6 +46,9 @@ McpState = Literal["connecting", "up", "down"]
 
 RETRY_FIRST_SECONDS = 0.5
 """The pause before the second attempt at a server that is down; it doubles each time."""
+STABLE_SECONDS = 10.0
+"""A session that lasted less went away soon after it started: a second such one in a row
+backs off instead of reconnecting at once (a server that crashes at each start)."""
 
 
 @dataclass
@@ -219,9 +222,9 @@ class McpServers:
         """Connect, serve, and reconnect the server for as long as the service runs."""
         from nodes.tools.mcp import LINK_ERRORS  # the SDK is imported only when used
 
-        pause, failures = RETRY_FIRST_SECONDS, 0
+        pause, failures, short_lived = RETRY_FIRST_SECONDS, 0, 0
         while True:
-            reason, opened = "the session closed", server.sessions
+            reason, opened, started = "the session closed", server.sessions, time.monotonic()
             try:
                 reason = await self._serve(server)
             except* LINK_ERRORS as group:
@@ -229,18 +232,23 @@ class McpServers:
             finally:
                 server.link = None
                 self._tried[server.name].set()
-            if server.sessions > opened:  # it was up and went away: try again at once
+            if server.sessions > opened:  # it was up and went away
                 logger.warning("MCP server %r went away (%s); reconnecting", server.name, reason)
-                server.set_state("connecting", reason)
-                pause, failures = RETRY_FIRST_SECONDS, 0
-                continue
-            logger.log(
-                logging.WARNING if failures == 0 else logging.DEBUG,
-                "MCP server %r is unreachable (%s); retrying in the background",
-                server.name,
-                reason,
-            )
-            failures += 1
+                lived = time.monotonic() - started
+                short_lived = short_lived + 1 if lived < STABLE_SECONDS else 0
+                if short_lived <= 1:  # try again at once (calls wait for it)
+                    server.set_state("connecting", reason)
+                    pause, failures = RETRY_FIRST_SECONDS, 0
+                    continue
+                # It keeps dying soon after it starts: back off, as from a server that is down.
+            else:
+                logger.log(
+                    logging.WARNING if failures == 0 else logging.DEBUG,
+                    "MCP server %r is unreachable (%s); retrying in the background",
+                    server.name,
+                    reason,
+                )
+                failures += 1
             server.set_state("down", reason)
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._retry_max)
@@ -267,9 +275,8 @@ class McpServers:
             self._install(server, tools)
             server.set_state("up")
             self._tried[server.name].set()
-            logger.info(
-                "MCP server %r connected: tools %s", server.name, ", ".join(server.tools) or "none"
-            )
+            names = ", ".join(tool.name for tool in tools) or "none"
+            logger.info("MCP server %r connected: tools %s", server.name, names)
             await self._watch(link)
             reason = link.reason or "the session closed"
             server.link = None
