@@ -43,19 +43,30 @@ def http_server() -> Iterator[McpServerProcess]:
     server.stop()
 
 
-def chat(app: ServedApp, text: str, *, model: str = "offline", thread: str | None = None) -> str:
-    """One turn through the openai SDK; the answer's text."""
-    client = openai.OpenAI(
+def sdk(app: ServedApp, thread: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(
         base_url=f"{app.url}/v1",
         api_key="unused",
         max_retries=0,
         timeout=60,
         default_headers={"X-Thread-Id": thread} if thread else None,
     )
-    completion = client.chat.completions.create(
+
+
+def chat(app: ServedApp, text: str, *, model: str = "offline", thread: str | None = None) -> str:
+    """One turn through the openai SDK; the answer's text."""
+    completion = sdk(app, thread).chat.completions.create(
         model=model, messages=[{"role": "user", "content": text}]
     )
     return completion.choices[0].message.content or ""
+
+
+def chat_streamed(app: ServedApp, text: str) -> str:
+    """One streamed turn of the offline model through the openai SDK; the answer's text."""
+    stream = sdk(app).chat.completions.create(
+        model="offline", messages=[{"role": "user", "content": text}], stream=True
+    )
+    return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
 
 def ready(app: ServedApp) -> dict[str, Any]:
@@ -108,12 +119,13 @@ def test_the_offline_model_calls_a_stdio_servers_tool(
     assert REFERENCE in answer
     assert "Order 42" in answer
     assert "[from-env]" in answer  # the configured `env` reached the child process
+    assert "Order 43:" in chat_streamed(app, "use shop_lookup_order order_id=43")
     body = ready(app)
     assert body["status"] == "ready"
     shop = body["checks"]["mcp_servers"]["servers"]["shop"]
     assert (shop["state"], shop["transport"], shop["tools"]) == ("up", "stdio", 7)
     metrics = httpx.get(f"{app.url}/metrics", timeout=10).text
-    assert 'agent_tool_calls_total{outcome="ok",tool="shop_lookup_order"} 1.0' in metrics
+    assert 'agent_tool_calls_total{outcome="ok",tool="shop_lookup_order"} 2.0' in metrics
 
 
 # --- Streamable HTTP -----------------------------------------------------------------------

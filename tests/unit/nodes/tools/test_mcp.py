@@ -42,6 +42,12 @@ def build_server(started: asyncio.Event) -> FastMCP:
         raise ToolError("it broke")
 
     @server.tool()
+    async def nap(seconds: float) -> str:
+        """Answers after `seconds`."""
+        await asyncio.sleep(seconds)
+        return "rested"
+
+    @server.tool()
     async def wait() -> str:
         """Never answers (it says that it started)."""
         started.set()
@@ -87,7 +93,7 @@ async def test_tools_are_prefixed_and_a_name_too_long_is_left_out() -> None:
     async with connected() as link:
         listed = await link.load_tools()
 
-        assert sorted(listed) == ["srv_fail", "srv_files_read", "srv_greet", "srv_wait"]
+        assert sorted(listed) == ["srv_fail", "srv_files_read", "srv_greet", "srv_nap", "srv_wait"]
 
 
 async def test_a_server_tool_answers_with_text_and_raises_on_an_error_result() -> None:
@@ -128,3 +134,17 @@ async def test_a_tool_the_server_no_longer_lists_is_unavailable() -> None:
 
         with pytest.raises(ToolUnavailableError, match="no longer offers"):
             await greet.ainvoke({"name": "Ada"})
+
+
+async def test_a_call_cut_short_by_the_timeout_leaves_the_session_usable() -> None:
+    async with connected() as link:
+        listed = await link.load_tools()
+        nap = server_tool("srv_nap", listed["srv_nap"], "srv", lambda: current(link))
+        greet = server_tool("srv_greet", listed["srv_greet"], "srv", lambda: current(link))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # as the tools node bounds every call
+                await nap.ainvoke({"seconds": 0.5})
+
+        await asyncio.sleep(0.5)  # the server's late answer arrives; nothing signals it here
+        assert await greet.ainvoke({"name": "Ada"}) == "hello Ada"
+        assert not link.lost.is_set()
