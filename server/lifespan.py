@@ -21,6 +21,7 @@ from server.ops.budgets import BudgetPolicy
 from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.images import open_image_store
 from server.ops.locks import ThreadLocks
+from server.ops.mcp import open_mcp_servers
 from server.ops.resources import open_operations
 from server.ops.usage import open_usage_ledger
 from server.settings import Settings
@@ -74,9 +75,10 @@ def make_lifespan(
             open_image_store(settings, saver) as images,
             open_usage_ledger(settings, saver) as usage,
             open_operations(settings) as ops,
+            open_mcp_servers(settings) as mcp,
         ):
             deps = build_agent_deps(
-                settings, http_client=http, cooldowns=ops.cooldowns, images=images
+                settings, http_client=http, cooldowns=ops.cooldowns, images=images, mcp=mcp
             )
             metrics = Metrics(version=app.version)
             pool = connection_pool(saver)
@@ -89,7 +91,7 @@ def make_lifespan(
             # Both graphs' nodes report to the same metrics (every door runs one of them).
             keys = KeyRing.from_settings(settings)
             deps.observer = TurnObservers(
-                TurnMetrics(metrics, nodes=graph.nodes, tools=deps.tools.names()),
+                TurnMetrics(metrics, nodes=graph.nodes, tools=deps.tools),
                 UsageObserver(metrics, usage, deps.providers, keys=keys.key_ids()),
             )
             logger.info(
@@ -120,6 +122,7 @@ def make_lifespan(
                 metrics=metrics,
                 usage=usage,
                 budgets=budgets,
+                mcp=mcp,
             )
             try:
                 yield {"agent": state}

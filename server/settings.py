@@ -8,13 +8,23 @@ per declared variable, named after it, to the settings read here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from dotenv import dotenv_values
 from langgraph.types import Durability
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
@@ -34,6 +44,61 @@ class KeyBudget(BaseModel):
     """Input plus output tokens per calendar month (UTC)."""
     usd: float | None = Field(default=None, ge=0)
     """US dollars per calendar month (UTC), at the endpoints' prices."""
+
+
+MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,62}$")
+"""A name of MCP_SERVERS: the prefix of its tools' names, which OpenAI limits to 64
+characters of `[A-Za-z0-9_-]` (so at most 62, leaving `_` and one character)."""
+
+
+class McpStdioServer(BaseModel):
+    """An MCP server of MCP_SERVERS that the service starts as a child process (stdio)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str = Field(min_length=1)
+    """The executable, e.g. `npx`, `uvx` or a path."""
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    """Variables added to the few the child inherits (PATH, HOME, USER, SHELL, TERM, LOGNAME)."""
+    cwd: str | None = None
+    """Its working directory; the service's when unset."""
+
+
+class McpHttpServer(BaseModel):
+    """An MCP server of MCP_SERVERS reached over Streamable HTTP."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    """The MCP endpoint, e.g. `http://127.0.0.1:9000/mcp`."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Sent with every request."""
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    """Header -> name of the variable (environment or `.env`) that holds its value, so a
+    secret stays out of MCP_SERVERS: {"Authorization": "DOCS_MCP_AUTH"}."""
+
+
+def _mcp_transport(value: Any) -> str | None:
+    if isinstance(value, McpStdioServer | McpHttpServer):
+        return "stdio" if isinstance(value, McpStdioServer) else "http"
+    if isinstance(value, dict):
+        return "stdio" if "command" in value else "http" if "url" in value else None
+    return None
+
+
+McpServerSpec = Annotated[
+    Annotated[McpStdioServer, Tag("stdio")] | Annotated[McpHttpServer, Tag("http")],
+    Discriminator(
+        _mcp_transport,
+        custom_error_type="mcp_server",
+        custom_error_message=(
+            'an MCP server is {"command": ..., "args": [...], "env": {...}} (stdio) or '
+            '{"url": ..., "headers": {...}} (Streamable HTTP)'
+        ),
+    ),
+]
+"""One server of MCP_SERVERS: a `command` to run (stdio) or a `url` (Streamable HTTP)."""
 
 
 class ServiceSettings(BaseSettings):
@@ -151,6 +216,18 @@ class ServiceSettings(BaseSettings):
     searxng_timeout: float = Field(default=10.0, gt=0)
     searxng_top_k: int = Field(default=5, ge=1, le=50)
     load_plugin_tools: bool = True
+    mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
+    """MCP servers whose tools the agent offers (JSON): name -> {"command", "args", "env",
+    "cwd"} (stdio) or {"url", "headers", "headers_env"} (Streamable HTTP). Their tools are
+    named `<name>_<tool>`."""
+    mcp_connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to connect to an MCP server and list its tools (the start waits this long at
+    most), and for one ping."""
+    mcp_ping_seconds: float = Field(default=15.0, gt=0)
+    """Seconds between pings of a connected MCP server (a failed ping reconnects it)."""
+    mcp_retry_max_seconds: float = Field(default=30.0, gt=0)
+    """The longest pause between attempts at an MCP server that is down (it doubles from
+    0.5 s)."""
 
     # --- production layer: Redis, cache, rate limits, shutdown ---------------------------
     redis_url: SecretStr | None = None
@@ -202,6 +279,19 @@ class ServiceSettings(BaseSettings):
         empty = [alias for alias, chain in value.items() if not chain]
         if empty:
             raise ValueError(f"AGENT_MODELS aliases without providers: {', '.join(empty)}")
+        return value
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_server_names(
+        cls, value: dict[str, McpStdioServer | McpHttpServer]
+    ) -> dict[str, McpStdioServer | McpHttpServer]:
+        bad = [name for name in value if not MCP_SERVER_NAME.match(name)]
+        if bad:
+            raise ValueError(
+                f"MCP_SERVERS names {', '.join(map(repr, bad))}: a server name prefixes its "
+                "tools' names, so it must be 1 to 62 characters of A-Z, a-z, 0-9, _ and -"
+            )
         return value
 
     @field_validator("api_key_hashes", "admin_api_key_hashes")

@@ -17,6 +17,7 @@ from server.auth import KeyRing
 from server.obs.metrics import Metrics
 from server.ops.budgets import BudgetPolicy
 from server.ops.locks import ThreadLocks
+from server.ops.mcp import McpServers
 from server.ops.resources import Operations
 from server.ops.usage import UsageLedger
 from server.settings import Settings
@@ -45,3 +46,5 @@ class AppState:
     """Usage per key, alias and provider: the `usage` table's writer and reader."""
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""
+    mcp: McpServers | None = None
+    """The MCP servers of MCP_SERVERS and their state (`server.ops.mcp`); None: none set."""

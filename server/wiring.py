@@ -12,6 +12,7 @@ from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
 from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
+from server.ops.mcp import McpServers
 from server.ops.resources import cooldown_store
 from server.provider_file import ProviderFileError, load_provider_file
 from server.settings import Settings
@@ -82,11 +83,14 @@ def build_agent_deps(
     cooldowns: CooldownStore,
     http_client: httpx.AsyncClient | None = None,
     images: ImageStore | None = None,
+    mcp: McpServers | None = None,
 ) -> AgentDeps:
     """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
     `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store;
-    `images` from `server.ops.images.open_image_store` (None: threads store no images).
+    `images` from `server.ops.images.open_image_store` (None: threads store no images);
+    `mcp` from `server.ops.mcp.open_mcp_servers`, whose tools join the registry (now and
+    whenever a server comes up).
     """
     tools = build_tool_registry(
         ToolConfig(
@@ -97,6 +101,8 @@ def build_agent_deps(
         ),
         http_client=http_client,
     )
+    if mcp is not None:
+        mcp.bind(tools)
     return AgentDeps(
         providers=provider_catalogue(settings),
         tools=tools,

@@ -36,7 +36,10 @@ _PLUGIN_ERRORS = (ImportError, AttributeError, TypeError, ValueError)
 class ToolRegistry:
     """An ordered mapping from tool name to tool, with unique names.
 
-    Order is registration order, so the tool list shown to the model is stable.
+    Order is registration order, so the tool list shown to the model is stable. The set may
+    grow while the service runs (an MCP server that comes up adds its tools), never shrink (a
+    turn may have offered any tool): the router reads it on every turn, so new tools are
+    offered from the next turn on.
 
     Args:
         tools: Tools to register right away, in order.
@@ -61,6 +64,16 @@ class ToolRegistry:
         """
         if tool.name in self._tools:
             raise ValueError(f"A tool named '{tool.name}' is already registered.")
+        self._tools[tool.name] = tool
+
+    def replace(self, tool: BaseTool) -> None:
+        """Put a new version of a registered tool in its place (an MCP server reconnected).
+
+        Raises:
+            KeyError: If no tool of that name is registered.
+        """
+        if tool.name not in self._tools:
+            raise KeyError(tool.name)
         self._tools[tool.name] = tool
 
     def names(self) -> list[str]:
@@ -96,6 +109,9 @@ class ToolRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._tools))
 
     def __len__(self) -> int:
         return len(self._tools)

@@ -90,13 +90,14 @@ class TurnMetrics:
     Args:
         metrics: Where to count.
         nodes: The graph's node names (anything else is counted as `other`).
-        tools: The server tools' names (likewise).
+        tools: The server tools' names (likewise); a live collection such as the tool
+            registry, so tools an MCP server adds later are counted under their names.
     """
 
     def __init__(self, metrics: Metrics, *, nodes: Collection[str], tools: Collection[str]) -> None:
         self._metrics = metrics
         self._nodes = frozenset(nodes)
-        self._tools = frozenset(tools)
+        self._tools = tools
 
     def node_finished(
         self,

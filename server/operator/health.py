@@ -6,7 +6,9 @@ checkpointer does not answer. A Redis outage is not a reason: the service serves
 modes instead. Nor are cooling providers: with shared cooldowns every replica would leave the
 load balancer at once, and the service still serves, since a chain whose every provider is
 cooling down tries the one whose cooldown ends first (half-open). `/ready` names that target
-per model alias (`checks.providers.half_open`) and lists the degraded mode.
+per model alias (`checks.providers.half_open`) and lists the degraded mode. Nor are MCP
+servers that are down (`checks.mcp_servers`: each one's state and tool count): the agent
+answers without their tools while they reconnect, in the degraded mode `mcp-servers-down`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ RATE_LIMITS_IN_PROCESS = "rate-limits-in-process"
 ALL_PROVIDERS_COOLING = "all-providers-cooling"
 PROVIDERS_HALF_OPEN = "providers-half-open"
 DRAINING = "draining"
+MCP_SERVERS_DOWN = "mcp-servers-down"
 
 
 @router.get("/health")
@@ -83,6 +86,12 @@ async def _providers(state: AppState) -> dict[str, Any]:
     }
 
 
+def _mcp_servers(state: AppState) -> dict[str, Any]:
+    if state.mcp is None:
+        return {"ok": True, "configured": False}
+    return state.mcp.status()
+
+
 @router.get("/ready", response_model=None)
 async def ready(request: Request, state: AppStateDep) -> JSONResponse:
     """200 when this replica can serve (perhaps degraded), 503 when it should get no traffic."""
@@ -91,6 +100,7 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
         "checkpointer": await _checkpointer(state),
         "redis": await _redis(state),
         "providers": await _providers(state),
+        "mcp_servers": _mcp_servers(state),
     }
     degraded: list[str] = []
     if not checks["redis"]["ok"]:
@@ -99,6 +109,8 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
         degraded.append(ALL_PROVIDERS_COOLING)
     if checks["providers"]["half_open"]:
         degraded.append(PROVIDERS_HALF_OPEN)
+    if not checks["mcp_servers"]["ok"]:
+        degraded.append(MCP_SERVERS_DOWN)
     if draining:
         degraded.append(DRAINING)
     unready = draining or not checks["checkpointer"]["ok"]

@@ -3,7 +3,7 @@
 Each case is a fresh interpreter (the test process itself has every SDK loaded): it builds the
 app from the environment, answers one `POST /v1/chat/completions` through the app's lifespan,
 and reports which optional modules it holds. The anthropic SDK alone costs about 1.7 s of
-imports, the openai SDK 0.7 s, redis-py 70 ms.
+imports, the openai SDK 0.7 s, redis-py 70 ms, the MCP SDK with its LangChain adapters 1.8 s.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ SDKS = (
     "ollama",
     "langchain_ollama",
     "redis",  # only with REDIS_URL
+    "mcp",  # the MCP SDK and the LangChain adapters (1.8 s): only with MCP_SERVERS
+    "langchain_mcp_adapters",
 )
 
 _CHILD = f"""

@@ -256,3 +256,15 @@ def test_tool_config_is_frozen_with_defaults() -> None:
     assert config.load_plugins is True
     with pytest.raises(AttributeError):
         config.load_plugins = False  # type: ignore[misc]
+
+
+def test_a_tool_can_be_replaced_while_the_service_runs() -> None:
+    registry = ToolRegistry([tool("a"), tool("b")])
+    newer = tool("a")
+
+    registry.replace(newer)
+
+    assert registry.get("a") is newer
+    assert list(registry) == ["a", "b"]  # a collection of names (the metrics read it so)
+    with pytest.raises(KeyError):
+        registry.replace(tool("z"))
