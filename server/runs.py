@@ -49,6 +49,7 @@ class ClientOptions(TypedDict, total=False):
     parallel_tool_calls: bool | None
     response_format: dict[str, Any] | None
     openai_params: dict[str, Any]
+    instructions: str | None
 
 
 def run_context(
