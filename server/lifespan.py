@@ -22,6 +22,7 @@ from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.ops.images import open_image_store
 from server.ops.locks import ThreadLocks
 from server.ops.resources import open_operations
+from server.ops.response_store import open_response_store
 from server.ops.usage import open_usage_ledger
 from server.settings import Settings
 from server.state import AppState
@@ -73,6 +74,7 @@ def make_lifespan(
             open_checkpointer(settings) as saver,
             open_image_store(settings, saver) as images,
             open_usage_ledger(settings, saver) as usage,
+            open_response_store(settings, saver) as responses,
             open_operations(settings) as ops,
         ):
             deps = build_agent_deps(
@@ -120,6 +122,7 @@ def make_lifespan(
                 metrics=metrics,
                 usage=usage,
                 budgets=budgets,
+                responses=responses,
             )
             try:
                 yield {"agent": state}

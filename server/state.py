@@ -18,6 +18,7 @@ from server.obs.metrics import Metrics
 from server.ops.budgets import BudgetPolicy
 from server.ops.locks import ThreadLocks
 from server.ops.resources import Operations
+from server.ops.response_store import ResponseStore
 from server.ops.usage import UsageLedger
 from server.settings import Settings
 
@@ -45,3 +46,5 @@ class AppState:
     """Usage per key, alias and provider: the `usage` table's writer and reader."""
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""
+    responses: ResponseStore | None = None
+    """The Responses API's stored responses (the `responses` table), by id."""

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("graph", "nodes", "server")
 
-DOORS = ("server.openai", "server.langserve", "server.operator")
+DOORS = ("server.openai", "server.langserve", "server.operator", "server.responses")
 KIT = ("server.state", "server.deps", "server.runs", "server.turn")
 COMPOSITION = (
     "server.wiring",
