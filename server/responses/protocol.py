@@ -156,6 +156,22 @@ InputItem = Annotated[
 """One item of `input`; its `type` picks its model."""
 
 
+def _input_kind(value: Any) -> str | None:
+    """Which form `input` takes; picking it up front keeps errors to that form's."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "items"
+    return None
+
+
+_INPUT = Discriminator(
+    _input_kind,
+    custom_error_type="invalid_type",
+    custom_error_message="Input should be a string or an array of input items",
+)
+
+
 class FunctionTool(_Wire):
     """A function tool: the server offers it to the model and never runs it (a client tool)."""
 
@@ -200,7 +216,11 @@ class CreateResponseRequest(_Wire):
     model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 
     model: str = Field(min_length=1)
-    input: str | Annotated[list[InputItem], Field(min_length=1)]
+    input: Annotated[
+        Annotated[str, Tag("string")]
+        | Annotated[Annotated[list[InputItem], Field(min_length=1)], Tag("items")],
+        _INPUT,
+    ]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     metadata: Annotated[Metadata, Field(max_length=16)] | None = None

@@ -25,8 +25,9 @@ class _Out(BaseModel):
 
 
 class InputTokensDetails(_Out):
-    """Cached prompt tokens: none are reported by the providers here."""
+    """Cached prompt tokens (read and written): none are reported by the providers here."""
 
+    cache_write_tokens: int = 0
     cached_tokens: int = 0
 
 
