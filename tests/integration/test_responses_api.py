@@ -6,7 +6,9 @@ not the SDK's lenient parse), every stream event against `ResponseStreamEvent`.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -604,3 +606,59 @@ def test_a_tool_using_conversation_survives_kill_9(
         ("assistant", "Sunny in Oslo."),
         ("user", "What did I ask?"),
     ]
+
+
+# --- one run per thread, disconnects -------------------------------------------------------
+
+
+def test_two_continuations_of_one_thread_at_once_one_gets_409(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply("first"), Reply("slow answer " * 5, chunk_delay=0.1), Reply("after"))
+    base = create(app.url, model="m", input="a")
+    results: dict[str, int] = {}
+
+    def slow() -> None:
+        body = {"model": "m", "input": "b", "stream": True, "previous_response_id": base["id"]}
+        with httpx.stream("POST", f"{app.url}/v1/responses", json=body, timeout=30) as answer:
+            answer.read()
+            results["slow"] = answer.status_code
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    while len(primary.requests) < 2:
+        threading.Event().wait(0.01)  # polling the fake's record: no event to wait on
+    second = httpx.post(
+        f"{app.url}/v1/responses",
+        json={"model": "m", "input": "c", "previous_response_id": base["id"]},
+    )
+    worker.join()
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "thread_busy"
+    assert results["slow"] == 200
+    after = create(app.url, model="m", input="c", previous_response_id=base["id"])
+    assert text_of(after) == "after"
+
+
+async def test_a_client_that_leaves_mid_stream_cancels_the_run(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply(" ".join(f"w{i}" for i in range(50)), chunk_delay=0.05), Reply("fine"))
+    async with (
+        httpx.AsyncClient(base_url=app.url) as client,
+        client.stream(
+            "POST", "/v1/responses", json={"model": "m", "input": "go", "stream": True}
+        ) as response,
+    ):
+        rid = ""
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and not rid:
+                rid = json.loads(line[len("data: ") :])["response"]["id"]
+            if "response.output_text.delta" in line:
+                break
+    assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
+    # The run was cancelled before it ended: nothing was recorded, and the service goes on.
+    assert httpx.get(f"{app.url}/v1/responses/{rid}").status_code == 404
+    assert text_of(create(app.url, model="m", input="again")) == "fine"
