@@ -25,6 +25,7 @@ from server.event_pump import EventPump
 from server.responses.adapter import new_id
 from server.responses.service import ResponsesService, Turn
 from server.responses.wire import (
+    SERVER_ERROR,
     ArgumentsDeltaEvent,
     ArgumentsDoneEvent,
     ContentPartEvent,
@@ -231,5 +232,5 @@ async def response_events(
 
 
 def _failed(service: ResponsesService, turn: Turn, message: str) -> ResponseObject:
-    error = ResponseError(code="server_error", message=message)
+    error = ResponseError(code=SERVER_ERROR, message=message)
     return service.response(turn, status="failed", error=error)

@@ -81,10 +81,19 @@ class FunctionCall(_Out):
 OutputItem = OutputMessage | FunctionCall
 
 
+ResponseErrorCode = Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
+"""OpenAI's codes of a failed response (`response.error.code`): a vocabulary of its own,
+apart from the HTTP errors' `graph.errors.ErrorCode`."""
+
+SERVER_ERROR: ResponseErrorCode = "server_error"
+"""The code of a response that failed after its stream began (the run's own error is the
+message)."""
+
+
 class ResponseError(_Out):
     """Why a response failed (`status: failed`)."""
 
-    code: Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
+    code: ResponseErrorCode
     message: str
 
 
