@@ -45,6 +45,8 @@ from server.responses.wire import (
     FunctionCall,
     OutputItem,
     OutputMessage,
+    ReasoningOut,
+    ReasoningText,
     ResponseUsage,
 )
 from server.responses.wire import OutputText as OutputTextOut
@@ -185,13 +187,27 @@ def input_records(items: list[InputItem]) -> list[dict[str, Any]]:
 
 
 def output_items(
-    text: str, calls: list[ToolCall], *, message_id: str | None = None
+    text: str,
+    calls: list[ToolCall],
+    *,
+    reasoning: str | None = None,
+    message_id: str | None = None,
+    reasoning_id: str | None = None,
 ) -> list[OutputItem]:
-    """A run's output items: its text as a message (unless it is only calls), then its calls.
+    """A run's output items: its reasoning, its text as a message, then its calls.
 
-    `message_id`: the id the message was streamed under (a fresh one when None).
+    The message is left out when the run made only calls. `message_id`, `reasoning_id`:
+    the ids they were streamed under (fresh ones when None).
     """
     items: list[OutputItem] = []
+    if reasoning:
+        items.append(
+            ReasoningOut(
+                id=reasoning_id or new_id("rs"),
+                status="completed",
+                content=[ReasoningText(text=reasoning)],
+            )
+        )
     if text or not calls:
         items.append(
             OutputMessage(

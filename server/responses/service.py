@@ -33,7 +33,7 @@ from server.responses.adapter import input_records, new_id, now, output_items, t
 from server.responses.adapter import usage_object as response_usage
 from server.responses.protocol import CreateResponseRequest, FunctionTool, HostedTool
 from server.responses.wire import FunctionToolOut, ResponseError, ResponseObject
-from server.run_events import StreamEvent, final_text, pending_tool_calls
+from server.run_events import StreamEvent, final_reasoning, final_text, pending_tool_calls
 from server.runs import (
     PreparedRun,
     prepare_run,
@@ -334,8 +334,12 @@ class ResponsesService:
         return await turn.complete(turn_.run)
 
     def stream(self, turn_: Turn) -> AsyncGenerator[StreamEvent, None]:
-        """Run, yielding the answer's text as the provider produces it, then the output."""
-        return turn.stream(turn_.run, show_reasoning=False, progress=False)
+        """Run, yielding reasoning and text as the provider produces them, then the output.
+
+        Reasoning only with SHOW_REASONING; progress lines (PROGRESS_EVENTS) are the chat
+        door's, shown as reasoning there, and not sent here.
+        """
+        return turn.stream(turn_.run, show_reasoning=self._settings.show_reasoning, progress=False)
 
     def response(
         self,
@@ -345,19 +349,26 @@ class ResponsesService:
         output: dict[str, Any] | None = None,
         error: ResponseError | None = None,
         text: str | None = None,
-        message_id: str | None = None,
+        reasoning: str | None = None,
+        ids: dict[str, str] | None = None,
     ) -> ResponseObject:
         """The response object of a turn: in progress, completed with the run's output, or failed.
 
-        `text` and `message_id`: the answer's text and message id as they were streamed
-        (by default the output's text, and a fresh id).
+        `text`, `reasoning` and `ids` (`message`, `reasoning`): the answer's text and
+        reasoning, and their items' ids, as they were streamed (by default the output's,
+        and fresh ids). Reasoning is shown only with SHOW_REASONING.
         """
         request = turn_.request
+        ids = ids or {}
+        if reasoning is None and output is not None and self._settings.show_reasoning:
+            reasoning = final_reasoning(output)
         items = (
             output_items(
                 final_text(output) if text is None else text,
                 pending_tool_calls(output),
-                message_id=message_id,
+                reasoning=reasoning,
+                message_id=ids.get("message"),
+                reasoning_id=ids.get("reasoning"),
             )
             if output is not None
             else []

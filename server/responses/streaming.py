@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import psycopg
@@ -30,9 +31,14 @@ from server.responses.wire import (
     ArgumentsDoneEvent,
     ContentPartEvent,
     FunctionCall,
+    OutputItem,
     OutputItemEvent,
     OutputMessage,
     OutputText,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    ReasoningOut,
+    ReasoningText,
     ResponseError,
     ResponseLifecycleEvent,
     ResponseObject,
@@ -40,8 +46,8 @@ from server.responses.wire import (
     TextDeltaEvent,
     TextDoneEvent,
 )
+from server.run_events import ReasoningDelta, TextDelta, TurnDone, final_text
 from server.run_events import StreamEvent as RunEvent
-from server.run_events import TextDelta, TurnDone, final_text
 from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
@@ -49,13 +55,22 @@ logger = logging.getLogger(__name__)
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request."
 
 
+_KINDS = ("reasoning", "message")
+"""The items whose text is streamed as it is produced."""
+
+
 @dataclass
 class _Events:
-    """Numbers and frames the events of one response."""
+    """Numbers and frames the events of one response, and where its streamed items are."""
 
     sequence: int = 0
-    message_id: str = field(default_factory=lambda: new_id("msg"))
-    message_open: bool = False
+    ids: dict[str, str] = field(
+        default_factory=lambda: {"reasoning": new_id("rs"), "message": new_id("msg")}
+    )
+    opened: dict[str, int] = field(default_factory=dict)
+    """The streamed items opened so far (`reasoning`, `message`) and their output index."""
+    closed: set[str] = field(default_factory=set)
+    """The streamed items done already: the reasoning, once the answer's text began."""
 
     def frame(self, event: StreamEvent) -> str:
         event.sequence_number = self.sequence
@@ -65,62 +80,80 @@ class _Events:
     def lifecycle(self, kind: str, response: ResponseObject) -> str:
         return self.frame(ResponseLifecycleEvent(type=kind, response=response, sequence_number=0))
 
-    def open_message(self) -> list[str]:
-        """The message item and its text part, added (once)."""
-        if self.message_open:
+    def _part(self, kind: str, text: str) -> OutputText | ReasoningText:
+        return OutputText(text=text) if kind == "message" else ReasoningText(text=text)
+
+    def open(self, kind: str) -> list[str]:
+        """A streamed item and its one content part, added (once), at the next index."""
+        if kind in self.opened:
             return []
-        self.message_open = True
-        item = OutputMessage(id=self.message_id, status="in_progress", content=[])
+        index = self.opened[kind] = len(self.opened)
+        item_id = self.ids[kind]
+        item: OutputItem = (
+            OutputMessage(id=item_id, status="in_progress", content=[])
+            if kind == "message"
+            else ReasoningOut(id=item_id, status="in_progress", content=[])
+        )
         return [
             self.frame(
                 OutputItemEvent(
-                    type="response.output_item.added", output_index=0, item=item, sequence_number=0
+                    type="response.output_item.added",
+                    output_index=index,
+                    item=item,
+                    sequence_number=0,
                 )
             ),
             self.frame(
                 ContentPartEvent(
                     type="response.content_part.added",
-                    item_id=self.message_id,
-                    output_index=0,
+                    item_id=item_id,
+                    output_index=index,
                     content_index=0,
-                    part=OutputText(text=""),
+                    part=self._part(kind, ""),
                     sequence_number=0,
                 )
             ),
         ]
 
-    def delta(self, text: str) -> str:
-        return self.frame(
-            TextDeltaEvent(
-                item_id=self.message_id,
-                output_index=0,
-                content_index=0,
-                delta=text,
-                sequence_number=0,
+    def delta(self, kind: str, text: str) -> str:
+        common = {"item_id": self.ids[kind], "output_index": self.opened[kind]}
+        if kind == "message":
+            return self.frame(
+                TextDeltaEvent(**common, content_index=0, delta=text, sequence_number=0)
             )
+        return self.frame(
+            ReasoningDeltaEvent(**common, content_index=0, delta=text, sequence_number=0)
         )
 
-    def close_message(self, item: OutputMessage) -> list[str]:
+    def close(self, index: int, item: OutputMessage | ReasoningOut) -> list[str]:
+        """A streamed item's text done, its part done, the item done (once)."""
+        kind = item.type
+        if kind in self.closed:
+            return []
+        self.closed.add(kind)
         text = item.content[0].text if item.content else ""
+        common: dict[str, Any] = {"item_id": item.id, "output_index": index, "content_index": 0}
+        done: StreamEvent = (
+            TextDoneEvent(**common, text=text, sequence_number=0)
+            if kind == "message"
+            else ReasoningDoneEvent(**common, text=text, sequence_number=0)
+        )
         return [
-            self.frame(
-                TextDoneEvent(
-                    item_id=item.id, output_index=0, content_index=0, text=text, sequence_number=0
-                )
-            ),
+            self.frame(done),
             self.frame(
                 ContentPartEvent(
                     type="response.content_part.done",
-                    item_id=item.id,
-                    output_index=0,
-                    content_index=0,
-                    part=OutputText(text=text),
+                    **common,
+                    part=self._part(kind, text),
                     sequence_number=0,
                 )
             ),
             self.frame(
                 OutputItemEvent(
-                    type="response.output_item.done", output_index=0, item=item, sequence_number=0
+                    type="response.output_item.done",
+                    output_index=index,
+                    item=item,
+                    sequence_number=0,
                 )
             ),
         ]
@@ -160,6 +193,22 @@ class _Events:
             ),
         ]
 
+    def in_stream_order(self, response: ResponseObject) -> ResponseObject:
+        """The response with its items in the order they were streamed (opened ones first)."""
+        rank = {kind: index for index, kind in enumerate(self.opened)}
+        ordered = sorted(
+            enumerate(response.output),
+            key=lambda pair: (rank.get(pair[1].type, len(rank)), pair[0]),
+        )
+        return response.model_copy(update={"output": [item for _, item in ordered]})
+
+
+def _rest(streamed: str, final: str | None) -> str:
+    """What the output has beyond what was streamed (a node's text that was not streamed)."""
+    if final is None:
+        return ""
+    return final[len(streamed) :] if final.startswith(streamed) else ""
+
 
 async def response_events(
     first: RunEvent,
@@ -181,51 +230,63 @@ async def response_events(
     yield out.lifecycle("response.created", started)
     yield out.lifecycle("response.in_progress", started)
     try:
-        streamed: list[str] = []
+        streamed: dict[str, list[str]] = {"reasoning": [], "message": []}
         event = first
         while not isinstance(event, TurnDone):
-            if isinstance(event, TextDelta):
-                for frame in out.open_message():
+            kind = {TextDelta: "message", ReasoningDelta: "reasoning"}.get(type(event))
+            if kind == "message" and "reasoning" in out.opened:
+                # The reasoning is done when the answer begins, as OpenAI streams it; what a
+                # later model call of the run reasons (after a tool round) stays in the
+                # thread, not in this response.
+                thought = ReasoningOut(
+                    id=out.ids["reasoning"],
+                    status="completed",
+                    content=[ReasoningText(text="".join(streamed["reasoning"]))],
+                )
+                for frame in out.close(out.opened["reasoning"], thought):
                     yield frame
-                streamed.append(event.text)
-                yield out.delta(event.text)
+            if kind is not None and kind not in out.closed:
+                for frame in out.open(kind):
+                    yield frame
+                streamed[kind].append(event.text)
+                yield out.delta(kind, event.text)
             event = await events.next()
         await events.join()  # the run's generator has returned: its checkpoints are written
-        text = "".join(streamed)
-        final = final_text(event.output)
-        rest = final[len(text) :] if final.startswith(text) else ""
+        text, reasoning = "".join(streamed["message"]), "".join(streamed["reasoning"])
+        rest = {"message": _rest(text, final_text(event.output)), "reasoning": ""}
         response = service.response(
             turn,
             status="completed",
             output=event.output,
-            text=text + rest,
-            message_id=out.message_id,
+            text=text + rest["message"],
+            reasoning=reasoning or None,
+            ids=out.ids,
         )
+        response = out.in_stream_order(response)
         await service.record(turn, response)
         with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
             await run_held.aclose()
         for index, item in enumerate(response.output):
-            if isinstance(item, OutputMessage):
-                for frame in out.open_message():
-                    yield frame
-                if rest:
-                    yield out.delta(rest)
-                for frame in out.close_message(item):
-                    yield frame
-            else:
+            if isinstance(item, FunctionCall):
                 for frame in out.function_call(index, item):
                     yield frame
+                continue
+            for frame in out.open(item.type):
+                yield frame
+            if rest[item.type]:
+                yield out.delta(item.type, rest[item.type])
+            for frame in out.close(index, item):
+                yield frame
         yield out.lifecycle("response.completed", response)
     except AgentError as exc:
         yield out.lifecycle("response.failed", _failed(service, turn, exc.message))
     except psycopg.OperationalError as exc:
         if store_unavailable(exc):
-            yield out.lifecycle(
-                "response.failed", _failed(service, turn, STORE_UNAVAILABLE_MESSAGE)
-            )
+            message = STORE_UNAVAILABLE_MESSAGE
         else:
             logger.exception("unhandled database error while streaming a response")
-            yield out.lifecycle("response.failed", _failed(service, turn, SERVER_ERROR_MESSAGE))
+            message = SERVER_ERROR_MESSAGE
+        yield out.lifecycle("response.failed", _failed(service, turn, message))
     except Exception:  # the stream's boundary: headers are sent, so report it in-band
         logger.exception("unhandled error while streaming a response")
         yield out.lifecycle("response.failed", _failed(service, turn, SERVER_ERROR_MESSAGE))

@@ -78,7 +78,28 @@ class FunctionCall(_Out):
     """The arguments as a JSON string."""
 
 
-OutputItem = OutputMessage | FunctionCall
+class ReasoningText(_Out):
+    """The model's reasoning, as the provider returned it."""
+
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class ReasoningOut(_Out):
+    """`reasoning`: what the model reasoned before its answer.
+
+    Sent when the provider returns reasoning and SHOW_REASONING is on; the thread keeps it
+    either way.
+    """
+
+    id: str
+    type: Literal["reasoning"] = "reasoning"
+    status: ItemStatus
+    summary: list[Any] = Field(default_factory=list)
+    content: list[ReasoningText]
+
+
+OutputItem = ReasoningOut | OutputMessage | FunctionCall
 
 
 ResponseErrorCode = Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
@@ -195,7 +216,7 @@ class ContentPartEvent(_Event):
     item_id: str
     output_index: int
     content_index: int
-    part: OutputText
+    part: OutputText | ReasoningText
 
 
 class TextDeltaEvent(_Event):
@@ -218,6 +239,26 @@ class TextDoneEvent(_Event):
     content_index: int
     text: str
     logprobs: list[Any] = Field(default_factory=list)
+
+
+class ReasoningDeltaEvent(_Event):
+    """`response.reasoning_text.delta`: a piece of the model's reasoning."""
+
+    type: Literal["response.reasoning_text.delta"] = "response.reasoning_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class ReasoningDoneEvent(_Event):
+    """`response.reasoning_text.done`: the whole reasoning."""
+
+    type: Literal["response.reasoning_text.done"] = "response.reasoning_text.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
 
 
 class ArgumentsDeltaEvent(_Event):
@@ -246,6 +287,8 @@ StreamEvent = (
     | ContentPartEvent
     | TextDeltaEvent
     | TextDoneEvent
+    | ReasoningDeltaEvent
+    | ReasoningDoneEvent
     | ArgumentsDeltaEvent
     | ArgumentsDoneEvent
 )

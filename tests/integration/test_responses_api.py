@@ -662,3 +662,55 @@ async def test_a_client_that_leaves_mid_stream_cancels_the_run(
     # The run was cancelled before it ended: nothing was recorded, and the service goes on.
     assert httpx.get(f"{app.url}/v1/responses/{rid}").status_code == 404
     assert text_of(create(app.url, model="m", input="again")) == "fine"
+
+
+# --- reasoning ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_is_a_reasoning_item_before_the_message(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, stream: bool
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply("Six.", reasoning="Two threes make six."))
+    if stream:
+        events = raw_events(app.url, model="m", input="2*3?")
+        assert squeezed([e["type"] for e in events]) == [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            *TEXT_EVENTS[2:],
+        ]
+        added = [e for e in events if e["type"] == "response.output_item.added"]
+        assert [(e["output_index"], e["item"]["type"]) for e in added] == [
+            (0, "reasoning"),
+            (1, "message"),
+        ]
+        reasoning = "".join(
+            e["delta"] for e in events if e["type"] == "response.reasoning_text.delta"
+        )
+        assert reasoning == "Two threes make six."
+        raw = events[-1]["response"]
+    else:
+        raw = create(app.url, model="m", input="2*3?")
+    assert [item["type"] for item in raw["output"]] == ["reasoning", "message"]
+    assert raw["output"][0]["content"] == [
+        {"type": "reasoning_text", "text": "Two threes make six."}
+    ]
+    assert text_of(raw) == "Six."
+
+
+def test_show_reasoning_false_leaves_the_reasoning_item_out(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary, show_reasoning=False))
+    primary.script(Reply("Six.", reasoning="Two threes make six."), Reply("Still six."))
+    raw = create(app.url, model="m", input="2*3?")
+    assert [item["type"] for item in raw["output"]] == ["message"]
+    events = raw_events(app.url, model="m", input="again", previous_response_id=raw["id"])
+    assert "response.reasoning_text.delta" not in {e["type"] for e in events}
