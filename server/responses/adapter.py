@@ -193,11 +193,13 @@ def output_items(
     reasoning: str | None = None,
     message_id: str | None = None,
     reasoning_id: str | None = None,
+    cut: bool = False,
 ) -> list[OutputItem]:
     """A run's output items: its reasoning, its text as a message, then its calls.
 
     The message is left out when the run made only calls. `message_id`, `reasoning_id`:
-    the ids they were streamed under (fresh ones when None).
+    the ids they were streamed under (fresh ones when None); `cut`: the answer stopped at
+    the token limit (the message is `incomplete`).
     """
     items: list[OutputItem] = []
     if reasoning:
@@ -212,7 +214,7 @@ def output_items(
         items.append(
             OutputMessage(
                 id=message_id or new_id("msg"),
-                status="completed",
+                status="incomplete" if cut else "completed",
                 content=[OutputTextOut(text=text)],
             )
         )

@@ -32,7 +32,12 @@ from server.ops.response_store import ResponseStore, StoredResponse
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
 from server.responses.protocol import CreateResponseRequest, FunctionTool, HostedTool
-from server.responses.wire import FunctionToolOut, ResponseError, ResponseObject
+from server.responses.wire import (
+    FunctionToolOut,
+    IncompleteDetails,
+    ResponseError,
+    ResponseObject,
+)
 from server.run_events import StreamEvent, final_reasoning, final_text, pending_tool_calls
 from server.runs import (
     PreparedRun,
@@ -362,6 +367,9 @@ class ResponsesService:
         ids = ids or {}
         if reasoning is None and output is not None and self._settings.show_reasoning:
             reasoning = final_reasoning(output)
+        cut = output is not None and output.get("finish_reason") == "length"
+        if cut and status == "completed":
+            status = "incomplete"
         items = (
             output_items(
                 final_text(output) if text is None else text,
@@ -369,6 +377,7 @@ class ResponsesService:
                 reasoning=reasoning,
                 message_id=ids.get("message"),
                 reasoning_id=ids.get("reasoning"),
+                cut=cut,
             )
             if output is not None
             else []
@@ -379,6 +388,7 @@ class ResponsesService:
             status=status,
             completed_at=now() if status == "completed" else None,
             error=error,
+            incomplete_details=IncompleteDetails() if status == "incomplete" else None,
             instructions=request.instructions,
             max_output_tokens=request.max_output_tokens,
             model=request.model,

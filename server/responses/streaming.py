@@ -277,7 +277,8 @@ async def response_events(
                 yield out.delta(item.type, rest[item.type])
             for frame in out.close(index, item):
                 yield frame
-        yield out.lifecycle("response.completed", response)
+        # An answer cut at max_output_tokens ends `incomplete`, as OpenAI's does.
+        yield out.lifecycle(f"response.{response.status}", response)
     except AgentError as exc:
         yield out.lifecycle("response.failed", _failed(service, turn, exc.message))
     except psycopg.OperationalError as exc:

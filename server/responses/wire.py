@@ -118,6 +118,12 @@ class ResponseError(_Out):
     message: str
 
 
+class IncompleteDetails(_Out):
+    """Why a response is `incomplete`: the answer reached `max_output_tokens`."""
+
+    reason: Literal["max_output_tokens"] = "max_output_tokens"
+
+
 class FunctionToolOut(_Out):
     """A function tool of the request, echoed."""
 
@@ -145,7 +151,7 @@ class ResponseObject(_Out):
     completed_at: int | None = None
     background: bool = False
     error: ResponseError | None = None
-    incomplete_details: None = None
+    incomplete_details: IncompleteDetails | None = None
     instructions: str | None = None
     max_output_tokens: int | None = None
     model: str
@@ -193,10 +199,14 @@ class _Event(_Out):
 
 
 class ResponseLifecycleEvent(_Event):
-    """`response.created`, `response.in_progress`, `response.completed`, `response.failed`."""
+    """`response.created`, `.in_progress`, then `.completed`, `.incomplete` or `.failed`."""
 
     type: Literal[
-        "response.created", "response.in_progress", "response.completed", "response.failed"
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
     ]
     response: ResponseObject
 

@@ -714,3 +714,21 @@ def test_show_reasoning_false_leaves_the_reasoning_item_out(
     assert [item["type"] for item in raw["output"]] == ["message"]
     events = raw_events(app.url, model="m", input="again", previous_response_id=raw["id"])
     assert "response.reasoning_text.delta" not in {e["type"] for e in events}
+
+
+def test_an_answer_cut_at_max_output_tokens_is_incomplete(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(
+        Reply("Once upon a", finish_reason="length"), Reply("Once upon", finish_reason="length")
+    )
+    raw = create(app.url, model="m", input="A story?", max_output_tokens=3)
+    assert raw["status"] == "incomplete"
+    assert raw["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert raw["output"][0]["status"] == "incomplete"
+    events = raw_events(app.url, model="m", input="Again?", max_output_tokens=3)
+    assert events[-1]["type"] == "response.incomplete"
+    assert events[-1]["response"]["status"] == "incomplete"
+    # An incomplete response is stored and continues like any other.
+    assert httpx.get(f"{app.url}/v1/responses/{raw['id']}").json()["status"] == "incomplete"
