@@ -302,6 +302,7 @@ class ResponsesService:
                 checkpoint_id=previous.checkpoint_id if previous is not None else None,
                 durability=self._settings.checkpoint_durability,
                 images=self._images,
+                exact=True,
             )
         return Turn(response_id, request, run, thread, records)
 

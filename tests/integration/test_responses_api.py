@@ -287,6 +287,51 @@ def test_wrong_call_ids_are_a_400(
     assert "c9" in answer.json()["error"]["message"]
 
 
+def test_a_paused_response_must_be_answered_and_a_finished_one_cannot_be(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(on_fake(make_settings, primary))
+    primary.script(
+        Reply(tool_calls=[ToolCallSpec("get_weather", {"city": "Rome"}, "c9")]), Reply("fig")
+    )
+    paused = create(app.url, model="m", input="Rome?", tools=[WEATHER])
+    ignored = httpx.post(
+        f"{app.url}/v1/responses",
+        json={"model": "m", "previous_response_id": paused["id"], "input": "never mind"},
+    )
+    assert ignored.status_code == 400
+    assert ignored.json()["error"]["param"] == "input"
+    finished = create(app.url, model="m", input="fig?")
+    stray = httpx.post(
+        f"{app.url}/v1/responses",
+        json={
+            "model": "m",
+            "previous_response_id": finished["id"],
+            "input": [{"type": "function_call_output", "call_id": "c9", "output": "x"}],
+        },
+    )
+    assert stray.status_code == 400
+    assert len(primary.requests) == 2  # neither refused request reached the model
+
+
+def test_items_sent_with_previous_response_id_are_appended_as_they_are(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    """A client that resends the previous output beside previous_response_id loses nothing."""
+    client = sdk(serve(make_settings()).url)
+    first = client.responses.create(model="offline", input="echo plum")
+    resent = [
+        {"role": "assistant", "content": first.output_text},
+        {"role": "user", "content": "what did I say?"},
+    ]
+    answer = client.responses.create(
+        model="offline",
+        input=resent,  # type: ignore[arg-type]
+        previous_response_id=first.id,
+    )
+    assert answer.output_text == 'Earlier you said: "echo plum"'
+
+
 def test_a_stateless_round_trip_from_items(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
