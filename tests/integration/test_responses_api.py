@@ -777,3 +777,17 @@ def test_an_answer_cut_at_max_output_tokens_is_incomplete(
     assert events[-1]["response"]["status"] == "incomplete"
     # An incomplete response is stored and continues like any other.
     assert httpx.get(f"{app.url}/v1/responses/{raw['id']}").json()["status"] == "incomplete"
+
+
+def test_openapi_declares_the_responses_routes(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    paths = httpx.get(f"{serve(make_settings()).url}/openapi.json").json()["paths"]
+    create_route = paths["/v1/responses"]["post"]
+    assert create_route["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ResponseObject"
+    }
+    assert "text/event-stream" in create_route["responses"]["200"]["content"]
+    assert "400" in create_route["responses"]
+    assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
+    assert "get" in paths["/v1/responses/{response_id}/input_items"]
