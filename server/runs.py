@@ -166,11 +166,12 @@ async def prepare_run(
         exact: The client names the checkpoint it continues (`checkpoint_id`, or a new
             thread) and sends only what follows it, as the Responses API does: nothing is
             reconciled. The messages are appended, or, on a checkpoint paused for client
-            tools, must answer its calls first.
+            tools, must answer its calls first. A named checkpoint that is gone is a 404.
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
-            client tool calls are answered wrongly.
+            client tool calls are answered wrongly; 404 `thread_not_found` (`exact`) when
+            the named checkpoint is gone.
     """
     refuse_image_references(messages)
     configurable: dict[str, Any] = {"thread_id": thread.stored_id}
@@ -190,6 +191,12 @@ async def prepare_run(
         run_config = cast(RunnableConfig, {**run_config, "metadata": metadata})
     stored: list[AnyMessage] = list(snapshot.values.get("messages", []))
     interrupted = any(task.interrupts for task in snapshot.tasks)
+    if exact and checkpoint_id is not None and snapshot.created_at is None:
+        raise OpenAIHTTPError(
+            404,
+            "The checkpoint this request continues is no longer stored (its thread was deleted).",
+            code=ErrorCode.THREAD_NOT_FOUND,
+        )
     decided = (
         _exact_plan(stored, messages, interrupted=interrupted)
         if exact

@@ -60,6 +60,14 @@ CREATE TABLE IF NOT EXISTS responses (
 )
 """
 
+_LATEST: Final = (
+    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''"
+    " ORDER BY checkpoint_id DESC LIMIT 1"
+)
+"""The newest checkpoint of a thread, from the checkpointer's own table (the query its
+`aget_tuple` runs, without loading the checkpoint: a turn's record costs the same on a
+long thread as on a new one)."""
+
 _COLUMNS: Final = (
     "id, key_id, thread_id, checkpoint_id, model, created_at, response, input_items, metadata"
 )
@@ -98,6 +106,10 @@ class ResponseStore(Protocol):
 
     async def delete(self, response_id: str, key_id: str) -> bool:
         """Remove the key's response of that id; False when there was none."""
+        ...
+
+    async def latest_checkpoint(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint in the same database, or None."""
         ...
 
 
@@ -174,6 +186,13 @@ class PostgresResponseStore:
             )
             return cursor.rowcount > 0
 
+    async def latest_checkpoint(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint (`checkpoints`, the saver's table)."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(_LATEST, (thread_id,))
+            row = await cursor.fetchone()
+        return None if row is None else str(row["checkpoint_id"])
+
 
 class SqliteResponseStore:
     """The `responses` table in the checkpoints' SQLite file, on a connection of its own."""
@@ -222,6 +241,16 @@ class SqliteResponseStore:
             await self._conn.rollback()
             raise
         return cursor.rowcount > 0
+
+    async def latest_checkpoint(self, thread_id: str) -> str | None:
+        """The id of the thread's newest checkpoint (`checkpoints`, the saver's table).
+
+        The saver commits each checkpoint, and the file is in WAL mode: this connection
+        sees it as soon as the run has ended.
+        """
+        async with self._conn.execute(_LATEST.replace("%s", "?"), (thread_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
 
 
 @asynccontextmanager

@@ -42,7 +42,6 @@ async def responses_service(
     return ResponsesService(
         graph=state.graph,
         stateless_graph=state.stateless_graph,
-        checkpointer=state.checkpointer,
         providers=state.deps.providers,
         settings=state.settings,
         store=store,

@@ -18,7 +18,6 @@ from typing import Any
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import AgentGraph
 from graph.context import Context
@@ -175,7 +174,6 @@ class ResponsesService:
         *,
         graph: AgentGraph,
         stateless_graph: AgentGraph,
-        checkpointer: BaseCheckpointSaver[Any],
         providers: ProviderCatalogue,
         settings: Settings,
         store: ResponseStore,
@@ -184,7 +182,6 @@ class ResponsesService:
     ) -> None:
         self._graph = graph
         self._stateless = stateless_graph
-        self._saver = checkpointer
         self._providers = providers
         self._settings = settings
         self._store = store
@@ -292,30 +289,30 @@ class ResponsesService:
         if thread is None:
             run = await self._stateless_run(messages, context, previous)
         else:
-            if previous is not None:
-                await self._require_checkpoint(previous)
             run = await prepare_run(
                 self._graph,
                 messages,
                 thread,
                 context,
-                checkpoint_id=previous.checkpoint_id if previous is not None else None,
+                checkpoint_id=await self._fork_point(previous),
                 durability=self._settings.checkpoint_durability,
                 images=self._images,
                 exact=True,
             )
         return Turn(response_id, request, run, thread, records)
 
-    async def _require_checkpoint(self, previous: StoredResponse) -> None:
-        """A 404 when the checkpoint of `previous` is gone (its thread was deleted)."""
-        found = await self._saver.aget_tuple(_at(previous))
-        if found is None:
-            raise OpenAIHTTPError(
-                404,
-                f"The conversation of response '{previous.id}' is no longer stored.",
-                code=ErrorCode.RESPONSE_NOT_FOUND,
-                param="previous_response_id",
-            )
+    async def _fork_point(self, previous: StoredResponse | None) -> str | None:
+        """The checkpoint to fork from: the previous response's, unless it is the latest.
+
+        On the thread's latest checkpoint the turn simply appends (LangGraph then reads the
+        thread once; naming a checkpoint also reads the latest, to compare). The check is
+        one indexed query (`ResponseStore.latest_checkpoint`), run under the thread's lock.
+        """
+        if previous is None:
+            return None
+        if await self._store.latest_checkpoint(previous.thread_id) == previous.checkpoint_id:
+            return None
+        return previous.checkpoint_id
 
     async def _stateless_run(
         self, messages: list[AnyMessage], context: Context, previous: StoredResponse | None
@@ -329,8 +326,14 @@ class ResponsesService:
         require_answerable(messages)
         history: list[AnyMessage] = []
         if previous is not None:
-            await self._require_checkpoint(previous)
             snapshot = await self._graph.aget_state(_at(previous))
+            if snapshot.created_at is None:
+                raise OpenAIHTTPError(
+                    404,
+                    f"The conversation of response '{previous.id}' is no longer stored.",
+                    code=ErrorCode.THREAD_NOT_FOUND,
+                    param="previous_response_id",
+                )
             history = list(snapshot.values.get("messages", []))
         state = InputState(messages=[*history, *messages])
         return PreparedRun(self._stateless, state, {}, context)
@@ -419,9 +422,7 @@ class ResponsesService:
         """
         if turn_.thread is None:
             return
-        latest = await self._saver.aget_tuple(
-            {"configurable": {"thread_id": turn_.thread.stored_id, "checkpoint_ns": ""}}
-        )
+        latest = await self._store.latest_checkpoint(turn_.thread.stored_id)
         if latest is None:
             raise RuntimeError("a stored run ended without a checkpoint")
         await self._store.save(
@@ -429,7 +430,7 @@ class ResponsesService:
                 id=turn_.id,
                 key_id=self._caller,
                 thread_id=turn_.thread.stored_id,
-                checkpoint_id=str(latest.config["configurable"]["checkpoint_id"]),
+                checkpoint_id=latest,
                 model=turn_.request.model,
                 created_at=float(turn_.created_at),
                 response=response.model_dump(mode="json"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import empty_checkpoint
 
 from server.ops.checkpointer import open_checkpointer
 from server.ops.response_store import StoredResponse, open_response_store
@@ -43,3 +45,26 @@ async def test_rows_survive_a_restart_and_belong_to_their_key(
         assert await rows.delete("resp_1", "k1")
         assert await rows.get("resp_1", "k1") is None
         assert not await rows.delete("resp_1", "k1")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_the_latest_checkpoint_is_read_from_the_savers_table(
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    store: str,
+) -> None:
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if store == "postgres" else {}
+    settings = make_settings(sqlite_path=tmp_path / "c.sqlite", **extra)
+    async with open_checkpointer(settings) as saver, open_response_store(settings, saver) as rows:
+        assert await rows.latest_checkpoint("t") is None
+        config: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        written = []
+        for _ in range(2):
+            checkpoint = empty_checkpoint()
+            config = await saver.aput(config, checkpoint, {}, {})
+            written.append(checkpoint["id"])
+        assert await rows.latest_checkpoint("t") == written[-1]
+        found = await saver.aget_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+        assert found is not None
+        assert found.config["configurable"]["checkpoint_id"] == written[-1]

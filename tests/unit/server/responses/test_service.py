@@ -1,4 +1,4 @@
-"""The Responses core without a server: ids name checkpoints, continuing and forking threads."""
+"""The Responses core without a server (SQLite): ids name checkpoints, continuing and forking."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import build_graph
 from server.errors import OpenAIHTTPError
+from server.ops.checkpointer import open_checkpointer
 from server.ops.resources import cooldown_store
 from server.ops.response_store import ResponseStore, StoredResponse, open_response_store
 from server.responses.protocol import CreateResponseRequest
@@ -25,7 +26,7 @@ from tests.conftest import SettingsFactory
 @dataclass
 class Door:
     service: ResponsesService
-    saver: InMemorySaver
+    saver: BaseCheckpointSaver[Any]
     store: ResponseStore
 
     async def create(self, **body: Any) -> tuple[ResponseObject, StoredResponse | None]:
@@ -45,13 +46,11 @@ class Door:
 async def door(make_settings: SettingsFactory, tmp_path: Path) -> AsyncIterator[Door]:
     settings: Settings = make_settings(sqlite_path=tmp_path / "c.sqlite")
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
-    saver = InMemorySaver()
-    graph = build_graph(lambda: deps, checkpointer=saver)
-    async with open_response_store(settings, saver) as store:
+    async with open_checkpointer(settings) as saver, open_response_store(settings, saver) as store:
+        graph = build_graph(lambda: deps, checkpointer=saver)
         service = ResponsesService(
             graph=graph,
             stateless_graph=build_graph(lambda: deps),
-            checkpointer=saver,
             providers=deps.providers,
             settings=settings,
             store=store,
@@ -61,7 +60,7 @@ async def door(make_settings: SettingsFactory, tmp_path: Path) -> AsyncIterator[
     await deps.providers.aclose()
 
 
-def parent_of(door: Door, record: StoredResponse) -> str | None:
+async def parent_of(door: Door, record: StoredResponse) -> str | None:
     config = {
         "configurable": {
             "thread_id": record.thread_id,
@@ -69,7 +68,7 @@ def parent_of(door: Door, record: StoredResponse) -> str | None:
             "checkpoint_id": record.checkpoint_id,
         }
     }
-    found = door.saver.get_tuple(config)  # type: ignore[arg-type]
+    found = await door.saver.aget_tuple(config)  # type: ignore[arg-type]
     assert found is not None
     parent = found.parent_config
     return None if parent is None else str(parent["configurable"]["checkpoint_id"])
@@ -89,13 +88,13 @@ async def test_continuing_appends_and_an_older_id_forks(door: Door) -> None:
     assert second is not None
     assert second.thread_id == first.thread_id
     # The continuation's run starts from the previous response's checkpoint ...
-    assert parent_of(door, second) is not None
+    assert await parent_of(door, second) is not None
     forked, third = await door.create(input="what did I say?", previous_response_id=first.id)
     assert third is not None
     assert forked.output[0].content[0].text == 'Earlier you said: "echo one"'  # type: ignore[union-attr]
     # ... and so does a fork: both branches hang off the first response's checkpoint.
     chain = [third.checkpoint_id]
-    while (up := parent_of(door, _at(third, chain[-1]))) is not None:
+    while (up := await parent_of(door, _at(third, chain[-1]))) is not None:
         chain.append(up)
     assert first.checkpoint_id in chain
     assert second.checkpoint_id not in chain
@@ -117,7 +116,7 @@ async def test_store_false_writes_nothing(door: Door) -> None:
     response, record = await door.create(input="echo fig", store=False)
     assert record is None
     assert response.store is False
-    assert list(door.saver.list(None)) == []
+    assert [c async for c in door.saver.alist(None)] == []
 
 
 @pytest.mark.parametrize(
@@ -141,7 +140,7 @@ async def test_a_missing_checkpoint_is_a_404(door: Door) -> None:
     _, first = await door.create(input="echo one")
     assert first is not None
     await door.saver.adelete_thread(first.thread_id)
-    with pytest.raises(OpenAIHTTPError) as gone:
-        await door.create(input="again", previous_response_id=first.id)
-    assert gone.value.status == 404
-    assert gone.value.param == "previous_response_id"
+    for store in (True, False):
+        with pytest.raises(OpenAIHTTPError) as gone:
+            await door.create(input="again", previous_response_id=first.id, store=store)
+        assert (gone.value.status, gone.value.code) == (404, "thread_not_found")
