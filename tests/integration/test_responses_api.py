@@ -791,3 +791,29 @@ def test_openapi_declares_the_responses_routes(
     assert "400" in create_route["responses"]
     assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
     assert "get" in paths["/v1/responses/{response_id}/input_items"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"model": "offline", "input": "echo \\ud800 x"}', 200),  # a lone surrogate, repaired
+        (b'{"model": "offline", "input": {"role": "user"}}', 400),
+        (b'{"model": "offline", "input": "hi", "temperature": NaN}', 400),
+        (b'{"model": "offline", "input": [' + b"[" * 300 + b"]" * 300 + b"]}", 400),
+        (b'{"model": "offline", "input": "hi"', 400),
+        (b'{"model": "offline", "input": [{"role": "user", "content": [{"type": 7}]}]}', 400),
+        (b'{"model": "offline", "input": "hi", "tools": [{"type": 5}]}', 400),
+    ],
+)
+def test_hostile_bodies_get_a_4xx_in_openai_shape_never_a_5xx(
+    make_settings: SettingsFactory, serve: Serve, raw: bytes, status: int
+) -> None:
+    app = serve(make_settings())
+    answer = httpx.post(
+        f"{app.url}/v1/responses", content=raw, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        Response.model_validate(answer.json(), strict=True)
+    else:
+        assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
