@@ -222,11 +222,11 @@ def output_items(
     return items
 
 
-def function_call(call: ToolCall, status: str = "completed") -> FunctionCall:
+def function_call(call: ToolCall) -> FunctionCall:
     """A client tool call as a `function_call` item; `arguments` is a JSON string."""
     return FunctionCall(
         id=new_id("fc"),
-        status="completed" if status == "completed" else "in_progress",
+        status="completed",
         call_id=call.get("id") or new_id("call"),
         name=call["name"],
         arguments=json.dumps(call["args"]),

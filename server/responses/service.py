@@ -46,7 +46,7 @@ from server.runs import (
     run_context,
 )
 from server.settings import Settings
-from server.threads import ThreadRef, scoped_thread_id
+from server.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
 
 REFUSED = (
     "background",
@@ -197,12 +197,13 @@ class ResponsesService:
                 the endpoint, `unsupported_parameter`/`unsupported_value` for what the
                 service cannot honour; 404 for an unknown model.
         """
-        for name in request.model_extra or {}:
+        unknown = next(iter(request.model_extra or {}), None)
+        if unknown is not None:
             raise OpenAIHTTPError(
                 400,
-                f"Unknown parameter: '{name}'.",
+                f"Unknown parameter: '{unknown}'.",
                 code=ErrorCode.UNKNOWN_PARAMETER,
-                param=name,
+                param=unknown,
             )
         for name in REFUSED:
             if not _unset(getattr(request, name)):
@@ -265,7 +266,8 @@ class ResponsesService:
         if not request.stored:
             return None
         if previous is not None:
-            return ThreadRef(previous.thread_id, previous.thread_id, delta=True)
+            client_id = unscoped_thread_id(self._caller, previous.thread_id)
+            return ThreadRef(client_id, previous.thread_id, delta=True)
         return ThreadRef(response_id, scoped_thread_id(self._caller, response_id), delta=True)
 
     async def prepare(

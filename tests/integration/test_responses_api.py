@@ -817,3 +817,24 @@ def test_hostile_bodies_get_a_4xx_in_openai_shape_never_a_5xx(
         Response.model_validate(answer.json(), strict=True)
     else:
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_the_thread_is_named_after_the_first_response_and_echoed(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings(api_keys=["sk-a"]))
+    headers = {"Authorization": "Bearer sk-a"}
+    first = httpx.post(
+        f"{app.url}/v1/responses", json={"model": "offline", "input": "hi"}, headers=headers
+    )
+    rid = first.json()["id"]
+    assert first.headers["x-thread-id"] == rid
+    later = httpx.post(
+        f"{app.url}/v1/responses",
+        json={"model": "offline", "input": "hi", "previous_response_id": rid},
+        headers=headers,
+    )
+    assert later.headers["x-thread-id"] == rid  # as the client knows it, not as stored
+    history = httpx.get(f"{app.url}/agent/threads/{rid}/history", headers=headers)
+    assert history.status_code == 200
+    assert len(history.json()["checkpoints"]) >= 2
