@@ -1,12 +1,14 @@
 """OpenAI's Responses event stream: `response.created` to `response.completed`, numbered.
 
 Every event is an SSE `event: <type>` / `data: <event>` pair with a `sequence_number` one
-more than the one before. The answer's text is streamed as it is produced, inside a
-`message` item (`output_item.added`, `content_part.added`, `output_text.delta` ...,
-`output_text.done`, `content_part.done`, `output_item.done`); the client tool calls a run
-paused on follow as `function_call` items, then `response.completed` with the whole response
-and its usage. A failure once the stream has begun is `response.failed` (the response with
-status `failed` and its `error`), and the stream ends there.
+more than the one before. The model's reasoning (a `reasoning` item, when shown) and the
+answer's text (a `message` item: `output_item.added`, `content_part.added`,
+`output_text.delta` ..., `output_text.done`, `content_part.done`, `output_item.done`) are
+streamed as they are produced; the client tool calls a run paused on follow as
+`function_call` items, then `response.completed` (`response.incomplete` when the answer hit
+`max_output_tokens`) with the whole response and its usage. A failure once the stream has
+begun is `response.failed` (the response with status `failed` and its `error`), and the
+stream ends there.
 """
 
 from __future__ import annotations
@@ -53,10 +55,6 @@ from server.store_errors import store_unavailable
 logger = logging.getLogger(__name__)
 
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request."
-
-
-_KINDS = ("reasoning", "message")
-"""The items whose text is streamed as it is produced."""
 
 
 @dataclass
