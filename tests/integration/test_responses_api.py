@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -57,8 +57,21 @@ def on_fake(make_settings: SettingsFactory, upstream: FakeUpstream, **extra: Any
     )
 
 
-def sdk(url: str, key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
+Sdk = Callable[..., openai.OpenAI]
+
+
+@pytest.fixture
+def sdk() -> Iterator[Sdk]:
+    """openai SDK clients for a service's URL (and a key), closed after the test."""
+    made: list[openai.OpenAI] = []
+
+    def client(url: str, key: str = "unused") -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30))
+        return made[-1]
+
+    yield client
+    for each in made:
+        each.close()
 
 
 def create(url: str, key: str | None = None, **body: Any) -> dict[str, Any]:
@@ -123,7 +136,7 @@ def squeezed(types: list[str]) -> list[str]:
 
 
 def test_a_string_input_answers_with_a_message_and_usage(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     app = serve(make_settings())
     raw = create(app.url, model="offline", input="What is 17 * 23?", metadata={"k": "v"})
@@ -160,7 +173,7 @@ def test_items_input_is_a_conversation(make_settings: SettingsFactory, serve: Se
 
 
 def test_previous_response_id_continues_and_an_older_one_forks(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     client = sdk(serve(make_settings()).url)
     first = client.responses.create(model="offline", input="echo pineapple")
@@ -187,7 +200,7 @@ def test_previous_response_id_continues_and_an_older_one_forks(
 
 
 def test_instructions_apply_to_their_turn_only(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, sdk: Sdk
 ) -> None:
     client = sdk(serve(on_fake(make_settings, primary)).url)
     primary.script(Reply("Arr."), Reply("Hello."))
@@ -210,7 +223,7 @@ def test_instructions_apply_to_their_turn_only(
 
 
 def test_sampling_fields_reach_the_provider(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, sdk: Sdk
 ) -> None:
     client = sdk(serve(on_fake(make_settings, primary)).url)
     primary.script(Reply("{}"))
@@ -233,7 +246,7 @@ def test_sampling_fields_reach_the_provider(
 
 
 def test_a_function_tool_call_is_answered_by_function_call_output(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, sdk: Sdk
 ) -> None:
     client = sdk(serve(on_fake(make_settings, primary)).url)
     primary.script(
@@ -315,7 +328,7 @@ def test_a_paused_response_must_be_answered_and_a_finished_one_cannot_be(
 
 
 def test_items_sent_with_previous_response_id_are_appended_as_they_are(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     """A client that resends the previous output beside previous_response_id loses nothing."""
     client = sdk(serve(make_settings()).url)
@@ -351,7 +364,9 @@ def test_a_stateless_round_trip_from_items(
 # --- stored responses ------------------------------------------------------------------------
 
 
-def test_retrieve_input_items_and_delete(make_settings: SettingsFactory, serve: Serve) -> None:
+def test_retrieve_input_items_and_delete(
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
+) -> None:
     app = serve(make_settings())
     client = sdk(app.url)
     items = [
@@ -386,7 +401,7 @@ def test_retrieve_input_items_and_delete(make_settings: SettingsFactory, serve: 
 
 
 def test_store_false_is_stateless_and_never_retrievable(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     client = sdk(serve(make_settings()).url)
     kept = client.responses.create(model="offline", input="echo pear")
@@ -405,7 +420,9 @@ def test_store_false_is_stateless_and_never_retrievable(
     assert after.output_text == 'Earlier you said: "echo pear"'
 
 
-def test_another_keys_response_is_a_404(make_settings: SettingsFactory, serve: Serve) -> None:
+def test_another_keys_response_is_a_404(
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
+) -> None:
     app = serve(make_settings(api_keys=["sk-a", "sk-b"]))
     mine = sdk(app.url, "sk-a").responses.create(model="offline", input="echo secret")
     other = sdk(app.url, "sk-b")
@@ -500,7 +517,7 @@ def test_unknown_ids_are_404_in_openai_shape(make_settings: SettingsFactory, ser
 
 
 def test_stream_helper_and_raw_events_follow_openais_sequence(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     app = serve(make_settings())
     client = sdk(app.url)
@@ -529,7 +546,7 @@ def test_stream_helper_and_raw_events_follow_openais_sequence(
 
 
 def test_create_stream_true_streams_text_and_function_calls(
-    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, sdk: Sdk
 ) -> None:
     app = serve(on_fake(make_settings, primary))
     primary.script(
@@ -608,6 +625,7 @@ def test_a_tool_using_conversation_survives_kill_9(
     primary: FakeUpstream,
     request: pytest.FixtureRequest,
     store: str,
+    sdk: Sdk,
 ) -> None:
     extra: dict[str, Any] = {}
     if store == "postgres":
