@@ -47,6 +47,9 @@ class Context:
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     """OpenAI `response_format`, passed to providers that speak OpenAI's API."""
+    instructions: str | None = None
+    """A system prompt for this run only (the Responses API's `instructions`): it leads the
+    prompt in place of the default one and is never stored in the thread."""
     openai_params: dict[str, Any] = field(default_factory=dict)
     """Other OpenAI sampling fields the client set (`seed`, `frequency_penalty`,
     `presence_penalty`, `logit_bias`), passed only to providers that speak OpenAI's API."""

@@ -59,6 +59,13 @@ class ErrorCode(StrEnum):
     """The caller's key has used its monthly token or cost budget (429, not retried)."""
     CHECKPOINTER_UNAVAILABLE = "checkpointer_unavailable"
     """The conversation store (PostgreSQL) is unreachable (503)."""
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
+    """A parameter of OpenAI's that the service does not honour, set to change what it
+    does (`background: true`, `conversation`, `prompt` on `/v1/responses`) (400)."""
+    UNKNOWN_PARAMETER = "unknown_parameter"
+    """A field that is no parameter of the endpoint (`/v1/responses`, as OpenAI answers) (400)."""
+    RESPONSE_NOT_FOUND = "response_not_found"
+    """No stored response with this id for the caller's key (404)."""
 
 
 class AgentError(Exception):

@@ -54,6 +54,7 @@ def make_compact(deps: DepsSource) -> Node:
             scale=scale,
             extra=counter.tools(offered_tools(services, state, context)),
             default_system=SYSTEM_PROMPT,
+            instructions=context.instructions,
         )
         outcome = await compact(request, counter, summariser)
         update: dict[str, Any] = {

@@ -456,7 +456,11 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             # it keeps its images by reference (`nodes.images`): the provider gets bytes.
             await resolve_images(
                 sent_prompt(
-                    state["messages"], state.get("summary"), SYSTEM_PROMPT, state.get("clipped")
+                    state["messages"],
+                    state.get("summary"),
+                    SYSTEM_PROMPT,
+                    state.get("clipped"),
+                    context.instructions,
                 ),
                 services.images,
             ),
@@ -527,6 +531,7 @@ class _Harder:
             scale=sent["scale"] if sent is not None else 1.0,
             extra=extra,
             default_system=SYSTEM_PROMPT,
+            instructions=self._context.instructions,
         )
         outcome = await compact(request, counter, self.summariser)
         if outcome.compacted is None or outcome.compacted["how"] == "failed":
@@ -539,5 +544,11 @@ class _Harder:
             "clipped": outcome.clipped,
             "prompt_tokens": PromptTokens(estimated=outcome.estimate, reported=None, scale=scale),
         }
-        prompt = sent_prompt(state["messages"], outcome.summary, SYSTEM_PROMPT, outcome.clipped)
+        prompt = sent_prompt(
+            state["messages"],
+            outcome.summary,
+            SYSTEM_PROMPT,
+            outcome.clipped,
+            self._context.instructions,
+        )
         return await resolve_images(prompt, self._services.images)

@@ -15,6 +15,7 @@ from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
 from server.operator import admin, health, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
+from server.responses import routes as responses_routes
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(openai_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(usage.router)

@@ -16,6 +16,7 @@ from server.errors import OpenAIHTTPError
 from server.obs.metrics import Metrics
 from server.ops.cache import ResponseCache
 from server.ops.ratelimit import over_limit_message, subject_of
+from server.ops.response_store import ResponseStore
 from server.ops.usage import UsageLedger
 from server.ops.usage_store import month_start, next_month
 from server.state import AppState
@@ -194,3 +195,13 @@ async def get_metrics(state: AppStateDep) -> Metrics:
 
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_response_store(state: AppStateDep) -> ResponseStore:
+    """The app's stored responses (the Responses API's `responses` table)."""
+    if state.responses is None:
+        raise RuntimeError("the response store is opened by the lifespan")
+    return state.responses
+
+
+ResponseStoreDep = Annotated[ResponseStore, Depends(get_response_store)]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
+import anyio
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 T = TypeVar("T")
 
@@ -50,3 +54,25 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     if task.cancelled():
         raise ClientGone
     return task.result()
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that runs `on_close` however it ends (even if never started).
+
+    A client that leaves cancels the stream; one that leaves before the first byte never
+    starts it. Either way the run must be stopped and the thread lock released.
+    """
+
+    def __init__(
+        self, content: AsyncIterator[str], *, on_close: AsyncExitStack, **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then close what the run held, shielded from the client's cancellation."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close.aclose()

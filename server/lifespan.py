@@ -23,6 +23,7 @@ from server.ops.images import open_image_store
 from server.ops.locks import ThreadLocks
 from server.ops.mcp import open_mcp_servers
 from server.ops.resources import open_operations
+from server.ops.response_store import open_response_store
 from server.ops.usage import open_usage_ledger
 from server.settings import Settings
 from server.state import AppState
@@ -74,6 +75,7 @@ def make_lifespan(
             open_checkpointer(settings) as saver,
             open_image_store(settings, saver) as images,
             open_usage_ledger(settings, saver) as usage,
+            open_response_store(settings, saver) as responses,
             open_operations(settings) as ops,
             open_mcp_servers(settings) as mcp,
         ):
@@ -123,6 +125,7 @@ def make_lifespan(
                 usage=usage,
                 budgets=budgets,
                 mcp=mcp,
+                responses=responses,
             )
             try:
                 yield {"agent": state}

@@ -233,6 +233,10 @@ def plan(
             return Plan("continue", start=shared)
         if finished and rest:
             return Plan("append", start=shared)
+    if delta and interrupted and want and want[0][0] == "tool":
+        # Only the results of the calls the thread is paused on (a client that sends only
+        # what is new: `X-Thread-Id`, or a Responses API `function_call_output`).
+        return Plan("resume", start=0)
     if (
         retry
         and finished

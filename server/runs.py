@@ -31,7 +31,7 @@ from graph.state import InputState, State, Usage
 from nodes.images import ImageStore, externalize, names_stored_image
 from nodes.messages import content_text
 from server.errors import OpenAIHTTPError
-from server.reconcile import plan
+from server.reconcile import Plan, plan
 from server.settings import Settings
 from server.threads import ThreadRef
 
@@ -49,6 +49,7 @@ class ClientOptions(TypedDict, total=False):
     parallel_tool_calls: bool | None
     response_format: dict[str, Any] | None
     openai_params: dict[str, Any]
+    instructions: str | None
 
 
 def run_context(
@@ -139,6 +140,7 @@ async def prepare_run(
     answerable: bool = True,
     durability: Durability = "exit",
     images: ImageStore | None = None,
+    exact: bool = False,
 ) -> PreparedRun:
     """Reconcile the client's messages with the thread and prepare the run (both doors).
 
@@ -161,10 +163,15 @@ async def prepare_run(
         images: Where the thread keeps its images: the new messages enter the thread with
             a reference per inline image (`nodes.images.externalize`), saved before the
             run writes a checkpoint. None: they enter as sent.
+        exact: The client names the checkpoint it continues (`checkpoint_id`, or a new
+            thread) and sends only what follows it, as the Responses API does: nothing is
+            reconciled. The messages are appended, or, on a checkpoint paused for client
+            tools, must answer its calls first. A named checkpoint that is gone is a 404.
 
     Raises:
         OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
-            client tool calls are answered wrongly.
+            client tool calls are answered wrongly; 404 `thread_not_found` (`exact`) when
+            the named checkpoint is gone.
     """
     refuse_image_references(messages)
     configurable: dict[str, Any] = {"thread_id": thread.stored_id}
@@ -183,14 +190,25 @@ async def prepare_run(
         metadata = {**(base.get("metadata") or {}), "idempotency_key": idempotency_key}
         run_config = cast(RunnableConfig, {**run_config, "metadata": metadata})
     stored: list[AnyMessage] = list(snapshot.values.get("messages", []))
-    decided = plan(
-        stored,
-        messages,
-        finished=not snapshot.next,
-        interrupted=any(task.interrupts for task in snapshot.tasks),
-        retry=retry,
-        delta=thread.delta,
-        assistant_text=assistant_text,
+    interrupted = any(task.interrupts for task in snapshot.tasks)
+    if exact and checkpoint_id is not None and snapshot.created_at is None:
+        raise OpenAIHTTPError(
+            404,
+            "The checkpoint this request continues is no longer stored (its thread was deleted).",
+            code=ErrorCode.THREAD_NOT_FOUND,
+        )
+    decided = (
+        _exact_plan(stored, messages, interrupted=interrupted)
+        if exact
+        else plan(
+            stored,
+            messages,
+            finished=not snapshot.next,
+            interrupted=interrupted,
+            retry=retry,
+            delta=thread.delta,
+            assistant_text=assistant_text,
+        )
     )
     new = list(messages[decided.start :])
     if images is not None and decided.action in ("seed", "append", "fork"):
@@ -235,6 +253,36 @@ async def prepare_run(
             return PreparedRun(
                 graph, InputState(messages=rewrite), run_config, context, durability=durability
             )
+
+
+def _exact_plan(
+    stored: Sequence[BaseMessage], new: Sequence[BaseMessage], *, interrupted: bool
+) -> Plan:
+    """What follows a named checkpoint (`prepare_run(exact=True)`): nothing to reconcile.
+
+    Raises:
+        OpenAIHTTPError: 400 when a checkpoint paused for client tools is not answered
+            first, or when tool results answer a checkpoint that waits for none.
+    """
+    if not stored:
+        return Plan("seed")
+    answers = bool(new) and isinstance(new[0], ToolMessage)
+    if interrupted and not answers:
+        raise OpenAIHTTPError(
+            400,
+            "The conversation waits for the results of its function calls: send them "
+            "(function_call_output) first.",
+            code=ErrorCode.INVALID_REQUEST,
+            param="input",
+        )
+    if answers and not interrupted:
+        raise OpenAIHTTPError(
+            400,
+            "There is no pending function call to answer.",
+            code=ErrorCode.INVALID_REQUEST,
+            param="input",
+        )
+    return Plan("resume" if interrupted else "append")
 
 
 async def _fork_base(

@@ -19,6 +19,7 @@ from server.ops.budgets import BudgetPolicy
 from server.ops.locks import ThreadLocks
 from server.ops.mcp import McpServers
 from server.ops.resources import Operations
+from server.ops.response_store import ResponseStore
 from server.ops.usage import UsageLedger
 from server.settings import Settings
 
@@ -48,3 +49,5 @@ class AppState:
     """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""
     mcp: McpServers | None = None
     """The MCP servers of MCP_SERVERS and their state (`server.ops.mcp`); None: none set."""
+    responses: ResponseStore | None = None
+    """The Responses API's stored responses (the `responses` table), by id."""

@@ -80,6 +80,8 @@ class Request:
     extra: int = 0
     """Estimated tokens sent beside the messages (tool schemas)."""
     default_system: str = ""
+    instructions: str | None = None
+    """The run's own system prompt (`Context.instructions`), sent in place of the default."""
 
 
 async def compact(request: Request, counter: TokenCounter, summarise: Summariser | None) -> Outcome:
@@ -94,7 +96,8 @@ async def compact(request: Request, counter: TokenCounter, summarise: Summariser
     effective = int(request.budget / max(request.scale, 1.0))
 
     def estimate(of: Split) -> int:
-        return counter.messages(assemble(of, request.default_system)) + request.extra
+        prompt = assemble(of, request.default_system, request.instructions)
+        return counter.messages(prompt) + request.extra
 
     before = estimate(view)
     if before <= effective:

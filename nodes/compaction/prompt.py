@@ -63,17 +63,23 @@ def summary_message(summary: Summary) -> SystemMessage | None:
     return SystemMessage(content="\n".join(lines)) if lines else None
 
 
-def assemble(view: Split, default_system: str) -> list[BaseMessage]:
+def assemble(
+    view: Split, default_system: str, instructions: str | None = None
+) -> list[BaseMessage]:
     """The prompt of a split thread: system prompt(s), the summary, the verbatim tail.
 
     Without a system message of the client's, `default_system` leads, as it always has.
+    `instructions` (the run's own system prompt, `Context.instructions`) lead instead of the
+    default, before the thread's own system messages; they are never part of the thread.
     """
     lead: list[BaseMessage] = list(view.head)
     note = summary_message(view.summary) if view.summary is not None else None
     if note is not None:
         lead.append(note)
     has_system = bool(view.head) or any(isinstance(m, SystemMessage) for m in view.tail)
-    if not has_system:
+    if instructions:
+        lead.insert(0, SystemMessage(content=instructions))
+    elif not has_system:
         lead.insert(0, SystemMessage(content=default_system))
     return [*lead, *clipped(view.tail, view.clipped)]
 
@@ -83,6 +89,7 @@ def sent_prompt(
     summary: Summary | None,
     default_system: str,
     clipped: Mapping[str, int] | None = None,
+    instructions: str | None = None,
 ) -> list[BaseMessage]:
     """What is sent for `messages` with the state's `summary` (and `clipped` tool results)."""
-    return assemble(split(messages, summary, clipped), default_system)
+    return assemble(split(messages, summary, clipped), default_system, instructions)

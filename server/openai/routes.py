@@ -19,14 +19,14 @@ from server.deps import (
     rate_limit,
     within_budget,
 )
-from server.disconnect import until_disconnect
+from server.disconnect import ClosingStreamingResponse, until_disconnect
 from server.errors import OpenAIHTTPError
+from server.event_pump import EventPump
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
-from server.openai.event_pump import EventPump
 from server.openai.protocol import ChatCompletionRequest
 from server.openai.service import ChatService
-from server.openai.streaming import ClosingStreamingResponse, sse_stream
+from server.openai.streaming import sse_stream
 from server.openai.wire import (
     CHAT_COMPLETION_RESPONSES,
     MODEL_CARD_RESPONSES,

@@ -1,4 +1,7 @@
-"""OpenAI's server-sent events for `/v1`: a run's chunks, and a response that frees the run."""
+"""OpenAI's server-sent events for `/v1`: a run's chunks, framed and ended in-band on error.
+
+The response that frees the run is `server.disconnect.ClosingStreamingResponse`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ from typing import Any
 
 import anyio
 import psycopg
-from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from graph.errors import AgentError, ErrorCode
 from server.errors import (
@@ -19,8 +20,8 @@ from server.errors import (
     agent_error_status,
     error_body,
 )
+from server.event_pump import EventPump
 from server.openai.adapter import chunk, now, tool_call_deltas
-from server.openai.event_pump import EventPump
 from server.run_events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
 from server.store_errors import store_unavailable
 
@@ -87,25 +88,3 @@ async def sse_stream(
     except Exception:  # the stream's boundary: headers are sent, so report it in-band
         logger.exception("unhandled error while streaming")
         yield _sse(error_body(500, "The server had an error while processing your request."))
-
-
-class ClosingStreamingResponse(StreamingResponse):
-    """A streaming response that runs `on_close` however it ends (even if never started).
-
-    A client that leaves cancels the stream; one that leaves before the first byte never
-    starts it. Either way the run must be stopped and the thread lock released.
-    """
-
-    def __init__(
-        self, content: AsyncIterator[str], *, on_close: AsyncExitStack, **kwargs: Any
-    ) -> None:
-        super().__init__(content, **kwargs)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Stream, then close what the run held, shielded from the client's cancellation."""
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._on_close.aclose()

@@ -7,8 +7,9 @@ lazy import cannot hide an inverted dependency. Layers, lowest first:
 1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
 2. `server/ops/`, `server/obs/`: stores, guards and instruments; no door, no app state.
 3. `server/state.py`, `server/deps.py`, `server/runs.py`: the app's state and the run kit.
-4. the doors: `server/openai/`, `server/langserve/`, `server/mcp/`, `server/inspector/` (the
-   HTML thread inspector), and `server/operator/` (health, admin, metrics routes).
+4. the doors: `server/openai/`, `server/responses/`, `server/langserve/`, `server/mcp/`,
+   `server/inspector/` (the HTML thread inspector), and `server/operator/` (health, admin,
+   metrics routes).
 5. composition: `server/wiring.py`, `server/lifespan.py`, `server/app.py`, the entry points.
 """
 
@@ -25,6 +26,7 @@ PACKAGES = ("graph", "nodes", "server")
 
 DOORS = (
     "server.openai",
+    "server.responses",
     "server.langserve",
     "server.operator",
     "server.mcp",

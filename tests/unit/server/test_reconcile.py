@@ -136,6 +136,16 @@ def test_delta_clients_may_send_only_the_new_message() -> None:
     )
 
 
+def test_delta_clients_may_send_only_the_tool_results_of_a_paused_run() -> None:
+    paused = [user("weather?"), answer("", tool_calls=[WEATHER])]
+    results = [ToolMessage("sunny", tool_call_id="call_c", id=client_message_id())]
+    result = plan(paused, results, finished=False, interrupted=True, retry=False, delta=True)
+    assert (result.action, result.start) == ("resume", 0)
+    # A full-history client that sends only the results has lost its history: an edit.
+    full = plan(paused, results, finished=False, interrupted=True, retry=False)
+    assert full.action == "fork"
+
+
 # --- nodes that rewrite the client's messages (redaction) -----------------------------------
 
 RAW = "Write to bob@example.com"

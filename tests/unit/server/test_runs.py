@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
-from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graph.context import Context
@@ -179,3 +185,26 @@ async def test_a_fork_without_a_checkpoint_at_its_base_rewrites_the_branch(chat:
         "What is 4+4?",
     ]
     assert stored[-1].content == "4+4 = 8"
+
+
+async def test_exact_runs_append_to_the_named_checkpoint_without_reconciling(chat: Chat) -> None:
+    await finish(chat, user("echo one"), thread=DELTA)
+    # An assistant message first would make a full-history client's request an edit (a
+    # fork); a client that names its checkpoint exactly has it appended as sent.
+    resent = [client_ai("one"), user("echo two")]
+    before = await chat.messages(DELTA)
+    run = await prepare_run(chat.graph, resent, DELTA, Context(), exact=True)
+    assert isinstance(run.input, dict)
+    assert [m.content for m in run.input["messages"]] == ["one", "echo two"]
+    await chat.service.complete(run)
+    after = await chat.messages(DELTA)
+    assert [m.id for m in after[: len(before)]] == [m.id for m in before]  # kept, appended to
+    assert [m.content for m in after[len(before) : len(before) + 2]] == ["one", "echo two"]
+    with pytest.raises(OpenAIHTTPError):  # tool results where no call waits for them
+        await prepare_run(
+            chat.graph,
+            [ToolMessage("x", tool_call_id="c1", id=client_message_id())],
+            DELTA,
+            Context(),
+            exact=True,
+        )

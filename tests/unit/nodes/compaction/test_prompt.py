@@ -28,3 +28,14 @@ def test_with_a_summary_the_covered_messages_are_left_out() -> None:
     assert "they talked" in message_text(sent[1])
     assert [m.id for m in sent[2:]] == ["h3", "a3", "h4", "a4"]
     assert isinstance(sent[2], HumanMessage)
+
+
+def test_instructions_lead_in_place_of_the_default_and_before_the_threads_own() -> None:
+    bare = chat(2, system=False)
+    sent = sent_prompt(bare, None, "default", instructions="be brief")
+    assert [message_text(m) for m in sent[:1]] == ["be brief"]
+    assert sent[1:] == bare
+    thread = chat(2)
+    sent = sent_prompt(thread, None, "default", instructions="be brief")
+    assert message_text(sent[0]) == "be brief"
+    assert sent[1:] == thread  # the thread's own system message follows, the default does not

@@ -18,8 +18,9 @@ from starlette.types import Message
 
 from graph.errors import AllProvidersFailedError, ModelNotFoundError
 from graph.state import Usage
-from server.openai.event_pump import EventPump
-from server.openai.streaming import ClosingStreamingResponse, sse_stream
+from server.disconnect import ClosingStreamingResponse
+from server.event_pump import EventPump
+from server.openai.streaming import sse_stream
 from server.run_events import ProgressDelta, StreamEvent, TextDelta, TurnDone
 
 USAGE = Usage(input_tokens=2, output_tokens=3, total_tokens=5)

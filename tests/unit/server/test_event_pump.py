@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 
-from server.openai.event_pump import EventPump
+from server.event_pump import EventPump
 
 T = TypeVar("T")
 
