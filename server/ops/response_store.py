@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS responses (
 )
 """
 
+_THREAD_INDEX: Final = "CREATE INDEX IF NOT EXISTS responses_thread ON responses (thread_id)"
+"""Retention deletes a thread's responses with its checkpoints."""
+
 _LATEST: Final = (
     "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''"
     " ORDER BY checkpoint_id DESC LIMIT 1"
@@ -112,6 +115,10 @@ class ResponseStore(Protocol):
         """The id of the thread's newest checkpoint in the same database, or None."""
         ...
 
+    async def forget_thread(self, thread_id: str) -> int:
+        """Remove every response of a thread (retention deleted it); how many went."""
+        ...
+
 
 def _row(record: StoredResponse) -> tuple[str, str, str, str, str, float]:
     return (
@@ -151,6 +158,7 @@ class PostgresResponseStore:
         """Create the table if it is missing (at start, like the saver's `setup()`)."""
         async with self._pool.connection() as conn:
             await conn.execute(_POSTGRES_TABLE)
+            await conn.execute(_THREAD_INDEX)
 
     async def save(self, record: StoredResponse) -> None:
         """Insert the row."""
@@ -186,6 +194,12 @@ class PostgresResponseStore:
             )
             return cursor.rowcount > 0
 
+    async def forget_thread(self, thread_id: str) -> int:
+        """Delete the thread's rows."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute("DELETE FROM responses WHERE thread_id = %s", (thread_id,))
+            return cursor.rowcount
+
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table)."""
         async with self._pool.connection() as conn:
@@ -203,6 +217,7 @@ class SqliteResponseStore:
     async def setup(self) -> None:
         """Create the table if it is missing."""
         await self._conn.execute(_SQLITE_TABLE)
+        await self._conn.execute(_THREAD_INDEX)
         await self._conn.commit()
 
     async def save(self, record: StoredResponse) -> None:
@@ -241,6 +256,18 @@ class SqliteResponseStore:
             await self._conn.rollback()
             raise
         return cursor.rowcount > 0
+
+    async def forget_thread(self, thread_id: str) -> int:
+        """Delete the thread's rows."""
+        try:
+            cursor = await self._conn.execute(
+                "DELETE FROM responses WHERE thread_id = ?", (thread_id,)
+            )
+            await self._conn.commit()
+        except sqlite3.Error:
+            await self._conn.rollback()
+            raise
+        return cursor.rowcount
 
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table).

@@ -7,7 +7,9 @@ Run it from cron or a Kubernetes CronJob against the same DATABASE_URL as the se
 It prints one JSON object: the cutoff, how many threads went, and their ids. A thread's age
 is the time of its newest checkpoint (the `ts` every LangGraph checkpoint carries), so a
 conversation in use is never removed however old its first turn is. Deletion goes through
-the checkpointer's own `adelete_thread` (checkpoints, blobs and pending writes together).
+the checkpointer's own `adelete_thread` (checkpoints, blobs and pending writes together),
+and the thread's rows of the Responses API's `responses` table go with it (they hold the
+answers and inputs of its turns).
 On PostgreSQL the old threads are found with one aggregate query; other savers (SQLite)
 are scanned through `alist`.
 """
@@ -30,6 +32,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import AsyncConnectionPool
 
 from server.ops.checkpointer import open_checkpointer
+from server.ops.response_store import ResponseStore, open_response_store
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ class RetentionReport:
     cutoff: datetime
     dry_run: bool
     thread_ids: list[str]
+    responses: int = 0
+    """Rows of the `responses` table deleted with the threads."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON the command prints."""
@@ -75,6 +80,7 @@ class RetentionReport:
             "cutoff": self.cutoff.isoformat(),
             "dry_run": self.dry_run,
             "deleted": 0 if self.dry_run else len(self.thread_ids),
+            "responses_deleted": self.responses,
             "thread_ids": self.thread_ids,
         }
 
@@ -108,27 +114,39 @@ async def purge(
     *,
     dry_run: bool = False,
     now: datetime | None = None,
+    responses: ResponseStore | None = None,
 ) -> RetentionReport:
-    """Delete (or, dry, only list) the threads idle for longer than `older_than`."""
+    """Delete (or, dry, only list) the threads idle for longer than `older_than`.
+
+    With `responses`, each deleted thread's stored responses go too.
+    """
     cutoff = (now or datetime.now(UTC)) - older_than
     thread_ids = await stale_threads(saver, cutoff)
+    forgotten = 0
     if not dry_run:
         for thread_id in thread_ids:
             await saver.adelete_thread(thread_id)
+            if responses is not None:
+                forgotten += await responses.forget_thread(thread_id)
     logger.info(
         "retention: %d thread(s) idle since before %s%s",
         len(thread_ids),
         cutoff.isoformat(),
         " (dry run)" if dry_run else " deleted",
     )
-    return RetentionReport(cutoff=cutoff, dry_run=dry_run, thread_ids=thread_ids)
+    return RetentionReport(
+        cutoff=cutoff, dry_run=dry_run, thread_ids=thread_ids, responses=forgotten
+    )
 
 
 async def run(settings: Settings, older_than: timedelta, *, dry_run: bool) -> RetentionReport:
     """Open the configured checkpointer and purge it."""
     name = f"{settings.database_application_name}-retention"[:63]
-    async with open_checkpointer(settings, application_name=name) as saver:
-        return await purge(saver, older_than, dry_run=dry_run)
+    async with (
+        open_checkpointer(settings, application_name=name) as saver,
+        open_response_store(settings, saver) as responses,
+    ):
+        return await purge(saver, older_than, dry_run=dry_run, responses=responses)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

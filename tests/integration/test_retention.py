@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 
 from server.ops.checkpointer import open_checkpointer
+from server.ops.response_store import StoredResponse, open_response_store
 from server.ops.retention import parse_duration, purge
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -62,6 +63,37 @@ async def test_threads_idle_longer_than_the_ttl_are_deleted(store: Settings) -> 
         assert await stored_threads(saver) == {"ongoing", "new"}
         gone: RunnableConfig = {"configurable": {"thread_id": "old", "checkpoint_ns": ""}}
         assert await saver.aget_tuple(gone) is None
+
+
+def response_of(thread_id: str, response_id: str) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        key_id="k",
+        thread_id=thread_id,
+        checkpoint_id="c",
+        model="offline",
+        created_at=NOW.timestamp(),
+        response={"id": response_id, "output": [{"type": "message", "content": "secret"}]},
+        input_items=[{"type": "message", "role": "user", "content": "private"}],
+    )
+
+
+async def test_a_deleted_threads_stored_responses_go_with_it(store: Settings) -> None:
+    async with open_checkpointer(store) as saver, open_response_store(store, saver) as rows:
+        await write_thread(saver, "old", timedelta(days=40))
+        await write_thread(saver, "new", timedelta(hours=1))
+        for thread_id, response_id in (("old", "resp_a"), ("old", "resp_b"), ("new", "resp_c")):
+            await rows.save(response_of(thread_id, response_id))
+
+        dry = await purge(saver, timedelta(days=30), dry_run=True, responses=rows)
+        assert dry.responses == 0
+        assert await rows.get("resp_a", "k") is not None
+
+        report = await purge(saver, timedelta(days=30), responses=rows)
+        assert report.as_dict()["responses_deleted"] == 2
+        assert await rows.get("resp_a", "k") is None
+        assert await rows.get("resp_b", "k") is None
+        assert await rows.get("resp_c", "k") is not None  # its thread is in use
 
 
 @pytest.mark.postgres
