@@ -86,6 +86,9 @@ def make_lifespan(
             pool = connection_pool(saver)
             if pool is not None:
                 metrics.watch_pool(pool.get_stats)
+            # Registered without MCP servers too: the families exist, with no series.
+            servers = mcp.servers if mcp is not None else {}
+            metrics.watch_mcp(lambda: {n: s.describe() for n, s in servers.items()})
             ops.cache.add_observer(metrics)
             usage.add_error_counter(metrics.usage_store_error)
             graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))

@@ -9,8 +9,8 @@ text and raw paths never become label values.
 Feeds: `server.obs.middleware` (HTTP), `server.obs.turns` (graph nodes, providers, tools,
 tokens, time to first token), `server.obs.saver` (checkpoints), the response cache
 (`cache_request`, `cache_error`), the usage ledger (`usage`, `usage_store_error`) and, read
-at each scrape, the PostgreSQL connection pool
-(`watch_pool`).
+at each scrape, the PostgreSQL connection pool (`watch_pool`) and the MCP servers of
+MCP_SERVERS (`watch_mcp`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"
 
 
 PoolStats = Callable[[], Mapping[str, int]]
+McpStats = Callable[[], Mapping[str, Mapping[str, object]]]
+"""Each MCP server's `/ready` entry by name (`state`, `tools`, `sessions`, ...)."""
 """psycopg_pool's `pool.get_stats()`: gauges and counters of one connection pool."""
 
 #: `agent_db_pool_<name>` gauge -> psycopg_pool stats key, help.
@@ -108,6 +110,45 @@ class _PoolCollector(Collector):
         for name, key, doc, scale in _POOL_COUNTERS:
             # psycopg_pool counts only what happened, so a key appears at its first event.
             yield CounterMetricFamily(prefix + name, doc, value=stats.get(key, 0) * scale)
+
+
+class _McpCollector(Collector):
+    """Reads the MCP servers' states at each scrape (labels: the configured server names)."""
+
+    def __init__(self, stats: McpStats) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading the servers."""
+        return self._families({})
+
+    def collect(self) -> Iterator[Metric]:
+        """Each server's gauges and counter."""
+        return self._families(self._stats())
+
+    @staticmethod
+    def _families(stats: Mapping[str, Mapping[str, object]]) -> Iterator[Metric]:
+        prefix = f"{NAMESPACE}_mcp_server_"
+        up = GaugeMetricFamily(
+            prefix + "up", "1 while the MCP server's session is up, else 0.", labels=["server"]
+        )
+        tools = GaugeMetricFamily(
+            prefix + "tools", "Tools the MCP server offers the model.", labels=["server"]
+        )
+        sessions = CounterMetricFamily(
+            prefix + "sessions",
+            "Sessions opened with the MCP server (more than one: it went away and came back).",
+            labels=["server"],
+        )
+        for name, entry in stats.items():
+            up.add_metric([name], 1.0 if entry.get("state") == "up" else 0.0)
+            tools.add_metric([name], float(_number(entry.get("tools"))))
+            sessions.add_metric([name], float(_number(entry.get("sessions"))))
+        yield from (up, tools, sessions)
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def bounded(value: str | None, allowed: Iterable[str]) -> str:
@@ -352,6 +393,10 @@ class Metrics:
     def watch_pool(self, stats: PoolStats) -> None:
         """Export a connection pool's `get_stats()` as `agent_db_pool_*`, read at each scrape."""
         self.registry.register(_PoolCollector(stats))
+
+    def watch_mcp(self, stats: McpStats) -> None:
+        """Export the MCP servers' states as `agent_mcp_server_*`, read at each scrape."""
+        self.registry.register(_McpCollector(stats))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -184,6 +184,9 @@ def test_a_server_down_at_start_is_degraded_then_its_tools_appear_without_a_rest
     assert docs["tools"] == 0
     assert "ConnectError" in docs["error"]
     assert REFERENCE not in chat(app, "use docs_lookup_order order_id=7")  # not offered
+    metrics = httpx.get(f"{app.url}/metrics", timeout=10).text
+    assert 'agent_mcp_server_up{server="docs"} 0.0' in metrics  # what an alert watches
+    assert 'agent_mcp_server_tools{server="docs"} 0.0' in metrics
 
     http_server.start()
     wait_for_state(app, "docs", "up")
@@ -192,6 +195,10 @@ def test_a_server_down_at_start_is_degraded_then_its_tools_appear_without_a_rest
     body = ready(app)
     assert body["status"] == "ready"
     assert body["checks"]["mcp_servers"]["servers"]["docs"]["tools"] == 7
+    metrics = httpx.get(f"{app.url}/metrics", timeout=10).text
+    assert 'agent_mcp_server_up{server="docs"} 1.0' in metrics
+    assert 'agent_mcp_server_tools{server="docs"} 7.0' in metrics
+    assert 'agent_mcp_server_sessions_total{server="docs"} 1.0' in metrics
 
 
 # --- a server that dies -------------------------------------------------------------------
