@@ -47,7 +47,7 @@ from psycopg_pool import AsyncConnectionPool
 from server.settings import Settings
 from server.store_errors import connection_lost, store_unavailable
 
-__all__ = ["connection_lost", "open_checkpointer", "store_unavailable"]
+__all__ = ["connection_lost", "once_more", "open_checkpointer", "store_unavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,28 @@ class _NoLock(asyncio.Lock):
         return None
 
 
+async def once_more(pool: object, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call`, and once more on a new connection if its connection was lost.
+
+    For every query on the checkpointer's pool: the saver's (`ReconnectingPostgresSaver`)
+    and the tables beside it (responses, images, the thread list). Only a lost connection
+    (`connection_lost`) is retried, after the pool dropped its dead idle connections; the
+    caller's query must be safe to run twice (a read, an upsert, a delete). A connection
+    checked moments ago is handed out unchecked (`CHECKED_FOR`), so a restart right after a
+    request meets one: without this, that request would answer 503.
+    """
+    try:
+        return await call()
+    except psycopg.OperationalError as error:
+        if not connection_lost(error):
+            raise
+        _log_retry(operation, error)
+    if isinstance(pool, AsyncConnectionPool):
+        # The server went away: drop every dead idle connection before trying again.
+        await pool.check()
+    return await call()
+
+
 class ReconnectingPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` that runs a call once more when its connection was lost.
 
@@ -103,16 +125,7 @@ class ReconnectingPostgresSaver(AsyncPostgresSaver):
             self.lock = _NoLock()
 
     async def _once_more(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await call()
-        except psycopg.OperationalError as error:
-            if not connection_lost(error):
-                raise
-            _log_retry(operation, error)
-        if isinstance(self.conn, AsyncConnectionPool):
-            # The server went away: drop every dead idle connection before trying again.
-            await self.conn.check()
-        return await call()
+        return await once_more(self.conn, f"checkpoint {operation}", call)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """`AsyncPostgresSaver.aget_tuple`, once more on a lost connection."""
@@ -138,7 +151,7 @@ class ReconnectingPostgresSaver(AsyncPostgresSaver):
         except psycopg.OperationalError as error:
             if yielded or not connection_lost(error):
                 raise
-            _log_retry("list", error)
+            _log_retry("checkpoint list", error)
         async for item in list_(config, filter=filter, before=before, limit=limit):
             yield item
 
@@ -183,7 +196,7 @@ class ReconnectingPostgresSaver(AsyncPostgresSaver):
 
 def _log_retry(operation: str, error: psycopg.OperationalError) -> None:
     logger.warning(
-        "checkpoint %s: the PostgreSQL connection was lost (%s: %s); trying once more",
+        "%s: the PostgreSQL connection was lost (%s: %s); trying once more",
         operation,
         type(error).__name__,
         str(error).splitlines()[0] if str(error) else "",

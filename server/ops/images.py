@@ -20,7 +20,7 @@ import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from nodes.images import ImageStore, StoredImage
-from server.ops.checkpointer import Pool, connection_pool
+from server.ops.checkpointer import Pool, connection_pool, once_more
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,23 +56,31 @@ class PostgresImageStore:
             await conn.execute(_POSTGRES_TABLE)
 
     async def save(self, images: Mapping[str, StoredImage]) -> None:
-        """Store the images not stored yet, in one transaction."""
+        """Store the images not stored yet, in one transaction (once more if it was cut)."""
         rows = [(digest, image.mime_type, image.data) for digest, image in images.items()]
-        async with self._pool.connection() as conn, conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO images (digest, mime_type, data) VALUES (%s, %s, %s)"
-                " ON CONFLICT (digest) DO NOTHING",
-                rows,
-            )
+
+        async def insert() -> None:
+            async with self._pool.connection() as conn, conn.cursor() as cursor:
+                await cursor.executemany(
+                    "INSERT INTO images (digest, mime_type, data) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (digest) DO NOTHING",
+                    rows,
+                )
+
+        await once_more(self._pool, "images save", insert)
 
     async def load(self, digests: Collection[str]) -> dict[str, StoredImage]:
         """The stored images among `digests`."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT digest, mime_type, data FROM images WHERE digest = ANY(%s)",
-                (list(digests),),
-            )
-            rows = await cursor.fetchall()
+
+        async def read() -> list[Any]:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT digest, mime_type, data FROM images WHERE digest = ANY(%s)",
+                    (list(digests),),
+                )
+                return await cursor.fetchall()
+
+        rows = await once_more(self._pool, "images read", read)
         return {row["digest"]: StoredImage(row["mime_type"], bytes(row["data"])) for row in rows}
 
 

@@ -26,7 +26,7 @@ import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.types.json import Jsonb
 
-from server.ops.checkpointer import Pool, connection_pool
+from server.ops.checkpointer import Pool, connection_pool, once_more
 from server.settings import Settings
 
 SQLITE_BUSY_SECONDS: Final = 5.0
@@ -149,7 +149,12 @@ def _record(row: Any, *, parse: bool) -> StoredResponse:
 
 
 class PostgresResponseStore:
-    """The `responses` table in PostgreSQL, on the checkpointer's pool."""
+    """The `responses` table in PostgreSQL, on the checkpointer's pool.
+
+    Every query runs once more on a new connection when its connection was lost (a restart
+    during a request: `once_more`); each is safe to repeat (the insert does nothing when
+    the row landed the first time).
+    """
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -168,44 +173,67 @@ class PostgresResponseStore:
             Jsonb(record.input_items),
             Jsonb(record.metadata),
         )
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                f"INSERT INTO responses ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608 - constant columns
-                params,
-            )
+        query = (
+            f"INSERT INTO responses ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608 - constant columns
+            " ON CONFLICT (id) DO NOTHING"
+        )
+
+        async def insert() -> None:
+            async with self._pool.connection() as conn:
+                await conn.execute(query, params)
+
+        await once_more(self._pool, "responses save", insert)
 
     async def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         """The key's row of that id."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                f"SELECT {_COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns
-                (response_id, key_id),
-            )
-            row = await cursor.fetchone()
+
+        async def read() -> Any:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(
+                    f"SELECT {_COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns
+                    (response_id, key_id),
+                )
+                return await cursor.fetchone()
+
+        row = await once_more(self._pool, "responses read", read)
         if row is None:
             return None
         return _record([row[name] for name in _COLUMNS.split(", ")], parse=False)
 
     async def delete(self, response_id: str, key_id: str) -> bool:
         """Delete the key's row of that id."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(
+        return (
+            await self._count(
                 "DELETE FROM responses WHERE id = %s AND key_id = %s", (response_id, key_id)
             )
-            return cursor.rowcount > 0
+            > 0
+        )
 
     async def forget_thread(self, thread_id: str) -> int:
         """Delete the thread's rows."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute("DELETE FROM responses WHERE thread_id = %s", (thread_id,))
-            return cursor.rowcount
+        return await self._count("DELETE FROM responses WHERE thread_id = %s", (thread_id,))
 
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table)."""
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(_LATEST, (thread_id,))
-            row = await cursor.fetchone()
+
+        async def read() -> Any:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(_LATEST, (thread_id,))
+                return await cursor.fetchone()
+
+        row = await once_more(self._pool, "responses read", read)
         return None if row is None else str(row["checkpoint_id"])
+
+    async def _count(self, query: str, params: tuple[str, ...]) -> int:
+        """Run a delete; how many rows went."""
+
+        async def delete() -> int:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query, params)
+                return cursor.rowcount
+
+        # A delete that landed before the connection broke finds nothing the second time.
+        return await once_more(self._pool, "responses delete", delete)
 
 
 class SqliteResponseStore:

@@ -28,6 +28,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg_pool import AsyncConnectionPool
 
+from server.ops.checkpointer import once_more
+
 __all__ = ["ThreadRow", "checkpoint_time", "list_threads"]
 
 _UUID_EPOCH_100NS: Final = 0x01B21DD213814000
@@ -108,9 +110,14 @@ async def list_threads(
     paged = before is not None
     params = _params(prefix, before, limit)
     if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
-        async with saver.conn.connection() as conn:
-            result = await conn.execute(_query("%s", paged=paged), params)
-            rows: list[dict[str, Any]] = await result.fetchall()
+        pool = saver.conn
+
+        async def read() -> list[dict[str, Any]]:
+            async with pool.connection() as conn:
+                result = await conn.execute(_query("%s", paged=paged), params)
+                return await result.fetchall()
+
+        rows = await once_more(pool, "thread list", read)
         return [_row(r["thread_id"], r["last_checkpoint_id"], r["checkpoints"]) for r in rows]
     if isinstance(saver, AsyncSqliteSaver):
         await saver.setup()
