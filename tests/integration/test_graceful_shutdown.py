@@ -72,3 +72,37 @@ def test_sigterm_lets_a_running_stream_finish_then_exits_zero(
     assert process.wait(30) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health", timeout=1)
+
+
+def test_sigterm_lets_a_running_responses_stream_finish(
+    service: tuple[subprocess.Popen[bytes], str], primary: FakeUpstream
+) -> None:
+    """The Responses door drains like /v1: the stream ends with `response.completed`."""
+    process, url = service
+    primary.default = Reply(WORDS, chunk_delay=0.3)
+    text: list[str] = []
+    kinds: list[str] = []
+    completed: dict[str, object] = {}
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/responses",
+        json={"model": "m", "input": "count", "stream": True},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[len("data: ") :])
+            kinds.append(event["type"])
+            if event["type"] == "response.output_text.delta":
+                text.append(event["delta"])
+                if len(text) == 1:
+                    process.send_signal(signal.SIGTERM)
+            if event["type"] == "response.completed":
+                completed = event["response"]
+
+    assert "".join(text).split() == WORDS.split()
+    assert kinds[-1] == "response.completed"
+    assert completed["status"] == "completed"
+    assert process.wait(30) == 0
