@@ -4,6 +4,7 @@ through `/v1/chat/completions` by the offline model and by a fake upstream's too
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -245,7 +246,7 @@ async def test_a_stdio_server_that_dies_mid_call_is_an_error_result_and_comes_ba
     deadline = time.monotonic() + 10
     while process_exists(second):
         assert time.monotonic() < deadline, "the MCP server outlived the service"
-        time.sleep(0.05)  # another process's exit: nothing to await
+        await asyncio.sleep(0.05)  # another process's exit: nothing to await
 
 
 def test_an_http_server_that_dies_mid_call_is_an_error_result_and_is_reconnected(
