@@ -216,6 +216,21 @@ class ServiceSettings(BaseSettings):
     searxng_timeout: float = Field(default=10.0, gt=0)
     searxng_top_k: int = Field(default=5, ge=1, le=50)
     load_plugin_tools: bool = True
+    knowledge_enabled: bool = True
+    """Offer the knowledge base (`knowledge_search`, `/admin/knowledge`, `make ingest`)."""
+    knowledge_path: Path = Path("data/knowledge.sqlite")
+    """The embedded store's SQLite file (sqlite-vec), used when DATABASE_URL is unset."""
+    knowledge_embeddings: str = "offline"
+    """Which embedding the knowledge base uses: `offline` (a lexical hashed n-gram embedding,
+    no network), or `<endpoint>:<model>` naming an endpoint of the provider file (or a kind:
+    `openai:text-embedding-3-small`, `ollama:nomic-embed-text`, `openai_compatible:<model>`)."""
+    knowledge_top_k: int = Field(default=4, ge=1, le=10)
+    """Passages `knowledge_search` returns unless the model asks for another number."""
+    knowledge_chunk_size: int = Field(default=1000, ge=100, le=20_000)
+    """Characters per chunk when documents are split (LangChain's recursive splitter)."""
+    knowledge_chunk_overlap: int = Field(default=150, ge=0, le=5_000)
+    knowledge_embed_batch: int = Field(default=64, ge=1, le=2048)
+    """Chunks per embedding request to a provider."""
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     """MCP servers whose tools the agent offers (JSON): name -> {"command", "args", "env",
     "cwd"} (stdio) or {"url", "headers", "headers_env"} (Streamable HTTP). Their tools are
