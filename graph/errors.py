@@ -66,6 +66,10 @@ class ErrorCode(StrEnum):
     """A field that is no parameter of the endpoint (`/v1/responses`, as OpenAI answers) (400)."""
     RESPONSE_NOT_FOUND = "response_not_found"
     """No stored response with this id for the caller's key (404)."""
+    KNOWLEDGE_UNAVAILABLE = "knowledge_unavailable"
+    """The knowledge base is disabled, or its store cannot be opened or reached (503)."""
+    DOCUMENT_NOT_FOUND = "document_not_found"
+    """No document with this id in the knowledge base's namespace (404)."""
 
 
 class AgentError(Exception):

@@ -15,6 +15,7 @@ from nodes.observe import TurnObserver
 from nodes.providers.catalogue import ProviderCatalogue
 from nodes.providers.cooldown import CooldownStore
 from nodes.tools import ToolRegistry
+from nodes.tools.knowledge import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class AgentDeps:
     """Told what each node and tool did (the server's metrics); None: nobody listens."""
     images: ImageStore | None = None
     """Where threads keep their images (`nodes.images`); None: no thread stores any."""
+    knowledge: KnowledgeBase | None = None
+    """The knowledge base `knowledge_search` searches; the router offers the tool only when
+    the caller's namespaces hold documents. None: no knowledge base."""
 
 
 class Node(Protocol):

@@ -11,9 +11,10 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.state import State, empty_usage
-from nodes.deps import DepsSource, Node
+from nodes.deps import AgentDeps, DepsSource, Node
 from nodes.messages import message_text
 from nodes.tools import ToolRegistry
+from nodes.tools.knowledge import KNOWLEDGE_TOOL, namespaces_of
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -60,6 +61,11 @@ def select_client_tools(specs: list[dict[str, Any]], text: str, limit: int) -> l
     return _most_relevant(client_tool_names(specs), text, limit)
 
 
+def _has_documents(services: AgentDeps, context: Context) -> bool:
+    knowledge = services.knowledge
+    return knowledge is not None and knowledge.has_documents(namespaces_of(context.caller))
+
+
 def make_router(deps: DepsSource) -> Node:
     """Build the router node over the given dependencies."""
 
@@ -95,6 +101,8 @@ def make_router(deps: DepsSource) -> Node:
                 client = [forced, *client[: limit - 1]]  # the tool the client insists on
             # A client tool shadows a server tool of the same name: the client asked for it.
             tools = [t for t in select_tools(services.tools, text, limit) if t not in client]
+            if KNOWLEDGE_TOOL in tools and not _has_documents(services, context):
+                tools.remove(KNOWLEDGE_TOOL)  # nothing to find: the tool would only cost tokens
         return {
             **turn,
             "route": "model",

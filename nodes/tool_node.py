@@ -59,8 +59,14 @@ async def run_tool_call(
     time_limit: float,
     max_chars: int,
     observer: TurnObserver | None = None,
+    caller: str | None = None,
 ) -> ToolMessage:
-    """Run one tool call with a timeout and an output cap; named failures become errors."""
+    """Run one tool call with a timeout and an output cap; named failures become errors.
+
+    `caller` (the API key id the run is for) reaches the tool as `configurable.caller` of its
+    config, never through the model's arguments: a tool that keeps data per caller (the
+    knowledge base) reads it there.
+    """
     name, call_id = call["name"], call["id"] or ""
     if tool is None:
         return ToolMessage(
@@ -73,7 +79,7 @@ async def run_tool_call(
     outcome: ToolOutcome = "error"  # unless it returns, or times out
     try:
         async with asyncio.timeout(time_limit):
-            output = await tool.ainvoke(call["args"])
+            output = await tool.ainvoke(call["args"], {"configurable": {"caller": caller}})
         outcome = "ok"
     except TOOL_ERRORS as exc:
         if isinstance(exc, TimeoutError):
@@ -117,6 +123,7 @@ def make_tool_node(deps: DepsSource) -> Node:
                         time_limit=context.tool_timeout,
                         max_chars=context.tool_output_max_chars,
                         observer=services.observer,
+                        caller=context.caller,
                     )
                 )
                 for call in calls

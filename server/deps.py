@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from graph.errors import ErrorCode
 from server.auth import Caller
 from server.errors import OpenAIHTTPError
+from server.knowledge.service import Knowledge
 from server.obs.metrics import Metrics
 from server.ops.cache import ResponseCache
 from server.ops.ratelimit import over_limit_message, subject_of
@@ -181,6 +182,21 @@ async def get_usage_ledger(state: AppStateDep) -> UsageLedger:
 
 
 UsageLedgerDep = Annotated[UsageLedger, Depends(get_usage_ledger)]
+
+
+async def get_knowledge(state: AppStateDep) -> Knowledge:
+    """The knowledge base; 503 `knowledge_unavailable` when it is disabled or not open."""
+    if state.knowledge is None:
+        raise OpenAIHTTPError(
+            503,
+            "The knowledge base is not available on this service (KNOWLEDGE_ENABLED is off, "
+            "or its store could not be opened: see the service's log).",
+            code=ErrorCode.KNOWLEDGE_UNAVAILABLE,
+        )
+    return state.knowledge
+
+
+KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
 
 
 async def get_response_cache(state: AppStateDep) -> ResponseCache:

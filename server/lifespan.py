@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from graph.builder import build_graph
 from nodes.observe import TurnObservers
 from server.auth import KeyRing
+from server.knowledge.opening import open_knowledge
 from server.obs.metrics import Metrics
 from server.obs.saver import InstrumentedSaver
 from server.obs.turns import TurnMetrics
@@ -78,9 +79,15 @@ def make_lifespan(
             open_response_store(settings, saver) as responses,
             open_operations(settings) as ops,
             open_mcp_servers(settings) as mcp,
+            open_knowledge(settings, saver) as knowledge,
         ):
             deps = build_agent_deps(
-                settings, http_client=http, cooldowns=ops.cooldowns, images=images, mcp=mcp
+                settings,
+                http_client=http,
+                cooldowns=ops.cooldowns,
+                images=images,
+                mcp=mcp,
+                knowledge=knowledge,
             )
             metrics = Metrics(version=app.version)
             pool = connection_pool(saver)
@@ -129,6 +136,7 @@ def make_lifespan(
                 budgets=budgets,
                 mcp=mcp,
                 responses=responses,
+                knowledge=knowledge,
             )
             try:
                 yield {"agent": state}

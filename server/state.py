@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graph.builder import AgentGraph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
+from server.knowledge.service import Knowledge
 from server.obs.metrics import Metrics
 from server.ops.budgets import BudgetPolicy
 from server.ops.locks import ThreadLocks
@@ -51,3 +52,5 @@ class AppState:
     """The MCP servers of MCP_SERVERS and their state (`server.ops.mcp`); None: none set."""
     responses: ResponseStore | None = None
     """The Responses API's stored responses (the `responses` table), by id."""
+    knowledge: Knowledge | None = None
+    """The knowledge base (`server.knowledge`); None: disabled, or it could not be opened."""

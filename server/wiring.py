@@ -12,6 +12,7 @@ from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget
 from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
+from nodes.tools.knowledge import KnowledgeBase, make_knowledge_tool
 from server.ops.mcp import McpServers
 from server.ops.resources import cooldown_store
 from server.provider_file import ProviderFileError, load_provider_file
@@ -84,13 +85,15 @@ def build_agent_deps(
     http_client: httpx.AsyncClient | None = None,
     images: ImageStore | None = None,
     mcp: McpServers | None = None,
+    knowledge: KnowledgeBase | None = None,
 ) -> AgentDeps:
     """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
     `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store;
     `images` from `server.ops.images.open_image_store` (None: threads store no images);
     `mcp` from `server.ops.mcp.open_mcp_servers`, whose tools join the registry (now and
-    whenever a server comes up).
+    whenever a server comes up); `knowledge` from `server.knowledge.opening.open_knowledge`
+    (None: `knowledge_search` is not registered).
     """
     tools = build_tool_registry(
         ToolConfig(
@@ -101,11 +104,14 @@ def build_agent_deps(
         ),
         http_client=http_client,
     )
+    if knowledge is not None:
+        tools.register(make_knowledge_tool(knowledge, default_top_k=settings.knowledge_top_k))
     if mcp is not None:
         mcp.bind(tools)
     return AgentDeps(
         providers=provider_catalogue(settings),
         tools=tools,
+        knowledge=knowledge,
         cooldowns=cooldowns,
         images=images,
         retry=RetryPolicy(

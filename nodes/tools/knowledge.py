@@ -17,6 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from graph.errors import ToolUnavailableError
+
 __all__ = [
     "KNOWLEDGE_TOOL",
     "MAX_TOP_K",
@@ -53,8 +55,8 @@ class Passage:
     namespace: str = SHARED_NAMESPACE
 
 
-class KnowledgeUnavailableError(RuntimeError):
-    """The knowledge base cannot answer now (its store is down or misconfigured)."""
+class KnowledgeUnavailableError(ToolUnavailableError):
+    """The knowledge base cannot answer now (its store is down): the model is told so."""
 
 
 class KnowledgeBase(Protocol):
@@ -100,10 +102,10 @@ def format_passages(passages: Sequence[Passage]) -> str:
         text = passage.text.strip()
         if len(text) > _PASSAGE_CHARS:
             text = text[:_PASSAGE_CHARS].rstrip() + " …"
-        where = f" ({passage.source})" if passage.source else ""
+        where = f"source: {passage.source}; " if passage.source else ""
         blocks.append(
-            f"[{number}] {passage.title}{where} - document {passage.document_id}, "
-            f"score {passage.score:.2f}\n{text}"
+            f"[{number}] {passage.title} ({where}document {passage.document_id}; "
+            f"score {passage.score:.2f})\n{text}"
         )
     return "\n\n".join(blocks)
 

@@ -113,7 +113,7 @@ class AgentMcpServer:
             except OpenAIHTTPError as error:
                 return refusal(error)
             return await call_catalogue_tool(
-                tool, arguments, deps=state.deps, settings=state.settings
+                tool, arguments, deps=state.deps, settings=state.settings, caller=caller.key_id
             )
         except Exception:  # the door's boundary, like server.errors' 500 handler
             logger.exception("MCP tool %r failed", name)

@@ -36,9 +36,17 @@ def catalogue_tool(tool: BaseTool) -> types.Tool:
 
 
 async def call_catalogue_tool(
-    tool: BaseTool, arguments: dict[str, Any], *, deps: AgentDeps, settings: Settings
+    tool: BaseTool,
+    arguments: dict[str, Any],
+    *,
+    deps: AgentDeps,
+    settings: Settings,
+    caller: str | None = None,
 ) -> types.CallToolResult:
-    """Run one catalogue tool as the graph would; its named failures are a tool error."""
+    """Run one catalogue tool as the graph would; its named failures are a tool error.
+
+    `caller` is the key id of the MCP client: tools that keep data per key see its own.
+    """
     call = ToolCall(name=tool.name, args=arguments, id="mcp", type="tool_call")
     message = await run_tool_call(
         tool,
@@ -46,6 +54,7 @@ async def call_catalogue_tool(
         time_limit=settings.tool_timeout,
         max_chars=settings.tool_output_max_chars,
         observer=deps.observer,
+        caller=caller,
     )
     text = content_text(message.content)
     return types.CallToolResult(

@@ -5,7 +5,8 @@ lazy import cannot hide an inverted dependency. Layers, lowest first:
 
 0. `graph/`, `nodes/`: the agent itself; never imports `server`.
 1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
-2. `server/ops/`, `server/obs/`: stores, guards and instruments; no door, no app state.
+2. `server/ops/`, `server/obs/`, `server/knowledge/`: stores, guards and instruments; no
+   door, no app state.
 3. `server/state.py`, `server/deps.py`, `server/runs.py`: the app's state and the run kit.
 4. the doors: `server/openai/`, `server/responses/`, `server/langserve/`, `server/mcp/`,
    `server/inspector/` (the HTML thread inspector), and `server/operator/` (health, admin,
@@ -63,7 +64,7 @@ def layer(module: str) -> int:
         return 4
     if _within(module, KIT):
         return 3
-    if _within(module, ("server.ops", "server.obs")):
+    if _within(module, ("server.ops", "server.obs", "server.knowledge")):
         return 2
     return 1
 

@@ -9,6 +9,8 @@ What it does, in order, for the latest message:
 - "what did I say?" (or "my previous message"): quotes the user's earlier messages of the
   conversation, so a client can see that a thread is remembered;
 - "echo <text>": calls the `echo` tool with `<text>`;
+- "search the knowledge base for <query>" (or "what do the docs say about <query>"): calls
+  `knowledge_search`, then answers with the best passage and names its source;
 - a date or time question: calls the `clock` tool (an IANA zone named in the question, else
   UTC; "in N days" adds days; "until YYYY-MM-DD" asks for a difference);
 - "search for <query>": calls `searxng_search`;

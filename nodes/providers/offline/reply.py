@@ -15,6 +15,7 @@ from nodes.images import has_image
 from nodes.messages import message_text
 from nodes.providers.offline.rules import USE_TOOL
 from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
+from nodes.tools.knowledge import KNOWLEDGE_TOOL
 
 NOT_CONFIGURED = (
     "I am the built-in offline model: no LLM provider is configured, so I can only drive "
@@ -57,9 +58,27 @@ def _answer_from_tools(messages: Sequence[BaseMessage]) -> str:
             lines.append(f"{call['args'].get('expression')} = {content}")
         elif result.name == "searxng_search":
             lines.append(f"Here is what I found:\n{content}")
+        elif result.name == KNOWLEDGE_TOOL:
+            lines.append(_best_passage(content))
         else:
             lines.append(content)
     return "\n".join(lines)
+
+
+_PASSAGE_HEADING = re.compile(
+    r"^\[1\] (?P<title>.*) \((?:source: (?P<source>.*?); )?document (?P<id>.*?); score [-0-9.]+\)$"
+)
+
+
+def _best_passage(content: str) -> str:
+    """The first passage of a `knowledge_search` result, introduced by its source."""
+    heading, _, rest = content.partition("\n")
+    found = _PASSAGE_HEADING.match(heading)
+    if found is None:
+        return content  # the knowledge base is empty, or nothing matched: say so as it is
+    passage = rest.split("\n\n[2] ", 1)[0].strip()
+    source = found["source"] or f"document {found['id']}"
+    return f'According to "{found["title"]}" ({source}):\n\n{passage}'
 
 
 def _background_task(text: str, messages: Sequence[BaseMessage]) -> str:

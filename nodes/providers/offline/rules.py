@@ -1,8 +1,9 @@
 """Which offered tool a user text calls, and with which arguments: the offline model's rules.
 
-The rules, first match wins: "use <tool> key=value ...", "echo <text>", a date or time
-question (`clock`), "search for <query>" (`searxng_search`), an arithmetic expression
-(`calculator`).
+The rules, first match wins: "use <tool> key=value ...", "echo <text>", "search the
+knowledge base for <query>" or "what do the docs say about <query>" (`knowledge_search`), a
+date or time question (`clock`), "search for <query>" (`searxng_search`), an arithmetic
+expression (`calculator`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ USE_TOOL = re.compile(
 """Matches "use <tool> key=value ...": group 1 is the tool, group 2 its arguments."""
 _TOOL_ARG = re.compile(r"""([A-Za-z_]\w*)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
 _SEARCH = re.compile(r"^\s*(?:search(?: the web)? for|look up|web search)\s+(.+)$", re.I | re.S)
+
+
+_KNOWLEDGE = re.compile(
+    r"^\s*(?:(?:please\s+)?(?:search|look)(?: in| through)? (?:the |our |my )?"
+    r"(?:knowledge ?base|kb|docs|documents|documentation)(?: for| about)?"
+    r"|what do(?:es)? (?:the |our |my )?(?:docs|documents|documentation|knowledge ?base) say"
+    r"(?: about| on| regarding)?)\s+(.+)$",
+    re.I | re.S,
+)
+"""Matches a request to search the knowledge base: group 1 is what to look for."""
 
 
 def find_expression(text: str) -> str | None:
@@ -146,6 +157,9 @@ def plan_tool_call(text: str, tools: Sequence[str]) -> tuple[str, dict[str, Any]
     echo = _ECHO.match(text)
     if echo and "echo" in tools:
         return "echo", {"text": echo.group(1).strip()}
+    knowledge = _KNOWLEDGE.match(text)
+    if knowledge and "knowledge_search" in tools:
+        return "knowledge_search", {"query": knowledge.group(1).strip().rstrip("?.!").strip()}
     if _TIME_WORDS.search(text) and "clock" in tools:
         return "clock", _clock_args(text)
     search = _SEARCH.match(text)
