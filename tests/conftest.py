@@ -84,6 +84,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "sqlite_path": tmp_path / "checkpoints.sqlite",
+            "knowledge_path": tmp_path / "knowledge.sqlite",
             "provider_backoff_base": 0.01,
             "load_plugin_tools": False,
         }

@@ -90,8 +90,11 @@ class KnowledgeInput(BaseModel):
         max_length=_MAX_QUERY_CHARS,
         description="What to look for in the documents, in a few words or a question.",
     )
-    top_k: int = Field(
-        default=4, ge=1, le=MAX_TOP_K, description="How many passages to return (1-10)."
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOP_K,
+        description="How many passages to return (1-10); leave it out for the usual number.",
     )
 
 
@@ -114,13 +117,13 @@ def make_knowledge_tool(knowledge: KnowledgeBase | None, *, default_top_k: int =
     """The `knowledge_search` tool over `knowledge` (None: not configured, said plainly)."""
 
     async def knowledge_search(
-        query: str, top_k: int = default_top_k, *, config: RunnableConfig
+        query: str, top_k: int | None = None, *, config: RunnableConfig
     ) -> str:
         if knowledge is None:
             return "The knowledge base is not configured on this service."
         caller: Any = (config.get("configurable") or {}).get("caller")
         namespaces = namespaces_of(caller if isinstance(caller, str) else None)
-        passages = await knowledge.search(namespaces, query, top_k)
+        passages = await knowledge.search(namespaces, query, top_k or default_top_k)
         if not passages:
             if not knowledge.has_documents(namespaces):
                 return "The knowledge base is empty: no documents have been added yet."

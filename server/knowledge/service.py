@@ -99,6 +99,7 @@ class Knowledge:
             chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size // 2)
         )
         self._batch = batch
+        self._short = chunk_size // 4
         self._clock = clock
         self._counts: dict[str, int] = {}
         self._counted_at = float("-inf")
@@ -188,9 +189,28 @@ class Knowledge:
         return IngestOutcome(document.id, "added" if stored is None else "replaced", len(chunks))
 
     def split(self, document: Document) -> list[str]:
-        """The chunks of a document's text (the text itself if the splitter gave none)."""
+        """The chunks of a document's text (the text itself if the splitter gave none).
+
+        A piece much shorter than a chunk (a heading the splitter cut from its section) is
+        joined to the piece after it: alone it would match a question by its words and
+        answer it with nothing.
+        """
         pieces = [piece for piece in self._splitter.split_text(document.text) if piece.strip()]
-        return pieces or [document.text.strip() or document.title]
+        chunks: list[str] = []
+        carried = ""
+        for piece in pieces:
+            text = f"{carried}\n\n{piece}" if carried else piece
+            if len(text) < self._short:
+                carried = text
+                continue
+            chunks.append(text)
+            carried = ""
+        if carried:
+            if chunks:
+                chunks[-1] = f"{chunks[-1]}\n\n{carried}"
+            else:
+                chunks.append(carried)
+        return chunks or [document.text.strip() or document.title]
 
     async def delete(self, document_id: str, *, namespace: str = SHARED_NAMESPACE) -> bool:
         """Delete a document and its chunks; False if there was none."""
