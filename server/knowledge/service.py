@@ -120,6 +120,15 @@ class Knowledge:
             self._recount.cancel()
         await self.store.close()
 
+    def describe(self) -> dict[str, Any]:
+        """What `/ready` shows: the store, the embedding, the documents at the last count."""
+        return {
+            "store": self.store.where,
+            "embedding": self.spec.model,
+            "dimension": self.spec.dimension,
+            "documents": sum(self._counts.values()),
+        }
+
     # --- the tool's side ------------------------------------------------------------------
 
     async def search(self, namespaces: Sequence[str], query: str, k: int) -> list[Passage]:

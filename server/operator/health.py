@@ -9,6 +9,8 @@ cooling down tries the one whose cooldown ends first (half-open). `/ready` names
 per model alias (`checks.providers.half_open`) and lists the degraded mode. Nor are MCP
 servers that are down (`checks.mcp_servers`: each one's state and tool count): the agent
 answers without their tools while they reconnect, in the degraded mode `mcp-servers-down`.
+Nor is a knowledge base that could not be opened (`checks.knowledge`; the reason is in the
+log): the agent answers without `knowledge_search`, in the mode `knowledge-unavailable`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ ALL_PROVIDERS_COOLING = "all-providers-cooling"
 PROVIDERS_HALF_OPEN = "providers-half-open"
 DRAINING = "draining"
 MCP_SERVERS_DOWN = "mcp-servers-down"
+KNOWLEDGE_UNAVAILABLE = "knowledge-unavailable"
 
 
 @router.get("/health")
@@ -92,6 +95,14 @@ def _mcp_servers(state: AppState) -> dict[str, Any]:
     return state.mcp.status()
 
 
+def _knowledge(state: AppState) -> dict[str, Any]:
+    if not state.settings.knowledge_enabled:
+        return {"ok": True, "enabled": False}
+    if state.knowledge is None:
+        return {"ok": False, "enabled": True}
+    return {"ok": True, "enabled": True, **state.knowledge.describe()}
+
+
 @router.get("/ready", response_model=None)
 async def ready(request: Request, state: AppStateDep) -> JSONResponse:
     """200 when this replica can serve (perhaps degraded), 503 when it should get no traffic."""
@@ -101,6 +112,7 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
         "redis": await _redis(state),
         "providers": await _providers(state),
         "mcp_servers": _mcp_servers(state),
+        "knowledge": _knowledge(state),
     }
     degraded: list[str] = []
     if not checks["redis"]["ok"]:
@@ -111,6 +123,8 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
         degraded.append(PROVIDERS_HALF_OPEN)
     if not checks["mcp_servers"]["ok"]:
         degraded.append(MCP_SERVERS_DOWN)
+    if not checks["knowledge"]["ok"]:
+        degraded.append(KNOWLEDGE_UNAVAILABLE)
     if draining:
         degraded.append(DRAINING)
     unready = draining or not checks["checkpointer"]["ok"]

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from pydantic import SecretStr
@@ -226,3 +227,34 @@ def test_a_keys_documents_answer_that_key_only(
     question = "what do the docs say about restarting PostgreSQL"
     assert ask(app, question, KEY_A).startswith('According to "Database runbook"')
     assert "According to" not in ask(app, question, KEY_B)
+
+
+def test_ready_shows_the_knowledge_base_and_a_store_that_cannot_open_degrades_it(
+    make_settings: SettingsFactory, serve: Serve, tmp_path: Path
+) -> None:
+    settings = make_settings()
+    ingest(settings.knowledge_path, documents())
+    body = httpx.get(f"{serve(settings).url}/ready").json()
+    assert body["checks"]["knowledge"] == {
+        "ok": True,
+        "enabled": True,
+        "store": str(settings.knowledge_path),
+        "embedding": "offline-hash-v1",
+        "dimension": 512,
+        "documents": 3,
+    }
+    assert "knowledge-unavailable" not in body["degraded"]
+
+    other = tmp_path / "other.sqlite"  # filled with vectors of another dimension
+    asyncio.run(_fill_with_dimension(other, 64))
+    response = httpx.get(f"{serve(make_settings(knowledge_path=other)).url}/ready")
+    assert response.status_code == 200  # the agent serves, without the knowledge base
+    assert response.json()["checks"]["knowledge"] == {"ok": False, "enabled": True}
+    assert "knowledge-unavailable" in response.json()["degraded"]
+
+
+async def _fill_with_dimension(path: Path, dimension: int) -> None:
+    knowledge = knowledge_at(path, dimension=dimension)
+    await knowledge.open()
+    await knowledge.ingest(documents()[:1])
+    await knowledge.close()
