@@ -30,7 +30,7 @@ Serve = Callable[[Settings], ServedApp]
 
 KEY = "sk-mcp"
 OTHER_KEY = "sk-other"
-CATALOGUE = ["calculator", "clock", "searxng_search", "echo"]
+CATALOGUE = ["calculator", "clock", "searxng_search", "echo", "knowledge_search"]
 
 
 def keyed(make_settings: SettingsFactory, **extra: Any) -> Settings:
