@@ -2,6 +2,18 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# `make ingest PATH=docs/` names the folder to ingest, but PATH is also the shell's search path,
+# and make hands a variable given on its command line to every recipe: no command would be
+# found. So a PATH given there is taken as the folder (INGEST_DIR), and PATH is set back to the
+# one make was started with: what $(shell) still sees up to GNU make 4.3; from 4.4 on $(shell)
+# sees the given PATH too (printenv is not found and prints nothing), so a usual search path
+# stands in. DOCS=docs/ says the same without the trick.
+ifeq ($(origin PATH),command line)
+INGEST_DIR := $(PATH)
+override PATH := $(or $(shell printenv PATH 2>/dev/null),$(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$(HOME)/.local/bin:$(HOME)/.cargo/bin:/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin)
+endif
+INGEST_DIR := $(or $(DOCS),$(INGEST_DIR))
+
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 UV := .tools/bin/uv
@@ -15,7 +27,7 @@ PLUGINS ?= $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 LANGGRAPH_PORT ?= 2024
 
 .PHONY: help install run test lint format typecheck check clean bench bench-quick retention \
-	langgraph-dev lock add
+	ingest langgraph-dev lock add
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +82,14 @@ bench-quick: install ## The benchmark's short form (under two minutes: C=1 and 8
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them
 	$(UV) run --frozen python -m server.ops.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)
+
+# The venv's python by its absolute path (no search path needed); `make install` first only
+# when there is no venv yet. VENV_PYTHON names another interpreter (the tests pass their own).
+VENV_PYTHON ?= $(CURDIR)/.venv/bin/python
+ingest: ## Ingest documents: make ingest PATH=docs/ (or DOCS=docs/) [NAMESPACE=<key id>] [PRUNE=1]
+	@test -n '$(INGEST_DIR)' || { echo "usage: make ingest PATH=docs/ (or DOCS=docs/) [NAMESPACE=<key id>] [PRUNE=1]" >&2; exit 2; }
+	@test -x '$(VENV_PYTHON)' || $(MAKE) install
+	'$(VENV_PYTHON)' -m server.knowledge.cli '$(INGEST_DIR)' $(if $(NAMESPACE),--namespace '$(NAMESPACE)') $(if $(PRUNE),--prune)
 
 # Everything stays on this machine: no CLI analytics, no version check, no LangSmith tracing or
 # key, no browser tab on smith.langchain.com (what tests/integration/test_langgraph_dev.py sets).

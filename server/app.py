@@ -13,7 +13,7 @@ from server.limits import BodyLimitMiddleware
 from server.mcp.door import mount_mcp
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
-from server.operator import admin, health, metrics, usage
+from server.operator import admin, health, knowledge, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
 from server.responses import routes as responses_routes
 from server.sanitize import SanitizeMiddleware
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(usage.router)
+    app.include_router(knowledge.router)
     app.include_router(metrics.router)
     app.include_router(inspector_router(playground_link))
     mount_agent_routes(app)
