@@ -139,10 +139,17 @@ def offline_spec(dimension: int = OFFLINE_DIMENSION) -> EmbeddingSpec:
 async def embeddings_for(settings: Settings) -> tuple[Embeddings, EmbeddingSpec]:
     """The embedding KNOWLEDGE_EMBEDDINGS names, and the spec its vectors are recorded with.
 
+    Any other value than `offline` is a provider endpoint's model, probed once for its
+    dimension (`server/knowledge/provider_embeddings.py`, imported only then: it loads the
+    provider SDK).
+
     Raises:
         ValueError: The setting names no known embedding.
+        EmbeddingsUnavailableError: The provider endpoint cannot be reached or refused.
     """
     name = settings.knowledge_embeddings.strip()
     if name == "offline":
         return OfflineEmbeddings(), offline_spec()
-    raise ValueError(f"KNOWLEDGE_EMBEDDINGS={name!r}: only 'offline' is supported yet")
+    from server.knowledge.provider_embeddings import open_embeddings
+
+    return await open_embeddings(settings)

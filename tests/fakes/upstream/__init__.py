@@ -4,7 +4,9 @@
 
 * ``POST /v1/chat/completions`` -- OpenAI Chat Completions (JSON or SSE stream),
 * ``POST /v1/messages`` -- Anthropic Messages (JSON or named-event SSE stream),
-* ``GET /v1/models`` -- an OpenAI model list with the single model ``fake-model``.
+* ``GET /v1/models`` -- an OpenAI model list with the single model ``fake-model``,
+* ``POST /v1/embeddings`` -- OpenAI embeddings: a deterministic bag of words of
+  ``EMBEDDING_DIMENSION`` dimensions (``embeddings``); each request consumes a step too.
 
 Every request is recorded, then answered by the next scripted *step* (FIFO, shared
 by both completion endpoints) or by ``default`` when the script is empty. A step is
@@ -26,6 +28,7 @@ Modules: ``steps`` (what a script is made of), ``faults`` (the ``Fault`` constru
 
 from __future__ import annotations
 
+from tests.fakes.upstream.embeddings import EMBEDDING_DIMENSION
 from tests.fakes.upstream.faults import Fault
 from tests.fakes.upstream.recording import RecordedRequest
 from tests.fakes.upstream.server import FakeUpstream
@@ -42,6 +45,7 @@ from tests.fakes.upstream.steps import (
 )
 
 __all__ = [
+    "EMBEDDING_DIMENSION",
     "ContextLengthFault",
     "CutStreamFault",
     "FakeUpstream",

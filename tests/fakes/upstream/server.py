@@ -19,6 +19,7 @@ from starlette.types import Receive, Send
 from tests.fakes.server_thread import ServedApp, StartStop
 from tests.fakes.upstream.anthropic_wire import AnthropicWire
 from tests.fakes.upstream.asgi import Channel, RawResponse
+from tests.fakes.upstream.embeddings import EmbeddingRequestError, embeddings_body
 from tests.fakes.upstream.openai_wire import OpenAIWire
 from tests.fakes.upstream.recording import RecordedRequest
 from tests.fakes.upstream.rendering import Event, dumps, new_id, prompt_tokens
@@ -117,6 +118,7 @@ class FakeUpstream(StartStop):
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route(
                     "/{path:path}",
@@ -300,6 +302,30 @@ class FakeUpstream(StartStop):
             ],
         }
         return Response(dumps(body), media_type="application/json")
+
+    async def _embeddings(self, request: Request) -> Response:
+        """Embeddings (``embeddings.py``); a request consumes a step like a completion.
+
+        A ``Reply`` step (the default) is answered with the vectors, a ``StatusFault`` with
+        its error; other faults are not played on this endpoint.
+        """
+        recorded, step = await self._record(request, consume=True)
+        headers = {OpenAIWire.request_id_header: new_id("req_", 24)}
+        match step:
+            case StatusFault():
+                if step.retry_after is not None:
+                    headers["retry-after"] = f"{step.retry_after:g}"
+                error = dumps(OpenAIWire.error(step))
+                return Response(error, step.status, headers, media_type="application/json")
+            case Reply():
+                try:
+                    answer = embeddings_body(recorded.body or {})
+                except EmbeddingRequestError as exc:
+                    error = dumps(OpenAIWire.error(StatusFault(400, message=str(exc))))
+                    return Response(error, 400, headers, media_type="application/json")
+                return Response(dumps(answer), 200, headers, media_type="application/json")
+            case _:
+                raise AssertionError(f"{step!r} is not played on /v1/embeddings")
 
     async def _unknown(self, request: Request) -> Response:
         await self._record(request, consume=False)
