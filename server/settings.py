@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
-from nodes.providers.registry import ProviderSpec, provider_kinds
+from nodes.providers.registry import ProviderConfig, ProviderSpec, provider_kinds
 
 
 def _is_hex(text: str) -> bool:
@@ -350,6 +350,19 @@ class ServiceSettings(BaseSettings):
             if isinstance(env_file, str | Path) and Path(env_file).is_file():
                 value = dotenv_values(env_file).get(name)
         return SecretStr(value) if value else None
+
+    def provider_configs(self) -> dict[str, ProviderConfig]:
+        """Connection settings of every provider kind these settings read, by kind."""
+        return {
+            spec.kind: ProviderConfig(
+                kind=spec.kind,
+                api_key=self.provider_api_key(spec),
+                base_url=self.provider_base_url(spec),
+                timeout=self.provider_timeouts.get(spec.kind, self.provider_timeout),
+                max_retries=self.provider_max_retries,
+            )
+            for spec in self.provider_specs
+        }
 
     def provider_api_key(self, spec: ProviderSpec) -> SecretStr | None:
         """The API key of a provider kind (None: unset, or the kind takes none)."""

@@ -21,16 +21,7 @@ from server.settings import Settings
 
 def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
     """Connection settings of every provider kind the settings read, by kind."""
-    return {
-        spec.kind: ProviderConfig(
-            kind=spec.kind,
-            api_key=settings.provider_api_key(spec),
-            base_url=settings.provider_base_url(spec),
-            timeout=settings.provider_timeouts.get(spec.kind, settings.provider_timeout),
-            max_retries=settings.provider_max_retries,
-        )
-        for spec in settings.provider_specs
-    }
+    return settings.provider_configs()
 
 
 def provider_catalogue(settings: Settings) -> ProviderCatalogue:

@@ -19,7 +19,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from server.knowledge.embeddings import embeddings_for
 from server.knowledge.service import STORE_ERRORS, Knowledge
 from server.knowledge.sqlite_store import SqliteVectorStore
-from server.knowledge.store import EmbeddingMismatchError, VectorStore
+from server.knowledge.store import (
+    EmbeddingMismatchError,
+    EmbeddingsUnavailableError,
+    VectorStore,
+)
 from server.ops.checkpointer import connection_pool
 from server.settings import Settings
 
@@ -48,7 +52,12 @@ async def open_knowledge(
     if store is None:
         yield None
         return
-    embeddings, spec = await embeddings_for(settings)
+    try:
+        embeddings, spec = await embeddings_for(settings)
+    except EmbeddingsUnavailableError as error:
+        logger.error("the knowledge base is not available: %s", error)
+        yield None
+        return
     knowledge = Knowledge(
         store,
         embeddings,
@@ -61,7 +70,7 @@ async def open_knowledge(
         await knowledge.open()
     except (EmbeddingMismatchError, *STORE_ERRORS) as error:
         logger.error("the knowledge base is not available: %s", error)
-        await store.close()
+        await knowledge.close()
         yield None
         return
     try:

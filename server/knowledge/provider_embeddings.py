@@ -30,10 +30,9 @@ from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
 from nodes.providers.registry import ProviderConfig, provider_kinds
-from server.knowledge.store import EmbeddingSpec
+from server.knowledge.store import EmbeddingSpec, EmbeddingsUnavailableError
 from server.provider_file import load_provider_file
 from server.settings import Settings
-from server.wiring import provider_configs
 
 __all__ = ["PROBE_TEXT", "EmbeddingsUnavailableError", "ProviderEmbeddings", "open_embeddings"]
 
@@ -43,15 +42,6 @@ PROBE_TEXT = "dimension probe"
 """Embedded once at open: the length of its vector is the dimension."""
 
 _T = TypeVar("_T")
-
-
-class EmbeddingsUnavailableError(RuntimeError):
-    """The embedding endpoint cannot be reached, or refused a request (after its retries)."""
-
-    def __init__(self, model: str, message: str) -> None:
-        super().__init__(message)
-        self.model = model
-        """The `<endpoint>:<model>` that failed."""
 
 
 class ProviderEmbeddings(Embeddings):
@@ -152,7 +142,7 @@ def endpoint_config(settings: Settings) -> tuple[str, ProviderConfig]:
     """
     setting = settings.knowledge_embeddings.strip()
     name, _, model = setting.partition(":")
-    configs = provider_configs(settings)
+    configs = settings.provider_configs()
     if settings.agent_config is not None:
         loaded = load_provider_file(
             settings.agent_config,

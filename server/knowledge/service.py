@@ -31,7 +31,14 @@ from nodes.tools.knowledge import (
     KnowledgeUnavailableError,
     Passage,
 )
-from server.knowledge.store import Chunk, DocumentInfo, EmbeddingSpec, StoredDocument, VectorStore
+from server.knowledge.store import (
+    Chunk,
+    DocumentInfo,
+    EmbeddingSpec,
+    EmbeddingsUnavailableError,
+    StoredDocument,
+    VectorStore,
+)
 
 __all__ = [
     "STORE_ERRORS",
@@ -119,6 +126,9 @@ class Knowledge:
         if self._recount is not None and not self._recount.done():
             self._recount.cancel()
         await self.store.close()
+        close = getattr(self.embeddings, "aclose", None)  # a provider's HTTP clients
+        if close is not None:
+            await close()
 
     def describe(self) -> dict[str, Any]:
         """What `/ready` shows: the store, the embedding, the documents at the last count."""
@@ -140,7 +150,13 @@ class Knowledge:
         self._maybe_recount()
         if not self.has_documents(namespaces):
             return []
-        vector = await self.embeddings.aembed_query(query)
+        try:
+            vector = await self.embeddings.aembed_query(query)
+        except EmbeddingsUnavailableError as error:
+            logger.warning("knowledge search: the embedding failed: %s", error)
+            raise KnowledgeUnavailableError(
+                f"the knowledge base cannot embed the query now ({error.model} failed)"
+            ) from error
         try:
             return await self.store.nearest(namespaces, vector, k)
         except STORE_ERRORS as error:

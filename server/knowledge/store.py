@@ -20,6 +20,7 @@ __all__ = [
     "DocumentInfo",
     "EmbeddingMismatchError",
     "EmbeddingSpec",
+    "EmbeddingsUnavailableError",
     "StoredDocument",
     "VectorStore",
 ]
@@ -47,6 +48,15 @@ class EmbeddingMismatchError(ValueError):
         )
         self.stored = stored
         self.configured = configured
+
+
+class EmbeddingsUnavailableError(RuntimeError):
+    """The embedding endpoint cannot be reached, or refused a request (after its retries)."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(message)
+        self.model = model
+        """The `<endpoint>:<model>` that failed."""
 
 
 @dataclass(frozen=True)

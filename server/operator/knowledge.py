@@ -11,13 +11,11 @@ again finishes the job.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,9 +23,10 @@ from graph.errors import ErrorCode
 from nodes.tools.knowledge import SHARED_NAMESPACE, KnowledgeUnavailableError
 from server.deps import KnowledgeDep, authenticate_operator
 from server.errors import OpenAIHTTPError, error_responses
+from server.knowledge.loaders import markdown_title
 from server.knowledge.namespaces import NAMESPACE_HELP, parse_namespace
 from server.knowledge.service import STORE_ERRORS, Document
-from server.knowledge.store import DocumentInfo
+from server.knowledge.store import DocumentInfo, EmbeddingsUnavailableError
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 
@@ -45,6 +44,7 @@ class DocumentIn(BaseModel):
     """Unique in its namespace; re-POSTing an id replaces that document."""
     text: str = Field(min_length=1)
     title: str = Field(default="", max_length=1000)
+    """Default: the text's first `# ` heading, else the id."""
     """Shown with its passages (default: the id)."""
     source: str | None = Field(default=None, max_length=2048)
     """Where it comes from (a path, a URL), named with its passages."""
@@ -142,27 +142,12 @@ def _namespace_param(value: str) -> str:
         ) from None
 
 
-def _embedding_errors() -> tuple[type[BaseException], ...]:
-    """The named errors of an embedding endpoint: httpx's, and those of loaded SDKs.
-
-    The openai and ollama SDKs are imported only when an embedding of theirs is configured
-    (see tests/integration/test_lazy_provider_imports.py); an SDK not loaded raises nothing.
-    """
-    errors: list[type[BaseException]] = [httpx.HTTPError, KnowledgeUnavailableError]
-    if (openai := sys.modules.get("openai")) is not None:
-        errors.append(openai.APIError)
-    if (ollama := sys.modules.get("ollama")) is not None:
-        errors.append(ollama.ResponseError)
-    return tuple(errors)
-
-
 @contextmanager
 def _unavailable_as_503() -> Iterator[None]:
     """A store or embedding failure as 503 `knowledge_unavailable` (retry shortly)."""
-    errors: tuple[type[BaseException], ...] = (*STORE_ERRORS, *_embedding_errors())
     try:
         yield
-    except errors as error:
+    except (*STORE_ERRORS, EmbeddingsUnavailableError, KnowledgeUnavailableError) as error:
         raise OpenAIHTTPError(
             503,
             f"The knowledge base cannot be reached right now ({type(error).__name__}); "
@@ -194,7 +179,13 @@ NamespaceQuery = Annotated[str, Query(description=f"{NAMESPACE_HELP}; `*` lists 
 async def add_documents(body: IngestRequest, knowledge: KnowledgeDep) -> IngestResult:
     """Add or replace documents; unchanged ones are skipped by content hash."""
     documents = [
-        Document(id=d.id, text=d.text, title=d.title, source=d.source, metadata=dict(d.metadata))
+        Document(
+            id=d.id,
+            text=d.text,
+            title=d.title or markdown_title(d.text),
+            source=d.source,
+            metadata=dict(d.metadata),
+        )
         for d in body.documents
     ]
     with _unavailable_as_503():

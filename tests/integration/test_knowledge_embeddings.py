@@ -11,9 +11,10 @@ import base64
 import math
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -31,6 +32,7 @@ from server.knowledge.sqlite_store import SqliteVectorStore
 from server.knowledge.store import EmbeddingMismatchError, EmbeddingSpec
 from server.settings import Settings
 from tests.conftest import SettingsFactory
+from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import EMBEDDING_DIMENSION, FakeUpstream, Fault
 from tests.fakes.upstream.embeddings import embed
 
@@ -304,3 +306,36 @@ def test_the_fake_serves_floats_and_base64_and_refuses_token_arrays(
     with pytest.raises(openai.BadRequestError, match="token arrays"):
         client.embeddings.create(model=MODEL, input=[[1, 2, 3]])
     client.close()
+
+
+def test_an_embedding_endpoint_failing_mid_service_is_a_tool_error_and_a_503(
+    compatible: Settings, primary: FakeUpstream, serve: Callable[[Settings], ServedApp]
+) -> None:
+    app = serve(compatible.model_copy(update={"provider_max_retries": 0}))
+    posted = httpx.post(
+        f"{app.url}/admin/knowledge",
+        json={"documents": [{"id": p, "text": t, "source": p} for p, t in CORPUS.items()]},
+    )
+    assert posted.status_code == 200, posted.text
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
+
+    def ask(text: str) -> str:
+        completion = client.chat.completions.create(
+            model="offline", messages=[{"role": "user", "content": text}]
+        )
+        return completion.choices[0].message.content or ""
+
+    primary.script(Fault.server_error())  # the query's embedding request
+    answer = ask("search the knowledge base for vacation days")
+    assert answer.startswith("The knowledge_search tool reported an error")
+    assert "cannot embed the query now" in answer
+
+    primary.script(Fault.server_error())
+    refused = httpx.post(
+        f"{app.url}/admin/knowledge", json={"documents": [{"id": "new", "text": "fresh text"}]}
+    )
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "knowledge_unavailable"
+
+    answer = ask("search the knowledge base for vacation days")  # the endpoint is back
+    assert answer.startswith('According to "Vacation policy" (hr/vacation.md)')
