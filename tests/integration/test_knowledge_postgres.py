@@ -4,9 +4,10 @@ A real pgvector-enabled PostgreSQL 16 (`pgvector_cluster`: pgserver's bundled bi
 database per test), opened the way the service opens it (`open_checkpointer` then
 `open_knowledge`): a three-document Markdown corpus written here finds each document's
 passage first; re-ingesting is idempotent; documents are kept per namespace; the vectors have
-an HNSW cosine index; another embedding is refused. On a PostgreSQL without pgvector (the
-machine's own, `postgres_cluster`), or as a user who may not create the extension, the
-knowledge base is off with a logged reason and the service still starts.
+an HNSW cosine index; another embedding is refused; a restart of the server does not fail
+the calls after it. On a PostgreSQL without pgvector (the machine's own, `postgres_cluster`),
+or as a user who may not create the extension, the knowledge base is off with a logged reason
+and the service still starts.
 """
 
 from __future__ import annotations
@@ -75,15 +76,16 @@ def documents() -> list[Document]:
 @pytest.fixture
 def pgvector_url(pgvector_cluster: PostgresCluster) -> Iterator[str]:
     """A fresh database of the pgvector cluster for this test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    name = sql.Identifier(database)
+    # A connection for each statement: a test may restart the cluster in between.
     with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield pgvector_cluster.database_url(name)
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield pgvector_cluster.database_url(database)
+    finally:
+        with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture
@@ -256,6 +258,20 @@ async def test_a_store_of_another_embedding_is_refused_with_both_named(
     assert "PostgreSQL" in message
     async with opened(settings) as knowledge:  # the recorded spec still opens, data intact
         assert [d.id for d in await knowledge.documents()] == ["ops/deploys.md"]
+
+
+async def test_a_restart_of_postgresql_does_not_fail_the_next_calls(
+    settings: Settings, pgvector_cluster: PostgresCluster
+) -> None:
+    async with opened(settings) as knowledge:
+        await knowledge.ingest(documents())
+        pgvector_cluster.restart()  # every pooled connection is now dead
+        passages = await knowledge.search([SHARED_NAMESPACE], QUESTIONS["travel/visas.md"], 1)
+        assert passages[0].document_id == "travel/visas.md"
+        pgvector_cluster.restart()
+        assert await knowledge.delete("travel/visas.md") is True
+        pgvector_cluster.restart()
+        assert len(await knowledge.documents()) == 2
 
 
 # --- without pgvector -----------------------------------------------------------------------
