@@ -17,7 +17,7 @@ from psycopg import sql
 from server.app import create_app
 from server.settings import Settings
 from tests.fakes.ollama import FakeOllama
-from tests.fakes.postgres_cluster import PostgresCluster
+from tests.fakes.postgres_cluster import PostgresCluster, pgserver_bindir
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.service_process import ServiceProcess, settings_env
@@ -170,6 +170,25 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster = PostgresCluster().start()
     except (FileNotFoundError, RuntimeError) as error:
         service_missing("a private PostgreSQL cluster (initdb, pg_ctl)", error)
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pgvector_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL 16 cluster with pgvector, for this test session (loopback TCP).
+
+    The machine's PostgreSQL may lack pgvector; the `pgserver` dev dependency bundles
+    PostgreSQL 16 with it, so its binaries run this cluster (as `postgres` when run as root).
+    Shared by the session: give each test a database of its own (`CREATE DATABASE`).
+    """
+    try:
+        cluster = PostgresCluster(bindir=pgserver_bindir()).start()
+    except (FileNotFoundError, RuntimeError) as error:
+        service_missing("a PostgreSQL with pgvector (pgserver's bundled binaries)", error)
         raise
     try:
         yield cluster

@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from server.knowledge.embeddings import embeddings_for
+from server.knowledge.pg_store import PostgresVectorStore
 from server.knowledge.service import STORE_ERRORS, Knowledge
 from server.knowledge.sqlite_store import SqliteVectorStore
 from server.knowledge.store import (
@@ -35,8 +36,7 @@ logger = logging.getLogger(__name__)
 def _store(settings: Settings, saver: BaseCheckpointSaver[Any] | None) -> VectorStore | None:
     pool = connection_pool(saver) if saver is not None else None
     if pool is not None:
-        logger.error("the knowledge base on PostgreSQL is not built yet")
-        return None
+        return PostgresVectorStore(pool)
     return SqliteVectorStore(settings.knowledge_path)
 
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -27,7 +28,7 @@ from typing import Self
 
 from tests.fakes.server_thread import StartStop, free_port
 
-__all__ = ["PostgresCluster", "find_bindir"]
+__all__ = ["PostgresCluster", "find_bindir", "pgserver_bindir"]
 
 #: Seconds for initdb or one pg_ctl command (pg_ctl's own `-t` is a little less).
 _COMMAND_TIMEOUT = 60
@@ -55,6 +56,23 @@ def find_bindir() -> Path:
     raise FileNotFoundError("PostgreSQL's initdb and pg_ctl are not installed")
 
 
+def pgserver_bindir() -> Path:
+    """The PostgreSQL 16 binaries bundled (with pgvector) in the `pgserver` dev dependency.
+
+    Found without importing `pgserver`, whose import sets up lock files of its own.
+
+    Raises:
+        FileNotFoundError: `pgserver` is not installed, or its wheel lacks the binaries.
+    """
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the pgserver package (PostgreSQL with pgvector) is not installed")
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    if not ((bindir / "initdb").exists() and (bindir / "pg_ctl").exists()):
+        raise FileNotFoundError(f"pgserver has no initdb and pg_ctl in {bindir}")
+    return bindir
+
+
 def _as_server_user() -> list[str]:
     """The command prefix that runs the server as a user PostgreSQL accepts."""
     if os.geteuid() != 0:
@@ -76,13 +94,15 @@ class PostgresCluster(StartStop):
     -m fast`, which ends every session (clients see `AdminShutdown`) and keeps the data;
     `stop()` stops it and removes its directory.
 
+    `bindir` picks the binaries (default `find_bindir()`; `pgserver_bindir()` for pgvector).
+
     Raises:
         FileNotFoundError: (from the constructor) the binaries, or the way to run them, are
             missing.
     """
 
-    def __init__(self, port: int | None = None) -> None:
-        self.bindir = find_bindir()
+    def __init__(self, port: int | None = None, bindir: Path | None = None) -> None:
+        self.bindir = bindir or find_bindir()
         self._prefix = _as_server_user()
         self.port = port or free_port()
         self.root: Path | None = None
