@@ -197,6 +197,21 @@ def pgvector_cluster() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
+def pgvector_url(pgvector_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh database of the pgvector cluster for this test, dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    name = sql.Identifier(database)
+    # A connection for each statement: a test may restart the cluster in between.
+    with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield pgvector_cluster.database_url(database)
+    finally:
+        with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@pytest.fixture
 def redis_url() -> str:
     """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)

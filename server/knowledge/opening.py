@@ -33,7 +33,7 @@ __all__ = ["open_knowledge"]
 logger = logging.getLogger(__name__)
 
 
-def _store(settings: Settings, saver: BaseCheckpointSaver[Any] | None) -> VectorStore | None:
+def _store(settings: Settings, saver: BaseCheckpointSaver[Any] | None) -> VectorStore:
     pool = connection_pool(saver) if saver is not None else None
     if pool is not None:
         return PostgresVectorStore(pool)
@@ -49,9 +49,6 @@ async def open_knowledge(
         yield None
         return
     store = _store(settings, saver)
-    if store is None:
-        yield None
-        return
     try:
         embeddings, spec = await embeddings_for(settings)
     except EmbeddingsUnavailableError as error:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -71,21 +71,6 @@ def documents() -> list[Document]:
         Document(id=path, text=text, title=text.splitlines()[0][2:], source=path)
         for path, text in CORPUS.items()
     ]
-
-
-@pytest.fixture
-def pgvector_url(pgvector_cluster: PostgresCluster) -> Iterator[str]:
-    """A fresh database of the pgvector cluster for this test, dropped afterwards."""
-    database = f"test_{uuid.uuid4().hex[:12]}"
-    name = sql.Identifier(database)
-    # A connection for each statement: a test may restart the cluster in between.
-    with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield pgvector_cluster.database_url(database)
-    finally:
-        with psycopg.connect(pgvector_cluster.url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture
