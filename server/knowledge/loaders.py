@@ -27,6 +27,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from server.knowledge.service import Document
+from server.knowledge.titles import markdown_title
 
 __all__ = [
     "SUPPORTED",
@@ -48,8 +49,6 @@ SUPPORTED: Final = {
 }
 """The extensions read (lower case), and the type each is recorded as."""
 
-_H1: Final = re.compile(r"^ {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-_FENCE: Final = re.compile(r"^ {0,3}(```|~~~)")
 _BLOCKS: Final = re.compile(
     r"^(?:address|article|aside|blockquote|dd|div|dl|dt|figcaption|figure|footer|form|h[1-6]"
     r"|header|hr|li|main|nav|ol|p|pre|section|table|td|th|tr|ul)$"
@@ -166,18 +165,6 @@ def _text(file: Path, data: bytes) -> tuple[str, str]:
 def _markdown(file: Path, data: bytes) -> tuple[str, str]:
     text = _decode(file, data)
     return markdown_title(text), text
-
-
-def markdown_title(text: str) -> str:
-    """The first level-one ATX heading (`# Title`) outside code fences, or ""."""
-    fenced = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-            continue
-        if not fenced and (match := _H1.match(line)):
-            return match.group(1).strip()
-    return ""
 
 
 def _html(file: Path, data: bytes) -> tuple[str, str]:

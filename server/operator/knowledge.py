@@ -23,10 +23,10 @@ from graph.errors import ErrorCode
 from nodes.tools.knowledge import SHARED_NAMESPACE, KnowledgeUnavailableError
 from server.deps import KnowledgeDep, authenticate_operator
 from server.errors import OpenAIHTTPError, error_responses
-from server.knowledge.loaders import markdown_title
 from server.knowledge.namespaces import NAMESPACE_HELP, parse_namespace
 from server.knowledge.service import STORE_ERRORS, Document
 from server.knowledge.store import DocumentInfo, EmbeddingsUnavailableError
+from server.knowledge.titles import markdown_title
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 
