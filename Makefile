@@ -28,6 +28,7 @@ LANGGRAPH_PORT ?= 2024
 
 .PHONY: help install run test lint format typecheck check clean bench bench-quick retention \
 	ingest langgraph-dev lock add
+.PHONY: dev security
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +50,9 @@ install: $(UV) ## Install the locked dependencies into .venv, then the PLUGINS
 run: install ## Serve on HOST:PORT (default 127.0.0.1:8000) with the settings from env/.env
 	$(UV) run --frozen python -m server
 
+dev: install ## `make run` restarted on every change under graph/, nodes/, server/
+	$(UV) run --frozen python -m server --reload
+
 test: install ## Run the whole test suite
 	$(UV) run --frozen pytest
 
@@ -63,7 +67,10 @@ format: install ## Apply ruff's fixes and formatting
 typecheck: install ## mypy --strict on graph/, nodes/, server/
 	$(UV) run --frozen mypy
 
-check: lint typecheck test ## Lint, types and tests: what CI runs
+security: install ## bandit on graph/, nodes/, server/ (settings: [tool.bandit] in pyproject.toml)
+	$(UV) run --frozen bandit -q -c pyproject.toml -r graph nodes server
+
+check: lint typecheck security test ## Lint, types, the security scan and tests: what CI runs
 
 clean: ## Remove the virtual environments and caches
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -38,7 +38,7 @@ def pending_client_calls(state: State) -> tuple[AIMessage | None, list[ToolCall]
     if index is None:
         return None, []
     last = messages[index]
-    assert isinstance(last, AIMessage)
+    assert isinstance(last, AIMessage)  # the index was found by this check  # nosec B101
     client = set(state.get("client_tools_offered", []))
     answered = {getattr(m, "tool_call_id", None) for m in messages[index + 1 :]}
     calls = [c for c in last.tool_calls if c["name"] in client and c.get("id") not in answered]

@@ -197,7 +197,7 @@ def _delay(policy: RetryPolicy, try_number: int, retry_after: float | None) -> f
     if retry_after is not None:
         return float(retry_after)
     ceiling = min(policy.backoff_max, policy.backoff_base * 2.0**try_number)
-    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography  # nosec B311
     return ceiling * jitter
 
 

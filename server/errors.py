@@ -134,7 +134,7 @@ def agent_error_status(exc: AgentError) -> tuple[int, dict[str, str]]:
 
 
 async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AgentError)
+    assert isinstance(exc, AgentError)  # registered for that class only  # nosec B101
     status, headers = agent_error_status(exc)
     param = "model" if isinstance(exc, ModelNotFoundError) else None
     logger.info("request failed with %s (%d)", exc.code.value, status)
@@ -142,7 +142,7 @@ async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _openai_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, OpenAIHTTPError)
+    assert isinstance(exc, OpenAIHTTPError)  # registered for that class only  # nosec B101
     return error_response(
         exc.status, exc.message, code=exc.code, param=exc.param, headers=exc.headers
     )
@@ -219,7 +219,7 @@ def _unparsable(error: Any) -> str | None:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    assert isinstance(exc, RequestValidationError)  # registered for that class only  # nosec B101
     errors = exc.errors()
     for error in errors:
         unparsable = _unparsable(error)
@@ -237,7 +237,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    assert isinstance(exc, StarletteHTTPException)  # registered for that class only  # nosec B101
     return error_response(
         exc.status_code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None
     )
@@ -256,7 +256,7 @@ STORE_RETRY_AFTER = "2"
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL down or failing over: a 503 to retry, not a 500; anything else is a bug."""
-    assert isinstance(exc, psycopg.OperationalError)
+    assert isinstance(exc, psycopg.OperationalError)  # registered for that class only  # nosec B101
     if not store_unavailable(exc):
         return await _unexpected(request, exc)
     logger.warning("conversation store unavailable on %s: %s", request.url.path, type(exc).__name__)

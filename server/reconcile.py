@@ -143,8 +143,7 @@ def visible_items(stored: Sequence[BaseMessage]) -> list[Item]:
                 texts.append(content_text(message.content))
                 last_ai = message
                 server_answered = set()
-            else:
-                assert isinstance(message, ToolMessage)
+            elif isinstance(message, ToolMessage):
                 server_answered.add(message.tool_call_id)
             continue
         flush(index)

@@ -114,7 +114,7 @@ def _thread(caller: Caller, thread_id: str | None) -> ThreadRef:
     named = thread_of(
         caller.key_id, {}, configured=thread_id or uuid.uuid4().hex, configured_as="thread_id"
     )
-    assert named is not None  # a door's own field is always taken (and is a delta)
+    assert named is not None  # a door's own field is always taken (a delta)  # nosec B101
     return named
 
 

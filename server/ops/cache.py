@@ -186,11 +186,11 @@ class ResponseCache:
             observer.observe(layer, outcome)
 
     def _redis_key(self, generation: str, key: str) -> str:
-        assert self._redis is not None
+        assert self._redis is not None  # called on the Redis path only  # nosec B101
         return self._redis.key("cache", generation, key)
 
     def _generation_key(self) -> str:
-        assert self._redis is not None
+        assert self._redis is not None  # called on the Redis path only  # nosec B101
         return self._redis.key("cache-generation")
 
     async def current_generation(self) -> str:

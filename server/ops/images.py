@@ -109,7 +109,7 @@ class SqliteImageStore:
         if not wanted:
             return {}
         marks = ", ".join("?" * len(wanted))
-        query = f"SELECT digest, mime_type, data FROM images WHERE digest IN ({marks})"  # noqa: S608 - placeholders only
+        query = f"SELECT digest, mime_type, data FROM images WHERE digest IN ({marks})"  # noqa: S608 - placeholders only  # nosec B608
         async with self._conn.execute(query, wanted) as cursor:
             rows = await cursor.fetchall()
         return {str(r[0]): StoredImage(str(r[1]), bytes(r[2])) for r in rows}

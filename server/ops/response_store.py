@@ -174,7 +174,7 @@ class PostgresResponseStore:
             Jsonb(record.metadata),
         )
         query = (
-            f"INSERT INTO responses ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608 - constant columns
+            f"INSERT INTO responses ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608 - constant columns  # nosec B608
             " ON CONFLICT (id) DO NOTHING"
         )
 
@@ -190,7 +190,7 @@ class PostgresResponseStore:
         async def read() -> Any:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(
-                    f"SELECT {_COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns
+                    f"SELECT {_COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns  # nosec B608
                     (response_id, key_id),
                 )
                 return await cursor.fetchone()
@@ -258,7 +258,7 @@ class SqliteResponseStore:
         )
         try:
             await self._conn.execute(
-                f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+                f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns  # nosec B608
                 params,
             )
             await self._conn.commit()
@@ -268,7 +268,7 @@ class SqliteResponseStore:
 
     async def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         """The key's row of that id."""
-        query = f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND key_id = ?"  # noqa: S608 - constant columns
+        query = f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND key_id = ?"  # noqa: S608 - constant columns  # nosec B608
         async with self._conn.execute(query, (response_id, key_id)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else _record(row, parse=True)
