@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
 from nodes.providers.registry import ProviderConfig, ProviderSpec, provider_kinds
+from server.provider_file import LoadedProviders, load_provider_file
 
 
 def _is_hex(text: str) -> bool:
@@ -350,6 +351,21 @@ class ServiceSettings(BaseSettings):
             if isinstance(env_file, str | Path) and Path(env_file).is_file():
                 value = dotenv_values(env_file).get(name)
         return SecretStr(value) if value else None
+
+    def provider_file(self) -> LoadedProviders | None:
+        """The provider file AGENT_CONFIG names, read and checked (None: no file set).
+
+        Raises:
+            ProviderFileError: The file is missing, is not TOML, or a field is wrong.
+        """
+        if self.agent_config is None:
+            return None
+        return load_provider_file(
+            self.agent_config,
+            secret=self.environment_secret,
+            default_timeout=self.provider_timeout,
+            default_retries=self.provider_max_retries,
+        )
 
     def provider_configs(self) -> dict[str, ProviderConfig]:
         """Connection settings of every provider kind these settings read, by kind."""

@@ -15,7 +15,7 @@ from nodes.tools import ToolConfig, build_tool_registry
 from nodes.tools.knowledge import KnowledgeBase, make_knowledge_tool
 from server.ops.mcp import McpServers
 from server.ops.resources import cooldown_store
-from server.provider_file import ProviderFileError, load_provider_file
+from server.provider_file import ProviderFileError
 from server.settings import Settings
 
 
@@ -35,7 +35,8 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
         ValueError: An alias or its chain is wrong.
     """
     configs = provider_configs(settings)
-    if settings.agent_config is None:
+    loaded = settings.provider_file()
+    if loaded is None:
         aliases = {
             alias: [ProviderTarget.parse(spec) for spec in chain]
             for alias, chain in settings.agent_models.items()
@@ -46,12 +47,6 @@ def provider_catalogue(settings: Settings) -> ProviderCatalogue:
             configs=configs,
             summary_alias=settings.summary_model,
         )
-    loaded = load_provider_file(
-        settings.agent_config,
-        secret=settings.environment_secret,
-        default_timeout=settings.provider_timeout,
-        default_retries=settings.provider_max_retries,
-    )
     configs.update(loaded.endpoints)
     aliases = loaded.models or {
         alias: [ProviderTarget.parse(spec, configs) for spec in chain]

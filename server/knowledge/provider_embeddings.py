@@ -31,7 +31,6 @@ from pydantic import SecretStr
 
 from nodes.providers.registry import ProviderConfig, provider_kinds
 from server.knowledge.store import EmbeddingSpec, EmbeddingsUnavailableError
-from server.provider_file import load_provider_file
 from server.settings import Settings
 
 __all__ = ["PROBE_TEXT", "EmbeddingsUnavailableError", "ProviderEmbeddings", "open_embeddings"]
@@ -143,13 +142,7 @@ def endpoint_config(settings: Settings) -> tuple[str, ProviderConfig]:
     setting = settings.knowledge_embeddings.strip()
     name, _, model = setting.partition(":")
     configs = settings.provider_configs()
-    if settings.agent_config is not None:
-        loaded = load_provider_file(
-            settings.agent_config,
-            secret=settings.environment_secret,
-            default_timeout=settings.provider_timeout,
-            default_retries=settings.provider_max_retries,
-        )
+    if (loaded := settings.provider_file()) is not None:
         configs.update(loaded.endpoints)
     if name not in configs and name.replace("_", "-") in configs:
         name = name.replace("_", "-")  # `openai_compatible`, after its variables' names
