@@ -147,7 +147,6 @@ class Knowledge:
         Raises:
             KnowledgeUnavailableError: The embedding or the store failed.
         """
-        self._maybe_recount()
         if not self.has_documents(namespaces):
             return []
         try:
