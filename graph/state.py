@@ -146,6 +146,10 @@ class State(InputState):
     over the budget; rewritten by every compaction check."""
     prompt_tokens: NotRequired[PromptTokens]
     """Size of the prompt last sent, estimated and reported; kept across turns."""
+    caller_scoped: NotRequired[bool]
+    """True when this turn's tools returned the caller's own data (passages of its knowledge
+    namespace, `nodes.tools.scope`): the answer is the caller's, never shared with another
+    (the response cache keeps it under the caller's key only). Reset by the router."""
 
 
 class OutputState(TypedDict):
@@ -157,3 +161,4 @@ class OutputState(TypedDict):
     usage: NotRequired[Usage]
     finish_reason: NotRequired[FinishReason]
     route: NotRequired[Route]
+    caller_scoped: NotRequired[bool]

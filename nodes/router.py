@@ -80,6 +80,7 @@ def make_router(deps: DepsSource) -> Node:
             "usage": empty_usage(),
             "provider": None,
             "compacted": None,
+            "caller_scoped": False,
         }
         last = state["messages"][-1] if state["messages"] else None
         if not isinstance(last, HumanMessage | ToolMessage):

@@ -21,6 +21,7 @@ from graph.errors import ToolInputError, ToolUnavailableError
 from graph.state import State
 from nodes.deps import DepsSource, Node
 from nodes.observe import ToolOutcome, TurnObserver
+from nodes.tools.scope import is_caller_scoped
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ async def run_tool_call(
 
     `caller` (the API key id the run is for) reaches the tool as `configurable.caller` of its
     config, never through the model's arguments: a tool that keeps data per caller (the
-    knowledge base) reads it there.
+    knowledge base) reads it there. A tool that returns an artifact (`content_and_artifact`:
+    the knowledge base says whether its passages are the caller's, `nodes.tools.scope`) is
+    given the whole call, so the artifact reaches the message.
     """
     name, call_id = call["name"], call["id"] or ""
     if tool is None:
@@ -77,9 +80,17 @@ async def run_tool_call(
         )
     started = time.perf_counter()
     outcome: ToolOutcome = "error"  # unless it returns, or times out
+    with_artifact = tool.response_format == "content_and_artifact"
+    artifact: Any = None
     try:
         async with asyncio.timeout(time_limit):
-            output = await tool.ainvoke(call["args"], {"configurable": {"caller": caller}})
+            output = await tool.ainvoke(
+                {**call, "type": "tool_call"} if with_artifact else call["args"],
+                {"configurable": {"caller": caller}},
+            )
+        if isinstance(output, ToolMessage):
+            artifact = output.artifact
+            output = output.content
         outcome = "ok"
     except TOOL_ERRORS as exc:
         if isinstance(exc, TimeoutError):
@@ -96,7 +107,11 @@ async def run_tool_call(
             observer.tool_finished(name, outcome, time.perf_counter() - started)
     text = output if isinstance(output, str) else str(output)
     return ToolMessage(
-        content=cap_output(text, max_chars), tool_call_id=call_id, name=name, status="success"
+        content=cap_output(text, max_chars),
+        tool_call_id=call_id,
+        name=name,
+        status="success",
+        artifact=artifact,
     )
 
 
@@ -138,6 +153,13 @@ def make_tool_node(deps: DepsSource) -> Node:
             )
             for bad in last.invalid_tool_calls
         ]
-        return {"messages": results, "tool_rounds": state.get("tool_rounds", 0) + 1}
+        scoped = state.get("caller_scoped", False) or any(
+            is_caller_scoped(message.artifact) for message in results
+        )
+        return {
+            "messages": results,
+            "tool_rounds": state.get("tool_rounds", 0) + 1,
+            "caller_scoped": scoped,
+        }
 
     return tools

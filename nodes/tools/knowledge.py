@@ -4,7 +4,8 @@ The tool knows only the small `KnowledgeBase` interface; the server implements i
 pgvector or sqlite-vec (`server.knowledge`). Which documents a call may see comes from the
 run, never from the model: the server passes the caller's namespace (its API key id) in the
 tool call's config (`configurable.caller`), and a search covers that namespace and the shared
-one, which is what `make ingest` fills by default.
+one, which is what `make ingest` fills by default. A result holding a passage of the caller's
+own namespace is marked as the caller's (`nodes.tools.scope`), so that no cache shares it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from graph.errors import ToolUnavailableError
+from nodes.tools.scope import scoped_artifact
 
 __all__ = [
     "KNOWLEDGE_TOOL",
@@ -118,17 +120,20 @@ def make_knowledge_tool(knowledge: KnowledgeBase | None, *, default_top_k: int =
 
     async def knowledge_search(
         query: str, top_k: int | None = None, *, config: RunnableConfig
-    ) -> str:
+    ) -> tuple[str, dict[str, Any]]:
         if knowledge is None:
-            return "The knowledge base is not configured on this service."
+            return "The knowledge base is not configured on this service.", scoped_artifact(False)
         caller: Any = (config.get("configurable") or {}).get("caller")
         namespaces = namespaces_of(caller if isinstance(caller, str) else None)
         passages = await knowledge.search(namespaces, query, top_k or default_top_k)
         if not passages:
             if not knowledge.has_documents(namespaces):
-                return "The knowledge base is empty: no documents have been added yet."
-            return f"No passage of the knowledge base matches {query!r}."
-        return format_passages(passages)
+                text = "The knowledge base is empty: no documents have been added yet."
+            else:
+                text = f"No passage of the knowledge base matches {query!r}."
+            return text, scoped_artifact(False)
+        own = any(passage.namespace != SHARED_NAMESPACE for passage in passages)
+        return format_passages(passages), scoped_artifact(own)
 
     return StructuredTool.from_function(
         coroutine=knowledge_search,
@@ -139,4 +144,5 @@ def make_knowledge_tool(knowledge: KnowledgeBase | None, *, default_top_k: int =
             "questions about the docs, and name the source of what you answer from it."
         ),
         args_schema=KnowledgeInput,
+        response_format="content_and_artifact",
     )

@@ -37,10 +37,20 @@ async def answer_events(answer: CachedAnswer) -> AsyncGenerator[StreamEvent, Non
 
 
 def cache_key(
-    cache: ResponseCache, body: ChatCompletionRequest, *, caller_id: str | None
+    cache: ResponseCache,
+    body: ChatCompletionRequest,
+    *,
+    caller_id: str | None,
+    shared: bool | None = None,
 ) -> str | None:
-    """The key of a stateless request, or None when its answer must not be cached."""
+    """The key of a stateless request, or None when its answer must not be cached.
+
+    `shared`: the key every caller shares (True) or the caller's own (False); by default,
+    whichever `CACHE_SHARED_ACROSS_KEYS` says.
+    """
     settings = cache.settings
+    if shared is None:
+        shared = settings.cache_shared_across_keys
     if not settings.cache_enabled or body.tools:
         return None
     if body.n not in (None, 1):
@@ -49,7 +59,7 @@ def cache_key(
         return None
     normalised = {
         "version": [GRAPH_VERSION, settings.cache_version],
-        "scope": "*" if settings.cache_shared_across_keys else caller_id,
+        "scope": "*" if shared else caller_id,
         "chain": settings.agent_models.get(body.model),
         "model": body.model,
         "messages": [m.model_dump(mode="json", exclude_none=True) for m in body.messages],
@@ -75,6 +85,11 @@ class CacheLookup:
 
     Routes use `complete` and `stream` around their own work; both pass it through
     untouched when the request is not cacheable.
+
+    `key` is the caller's own entry; `shared_key` the entry every caller reads, when answers
+    are shared across keys (CACHE_SHARED_ACROSS_KEYS). An answer built from the caller's own
+    data (the run's `caller_scoped`: passages of its knowledge namespace) is stored under
+    `key` only; any other under `shared_key`.
     """
 
     cache: ResponseCache | None
@@ -82,6 +97,7 @@ class CacheLookup:
     generation: str = "0"
     answer: CachedAnswer | None = None
     read: bool = True
+    shared_key: str | None = None
 
     @property
     def hit(self) -> bool:
@@ -139,7 +155,8 @@ class CacheLookup:
             finish_reason=str(output.get("finish_reason") or "stop"),
             usage=dict(output["usage"]) if output.get("usage") else None,
         )
-        await self.cache.put(self.key, self.generation, answer)
+        shared = self.shared_key if output.get("caller_scoped") is not True else None
+        await self.cache.put(shared or self.key, self.generation, answer)
 
 
 async def lookup(
@@ -149,14 +166,21 @@ async def lookup(
     *,
     stateful: bool,
     caller_id: str | None,
+    own_data: bool = False,
 ) -> CacheLookup:
     """Look a request up; the result also knows how to store the answer on a miss.
 
     A stateful run (on a thread) is never cached: its answer depends on the stored history.
+    With answers shared across keys, the caller's own entry is read first, then the shared
+    one, unless `own_data`: a caller that has data of its own (documents in its knowledge
+    namespace) could get another answer than a shared one, so it reads its own entries only.
     """
-    key = None if stateful else cache_key(cache, body, caller_id=caller_id)
+    key = None if stateful else cache_key(cache, body, caller_id=caller_id, shared=False)
     if key is None:
         return CacheLookup(cache)
+    shared_key = None
+    if cache.settings.cache_shared_across_keys:
+        shared_key = cache_key(cache, body, caller_id=caller_id, shared=True)
     directives = _cache_control(headers)
     if "no-store" in directives:
         cache.count_bypass()
@@ -164,6 +188,7 @@ async def lookup(
     generation = await cache.current_generation()
     if "no-cache" in directives:
         cache.count_bypass()
-        return CacheLookup(cache, key, generation, read=False)
-    answer = await cache.get(key, generation)
-    return CacheLookup(cache, key, generation, answer)
+        return CacheLookup(cache, key, generation, read=False, shared_key=shared_key)
+    keys = [key] if shared_key is None or own_data else [key, shared_key]
+    answer = await cache.get_any(keys, generation)
+    return CacheLookup(cache, key, generation, answer, shared_key=shared_key)

@@ -93,8 +93,14 @@ async def chat_completions(
             idempotency_key=request.headers.get("idempotency-key") or None,
         )
         # Response cache (server/ops/cache.py): a hit replaces the run; a miss stores its answer.
+        knowledge = state.deps.knowledge
         cached = await lookup(
-            cache, body, request.headers, stateful=thread is not None, caller_id=caller.key_id
+            cache,
+            body,
+            request.headers,
+            stateful=thread is not None,
+            caller_id=caller.key_id,
+            own_data=knowledge is not None and knowledge.has_documents([caller.key_id]),
         )
         headers.update(cached.headers)
         cid = completion_id()

@@ -9,7 +9,10 @@ is replayed in either shape.
 
 The key is the SHA-256 of the graph version (`GRAPH_VERSION`, plus `CACHE_VERSION`), the
 alias's provider chain, the caller's key id (unless `CACHE_SHARED_ACROSS_KEYS`) and the
-normalised request (model, messages, sampling parameters). Invalidation: change
+normalised request (model, messages, sampling parameters). Even when answers are shared
+across keys, one built from the caller's own data (passages of its knowledge namespace) is
+kept under the caller's key only, and a caller with documents of its own reads only its own
+entries (`server.openai.cached`). Invalidation: change
 `CACHE_VERSION`, or `POST /admin/cache/clear`, which bumps a generation number in Redis so
 every replica's in-process layer stops using its old entries too.
 
@@ -27,7 +30,7 @@ import logging
 import time
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -217,37 +220,49 @@ class ResponseCache:
 
     async def get(self, key: str, generation: str) -> CachedAnswer | None:
         """The answer stored under `key`, from memory first, then Redis."""
+        return await self.get_any([key], generation)
+
+    async def get_any(self, keys: Sequence[str], generation: str) -> CachedAnswer | None:
+        """The answer stored under the first of `keys` that has one, from memory, then Redis.
+
+        One lookup, counted once per layer: the caller's own entry and the shared one are
+        read together when answers are shared across keys.
+        """
         ttl = self._settings.cache_ttl_seconds
-        blob = self._memory.get(f"{generation}:{key}")
-        if blob is not None:
-            answer = self._decode(MEMORY, blob)
-            if answer is not None:
-                self._event(MEMORY, "hit")
-                return answer
+        for key in keys:
+            blob = self._memory.get(f"{generation}:{key}")
+            if blob is not None:
+                answer = self._decode(MEMORY, blob)
+                if answer is not None:
+                    self._event(MEMORY, "hit")
+                    return answer
         self._event(MEMORY, "miss")
         redis = self._redis
         if redis is None or not redis.usable:
             return None
         try:
             async with redis.client.pipeline(transaction=False) as pipe:
-                pipe.get(self._redis_key(generation, key))
-                pipe.pttl(self._redis_key(generation, key))
-                blob, pttl = await pipe.execute()
+                for key in keys:
+                    pipe.get(self._redis_key(generation, key))
+                    pipe.pttl(self._redis_key(generation, key))
+                replies = await pipe.execute()
         except redis.error_types as error:
             redis.failed(error)
             self._event(REDIS, "error")
             return None
         redis.succeeded()
-        if blob is None:
-            self._event(REDIS, "miss")
-            return None
-        answer = self._decode(REDIS, blob)
-        if answer is None:
-            return None
-        self._event(REDIS, "hit")
-        remaining = pttl / 1000 if isinstance(pttl, int) and pttl > 0 else ttl
-        self._memory.put(f"{generation}:{key}", blob, min(ttl, remaining))
-        return answer
+        for key, blob, pttl in zip(keys, replies[::2], replies[1::2], strict=True):
+            if blob is None:
+                continue
+            answer = self._decode(REDIS, blob)
+            if answer is None:
+                continue
+            self._event(REDIS, "hit")
+            remaining = pttl / 1000 if isinstance(pttl, int) and pttl > 0 else ttl
+            self._memory.put(f"{generation}:{key}", blob, min(ttl, remaining))
+            return answer
+        self._event(REDIS, "miss")
+        return None
 
     def _decode(self, layer: str, blob: bytes) -> CachedAnswer | None:
         try:

@@ -229,6 +229,45 @@ def test_a_keys_documents_answer_that_key_only(
     assert "According to" not in ask(app, question, KEY_B)
 
 
+def ask_cached(app: ServedApp, text: str, key: str) -> tuple[str, str]:
+    """The answer to a cacheable (temperature 0, stateless) question, and its `X-Cache`."""
+    client = openai.OpenAI(base_url=f"{app.url}/v1", api_key=key, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="offline", messages=[{"role": "user", "content": text}], temperature=0
+    )
+    return raw.parse().choices[0].message.content or "", raw.headers["x-cache"]
+
+
+def test_a_shared_cache_never_gives_one_keys_documents_to_another(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    key_c = "sk-reader-c"
+    settings = make_settings(
+        api_keys=[SecretStr(KEY_A), SecretStr(KEY_B), SecretStr(key_c)],
+        cache_shared_across_keys=True,
+    )
+    ingest(settings.knowledge_path, documents()[:1], namespace=digest(KEY_A)[:16])
+    ingest(settings.knowledge_path, documents()[1:2], namespace=SHARED_NAMESPACE)
+    app = serve(settings)
+
+    private = "what do the docs say about restarting PostgreSQL"
+    answer, cache = ask_cached(app, private, KEY_A)
+    assert (answer.startswith('According to "Database runbook"'), cache) == (True, "miss")
+    answer, cache = ask_cached(app, private, KEY_B)
+    assert "pg_ctlcluster" not in answer  # built from B's own (shared) view, not A's answer
+    assert cache == "miss"
+    answer, cache = ask_cached(app, private, KEY_A)
+    assert (answer.startswith('According to "Database runbook"'), cache) == (True, "hit")
+
+    # An answer from the shared documents is still shared, between keys without documents.
+    common = "search the knowledge base for vacation days"
+    answer, cache = ask_cached(app, common, KEY_B)
+    assert (answer.startswith('According to "Vacation policy"'), cache) == (True, "miss")
+    assert ask_cached(app, common, key_c) == (answer, "hit")
+    # A key with documents of its own reads its own entries only: they could change its answer.
+    assert ask_cached(app, common, KEY_A)[1] == "miss"
+
+
 def test_ready_shows_the_knowledge_base_and_a_store_that_cannot_open_degrades_it(
     make_settings: SettingsFactory, serve: Serve, tmp_path: Path
 ) -> None:

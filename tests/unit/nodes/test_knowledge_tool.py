@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from nodes.providers.offline import offline_reply, plan_tool_call
 from nodes.tools.knowledge import (
+    KNOWLEDGE_TOOL,
     SHARED_NAMESPACE,
     KnowledgeUnavailableError,
     Passage,
@@ -16,6 +18,7 @@ from nodes.tools.knowledge import (
     make_knowledge_tool,
     namespaces_of,
 )
+from nodes.tools.scope import is_caller_scoped
 
 TOOLS = ["knowledge_search", "searxng_search", "clock", "calculator"]
 
@@ -116,3 +119,15 @@ def test_the_offline_answer_quotes_the_best_passage_and_its_source() -> None:
     empty = [*thread[:2], ToolMessage("The knowledge base is empty.", tool_call_id="k1")]
     empty[-1].name = "knowledge_search"
     assert offline_reply(empty, TOOLS).content == "The knowledge base is empty."
+
+
+async def test_a_result_with_a_passage_of_the_callers_own_namespace_is_marked_as_its() -> None:
+    own = [PASSAGES[0], replace(PASSAGES[1], namespace="abc")]
+    for passages, scoped in ((PASSAGES, False), (own, True), ([], False)):
+        tool = make_knowledge_tool(FakeKnowledge(passages))
+        message = await tool.ainvoke(
+            {"name": KNOWLEDGE_TOOL, "args": {"query": "x"}, "id": "k1", "type": "tool_call"},
+            {"configurable": {"caller": "abc"}},
+        )
+        assert isinstance(message, ToolMessage)
+        assert is_caller_scoped(message.artifact) is scoped

@@ -10,6 +10,7 @@ from langchain_core.tools import StructuredTool
 from graph.errors import ToolInputError
 from nodes.tool_node import cap_output, run_tool_call
 from nodes.tools import ToolRegistry
+from nodes.tools.scope import scoped_artifact
 from tests.factories import make_deps
 
 
@@ -108,4 +109,38 @@ async def test_tool_calls_of_one_turn_run_concurrently() -> None:
     assert [m.content for m in update["messages"]] == ["a done", "b done"]
     assert all(m.status == "success" for m in update["messages"])
     assert update["tool_rounds"] == 1
+    await deps.providers.aclose()
+
+
+async def test_a_result_carrying_the_callers_own_data_marks_the_turn() -> None:
+    async def mine() -> tuple[str, dict[str, object]]:
+        return "k1's passage", scoped_artifact(True)
+
+    async def public() -> str:
+        return "anyone's"
+
+    deps = make_deps(["offline"], {})
+    deps.tools = ToolRegistry()
+    deps.tools.register(
+        StructuredTool.from_function(
+            coroutine=mine, name="mine", description="m", response_format="content_and_artifact"
+        )
+    )
+    deps.tools.register(make_tool("public", public))
+    from nodes.tool_node import make_tool_node
+
+    node = make_tool_node(lambda: deps)
+
+    class Runtime:
+        context = None
+
+    async def turn(*names: str) -> dict[str, object]:
+        message = AIMessage(content="", tool_calls=[call(name) for name in names])
+        state = {"messages": [message], "tools_offered": ["mine", "public"], "tool_rounds": 0}
+        return await node(state, runtime=Runtime())  # type: ignore[arg-type]
+
+    assert (await turn("public"))["caller_scoped"] is False
+    scoped = await turn("public", "mine")
+    assert scoped["caller_scoped"] is True
+    assert [m.content for m in scoped["messages"]] == ["anyone's", "k1's passage"]  # type: ignore[attr-defined]
     await deps.providers.aclose()

@@ -219,3 +219,25 @@ async def test_cache_control_no_store_skips_the_cache_and_no_cache_only_the_read
     later = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
     assert final_text(await later.complete(fresh.complete)) == "fresh"
     assert fresh.count == 2
+
+
+async def test_with_shared_answers_one_built_from_the_callers_own_data_stays_the_callers(
+    make_settings: SettingsFactory,
+) -> None:
+    cache = ResponseCache(
+        make_settings(agent_models={"m": ["offline"]}, cache_shared_across_keys=True)
+    )
+    private = Runs({**ran("From k1's documents."), "caller_scoped": True})
+    await (await lookup(cache, request(), {}, stateful=False, caller_id="k1")).complete(
+        private.complete
+    )
+    assert not (await lookup(cache, request(), {}, stateful=False, caller_id="k2")).hit
+    assert (await lookup(cache, request(), {}, stateful=False, caller_id="k1")).hit
+
+    common = Runs({**ran("From shared data."), "caller_scoped": False})
+    ask = request(messages=[{"role": "user", "content": "common"}])
+    await (await lookup(cache, ask, {}, stateful=False, caller_id="k1")).complete(common.complete)
+    assert (await lookup(cache, ask, {}, stateful=False, caller_id="k2")).hit
+    # A caller with data of its own does not read shared entries: they could be wrong for it.
+    own = await lookup(cache, ask, {}, stateful=False, caller_id="k3", own_data=True)
+    assert not own.hit
