@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.disable()
     import uvicorn
 
+    from server.obs.logging import library_level
     from server.ops.drain import DrainingServer, drain_of
 
     settings, app = _settings_and_app()
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
+        log_level=library_level(settings.log_level),  # uvicorn's loggers: never below INFO
         log_config=None,  # keep configure_logging's handler (JSON or text)
         access_log=False,  # server.obs.middleware writes the access log, with the request id
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
@@ -90,7 +91,7 @@ def _serve_reloading() -> None:
     """
     import uvicorn
 
-    from server.obs.logging import configure_logging
+    from server.obs.logging import configure_logging, library_level
     from server.settings import Settings
 
     settings = Settings()
@@ -102,7 +103,7 @@ def _serve_reloading() -> None:
         reload_dirs=list(RELOAD_DIRS),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
+        log_level=library_level(settings.log_level),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

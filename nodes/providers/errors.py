@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from graph.errors import ErrorKind, ProviderFailure
+from nodes.redact import redact_urls
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
@@ -215,7 +216,7 @@ def provider_exceptions() -> tuple[type[BaseException], ...]:
 
 def classify(exc: BaseException) -> ProviderFailure | None:
     """Classify a provider exception; None means it is not a provider failure at all."""
-    detail = str(exc)[:500] or type(exc).__name__
+    detail = redact_urls(str(exc))[:500] or type(exc).__name__
     if isinstance(exc, TimeoutError):
         return ProviderFailure(ErrorKind.TIMEOUT, detail)
     if isinstance(exc, json.JSONDecodeError):

@@ -38,6 +38,7 @@ from mcp.types import CONNECTION_CLOSED
 from pydantic import ValidationError
 
 from graph.errors import ToolUnavailableError
+from nodes.redact import redact_urls
 
 __all__ = [
     "LINK_ERRORS",
@@ -254,7 +255,7 @@ class McpLink:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    text = redact_urls(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

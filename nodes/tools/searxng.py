@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from graph.errors import ToolInputError, ToolUnavailableError
+from nodes.redact import redact_urls
 
 __all__ = [
     "MAX_QUERY_LENGTH",
@@ -106,7 +107,8 @@ async def _fetch(client: httpx.AsyncClient, url: str, query: str, seconds: float
         ) from None
     except httpx.HTTPError as exc:
         raise ToolUnavailableError(
-            f"Web search is unavailable: could not reach the SearXNG instance ({exc!r})."
+            "Web search is unavailable: could not reach the SearXNG instance "
+            f"({redact_urls(repr(exc))})."
         ) from None
 
 

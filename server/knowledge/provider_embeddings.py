@@ -30,6 +30,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
 from nodes.providers.registry import ProviderConfig, provider_kinds
+from nodes.redact import redact_urls
 from server.knowledge.store import EmbeddingSpec, EmbeddingsUnavailableError
 from server.settings import Settings
 
@@ -120,7 +121,8 @@ class ProviderEmbeddings(Embeddings):
 
     def _unavailable(self, error: Exception) -> EmbeddingsUnavailableError:
         return EmbeddingsUnavailableError(
-            self.model, f"the embedding endpoint of {self.model!r} failed: {error}"
+            self.model,
+            f"the embedding endpoint of {self.model!r} failed: {redact_urls(str(error))}",
         )
 
 

@@ -5,6 +5,12 @@ The request's facts live in a context variable (`current_request`), set by
 starts (graph nodes, streams). The graph's `TurnMetrics` fills in the provider that answered, so the
 access line says which provider served the request. Only these whitelisted fields reach the
 output: headers and message bodies are never logged, and thread ids only as a hash.
+
+Every record's message and traceback, third parties' included, has its URLs redacted (no
+credentials, no query string: `nodes.redact`). `LOG_LEVEL=debug` is for the service's own
+loggers (`OWN_LOGGERS`): the others stay at INFO, since their debug lines carry what must not be
+logged (aiosqlite's writes every checkpoint, whole conversations; httpx's and openai's show
+request headers and bodies).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from nodes.redact import redact_urls
+
 LogFormat = Literal["auto", "json", "text"]
 
 #: Attributes of `LogRecord` itself; anything else passed in `extra=` is a structured field.
@@ -25,6 +33,10 @@ _RECORD_ATTRS: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 )
+
+
+#: The service's own loggers: the only ones `LOG_LEVEL=debug` lowers below INFO.
+OWN_LOGGERS: Final = ("graph", "nodes", "server")
 
 
 def hash_thread_id(thread_id: str) -> str:
@@ -70,6 +82,25 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+class RedactingFilter(logging.Filter):
+    """Redacts the URLs of every record's message and traceback (see `nodes.redact`).
+
+    On the handler, so it sees every logger's records; the message is rendered once here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite, never drop."""
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_urls(record.exc_text)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and the structured fields."""
 
@@ -84,7 +115,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRS and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
+        if record.exc_text:  # rendered (and redacted) by `RedactingFilter`
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
@@ -112,14 +145,24 @@ def resolve_format(log_format: LogFormat) -> Literal["json", "text"]:
     return log_format
 
 
+def library_level(level: str) -> str:
+    """The level of third-party loggers for LOG_LEVEL `level`: never below INFO."""
+    wanted = logging.getLevelName(level.upper())
+    if isinstance(wanted, int) and wanted < logging.INFO:
+        return "info"
+    return level.lower()
+
+
 def configure_logging(level: str, log_format: LogFormat) -> None:
     """Route every logger (uvicorn's too) through one stderr handler in the chosen format.
 
     Called once by the process entry point (`python -m server`), not by the app: logging is
-    process-wide, and tests build many apps in one process.
+    process-wide, and tests build many apps in one process. The root logger (every third
+    party's) is at `library_level(level)`; the service's own loggers at `level`.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter() if resolve_format(log_format) == "json" else TextFormatter()
     )
@@ -127,11 +170,13 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(library_level(level).upper())
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     # MCP's server logs every request of the /mcp door at INFO; the access log has them already.
-    if root.level > logging.DEBUG:
+    if logging.getLogger(OWN_LOGGERS[-1]).getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("mcp.server").setLevel(max(root.level, logging.WARNING))

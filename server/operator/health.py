@@ -11,6 +11,11 @@ servers that are down (`checks.mcp_servers`: each one's state and tool count): t
 answers without their tools while they reconnect, in the degraded mode `mcp-servers-down`.
 Nor is a knowledge base that could not be opened (`checks.knowledge`; the reason is in the
 log): the agent answers without `knowledge_search`, in the mode `knowledge-unavailable`.
+
+`/ready` is for probes and load balancers, which send no key: it shows states only (the status,
+the degraded modes, each check's `ok` and whether it is configured). The details (the knowledge
+store's path, each MCP server's state and last error, which providers cool down) are at
+`/admin/ready`, behind the admin key, with the same status code; URLs in them are redacted.
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 
-from server.deps import AppStateDep
+from server.deps import AppStateDep, authenticate_operator
 from server.ops.drain import drain_of
 from server.state import AppState
 
@@ -103,9 +108,34 @@ def _knowledge(state: AppState) -> dict[str, Any]:
     return {"ok": True, "enabled": True, **state.knowledge.describe()}
 
 
+def states_only(body: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may see of the readiness: each check's yes/no facts, no detail."""
+    checks = {
+        name: {key: value for key, value in check.items() if isinstance(value, bool)}
+        for name, check in body["checks"].items()
+    }
+    return {**body, "checks": checks}
+
+
 @router.get("/ready", response_model=None)
 async def ready(request: Request, state: AppStateDep) -> JSONResponse:
-    """200 when this replica can serve (perhaps degraded), 503 when it should get no traffic."""
+    """200 when this replica can serve (perhaps degraded), 503 when it should get no traffic.
+
+    States only: no key is needed (probes send none), so no detail is shown.
+    """
+    body, status = await readiness(request, state)
+    return JSONResponse(states_only(body), status_code=status)
+
+
+@router.get("/admin/ready", response_model=None, dependencies=[Depends(authenticate_operator)])
+async def ready_in_detail(request: Request, state: AppStateDep) -> JSONResponse:
+    """`/ready` with each check's details, for operators (an admin key when ADMIN_API_KEYS)."""
+    body, status = await readiness(request, state)
+    return JSONResponse(body, status_code=status)
+
+
+async def readiness(request: Request, state: AppState) -> tuple[dict[str, Any], int]:
+    """Every check in detail, and the status code (503: this replica should get no traffic)."""
     draining = drain_of(request.app).draining
     checks = {
         "checkpointer": await _checkpointer(state),
@@ -130,4 +160,4 @@ async def ready(request: Request, state: AppStateDep) -> JSONResponse:
     unready = draining or not checks["checkpointer"]["ok"]
     status = "unready" if unready else "degraded" if degraded else "ready"
     body = {"status": status, "draining": draining, "checks": checks, "degraded": degraded}
-    return JSONResponse(body, status_code=503 if unready else 200)
+    return body, 503 if unready else 200

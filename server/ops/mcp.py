@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.tools import BaseTool
 
 from graph.errors import ToolUnavailableError
+from nodes.redact import redact_urls
 from nodes.tools import ToolRegistry
 from server.settings import McpHttpServer, McpStdioServer, Settings
 
@@ -336,10 +337,13 @@ class McpServers:
 
 
 def _reason(error: BaseException) -> str:
-    """A short reason for the logs and `/ready`: the first leaf of an exception group."""
+    """A short reason for the logs and `/admin/ready`: the first leaf of an exception group.
+
+    URLs in it lose their credentials and query (an MCP URL may carry `?token=`).
+    """
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
-    text = str(error)
+    text = redact_urls(str(error))
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

@@ -8,9 +8,11 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from pydantic import SecretStr
 
 from server.settings import Settings
 from tests.conftest import ADMIN_DSN, SettingsFactory
+from tests.fakes.mcp_server import McpServerProcess
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault
@@ -66,7 +68,7 @@ def test_ready_but_half_open_while_every_provider_cools_down(
 
     # Still serving (the next request tries the provider whose cooldown ends first): were it
     # unready, shared cooldowns would take every replica out of the load balancer at once.
-    ready = httpx.get(f"{app.url}/ready")
+    ready = httpx.get(f"{app.url}/admin/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded"
     assert ready.json()["degraded"] == ["all-providers-cooling", "providers-half-open"]
@@ -95,3 +97,48 @@ def test_redis_down_is_degraded_but_ready(
 
     own_redis.start()
     assert httpx.get(f"{app.url}/ready").json()["status"] == "ready"
+
+
+def test_ready_shows_states_only_and_the_admin_key_shows_details_without_secrets(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    marker = "s3cret-mcp-token-0427"  # in the URL's query string, never in the output
+    server = McpServerProcess(authorization="Bearer another").start()  # 401 to the service
+    try:
+        settings = make_settings(
+            api_keys=[SecretStr("sk-client")],
+            admin_api_keys=[SecretStr("sk-admin")],
+            mcp_servers={"docs": {"url": f"{server.url}?token={marker}"}},
+        )
+        app = serve(settings)
+
+        public = httpx.get(f"{app.url}/ready")  # what a probe, or anyone, sees
+        assert public.status_code == 200
+        assert public.json() == {
+            "status": "degraded",
+            "draining": False,
+            "checks": {
+                "checkpointer": {"ok": True},
+                "redis": {"ok": True, "configured": False},
+                "providers": {"ok": True},
+                "mcp_servers": {"ok": False, "configured": True},
+                "knowledge": {"ok": True, "enabled": True},
+            },
+            "degraded": ["mcp-servers-down"],
+        }
+        assert str(settings.knowledge_path) not in public.text
+
+        detail = f"{app.url}/admin/ready"
+        assert httpx.get(detail).status_code == 401
+        client = httpx.get(detail, headers={"Authorization": "Bearer sk-client"})
+        assert client.status_code == 403
+        admin = httpx.get(detail, headers={"Authorization": "Bearer sk-admin"})
+        assert admin.status_code == 200
+        checks = admin.json()["checks"]
+        assert checks["knowledge"]["store"] == str(settings.knowledge_path)
+        error = checks["mcp_servers"]["servers"]["docs"]["error"]
+        assert "401 Unauthorized" in error
+        assert server.url in error  # the URL, without its query string
+        assert marker not in admin.text
+    finally:
+        server.stop()

@@ -273,7 +273,7 @@ def test_ready_shows_the_knowledge_base_and_a_store_that_cannot_open_degrades_it
 ) -> None:
     settings = make_settings()
     ingest(settings.knowledge_path, documents())
-    body = httpx.get(f"{serve(settings).url}/ready").json()
+    body = httpx.get(f"{serve(settings).url}/admin/ready").json()
     assert body["checks"]["knowledge"] == {
         "ok": True,
         "enabled": True,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.mcp_server import McpServerProcess
 from tests.fakes.service_process import ServiceProcess
 from tests.helpers import chat_body
 
@@ -88,3 +89,37 @@ def test_each_request_logs_one_json_access_line_without_secrets(
     assert not [r for r in access.values() if r["route"] == "/health"]
     for secret in (KEY, "sk-wrong-guess", THREAD, "body-thread-5501", "zebras", "Bearer"):
         assert secret not in raw
+
+
+def test_at_debug_only_the_services_own_loggers_go_below_info_and_urls_lose_their_secrets(
+    tmp_path: Path,
+) -> None:
+    marker = "s3cret-mcp-token-0427"  # in the URL's query string, never in the output
+    server = McpServerProcess(authorization="Bearer another").start()  # 401 to the service
+    try:
+        env = {
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "debug",
+            "MCP_SERVERS": json.dumps({"docs": {"url": f"{server.url}?token={marker}"}}),
+        }
+        with ServiceProcess(tmp_path, env, capture_stderr=True) as running:
+            assert running.process is not None
+            answered = httpx.post(
+                f"{running.url}/v1/chat/completions",
+                json=chat_body(("user", QUESTION)),
+                headers={"X-Thread-Id": THREAD},  # checkpointed: aiosqlite writes the turn
+                timeout=30,
+            )
+            assert answered.status_code == 200
+            raw, records = stop_and_read_log(running.process)  # type: ignore[arg-type]
+    finally:
+        server.stop()
+
+    assert [r for r in records if r["level"] == "debug" and r["logger"].startswith("server.")]
+    assert not [r for r in records if r["logger"].split(".")[0] in ("aiosqlite", "httpcore")]
+    assert not [r for r in records if r["level"] == "debug" and r["logger"].startswith("mcp")]
+    assert "zebras" not in raw  # no checkpoint, no prompt, no answer in the log
+    unreachable = [r for r in records if "401 Unauthorized" in r["message"]]
+    assert unreachable  # the MCP server's failure is logged, with its URL...
+    assert all(server.url in r["message"] for r in unreachable)
+    assert marker not in raw  # ...without the token of its query string

@@ -71,14 +71,14 @@ def chat_streamed(app: ServedApp, text: str) -> str:
 
 
 def ready(app: ServedApp) -> dict[str, Any]:
-    response = httpx.get(f"{app.url}/ready", timeout=10)
+    response = httpx.get(f"{app.url}/admin/ready", timeout=10)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 def wait_for_state(app: ServedApp, server: str, *states: str, timeout: float = 30.0) -> None:
-    """Poll `/ready` until the MCP server is in one of `states` (it changes in the background).
+    """Poll `/admin/ready` until the MCP server is in one of `states` (changed in the background).
 
     A lost server goes from "up" to "connecting" and "down" in turn while it is retried; a
     wait for its loss names both, since a poll can miss a short "connecting" (CI did).

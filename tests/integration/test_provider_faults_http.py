@@ -86,7 +86,7 @@ async def test_a_blip_of_every_provider_is_not_an_outage(
         finally:
             client.close()
 
-    ready = httpx.get(f"{app.url}/ready")
+    ready = httpx.get(f"{app.url}/admin/ready")
     assert ready.status_code == 200  # still serving: it would try a provider
     body = ready.json()
     assert body["checks"]["providers"]["cooling"] == sorted([FIRST, SECOND])
@@ -103,7 +103,7 @@ async def test_a_blip_of_every_provider_is_not_an_outage(
         (FIRST, "ok", True)
     ]
 
-    ready = httpx.get(f"{app.url}/ready").json()
+    ready = httpx.get(f"{app.url}/admin/ready").json()
     assert ready["checks"]["providers"]["cooling"] == [SECOND]
     assert ready["checks"]["providers"]["half_open"] == {}
 

@@ -70,7 +70,7 @@ def test_a_cooldown_on_one_replica_is_honoured_by_the_other_which_also_remembers
     seen = [m.get("content") for m in completions(secondary)[-1]["messages"]]
     assert "turn one" in seen
     assert "turn one answer" in seen  # B continued the thread A wrote
-    ready = httpx.get(f"{b.url}/ready").json()
+    ready = httpx.get(f"{b.url}/admin/ready").json()
     assert ready["checks"]["providers"]["cooling"] == ["openai:gpt-main"]
 
 
@@ -101,7 +101,7 @@ def test_a_success_on_one_replica_ends_the_cooldown_for_all(
     # One failure on each replica would reach the threshold of 2 if the count were
     # not reset by the success in between: the failures are consecutive across replicas.
     assert [ask(a), ask(b), ask(b), ask(a)] == [502, 200, 502, 200]
-    assert httpx.get(f"{a.url}/ready").json()["checks"]["providers"]["cooling"] == []
+    assert httpx.get(f"{a.url}/admin/ready").json()["checks"]["providers"]["cooling"] == []
 
 
 def test_a_thread_busy_on_one_replica_is_409_on_the_other(

@@ -19,10 +19,12 @@ from starlette.testclient import TestClient
 
 from server.obs.logging import (
     JsonFormatter,
+    RedactingFilter,
     RequestContextFilter,
     RequestInfo,
     current_request,
     hash_thread_id,
+    library_level,
 )
 from server.obs.metrics import Metrics
 from server.obs.middleware import request_id_from, route_template
@@ -148,3 +150,31 @@ def test_a_watched_pool_is_read_at_each_scrape() -> None:
     assert "agent_db_pool_requests_waiting 2.0" in second
     assert "agent_db_pool_connections_lost_total 4.0" in second
     assert "agent_db_pool_request_wait_seconds_total 1.5" in second
+
+
+def test_the_log_filter_redacts_message_arguments_and_tracebacks() -> None:
+    try:
+        raise ValueError("for url 'http://h/x?token=t0ken'")
+    except ValueError as error:
+        record = logging.LogRecord(
+            "httpx",
+            logging.INFO,
+            __file__,
+            1,
+            "HTTP Request: %s",
+            ("GET http://h/x?token=t0ken",),
+            (type(error), error, error.__traceback__),
+        )
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "HTTP Request: GET http://h/x"
+    assert record.exc_text is not None
+    assert "t0ken" not in record.exc_text
+    assert "http://h/x" in record.exc_text
+
+
+def test_third_party_loggers_never_go_below_info() -> None:
+    assert [library_level(level) for level in ("debug", "info", "warning")] == [
+        "info",
+        "info",
+        "warning",
+    ]
