@@ -15,6 +15,7 @@ from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
 from server.operator import admin, health, knowledge, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
+from server.page_headers import PageHeadersMiddleware
 from server.responses import routes as responses_routes
 from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
@@ -60,5 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "x-ratelimit-reset-requests",
             ],
         )
+    app.add_middleware(PageHeadersMiddleware)  # nosniff everywhere; CSP on the HTML pages
     app.add_middleware(ObservabilityMiddleware)  # pure ASGI: request id, metrics, access log
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from collections.abc import Callable
@@ -258,3 +260,42 @@ def test_a_long_history_shows_its_newest_checkpoints_and_links_to_more(
     full = httpx.get(f"{app.url}/agent/inspect/threads/long", params={"limit": 12}).text
     assert full.count('<section class="checkpoint') == total < 12
     assert "Only the newest" not in full
+
+
+def test_the_pages_forbid_framing_and_allow_only_their_own_inline_code(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings(api_keys=["sk-alice"]))
+    pages = {
+        "login": httpx.get(f"{app.url}/agent/inspect"),  # the 401 sign-in page
+        "threads": httpx.get(f"{app.url}/agent/inspect", headers=ALICE),
+        "missing": httpx.get(f"{app.url}/agent/inspect/threads/nope", headers=ALICE),
+        "playground": httpx.get(f"{app.url}/agent/playground/", headers=ALICE),
+    }
+    for name, page in pages.items():
+        assert page.headers["content-type"].startswith("text/html"), name
+        assert page.headers["x-frame-options"] == "DENY", name
+        assert page.headers["x-content-type-options"] == "nosniff", name
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy, name
+        assert "base-uri 'none'" in policy, name
+        assert "form-action 'self'" in policy, name
+    for name in ("login", "threads", "missing"):  # no script; the one style block by hash
+        policy = pages[name].headers["content-security-policy"]
+        (style,) = re.findall(r"<style>(.*?)</style>", pages[name].text, re.DOTALL)
+        assert policy.startswith(f"default-src 'none'; style-src {sha256_source(style)};")
+        assert "script" not in policy
+    (script,) = re.findall(r"<script>(.*?)</script>", pages["playground"].text, re.DOTALL)
+    assert "window.INPUT_SCHEMA" in script
+    assert f"script-src 'self' {sha256_source(script)} " in (
+        pages["playground"].headers["content-security-policy"]
+    )
+    # Not a page: no page policy, but never sniffed either.
+    for response in (httpx.get(f"{app.url}/health"), httpx.get(f"{app.url}/v1/models")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" not in response.headers
+
+
+def sha256_source(text: str) -> str:
+    """A CSP hash source of an inline element's text."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"

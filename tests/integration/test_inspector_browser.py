@@ -20,7 +20,12 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
-from tests.integration.test_playground_browser import chromium_path, send
+from tests.integration.test_playground_browser import (
+    chromium_path,
+    policy_violations,
+    send,
+    watch_policy_violations,
+)
 
 Serve = Callable[[Settings], ServedApp]
 KEY = "sk-inspector"
@@ -84,7 +89,18 @@ def test_the_inspector_shows_a_forked_thread_and_opens_the_playground_on_a_check
     with_header.close()
 
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
-    page.goto(f"{app.url}/agent/inspect")
+    console = watch_policy_violations(page)
+    opened = page.goto(f"{app.url}/agent/inspect")
+    assert opened is not None
+    policy = opened.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'; style-src 'sha256-")
+    assert "script-src" not in policy  # no script at all: default-src 'none' covers it
+    assert "frame-ancestors 'none'" in policy
+    assert "base-uri 'none'" in policy
+    assert (opened.headers["x-frame-options"], opened.headers["x-content-type-options"]) == (
+        "DENY",
+        "nosniff",
+    )
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Sign in").click()
@@ -97,6 +113,7 @@ def test_the_inspector_shows_a_forked_thread_and_opens_the_playground_on_a_check
     expect(page.get_by_role("heading", name=f"Thread {THREAD}")).to_be_visible()
     fork = page.locator(f"[data-checkpoint='{first}']")
     expect(fork).to_contain_text("fork point · 2 branches")
+    assert policy_violations(page, console) == []  # its styles apply, nothing is blocked
     # The first turn: the tool call with its arguments, its result, the nodes that ran.
     expect(fork.locator(".tool-call")).to_contain_text("calculator")
     expect(fork.locator(".tool-call")).to_contain_text('{"expression": "17 * 23"}')
@@ -132,3 +149,4 @@ def test_the_inspector_shows_a_forked_thread_and_opens_the_playground_on_a_check
     expect(page.locator(f"[data-checkpoint='{first}']")).to_contain_text("fork point · 3 branches")
     expect(page.locator("[data-branch='1.3']")).to_contain_text("echo from the playground")
     shot(page, screenshots, "inspector-thread-after-playground.png")
+    assert policy_violations(page, console) == []

@@ -40,6 +40,33 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
+def watch_policy_violations(page: Page) -> list[str]:
+    """Collect what the page's Content-Security-Policy blocks (events and console errors).
+
+    The listener is installed by the browser before any script of the page runs (an init
+    script is not subject to the page's policy); read `page.evaluate("window.__cspViolations")`.
+    """
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: blocked.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    page.add_init_script(
+        "window.__cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    return blocked
+
+
+def policy_violations(page: Page, console: list[str]) -> list[str]:
+    """Every violation reported so far, by event or on the console."""
+    events: list[str] = page.evaluate("window.__cspViolations")
+    return [*events, *console]
+
+
 def send(page: Page, text: str) -> str:
     """Type into the chat widget's empty human message, press Start, wait for the answer.
 
@@ -59,7 +86,13 @@ def test_the_playground_holds_a_conversation_on_a_thread(
 ) -> None:
     app = serve(make_settings())
     page = browser.new_page(viewport={"width": 1100, "height": 1400})
-    page.goto(f"{app.url}/agent/playground/")
+    console = watch_policy_violations(page)
+    opened = page.goto(f"{app.url}/agent/playground/")
+    assert opened is not None
+    headers = opened.headers
+    assert "script-src 'self' 'sha256-" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert (headers["x-frame-options"], headers["x-content-type-options"]) == ("DENY", "nosniff")
     expect(page.get_by_label("Thread id")).to_be_visible()
     page.get_by_label("Thread id").fill("browser-thread")
 
@@ -87,3 +120,4 @@ def test_the_playground_holds_a_conversation_on_a_thread(
     state = httpx.get(f"{app.url}/agent/threads/browser-thread/state").json()
     humans = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
     assert humans == ["echo pineapple", "What did I say before?"]
+    assert policy_violations(page, console) == []  # the policy blocked nothing it needs
