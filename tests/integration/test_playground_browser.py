@@ -49,9 +49,9 @@ def watch_policy_violations(page: Page) -> list[str]:
     blocked: list[str] = []
     page.on(
         "console",
-        lambda message: blocked.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     page.add_init_script(
         "window.__cspViolations = [];"
