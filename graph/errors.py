@@ -70,6 +70,10 @@ class ErrorCode(StrEnum):
     """The knowledge base is disabled, or its store cannot be opened or reached (503)."""
     DOCUMENT_NOT_FOUND = "document_not_found"
     """No document with this id in the knowledge base's namespace (404)."""
+    REQUEST_TIMEOUT = "request_timeout"
+    """The request's head or body did not arrive within HEADER_TIMEOUT / BODY_TIMEOUT (408)."""
+    HEADERS_TOO_LARGE = "request_header_fields_too_large"
+    """The request line and headers are over MAX_HEADER_BYTES (431)."""
 
 
 class AgentError(Exception):

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from server.obs.logging import library_level
     from server.ops.drain import DrainingServer, drain_of
+    from server.slow_clients import server_options
 
     settings, app = _settings_and_app()
     gc.freeze()
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,  # keep configure_logging's handler (JSON or text)
         access_log=False,  # server.obs.middleware writes the access log, with the request id
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        **server_options(settings),  # header size, header and body time (slow clients)
     )
     # SIGTERM: /ready turns 503, in-flight streams finish (server/ops/drain.py), exit code 0.
     DrainingServer(config, drain=drain_of(app), delay=settings.shutdown_delay_seconds).run()
@@ -88,6 +90,7 @@ def _serve_reloading() -> None:
     """Serve through uvicorn's reloader: this process watches, a worker serves `reloaded_app`.
 
     Without the drain of `DrainingServer` and the frozen heap: neither matters on a laptop.
+    The bounds on slow clients are the defaults (`server.slow_clients`).
     """
     import uvicorn
 
@@ -107,6 +110,9 @@ def _serve_reloading() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # By name: the reloader hands its config to each worker (pickled), so the default
+        # bounds on slow clients apply here, whatever MAX_HEADER_BYTES and the timeouts say.
+        http="server.slow_clients:GuardedHttpProtocol",
     )
 
 

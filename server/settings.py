@@ -115,6 +115,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["auto", "json", "text"] = "auto"
     """`json`: one JSON object per line; `text`: readable lines; `auto`: text on a terminal."""
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    """A request line and headers over this many bytes get 431 (`server/slow_clients.py`)."""
+    header_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a request's line and headers may take to arrive, from the first byte (or the
+    connection's opening); later: 408 and the connection closed."""
+    body_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a request's whole body may take to arrive after its headers; later: 408 (if
+    no response has begun) and the connection closed."""
 
     # --- access --------------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)

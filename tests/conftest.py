@@ -16,6 +16,7 @@ from psycopg import sql
 
 from server.app import create_app
 from server.settings import Settings
+from server.slow_clients import server_options
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.postgres_cluster import PostgresCluster, pgserver_bindir
 from tests.fakes.redis_server import RedisProcess
@@ -259,7 +260,8 @@ def serve() -> Iterator[Callable[[Settings], ServedApp]]:
     served: list[ServedApp] = []
 
     def start(settings: Settings) -> ServedApp:
-        app = ServedApp(create_app(settings)).start()
+        # The bounds `python -m server` applies (request head size, head and body time).
+        app = ServedApp(create_app(settings), **server_options(settings)).start()
         served.append(app)
         return app
 
