@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from server.settings import Settings
 
-__all__ = ["GuardedHttpProtocol", "HttpLimits", "guarded_protocol", "server_options"]
+__all__ = ["GuardedHttpProtocol", "HttpLimits", "guarded_protocol", "limits_of", "server_options"]
 
 _HEAD_END = b"\r\n\r\n"
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
@@ -79,6 +79,9 @@ class GuardedHttpProtocol(asyncio.Protocol):
     """
 
     limits: ClassVar[HttpLimits] = HttpLimits()
+    inner: ClassVar[str] = "auto"
+    """uvicorn's HTTP implementation inside: `auto` (httptools when installed, else h11),
+    `h11` or `httptools`."""
 
     def __init__(
         self,
@@ -87,9 +90,11 @@ class GuardedHttpProtocol(asyncio.Protocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+        from uvicorn.config import HTTP_PROTOCOLS
+        from uvicorn.importer import import_from_string
 
-        inner = AutoHTTPProtocol(  # type: ignore[call-arg]
+        inner_class = import_from_string(HTTP_PROTOCOLS[self.inner])
+        inner = inner_class(
             config=config, server_state=server_state, app_state=app_state, _loop=_loop
         )
         self._inner = cast(_Inner, inner)
@@ -227,13 +232,16 @@ class GuardedHttpProtocol(asyncio.Protocol):
             self._timer = None
 
 
-def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpProtocol]:
-    """`GuardedHttpProtocol` with these limits (a class: uvicorn builds one per connection)."""
-    if limits == GuardedHttpProtocol.limits:
+def guarded_protocol(limits: HttpLimits, inner: str = "auto") -> type[GuardedHttpProtocol]:
+    """`GuardedHttpProtocol` with these limits (a class: uvicorn builds one per connection).
+
+    `inner` names uvicorn's implementation inside (see `GuardedHttpProtocol.inner`).
+    """
+    if limits == GuardedHttpProtocol.limits and inner == GuardedHttpProtocol.inner:
         return GuardedHttpProtocol  # importable by name (`--reload` pickles its config)
+    attributes = {"limits": limits, "inner": inner}
     return cast(
-        type[GuardedHttpProtocol],
-        type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits": limits}),
+        type[GuardedHttpProtocol], type("GuardedHttpProtocol", (GuardedHttpProtocol,), attributes)
     )
 
 

@@ -19,7 +19,9 @@ import httpx
 import openai
 import pytest
 
+from server.app import create_app
 from server.settings import Settings
+from server.slow_clients import guarded_protocol, limits_of, server_options
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Reply
@@ -29,9 +31,18 @@ PATIENCE = 30.0
 """Seconds a test waits for the server before it fails (far above every timeout set here)."""
 
 
-@pytest.fixture
-def bounded(make_settings: SettingsFactory, serve: Serve) -> ServedApp:
-    return serve(make_settings(header_timeout=0.5, body_timeout=0.5, max_header_bytes=4096))
+@pytest.fixture(params=["httptools", "h11"])
+def bounded(make_settings: SettingsFactory, request: pytest.FixtureRequest) -> Iterator[ServedApp]:
+    """The service with small bounds, on each of uvicorn's HTTP implementations.
+
+    httptools is what `auto` picks when it is installed (here, with the dev dependencies);
+    the image has no httptools, so uvicorn runs h11 there.
+    """
+    settings = make_settings(header_timeout=0.5, body_timeout=0.5, max_header_bytes=4096)
+    options = server_options(settings)
+    options["http"] = guarded_protocol(limits_of(settings), inner=request.param)
+    with ServedApp(create_app(settings), **options) as app:
+        yield app
 
 
 @contextlib.contextmanager
