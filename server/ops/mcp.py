@@ -47,6 +47,9 @@ McpState = Literal["connecting", "up", "down"]
 
 RETRY_FIRST_SECONDS = 0.5
 """The pause before the second attempt at a server that is down; it doubles each time."""
+_CANCEL_ATTEMPTS = 5
+_CANCEL_WAIT_SECONDS = 0.5
+"""At shutdown, how often (and how long each time) a connection task is cancelled and awaited."""
 STABLE_SECONDS = 10.0
 """A session that lasted less went away soon after it started: a second such one in a row
 backs off instead of reconnecting at once (a server that crashes at each start)."""
@@ -200,10 +203,22 @@ class McpServers:
                 await asyncio.gather(*(event.wait() for event in self._tried.values()))
 
     async def aclose(self) -> None:
-        """Stop every task; their sessions close, stdio servers' processes end."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop every task; their sessions close, stdio servers' processes end.
+
+        A cancellation can be swallowed (the SDK's anyio task groups, when it lands while a
+        connection attempt is failing): a task still running a moment later is cancelled
+        again, a few times, before it is left behind with a warning, so shutdown never hangs.
+        """
+        pending = set(self._tasks)
+        for _ in range(_CANCEL_ATTEMPTS):
+            for task in pending:
+                task.cancel()
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_SECONDS)
+        if pending:
+            logger.warning("%d MCP connection task(s) did not stop; leaving them", len(pending))
+        await asyncio.gather(*(t for t in self._tasks if t.done()), return_exceptions=True)
         self._tasks.clear()
 
     def _ended(self, server: McpServer, task: asyncio.Task[None]) -> None:

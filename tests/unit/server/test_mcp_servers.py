@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 
 from graph.errors import ToolUnavailableError
 from nodes.tools import ToolRegistry
-from server.ops.mcp import connection_of, open_mcp_servers
+from server.ops.mcp import McpServers, connection_of, open_mcp_servers
 from server.settings import McpHttpServer, McpStdioServer, Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import SCRIPT
@@ -117,3 +119,25 @@ async def test_an_mcp_tool_never_takes_the_name_of_another_tool(
 async def test_no_mcp_servers_opens_nothing(make_settings: SettingsFactory) -> None:
     async with open_mcp_servers(make_settings()) as servers:
         assert servers is None
+
+
+async def test_closing_ends_a_task_that_swallowed_its_first_cancellation() -> None:
+    """The SDK's anyio task groups can swallow a cancellation; shutdown must not hang on it."""
+    stopped = asyncio.Event()
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)  # the first cancellation is lost here
+        try:
+            await asyncio.Event().wait()  # until cancelled again
+        finally:
+            stopped.set()
+
+    servers = McpServers({}, connect_timeout=1, ping_seconds=1, retry_max_seconds=1)
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # let it start
+    servers._tasks.append(task)
+    async with asyncio.timeout(10):  # cancelled once only, it would wait forever
+        await servers.aclose()
+    assert stopped.is_set()
+    assert task.done()
