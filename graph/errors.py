@@ -72,7 +72,7 @@ class ErrorCode(StrEnum):
     """No document with this id in the knowledge base's namespace (404)."""
     REQUEST_TIMEOUT = "request_timeout"
     """The request's head or body did not arrive within HEADER_TIMEOUT / BODY_TIMEOUT (408)."""
-    HEADERS_TOO_LARGE = "request_header_fields_too_large"
+    REQUEST_HEADERS_TOO_LARGE = "request_headers_too_large"
     """The request line and headers are over MAX_HEADER_BYTES (431)."""
 
 

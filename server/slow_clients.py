@@ -169,7 +169,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
             self._refuse(
                 431,
                 f"The request line and headers are over {limit} bytes (MAX_HEADER_BYTES).",
-                ErrorCode.HEADERS_TOO_LARGE,
+                ErrorCode.REQUEST_HEADERS_TOO_LARGE,
             )
             return False
         if end == -1:

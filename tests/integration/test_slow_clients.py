@@ -118,7 +118,7 @@ def test_a_complete_head_over_the_limit_gets_431_and_one_under_it_is_served(
     with connection(bounded) as sock:
         sock.sendall(head_of(4097))  # the whole head in one write, one byte over
         status, error = error_of(read_until_closed(sock))
-    assert (status, error["code"]) == (431, "request_header_fields_too_large")
+    assert (status, error["code"]) == (431, "request_headers_too_large")
     assert "MAX_HEADER_BYTES" in error["message"]
 
     with connection(bounded) as sock:
