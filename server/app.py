@@ -13,6 +13,7 @@ from server.limits import BodyLimitMiddleware
 from server.mcp.door import mount_mcp
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
+from server.openapi import install_openapi
 from server.operator import admin, health, knowledge, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
 from server.responses import routes as responses_routes
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=make_lifespan(settings),
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(openai_routes.router)
     app.include_router(responses_routes.router)
     app.include_router(health.router)

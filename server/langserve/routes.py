@@ -128,5 +128,17 @@ def mount_agent_routes(app: FastAPI) -> None:
         enable_public_trace_link_endpoint=False,
         playground_type="default",
     )
+    # LangServe adds `/token_feedback` even with the feedback endpoint off, to answer it with a
+    # 400: a route that cannot work is left out, so the API document does not offer it.
+    router.routes[:] = [
+        route
+        for route in router.routes
+        if not (isinstance(route, APIRoute) and route.path.endswith("/token_feedback"))
+    ]
+    for route in router.routes:
+        # `/agent/c/{config}/…` repeats each route with its config lz-string packed into the
+        # path, for the playground's links: served, but not offered twice in the document.
+        if isinstance(route, APIRoute) and route.path.startswith(f"{PATH}/c/"):
+            route.include_in_schema = False
     router.include_router(threads_router)
     app.include_router(router)

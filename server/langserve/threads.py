@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from graph.errors import ErrorCode
 from nodes.messages import message_text
 from server.deps import AppStateDep, BrowserCallerDep
-from server.errors import OpenAIHTTPError
+from server.errors import OpenAIHTTPError, error_responses
 from server.thread_view import checkpoint_id_of, messages_of, read_history
 from server.threads import scoped_thread_id
 
@@ -93,7 +93,7 @@ def _not_found(thread_id: str) -> OpenAIHTTPError:
     )
 
 
-@router.get("/{thread_id}/state")
+@router.get("/{thread_id}/state", responses=error_responses(401, 404))
 async def thread_state(
     thread_id: str,
     caller: BrowserCallerDep,
@@ -120,7 +120,7 @@ async def thread_state(
     )
 
 
-@router.get("/{thread_id}/history")
+@router.get("/{thread_id}/history", responses=error_responses(401, 404))
 async def thread_history(
     thread_id: str,
     caller: BrowserCallerDep,
