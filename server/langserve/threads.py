@@ -101,13 +101,25 @@ async def thread_state(
     checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
 ) -> ThreadState:
     """The thread's values at its latest checkpoint, or at `checkpoint_id`."""
-    configurable: dict[str, Any] = {"thread_id": scoped_thread_id(caller.key_id, thread_id)}
+    stored_id = scoped_thread_id(caller.key_id, thread_id)
+    configurable: dict[str, Any] = {"thread_id": stored_id}
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     snapshot = await app.graph.aget_state({"configurable": configurable})
     found = checkpoint_id_of(snapshot.config)
     if found is None:
         raise _not_found(thread_id)
+    if snapshot.created_at is None:
+        # Nothing stored under that id: the graph echoes the config it was asked for.
+        latest = await app.graph.aget_state({"configurable": {"thread_id": stored_id}})
+        if latest.created_at is None:
+            raise _not_found(thread_id)
+        raise OpenAIHTTPError(
+            404,
+            f"No checkpoint with that id in thread '{thread_id}'.",
+            code=ErrorCode.CHECKPOINT_NOT_FOUND,
+            param="checkpoint_id",
+        )
     metadata = snapshot.metadata or {}
     return ThreadState(
         thread_id=thread_id,
