@@ -31,6 +31,7 @@ from server.errors import OpenAIHTTPError
 from server.langserve.admission import STREAMING_ROUTES, admit, lease_of, thread_lease
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
+from server.langserve.threads import state_at
 from server.runs import run_context
 from server.threads import thread_of
 
@@ -80,6 +81,10 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
             code=ErrorCode.INVALID_REQUEST,
             param="config.configurable.checkpoint_id",
         )
+    if thread is not None and checkpoint_id is not None:
+        # A branch from a checkpoint that is not stored would start the thread over: 404.
+        param = "config.configurable.checkpoint_id"
+        await state_at(app.graph, thread.client_id, thread.stored_id, checkpoint_id, param=param)
     lease = lease_of(request) if thread is not None else None
     if lease is not None and thread is not None:
         await lease.take(app.locks, thread.stored_id)  # a busy thread: 409 before the stream

@@ -305,9 +305,38 @@ def test_a_made_up_checkpoint_id_is_a_404_not_an_echo(
     assert httpx.get(state, params={"checkpoint_id": latest}).json()["checkpoint_id"] == latest
     made_up = httpx.get(state, params={"checkpoint_id": "1f0-made-up"})
     assert made_up.status_code == 404
-    assert made_up.json()["error"]["code"] == "checkpoint_not_found"
-    assert made_up.json()["error"]["param"] == "checkpoint_id"
+    error = made_up.json()["error"]
+    assert (error["code"], error["param"]) == ("checkpoint_not_found", "checkpoint_id")
     assert "1f0-made-up" not in made_up.text
     unknown = httpx.get(f"{app.url}/agent/threads/nowhere/state", params={"checkpoint_id": latest})
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "thread_not_found"
+
+
+async def test_a_run_from_a_made_up_checkpoint_is_a_404_and_leaves_the_thread_as_it_was(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings()
+    app = serve(settings)
+    runnable = agent(app)
+    runnable.invoke(turn("echo kept"), on_thread("real"))
+    before = await thread_messages(settings, "real")
+    branch = {"configurable": {"thread_id": "real", "checkpoint_id": "1f0-made-up"}}
+
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        runnable.invoke(turn("echo lost"), branch)
+    status, error = refusal(caught)
+    assert (status, error["code"]) == (404, "checkpoint_not_found")
+    assert error["param"] == "config.configurable.checkpoint_id"
+    async with async_agent(app) as streaming:
+        for route in STREAMING:  # refused before a stream starts
+            with pytest.raises(httpx.HTTPStatusError) as caught:
+                await drain(streaming, route, turn("echo lost"), branch)
+            assert streamed_refusal(caught) == 404
+    assert await thread_messages(settings, "real") == before
+    # A stored checkpoint still branches.
+    latest = httpx.get(f"{app.url}/agent/threads/real/state").json()["checkpoint_id"]
+    branched = runnable.invoke(
+        turn("echo branched"), {"configurable": {"thread_id": "real", "checkpoint_id": latest}}
+    )
+    assert branched["messages"][-1].content == "branched"
