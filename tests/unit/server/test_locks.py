@@ -89,4 +89,3 @@ async def test_a_lease_holds_the_lock_until_released_once_whoever_releases_it() 
     async with locks.hold("t"):
         await lease.release()  # the request's end, later: it frees nothing it does not hold
         assert locks.busy("t")
-
