@@ -7,7 +7,8 @@ chat request (`as_chat`) and runs through the chat door's own service, response 
 guards and usage counting, statelessly (no thread, nothing stored):
 
 - a prompt is the user message, as LiteLLM turns a text completion into a chat one;
-- with `suffix` (fill-in-the-middle), the `FILL_IN_THE_MIDDLE` system prompt and one user
+- with `suffix`, or a prompt in a base model's fill-in-the-middle template (`<fim_prefix>`,
+  as Continue's autocomplete sends it), the `FILL_IN_THE_MIDDLE` system prompt and one user
   message with the gap marked (`FILL_HERE`), and no tools offered: a model that fills a
   gap answers with the text to insert (the offline model completes the word at the
   cursor, `nodes.providers.offline.infill`);
@@ -52,14 +53,43 @@ def completion_id() -> str:
     return f"cmpl-{uuid.uuid4().hex}"
 
 
+FIM_TEMPLATES: tuple[tuple[str, str, str], ...] = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, StableCode
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder, CodeGemma
+    ("<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>", "<\uff5cfim\u2581end\uff5c>"),
+    ("<PRE> ", " <SUF>", " <MID>"),  # CodeLlama
+)
+"""Base models' fill-in-the-middle prompts: (before the prefix, before the suffix, at the end).
+
+Continue's autocomplete on an `openai` provider sends its prefix and suffix in one of these
+(by the model's name; `<fim_prefix>` for a name it does not know) as a `prompt` with no
+`suffix`; the third is DeepSeek Coder's."""
+
+
+def gap_in(prompt: str, suffix: str | None) -> tuple[str, str] | None:
+    """The text before and after the gap to fill, or None for a prompt to answer.
+
+    With `suffix`, the gap is between it and the prompt; without, a prompt written in a
+    base model's fill-in-the-middle template (`FIM_TEMPLATES`) names both.
+    """
+    if suffix is not None:
+        return prompt, suffix
+    for start, hole, end in FIM_TEMPLATES:
+        if prompt.startswith(start) and prompt.endswith(end) and prompt.count(hole) == 1:
+            before, _, after = prompt[len(start) : len(prompt) - len(end)].partition(hole)
+            return before, after
+    return None
+
+
 def as_chat(body: CompletionRequest, prompt: str) -> ChatCompletionRequest:
     """One prompt of the request as the chat request that answers it."""
-    if body.suffix is None:
+    gap = gap_in(prompt, body.suffix)
+    if gap is None:
         messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
     else:
         messages = [
             {"role": "system", "content": FILL_IN_THE_MIDDLE},
-            {"role": "user", "content": f"{prompt}{FILL_HERE}{body.suffix}"},
+            {"role": "user", "content": FILL_HERE.join(gap)},
         ]
     fields = ("model", "temperature", "top_p", "max_tokens", "stop", "seed", "user")
     sampling = ("frequency_penalty", "presence_penalty", "logit_bias")
@@ -67,7 +97,7 @@ def as_chat(body: CompletionRequest, prompt: str) -> ChatCompletionRequest:
         {
             **{name: getattr(body, name) for name in (*fields, *sampling)},
             "messages": messages,
-            "tool_choice": None if body.suffix is None else "none",
+            "tool_choice": None if gap is None else "none",
         }
     )
 

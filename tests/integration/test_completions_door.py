@@ -291,6 +291,46 @@ def test_fill_in_the_middle_reaches_the_provider_as_a_gap_to_fill_without_tools(
     assert sent["stop"] == ["\n\n"]
 
 
+# What Continue's tab autocomplete sends on an `openai` provider: `/v1/completions`, streamed,
+# with the prefix and suffix in a base model's template (`<fim_prefix>` for a model name it
+# does not know) and no `suffix` field (`core/llm/llms/OpenAI.ts`, `_legacystreamComplete`).
+CONTINUE_STOPS = ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<|endoftext|>", "\n\n"]
+
+
+def continue_autocomplete(model: str, before: str, after: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "prompt": f"<fim_prefix>{before}<fim_suffix>{after}<fim_middle>",
+        "max_tokens": 256,
+        "temperature": 0.01,
+        "stop": CONTINUE_STOPS,
+        "stream": True,
+    }
+
+
+def test_continues_autocomplete_request_is_filled_in_the_middle(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    offline = serve(make_settings())
+    before = "def greet(name):\n    return 'hello ' + na"
+    response = post(offline, continue_autocomplete("offline", before, "\n"))
+    assert response.status_code == 200
+    sent = events(response)
+    assert "".join(c["choices"][0]["text"] for c in sent[:-1]) == "me"
+
+    app = serve(on_fake(make_settings, primary))
+    primary.script(Reply("a + b"))
+    response = post(app, continue_autocomplete("m", "def add(a, b):\n    return ", "\n"))
+    assert "".join(c["choices"][0]["text"] for c in events(response)[:-1]) == "a + b"
+    body = primary.requests[-1].body or {}
+    assert [(m["role"], m["content"]) for m in body["messages"]] == [
+        ("system", FILL_IN_THE_MIDDLE),
+        ("user", f"def add(a, b):\n    return {FILL_HERE}\n"),
+    ]
+    assert body["stop"] == CONTINUE_STOPS
+    assert "tools" not in body
+
+
 def test_a_provider_failure_is_openais_error_before_and_in_band_after_the_first_byte(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:

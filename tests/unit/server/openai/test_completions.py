@@ -8,7 +8,7 @@ import pytest
 
 from graph.prompts import FILL_HERE, FILL_IN_THE_MIDDLE
 from server.errors import OpenAIHTTPError
-from server.openai.completions import as_chat, finish_reason, total_usage, validate
+from server.openai.completions import as_chat, finish_reason, gap_in, total_usage, validate
 from server.openai.protocol import CompletionRequest
 from tests.conftest import SettingsFactory
 
@@ -77,3 +77,36 @@ def test_usage_sums_every_run() -> None:
         "output_tokens": 4,
         "total_tokens": 10,
     }
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "<fim_prefix>def f(x):\n    return <fim_suffix>\n\nf(1)<fim_middle>",
+        "<|fim_prefix|>def f(x):\n    return <|fim_suffix|>\n\nf(1)<|fim_middle|>",
+        "<\uff5cfim\u2581begin\uff5c>def f(x):\n    return <\uff5cfim\u2581hole\uff5c>\n\nf(1)"
+        "<\uff5cfim\u2581end\uff5c>",
+        "<PRE> def f(x):\n    return  <SUF>\n\nf(1) <MID>",
+    ],
+)
+def test_a_prompt_in_a_base_models_fim_template_is_a_gap_to_fill(prompt: str) -> None:
+    chat = as_chat(request(), prompt)
+    assert [(m.role, m.content) for m in chat.messages] == [
+        ("system", FILL_IN_THE_MIDDLE),
+        ("user", f"def f(x):\n    return {FILL_HERE}\n\nf(1)"),
+    ]
+    assert chat.tool_choice == "none"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What does <fim_prefix> mean?",
+        "<fim_prefix>a<fim_suffix>b<fim_suffix>c<fim_middle>",  # which hole?
+        "<fim_prefix>a<fim_suffix>b",  # not ended
+    ],
+)
+def test_other_prompts_stay_prompts(prompt: str) -> None:
+    chat = as_chat(request(), prompt)
+    assert [(m.role, m.content) for m in chat.messages] == [("user", prompt)]
+    assert gap_in(prompt, None) is None
