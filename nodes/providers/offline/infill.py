@@ -20,7 +20,6 @@ from graph.prompts import FILL_HERE, FILL_IN_THE_MIDDLE
 from nodes.messages import message_text
 
 _WORD = re.compile(r"\w+")
-_PARTIAL = re.compile(r"\w+$")
 
 
 def gap_of(messages: Sequence[BaseMessage]) -> tuple[str, str] | None:
@@ -37,21 +36,28 @@ def gap_of(messages: Sequence[BaseMessage]) -> tuple[str, str] | None:
     return before, after
 
 
+def _is_word_char(char: str) -> bool:
+    """A character of a word: a Unicode letter or digit, or the underscore."""
+    return char.isalnum() or char == "_"
+
+
 def infill(before: str, after: str) -> str:
     """The rest of the word the cursor ends, taken from the document; "" when there is none.
 
     Nothing is inserted in the middle of a word (`after` starts with a word character): the
     word is already there.
     """
-    partial = _PARTIAL.search(before)
-    if partial is None or _WORD.match(after):
+    start = len(before)
+    while start and _is_word_char(before[start - 1]):  # a scan: `\w+$` is quadratic
+        start -= 1
+    stem = before[start:]
+    if not stem or (after and _is_word_char(after[0])):
         return ""
-    stem = partial.group()
 
     def longer(text: str) -> list[str]:
         return [w for w in _WORD.findall(text) if w.startswith(stem) and len(w) > len(stem)]
 
-    earlier = longer(before[: partial.start()])
+    earlier = longer(before[:start])
     later = longer(after)
     word = earlier[-1] if earlier else later[0] if later else stem
     return word[len(stem) :]
