@@ -2,6 +2,8 @@
 
 What it does, in order, for the latest message:
 
+- a fill-in-the-middle request (`/v1/completions` with a `suffix`): completes the word at the
+  cursor from the document's own words, else inserts nothing (`infill`);
 - after tool results: answers from them ("17 * 23 = 391");
 - a chat-UI background task (`### Task:`): a small JSON answer (title, tags, follow-ups);
 - "use <tool> key=value ...": calls any offered tool by name (plugins included) with those
@@ -41,7 +43,7 @@ Token usage counts words (a tool call: a quarter of its JSON's length).
 Modules: `model` (the LangChain chat model and its streaming), `reply` (the answer to a
 conversation), `rules` (which tool a user text calls), `tool_choice` (honouring
 `tool_choice`), `arguments` (tool arguments that satisfy a JSON schema, with `schema` and
-`coerce`).
+`coerce`), `infill` (fill-in-the-middle).
 """
 
 from __future__ import annotations

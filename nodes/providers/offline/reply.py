@@ -13,6 +13,7 @@ from langchain_core.messages.ai import UsageMetadata
 
 from nodes.images import has_image
 from nodes.messages import message_text
+from nodes.providers.offline.infill import gap_of, infill
 from nodes.providers.offline.rules import USE_TOOL
 from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
 from nodes.tools.knowledge import KNOWLEDGE_TOOL
@@ -153,7 +154,10 @@ def offline_reply(
     tool_calls: list[ToolCall] = []
     content = NOT_CONFIGURED
     note = _image_note(messages)
-    if isinstance(last, ToolMessage):
+    gap = gap_of(messages)
+    if gap is not None:
+        content, note = infill(*gap), None  # pasted into the user's document as it is
+    elif isinstance(last, ToolMessage):
         content = _answer_from_tools(messages)
     elif isinstance(last, HumanMessage):
         text = message_text(last)
