@@ -16,6 +16,8 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from server.errors import ErrorResponse
+
 __all__ = ["install_openapi"]
 
 _ERROR_REF: Final = "#/components/schemas/ErrorResponse"
@@ -82,8 +84,6 @@ def _true_document(app: FastAPI) -> dict[str, Any]:
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     if "ErrorResponse" not in schemas:
-        from server.errors import ErrorResponse  # noqa: PLC0415 - only when no route named it
-
         schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas["ErrorResponse"] = schema

@@ -2,8 +2,8 @@
 
 A bounded, seeded run (the same cases every time) for `make test`: every operation the app
 declares is a case of its own (enrolled from the app, so a route added later is fuzzed
-too), with valid and invalid inputs. `make fuzz` runs far more cases, and the stateful phase,
-from the command line (`tests/fuzz/run.sh`).
+too), with valid and invalid inputs. `make fuzz` runs the same test with far more cases
+(`FUZZ_EXAMPLES`, default 300 there) from a random seed, which a failure prints.
 
 Schemathesis's own pytest plugin does not run on pytest 9 (it renames nodes through a
 private attribute that is gone), so each operation's strategy is drawn with Hypothesis here.
@@ -11,6 +11,7 @@ private attribute that is gone), so each operation's strategy is drawn with Hypo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +26,11 @@ from server.app import create_app
 from server.settings import Settings
 from tests.fakes.server_thread import ServedApp
 
-EXAMPLES = 10
-"""Cases per operation and generation mode."""
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+"""Cases per operation and generation mode: 8 in `make test`, `make fuzz` sets more."""
+
+SEEDED = "FUZZ_EXAMPLES" not in os.environ
+"""`make test` draws the same cases every run; `make fuzz` new ones each time."""
 
 NOT_CHECKED = [positive_data_acceptance]
 """Every other check of schemathesis runs. This one wants every input the document allows
@@ -78,6 +82,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
         yield schemathesis.openapi.from_url(f"{app.url}/openapi.json")
 
 
+@pytest.mark.timeout(0 if not SEEDED else 300)  # a stream runs the graph for each case
 @pytest.mark.parametrize(("method", "path", "mode"), _cases())
 def test_no_input_gets_a_5xx_or_an_undeclared_answer(
     api_schema: schemathesis.BaseSchema, method: str, path: str, mode: GenerationMode
@@ -87,7 +92,7 @@ def test_no_input_gets_a_5xx_or_an_undeclared_answer(
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
-        derandomize=True,
+        derandomize=SEEDED,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
