@@ -57,7 +57,7 @@ def forced_tool(choice: object) -> str | None:
     return None
 
 
-def client_tool_names(context: Context) -> set[str]:
+def declared_client_tools(context: Context) -> set[str]:
     """The names of the tools the client declared."""
     names: set[str] = set()
     for spec in context.client_tools:
@@ -119,7 +119,7 @@ def offer_for(state: State, context: Context) -> Offer:
     server = list(state.get("tools_offered", []))
     client = _client_specs(context, state.get("client_tools_offered", []))
     forced = forced_tool(context.tool_choice)
-    declared = client_tool_names(context)
+    declared = declared_client_tools(context)
     if forced is None or server_tools_ran(state["messages"], declared):
         return Offer(server, client)
     if forced == ANY_TOOL:
