@@ -70,15 +70,16 @@ def test_required_calls_the_clients_tool_on_the_offline_model(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-def test_the_responses_door_calls_the_named_tool_on_the_offline_model(
-    make_settings: SettingsFactory, serve: Serve, stream: bool
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "name": "get_weather"}])
+def test_the_responses_door_calls_the_forced_tool_on_the_offline_model(
+    make_settings: SettingsFactory, serve: Serve, stream: bool, choice: Any
 ) -> None:
     client = sdk(serve(make_settings()))
     request: dict[str, Any] = {
         "model": "offline",
         "input": f"{ARITHMETIC} And the weather in Oslo?",
         "tools": [{"type": "function", **WEATHER_TOOL["function"]}],
-        "tool_choice": {"type": "function", "name": "get_weather"},
+        "tool_choice": choice,
     }
 
     if stream:
