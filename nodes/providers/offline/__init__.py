@@ -32,8 +32,10 @@ client tests written against it hold against a real model too:
   picks or else the one whose name and description best match the text, `"none"` calls none.
   Arguments satisfy the tool's JSON schema (`nodes.providers.offline.arguments`): required
   properties are read from the text where it can, typed defaults otherwise. After tool
-  results the model answers from them, as it would without `tool_choice` (forcing again would
-  loop until the tool budget runs out).
+  results a forced tool not yet called since the user's message is called (its arguments
+  read from the results: a function tool's result, then pydantic-ai's output tool); once
+  each has been called the model answers from the results (forcing again would loop until
+  the tool budget runs out).
 - `stop` cuts the text before the first stop sequence; `max_tokens` (or
   `max_completion_tokens`) cuts it after that many tokens, with `finish_reason` `length`.
   Tool calls are never cut: half a call helps no client.

@@ -15,7 +15,12 @@ from nodes.images import has_image
 from nodes.messages import message_text
 from nodes.providers.offline.infill import gap_of, infill
 from nodes.providers.offline.rules import USE_TOOL
-from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
+from nodes.providers.offline.tool_choice import (
+    ToolOffer,
+    choose_call,
+    forced_after_results,
+    offered_tools,
+)
 from nodes.tools.knowledge import KNOWLEDGE_TOOL
 
 NOT_CONFIGURED = (
@@ -158,7 +163,12 @@ def offline_reply(
     if gap is not None:
         content, note = infill(*gap), None  # pasted into the user's document as it is
     elif isinstance(last, ToolMessage):
-        content = _answer_from_tools(messages)
+        still = forced_after_results(messages, offered, tool_choice)
+        if still is not None:
+            still["id"] = _call_id(still["name"], still["args"], len(messages))
+            tool_calls, content = [still], ""
+        else:
+            content = _answer_from_tools(messages)
     elif isinstance(last, HumanMessage):
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
