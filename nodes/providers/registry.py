@@ -124,6 +124,9 @@ class ProviderSpec:
     """Takes OpenAI's request fields: `parallel_tool_calls`, `response_format`, and the rest."""
     openai_tool_choice: bool = False
     """Understands OpenAI's `tool_choice` values (a forced tool, `required`)."""
+    openai_response_format: bool = False
+    """Understands OpenAI's `response_format` without speaking OpenAI's API (the offline
+    model); kinds that speak it get it anyway."""
 
     def __post_init__(self) -> None:
         if not self.kind or ":" in self.kind or self.kind != self.kind.strip():
