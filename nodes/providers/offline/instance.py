@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nodes.providers.offline.coerce import NUMBER, number_of
+from nodes.providers.offline.coerce import number_of
 from nodes.providers.offline.scalars import (
     fit_number,
     fits,
@@ -64,6 +64,8 @@ QUESTION_WORDS = frozenset({"question", "query", "input", "prompt", "request", "
 NAME_WORDS = frozenset({"name", "title", "subject"})
 """Words of a field name that mark a field for a name read from the user's text."""
 
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+"""A number standing alone in the text (a sentence may end right after it)."""
 _NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
 _NOT_NAMES = frozenset({"What", "Who", "How", "When", "Where", "Why", "Which", "The", "I", "A"})
 
@@ -104,7 +106,7 @@ class _Builder:
     def __init__(self, root: Mapping[str, Any] | bool, hints: Hints) -> None:
         self._root: Mapping[str, Any] = root if isinstance(root, Mapping) else {}
         self._hints = hints
-        found = NUMBER.findall(hints.question[:4000])
+        found = _NUMBER.findall(hints.question[:4000])
         self._numbers: deque[int | float] = deque(number_of(raw) for raw in found)
         self._left = _MAX_VALUES
 
