@@ -191,3 +191,28 @@ def test_real_providers_get_the_json_schema(
         "type": "json_schema",
         "json_schema": {"name": "A", "schema": schema, "strict": True},
     }
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "xml"},
+        {"type": "json_schema"},
+        {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": "object"}},
+    ],
+    ids=["unknown-type", "no-json_schema", "no-name", "schema-not-an-object"],
+)
+def test_a_malformed_response_format_is_a_400_naming_it(
+    make_settings: SettingsFactory, serve: Serve, response_format: dict[str, object]
+) -> None:
+    client = sdk(serve(make_settings()))
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="offline",
+            messages=QUESTION,
+            response_format=response_format,  # type: ignore[arg-type]
+        )
+
+    assert refused.value.param == "response_format"

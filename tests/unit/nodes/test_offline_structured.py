@@ -11,9 +11,11 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel, Field
 
+from nodes.providers.offline.reply import offline_reply
 from nodes.providers.offline.structured import (
     Hints,
     instance_for_schema,
@@ -326,3 +328,45 @@ def test_every_generated_schema_gets_a_valid_instance(
 ) -> None:
     root = {**schema, "$defs": {"shared": shared}}
     check(root, instance_for_schema(root, hints))
+
+
+# --- the offline model's reply ------------------------------------------------------------
+
+
+def test_the_reply_after_a_calculator_result_is_the_schema_instance() -> None:
+    schema = to_strict_json_schema(Calculation)
+    response_format = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
+    call = AIMessage(
+        content="",
+        tool_calls=[{"name": "calculator", "args": {"expression": "17 * 23"}, "id": "1"}],
+    )
+    messages = [
+        HumanMessage("What is 17 * 23?"),
+        call,
+        ToolMessage("391", tool_call_id="1", name="calculator"),
+    ]
+
+    reply = offline_reply(messages, ["calculator"], response_format=response_format)
+
+    assert Calculation.model_validate_json(str(reply.content)).result == 391
+    assert reply.response_metadata["finish_reason"] == "stop"
+
+
+def test_a_tool_call_is_not_turned_into_json() -> None:
+    reply = offline_reply(
+        [HumanMessage("What is 17 * 23?")],
+        ["calculator"],
+        response_format={"type": "json_object"},
+    )
+    assert reply.tool_calls[0]["name"] == "calculator"
+    assert reply.content == ""
+
+
+def test_the_image_note_stays_inside_the_json() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    reply = offline_reply(
+        [HumanMessage([{"type": "text", "text": "What is this?"}, image])],
+        [],
+        response_format={"type": "json_object"},
+    )
+    assert "can't see images" in json.loads(str(reply.content))["answer"]
