@@ -33,6 +33,8 @@ _MAX_VALUES = 20_000
 requires two of itself) ends here, with an answer that does not validate, as none can."""
 _UNIQUE_TRIES = 64
 """Variants tried for an item of a `uniqueItems` array that equals an earlier one."""
+_MAX_BRANCHES = 64
+"""Branches of an `anyOf`/`oneOf` considered (a `oneOf` checks each against the others)."""
 _RESOLVE_STEPS = 32
 """Most `$ref`/`allOf` steps followed for one subschema."""
 
@@ -185,7 +187,7 @@ class _Builder:
         base = without(schema, key)
         options = [
             {**base, **self._resolve(b if isinstance(b, Mapping) else {})}
-            for b in branches
+            for b in branches[:_MAX_BRANCHES]
             if b is not False
         ]
         if not options:
@@ -316,7 +318,7 @@ class _Builder:
             sub = prefix[index] if index < len(prefix) else rest
             value = self.build(sub, name, depth + 1, variant)
             again = 1
-            while unique and value in values and again <= _UNIQUE_TRIES:
+            while unique and again <= _UNIQUE_TRIES and self._left > 0 and value in values:
                 value = self.build(sub, name, depth + 1, variant + again)
                 again += 1
             values.append(value)

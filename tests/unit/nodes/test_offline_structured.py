@@ -370,3 +370,12 @@ def test_the_image_note_stays_inside_the_json() -> None:
         response_format={"type": "json_object"},
     )
     assert "can't see images" in json.loads(str(reply.content))["answer"]
+
+
+def test_hostile_schemas_cost_bounded_work() -> None:
+    many = {"oneOf": [{"type": "object", "required": [f"k{i}"]} for i in range(10_000)]}
+    assert isinstance(instance_for_schema(many, Hints()), dict)
+    same = {"type": "array", "items": {"const": 1}, "minItems": 1000, "uniqueItems": True}
+    assert len(instance_for_schema(same, Hints())) == 1000  # no instance exists: ends anyway
+    wide = {"type": "array", "minItems": 50, "items": {"$ref": "#"}}
+    assert isinstance(instance_for_schema(wide, Hints()), list)
