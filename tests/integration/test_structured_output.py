@@ -100,6 +100,12 @@ def test_openai_sdk_parse_on_the_responses_door(
     assert response.output_parsed is not None
     assert response.output_parsed.result == 391
 
+    with client.responses.stream(
+        model="offline", input="John Doe is 30 years old.", text_format=Person
+    ) as stream:
+        streamed = stream.get_final_response()
+    assert streamed.output_parsed == Person(name="John Doe", age=30)
+
     plain_json = client.responses.create(
         model="offline",
         input="Answer in JSON: what is 2 + 2?",
