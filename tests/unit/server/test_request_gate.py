@@ -7,20 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from server.app import create_app
 from server.auth import ANONYMOUS, Caller
-from server.deps import (
-    BROWSER_PREFIX,
-    OPERATOR_PREFIX,
-    authenticate,
-    authenticate_browser,
-    authenticate_operator,
-)
 from server.errors import OpenAIHTTPError
 from server.inspector.routes import FORM_PATHS
 from server.request_gate import (
@@ -31,7 +22,6 @@ from server.request_gate import (
     route_path,
 )
 from server.sanitize import SanitizeMiddleware
-from tests.conftest import SettingsFactory
 
 # --- the rules ----------------------------------------------------------------------------
 
@@ -303,50 +293,3 @@ async def test_the_json_rpc_door_refuses_a_body_that_is_not_json_by_type_as_json
     assert status == 415
     assert answer is not None
     assert (answer["jsonrpc"], answer["error"]["code"]) == ("2.0", -32600)
-
-
-# --- the doors' own rules -----------------------------------------------------------------
-
-RULES = {authenticate: "client", authenticate_browser: "browser", authenticate_operator: "operator"}
-
-
-def rule_of(route: APIRoute) -> str | None:
-    """Which key rule a route's dependencies apply (None: the route checks no key)."""
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependency = stack.pop()
-        if dependency.call in RULES:
-            return RULES[dependency.call]
-        stack.extend(dependency.dependencies)
-    return None
-
-
-def expected_rule(path: str) -> str:
-    """The rule `server.deps.door_caller` applies to a path."""
-    if path == OPERATOR_PREFIX or path.startswith(f"{OPERATOR_PREFIX}/"):
-        return "operator"
-    if path == BROWSER_PREFIX or path.startswith(f"{BROWSER_PREFIX}/"):
-        return "browser"
-    return "client"
-
-
-def test_the_middleware_checks_every_write_route_by_its_own_doors_rule(
-    make_settings: SettingsFactory,
-) -> None:
-    """Enumerated from the app: a write route added later is checked without anyone remembering.
-
-    A write route that takes a body and no key is a form route the middleware lets through.
-    """
-    app = create_app(make_settings())
-    writes = [
-        route
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.methods & WRITE_METHODS
-    ]
-    assert writes
-    for route in writes:
-        rule = rule_of(route)
-        if rule is None:
-            assert route.path in FORM_PATHS, route.path
-        else:
-            assert rule == expected_rule(route.path), route.path
