@@ -327,7 +327,7 @@ def test_with_keys_a_cross_site_write_is_judged_by_its_key(
     assert post(app, door, headers=CROSS_SITE).status_code == 401
 
 
-def test_on_a_keyed_service_an_open_operator_door_still_refuses_cross_site_writes(
+def test_with_admin_keys_only_the_open_client_doors_still_refuse_cross_site_writes(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
     """Admin keys only: `/v1` is open, so a page elsewhere may not write to it."""
