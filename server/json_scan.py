@@ -1,5 +1,7 @@
 r"""What the JSON decoders cannot read, found in time linear in the body: nesting, huge numbers.
 
+(And what the encoders cannot write: an integer outside 64 bits, see `INT_RANGE`.)
+
 A JSON body can be valid and still break the service's decoders: they recurse once per level
 of nesting (a few thousand `[` end in a `RecursionError`), and Python refuses to turn more than
 `sys.get_int_max_str_digits()` digits (4300) into an int (a `ValueError` that is not a
@@ -23,7 +25,8 @@ The passes, on the body as bytes:
    swallows the rest, as the decoder would stop there): brackets and digits in text do not
    count;
 3. outside the strings, the deepest nesting is the greatest running sum of `+1` for `[`/`{`
-   and `-1` for `]`/`}`; a number too long is a run of digits longer than the limit.
+   and `-1` for `]`/`}`; an integer too long is a run of digits that starts an integer part
+   (not after `.`, `e` or `e-`) and is longer than the limit or out of `INT_RANGE`.
 
 A body that is not JSON may be judged either way, as its decoder stops at its first error; the
 scan never judges a readable body unreadable, and never lets through one that makes a decoder
@@ -35,6 +38,7 @@ translation.
 
 from __future__ import annotations
 
+import re
 import sys
 from array import array
 from itertools import accumulate
@@ -50,6 +54,21 @@ _DELTAS: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 _DIGIT_MASK: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 """Every digit to `0`, every other byte to a space: digit runs become runs of `0`."""
+
+INT_RANGE: Final = range(-(2**63), 2**64)
+"""The integers a body may hold: what orjson (LangServe's and the checkpointer's encoder) and
+PostgreSQL's jsonb consumers take. A larger one is read, stored, and then fails to be written
+back (a 500 after the turn was stored), so it is refused with the body."""
+_INT_DIGITS: Final = len(str(2**64))
+"""A run of more digits than this is out of `INT_RANGE` whatever its value."""
+_NUMBER_MASK: Final = bytes(
+    0x30 if 0x30 <= b <= 0x39 else b if b in b".+-eE" else 0x20 for b in range(256)
+)
+"""Digits to `0`; what tells an integer part from a fraction or an exponent kept; the rest a
+space."""
+_LONG_INTEGER: Final = re.compile(rb"(?<![0.eE+])(?<![eE]-)0{%d,}+" % (_INT_DIGITS - 1))
+"""A run of digits that starts an integer part (not a fraction or an exponent) and may be out
+of range. Linear: a match starts only where a run starts, and the run is read once."""
 
 
 class Steps:
@@ -95,6 +114,24 @@ def _has_digit_run(data: bytes, longer_than: int, steps: Steps) -> bool:
     return b"0" * (longer_than + 1) in steps.over(masked)
 
 
+def _integer_problem(outside: bytes, steps: Steps) -> str | None:
+    """Why an integer (outside strings) cannot be read or written back, or None: two passes.
+
+    More digits than `int` reads (`sys.get_int_max_str_digits()`), or a value out of
+    `INT_RANGE`. A fraction or an exponent of any length is a float, which is always read.
+    """
+    masked = steps.over(outside).translate(_NUMBER_MASK)
+    for run in _LONG_INTEGER.finditer(steps.over(masked)):
+        start, end = run.span()
+        digits = sys.get_int_max_str_digits()  # 0: no limit
+        if digits and end - start > digits:
+            return f"The request body holds a number of more than {digits} digits."
+        sign = -1 if start and outside[start - 1 : start] == b"-" else 1
+        if end - start > _INT_DIGITS or sign * int(outside[start:end]) not in INT_RANGE:
+            return "The request body holds an integer outside 64 bits (-2**63 to 2**64 - 1)."
+    return None
+
+
 def body_problem(body: bytes, *, steps: Steps | None = None) -> str | None:
     """Why the JSON decoders cannot read this body (nesting, a number too long), or None.
 
@@ -105,13 +142,10 @@ def body_problem(body: bytes, *, steps: Steps | None = None) -> str | None:
     steps = steps or Steps()
     opening = steps.over(body).count(b"[") + steps.over(body).count(b"{")
     deep_suspect = opening > MAX_JSON_DEPTH
-    digits = sys.get_int_max_str_digits()  # 0: no limit
-    long_suspect = digits > 0 and _has_digit_run(body, digits, steps)
+    long_suspect = _has_digit_run(body, _INT_DIGITS - 2, steps)
     if not (deep_suspect or long_suspect):
         return None
     outside = outside_strings(body, steps)
     if deep_suspect and nests_deeper(outside, MAX_JSON_DEPTH, steps):
         return f"The request body nests deeper than {MAX_JSON_DEPTH} levels."
-    if long_suspect and _has_digit_run(outside, digits, steps):
-        return f"The request body holds a number of more than {digits} digits."
-    return None
+    return _integer_problem(outside, steps) if long_suspect else None

@@ -230,6 +230,34 @@ def test_a_number_is_refused_exactly_when_int_cannot_read_it(digits: int, where:
             json.loads(body)  # what the doors' decoders do with it: not a JSONDecodeError
         assert not isinstance(refused.value, json.JSONDecodeError)
     assert too_long(body) == (not readable)
+    assert (body_problem(body) is None) == (digits == 1)  # 4300 digits: outside 64 bits
+
+
+@pytest.mark.parametrize(
+    ("number", "kept"),
+    [
+        (b"18446744073709551615", True),  # 2**64 - 1
+        (b"18446744073709551616", False),
+        (b"-9223372036854775808", True),  # -2**63
+        (b"-9223372036854775809", False),
+        (b"644971382373118377984", False),  # what schemathesis sent /agent/invoke: a 500
+        (b"0.644971382373118377984644971382373118377984", True),  # a float
+        (b"1e-644971382373118377984", True),
+        (b"1E+644971382373118377984", True),
+        (b"6449713823731183779.5", True),
+    ],
+)
+def test_an_integer_outside_64_bits_is_refused(number: bytes, kept: bool) -> None:
+    for body in (number, b'{"n":%s}' % number, b"[1,%s]" % number, b'{"t":"x","n":[%s]}' % number):
+        json.loads(body)  # every one is JSON that Python reads
+        assert (body_problem(body) is None) == kept
+
+
+@given(st.integers(min_value=-(2**70), max_value=2**70))
+@SCAN
+def test_the_integer_range_agrees_with_python(value: int) -> None:
+    body = json.dumps({"n": [value, -1.5e300, "9" * 30]}).encode()
+    assert (body_problem(body) is None) == (-(2**63) <= value < 2**64)
 
 
 def test_digits_in_strings_are_text() -> None:
