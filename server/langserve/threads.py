@@ -19,7 +19,7 @@ from nodes.messages import message_text
 from server.deps import AppStateDep, BrowserCallerDep
 from server.errors import OpenAIHTTPError
 from server.thread_view import checkpoint_id_of, messages_of, read_history
-from server.threads import scoped_thread_id
+from server.threads import checked_thread_id, scoped_thread_id
 
 __all__ = ["CheckpointSummary", "MessageSummary", "ThreadHistory", "ThreadState", "router"]
 
@@ -93,6 +93,18 @@ def _not_found(thread_id: str) -> OpenAIHTTPError:
     )
 
 
+def _stored_id(key_id: str, thread_id: str) -> str:
+    """The checkpointer's id of the thread the path names (checked as every door checks it).
+
+    Raises:
+        OpenAIHTTPError: 400 `invalid_thread_id` for an id no door would have stored.
+    """
+    checked = checked_thread_id(thread_id, "thread_id")
+    if checked is None:
+        raise _not_found(thread_id)
+    return scoped_thread_id(key_id, checked)
+
+
 @router.get("/{thread_id}/state")
 async def thread_state(
     thread_id: str,
@@ -101,7 +113,7 @@ async def thread_state(
     checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
 ) -> ThreadState:
     """The thread's values at its latest checkpoint, or at `checkpoint_id`."""
-    configurable: dict[str, Any] = {"thread_id": scoped_thread_id(caller.key_id, thread_id)}
+    configurable: dict[str, Any] = {"thread_id": _stored_id(caller.key_id, thread_id)}
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     snapshot = await app.graph.aget_state({"configurable": configurable})
@@ -128,7 +140,7 @@ async def thread_history(
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest checkpoints to list")] = 100,
 ) -> ThreadHistory:
     """The thread's checkpoints, newest first, each with the node that wrote it."""
-    stored_id = scoped_thread_id(caller.key_id, thread_id)
+    stored_id = _stored_id(caller.key_id, thread_id)
     history = await read_history(app.graph, app.checkpointer, stored_id, limit=limit)
     if not history:
         raise _not_found(thread_id)
