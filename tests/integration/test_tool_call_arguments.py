@@ -146,3 +146,35 @@ async def test_responses_keeps_such_arguments_and_answers(
             i for i in client.responses.input_items.list(response.id) if i.type == "function_call"
         ]
         assert listed.arguments == arguments
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_every_such_turn_is_stored_too(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream, postgres_url: str
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-test"]},
+        openai_base_url=primary.openai_base_url,
+        provider_max_retries=0,
+        database_url=postgres_url,
+    )
+    app = serve(settings)
+    with openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0) as client:
+        for index, (arguments, kept) in enumerate(CASES.values()):
+            primary.script(Reply("answered"))
+            function = {"name": "lookup", "arguments": arguments}
+            call = {"id": "call_1", "type": "function", "function": function}
+            completion = client.chat.completions.create(
+                model="m",
+                messages=[
+                    {"role": "user", "content": "look it up"},
+                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+                    {"role": "user", "content": "and then?"},
+                ],
+                extra_headers={"X-Thread-Id": f"pg-{index}"},
+            )
+            assert completion.choices[0].message.content == "answered"
+            stored = await thread_messages(settings, f"pg-{index}")
+            calls = [c for m in stored if m.type == "ai" for c in getattr(m, "tool_calls", [])]
+            assert [c["args"] for c in calls] == [kept]
