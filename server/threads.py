@@ -56,6 +56,7 @@ MAX_THREAD_ID_LENGTH = 256
 """Longer ids are refused: a thread id becomes an index key of the checkpointer."""
 
 _HEADERS = ((THREAD_HEADER, "X-Thread-Id"), (OPENWEBUI_CHAT_HEADER, "X-OpenWebUI-Chat-Id"))
+_HEADER_LABELS = frozenset(label for _, label in _HEADERS)
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,14 @@ def thread_of(
     """
     candidates: list[tuple[str | None, str, bool]] = [(_named(configured), configured_as, True)]
     for name, label in _HEADERS:
-        raw = headers.get(name)
-        candidates.append((_from_header(raw, label) if raw else None, label, name == THREAD_HEADER))
+        candidates.append((headers.get(name), label, name == THREAD_HEADER))
     candidates.append((_named((metadata or {}).get("thread_id")), "metadata.thread_id", False))
     for value, where, delta in candidates:
-        thread_id = checked_thread_id(value, where) if value else None
+        if not value:
+            continue
+        if where in _HEADER_LABELS:
+            value = _from_header(value, where)  # only the source that is read is decoded
+        thread_id = checked_thread_id(value, where)
         if thread_id is not None:
             return ThreadRef(thread_id, scoped_thread_id(key_id, thread_id), delta=delta)
     return None

@@ -181,6 +181,15 @@ def test_a_header_carries_the_id_percent_encoded_or_as_raw_utf8() -> None:
         assert (caught.value.code, caught.value.param) == ("invalid_thread_id", "X-Thread-Id")
 
 
+def test_only_the_source_that_names_the_thread_is_checked() -> None:
+    headers = {OPENWEBUI_CHAT_HEADER: "%FF", THREAD_HEADER: "t"}
+    thread = thread_of(ANONYMOUS, headers, metadata={"thread_id": "a\nb"})
+    assert thread is not None
+    assert thread.client_id == "t"
+    with pytest.raises(OpenAIHTTPError):
+        thread_of(ANONYMOUS, {OPENWEBUI_CHAT_HEADER: "%FF"}, metadata={"thread_id": "m"})
+
+
 def test_the_echo_is_percent_encoded_utf8_and_ascii_ids_are_echoed_as_is() -> None:
     assert thread_header_value("chat-1 (draft) #2") == "chat-1 (draft) #2"
     assert thread_header_value("日本語") == "%E6%97%A5%E6%9C%AC%E8%AA%9E"
