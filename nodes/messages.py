@@ -66,12 +66,13 @@ def _finite(text: str) -> float:
 
 
 def _storable(value: Any) -> Any:
-    """The parsed value with its strings repaired (`clean_text`), if the checkpointer can store it.
+    """A copy of a JSON value with its strings repaired (`clean_text`), if it can be stored.
 
-    Iterative, so hostile input cannot exhaust the stack.
+    Iterative, so hostile input cannot exhaust the stack; the value itself is left as it is.
 
     Raises:
-        ValueError: Nesting deeper than `MAX_ARGUMENT_DEPTH`, or an integer beyond 64 bits.
+        ValueError: Nesting deeper than `MAX_ARGUMENT_DEPTH`, an integer beyond 64 bits (the
+            checkpointer's msgpack takes no more), or a float that is not finite.
     """
     root: list[Any] = [value]
     stack: list[tuple[list[Any] | dict[str, Any], Any, int]] = [(root, 0, 0)]
@@ -82,18 +83,41 @@ def _storable(value: Any) -> Any:
             raise ValueError(f"nested deeper than {MAX_ARGUMENT_DEPTH} levels")
         if isinstance(item, str):
             parent[key] = clean_text(item)
-        elif isinstance(item, bool | float) or item is None:
+        elif isinstance(item, bool) or item is None:
             continue
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{item} is not a finite number")
         elif isinstance(item, int):
             if item not in _INT_RANGE:
                 raise ValueError("an integer beyond 64 bits")
         elif isinstance(item, list):
-            stack.extend((item, index, depth + 1) for index in range(len(item)))
+            copied = list(item)
+            parent[key] = copied
+            stack.extend((copied, index, depth + 1) for index in range(len(copied)))
         elif isinstance(item, dict):
-            repaired = {clean_text(name): member for name, member in item.items()}
+            repaired = {clean_text(str(name)): member for name, member in item.items()}
             parent[key] = repaired
             stack.extend((repaired, name, depth + 1) for name in repaired)
     return root[0]
+
+
+def storable_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's args that a client sent already parsed (`/agent`), as the thread keeps them.
+
+    Args that `tool_call_args` would take are kept (their strings repaired); others, as
+    there, become their JSON text under `__raw__`, so no door stores what the checkpointer
+    cannot encode.
+    """
+    try:
+        kept: dict[str, Any] = _storable(args)
+    except ValueError:
+        try:
+            text = json.dumps(args)
+        except (TypeError, ValueError, RecursionError):  # the body's depth bounds it
+            text = repr(args)[:1000]
+        return {"__raw__": clean_text(text)}
+    return kept
 
 
 def tool_call_args(arguments: str) -> dict[str, Any]:

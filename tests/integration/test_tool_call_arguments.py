@@ -4,7 +4,8 @@ A model may write bad arguments, and its client sends them back with every later
 would end the conversation for good. So on `/v1/chat/completions` (`messages[].tool_calls`)
 and `/v1/responses` (`function_call` items) such arguments are kept as the text they are,
 `{"__raw__": text}`, as for any text that is not JSON: the turn is answered and stored, and the
-provider gets arguments it can read. Driven by the openai SDK over real HTTP.
+provider gets arguments it can read. Driven by the openai SDK over real HTTP; on `/agent`,
+whose messages carry args already parsed, the same holds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -178,3 +180,34 @@ async def test_on_postgresql_every_such_turn_is_stored_too(
             stored = await thread_messages(settings, f"pg-{index}")
             calls = [c for m in stored if m.type == "ai" for c in getattr(m, "tool_calls", [])]
             assert [c["args"] for c in calls] == [kept]
+
+
+async def test_the_agent_door_keeps_parsed_args_the_checkpointer_cannot_store_as_text(
+    settings: Settings, serve: Serve, primary: FakeUpstream
+) -> None:
+    app = serve(settings)
+    primary.script(Reply("answered"))
+    history = [
+        {"type": "human", "content": "look it up"},
+        {
+            "type": "ai",
+            "content": "",
+            "tool_calls": [{"name": "lookup", "args": {"n": 2**64}, "id": "call_1"}],
+        },
+        {"type": "tool", "content": "found", "tool_call_id": "call_1"},
+        {"type": "human", "content": "and then?"},
+    ]
+    config = {"configurable": {"thread_id": "agent-args", "model": "m"}}
+
+    # httpx, not RemoteRunnable: its encoder (orjson) refuses an integer beyond 64 bits.
+    response = httpx.post(
+        f"{app.url}/agent/invoke", json={"input": {"messages": history}, "config": config}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["messages"][-1]["content"] == "answered"
+    kept = {"__raw__": '{"n": 18446744073709551616}'}
+    assert arguments_sent_upstream(primary) == kept
+    stored = await thread_messages(settings, "agent-args")
+    calls = [c for m in stored if m.type == "ai" for c in getattr(m, "tool_calls", [])]
+    assert [c["args"] for c in calls] == [kept]

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from nodes.messages import MAX_ARGUMENT_DEPTH, tool_call_args
+from nodes.messages import MAX_ARGUMENT_DEPTH, storable_args, tool_call_args
+from server.reconcile import stamp_client_message
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,28 @@ def test_any_arguments_become_args_the_checkpointer_can_store(arguments: str) ->
     serializer = JsonPlusSerializer()
     assert serializer.loads_typed(serializer.dumps_typed(message)).tool_calls[0]["args"] == args
     json.dumps(args, allow_nan=False)  # and a provider's request can carry them
+
+
+def test_parsed_args_are_kept_when_storable_else_as_their_json_text() -> None:
+    given = {"city": "Oslo", "days": [1, {"n": 2**64 - 1}]}
+    assert storable_args(given) == given
+    assert storable_args({"n": 2**64}) == {"__raw__": '{"n": 18446744073709551616}'}
+    assert storable_args({"x": float("inf")}) == {"__raw__": '{"x": Infinity}'}
+    assert storable_args({"\ud800": ["a\x00b"]}) == {"\ufffd": ["ab"]}
+    nested: Any = 1
+    for _ in range(MAX_ARGUMENT_DEPTH + 1):
+        nested = [nested]
+    assert set(storable_args({"deep": nested})) == {"__raw__"}
+
+
+def test_the_args_given_are_left_as_they_are() -> None:
+    given = {"a": ["x\x00"], "b": {"c": "\ud800"}}
+    storable_args(given)
+    assert given == {"a": ["x\x00"], "b": {"c": "\ud800"}}
+
+
+def test_every_door_stores_a_client_s_tool_calls_with_storable_args() -> None:
+    call = {"name": "f", "args": {"n": 2**64}, "id": "call_1"}
+    stamped = stamp_client_message(AIMessage("", tool_calls=[call]))
+    assert stamped.tool_calls[0]["args"] == {"__raw__": '{"n": 18446744073709551616}'}
+    assert stamped.tool_calls[0]["id"] == "call_1"
