@@ -134,6 +134,9 @@ class ServiceSettings(BaseSettings):
     """More messages in one request get 400 (on `/agent/batch`: all its inputs' together)."""
     max_batch_inputs: int = Field(default=16, ge=1)
     """More inputs in one `/agent/batch` request get 400 (each input is a run)."""
+    max_completion_choices: int = Field(default=16, ge=1, le=1024)
+    """Most answers one `/v1/completions` request may ask for (prompts times `n`; each is a run
+    of the graph, counted once by the rate limit): more get 400."""
     progress_events: bool = False
     """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
     show_reasoning: bool = True
