@@ -21,7 +21,7 @@ from nodes.messages import message_text
 from server.deps import AppStateDep, BrowserCallerDep
 from server.errors import OpenAIHTTPError, error_responses
 from server.thread_view import checkpoint_id_of, messages_of, read_history
-from server.threads import scoped_thread_id
+from server.threads import checked_thread_id, scoped_thread_id
 
 __all__ = [
     "CheckpointSummary",
@@ -102,6 +102,18 @@ def _not_found(thread_id: str) -> OpenAIHTTPError:
     )
 
 
+def _stored_id(key_id: str, thread_id: str) -> str:
+    """The checkpointer's id of the thread the path names (checked as every door checks it).
+
+    Raises:
+        OpenAIHTTPError: 400 `invalid_thread_id` for an id no door would have stored.
+    """
+    checked = checked_thread_id(thread_id, "thread_id")
+    if checked is None:
+        raise _not_found(thread_id)
+    return scoped_thread_id(key_id, checked)
+
+
 async def state_at(
     graph: AgentGraph,
     thread_id: str,
@@ -152,7 +164,7 @@ async def thread_state(
     checkpoint_id: Annotated[str | None, Query(description="An earlier checkpoint")] = None,
 ) -> ThreadState:
     """The thread's values at its latest checkpoint, or at `checkpoint_id`."""
-    stored_id = scoped_thread_id(caller.key_id, thread_id)
+    stored_id = _stored_id(caller.key_id, thread_id)
     snapshot = await state_at(app.graph, thread_id, stored_id, checkpoint_id)
     found = checkpoint_id_of(snapshot.config)
     assert found is not None  # state_at returns stored checkpoints only  # nosec B101
@@ -176,7 +188,7 @@ async def thread_history(
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest checkpoints to list")] = 100,
 ) -> ThreadHistory:
     """The thread's checkpoints, newest first, each with the node that wrote it."""
-    stored_id = scoped_thread_id(caller.key_id, thread_id)
+    stored_id = _stored_id(caller.key_id, thread_id)
     history = await read_history(app.graph, app.checkpointer, stored_id, limit=limit)
     if not history:
         raise _not_found(thread_id)

@@ -41,7 +41,7 @@ from server.openai.wire import (
     ModelList,
 )
 from server.run_events import final_reasoning, final_text, pending_tool_calls
-from server.threads import THREAD_HEADER, thread_of
+from server.threads import thread_of
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ async def chat_completions(
 ) -> Response:
     """Create a chat completion, streamed as SSE when `stream` is true."""
     thread = thread_of(caller.key_id, request.headers, metadata=body.metadata)
-    headers = {THREAD_HEADER: thread.client_id} if thread else {}
+    headers = dict(thread.header) if thread else {}
     async with AsyncExitStack() as held:
         if thread:
             await held.enter_async_context(state.locks.hold(thread.stored_id))

@@ -27,6 +27,7 @@ from langchain_core.messages import (
 from graph.errors import ErrorCode
 from graph.state import Usage
 from nodes.images import standard_image
+from nodes.messages import tool_call_args
 from server.errors import OpenAIHTTPError
 from server.reconcile import stamp_client_message
 from server.responses.protocol import (
@@ -113,13 +114,7 @@ def _text(content: str | list[ContentPart], param: str, role: str) -> str:
 
 
 def _tool_call(item: FunctionCallItem) -> ToolCall:
-    try:
-        args = json.loads(item.arguments) if item.arguments.strip() else {}
-    except json.JSONDecodeError:
-        args = {"__raw__": item.arguments}
-    if not isinstance(args, dict):
-        args = {"__value__": args}
-    return ToolCall(name=item.name, args=args, id=item.call_id)
+    return ToolCall(name=item.name, args=tool_call_args(item.arguments), id=item.call_id)
 
 
 def to_messages(items: list[InputItem]) -> list[AnyMessage]:

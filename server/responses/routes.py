@@ -30,7 +30,6 @@ from server.responses.wire import (
     ResponseItemList,
     ResponseObject,
 )
-from server.threads import THREAD_HEADER
 
 router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authenticate)])
 
@@ -70,7 +69,7 @@ async def create_response(
     previous = await service.previous(body)
     rid = response_id()
     thread = service.thread_for(body, previous, rid)
-    headers = {THREAD_HEADER: thread.client_id} if thread else {}
+    headers = dict(thread.header) if thread else {}
     async with AsyncExitStack() as held:
         if thread:
             await held.enter_async_context(state.locks.hold(thread.stored_id))
