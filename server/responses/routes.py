@@ -67,6 +67,7 @@ async def create_response(
 ) -> Response:
     """Create a response, streamed as OpenAI's Responses events when `stream` is true."""
     service.validate(body)
+    body = await service.resolve(body)
     previous = await service.previous(body)
     rid = response_id()
     thread = service.thread_for(body, previous, rid)

@@ -31,6 +31,7 @@ from server.ops.response_store import ResponseStore, StoredResponse
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
 from server.responses.protocol import CreateResponseRequest, FunctionTool, HostedTool
+from server.responses.references import resolve_references
 from server.responses.wire import (
     FunctionToolOut,
     IncompleteDetails,
@@ -57,7 +58,6 @@ REFUSED = (
     "max_tool_calls",
     "moderation",
     "prompt",
-    "reasoning",
     "top_logprobs",
 )
 """OpenAI's parameters the service cannot honour: a 400 when set to anything but "unset"."""
@@ -212,8 +212,6 @@ class ResponsesService:
                     name,
                     value=False,
                 )
-        if request.text is not None and request.text.verbosity is not None:
-            raise _unsupported("text.verbosity is not supported.", "text.verbosity", value=False)
         if len(request.items) > self._settings.max_messages:
             raise OpenAIHTTPError(
                 400,
@@ -244,7 +242,16 @@ class ResponsesService:
             parallel_tool_calls=request.parallel_tool_calls,
             response_format=response_format(request),
             instructions=request.instructions,
+            openai_params=request.openai_params,
         )
+
+    async def resolve(self, request: CreateResponseRequest) -> CreateResponseRequest:
+        """The request with each `item_reference` replaced by the caller's item it names.
+
+        Raises:
+            OpenAIHTTPError: 400 `item_not_found` for a reference to no item of the caller.
+        """
+        return await resolve_references(request, self._store, self._caller)
 
     async def previous(self, request: CreateResponseRequest) -> StoredResponse | None:
         """The stored response `previous_response_id` names, or None when it names none.
