@@ -48,6 +48,9 @@ from server.settings import Settings
 SQLITE_BUSY_SECONDS: Final = 5.0
 """How long a SQLite write waits for the checkpointer's write to finish."""
 
+SQLITE_BATCH: Final = 500
+"""Item ids looked up per SQLite query (far below its limit of bound variables)."""
+
 
 @dataclass(frozen=True)
 class StoredResponse:
@@ -339,14 +342,15 @@ class SqliteResponseStore:
         return cursor.rowcount
 
     async def items(self, item_ids: list[str], key_id: str) -> dict[str, dict[str, Any]]:
-        """The key's items of those ids (one indexed query)."""
-        if not item_ids:
-            return {}
-        marks = ", ".join("?" * len(item_ids))
-        query = f"SELECT id, item FROM response_items WHERE key_id = ? AND id IN ({marks})"  # noqa: S608 - placeholders only  # nosec B608
-        async with self._conn.execute(query, (key_id, *item_ids)) as cursor:
-            rows = await cursor.fetchall()
-        return {str(row[0]): json.loads(row[1]) for row in rows}
+        """The key's items of those ids (an indexed query a batch of SQLite's variables)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(item_ids), SQLITE_BATCH):
+            batch = item_ids[start : start + SQLITE_BATCH]
+            marks = ", ".join("?" * len(batch))
+            query = f"SELECT id, item FROM response_items WHERE key_id = ? AND id IN ({marks})"  # noqa: S608 - placeholders only  # nosec B608
+            async with self._conn.execute(query, (key_id, *batch)) as cursor:
+                found.update({str(row[0]): json.loads(row[1]) for row in await cursor.fetchall()})
+        return found
 
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table).

@@ -112,6 +112,8 @@ async def test_items_are_found_by_id_per_key_and_go_with_their_response(
         assert await rows.items(["msg_in_resp_b"], "k1") == {}
         assert list(await rows.items(["msg_in_resp_c"], "k2")) == ["msg_in_resp_c"]
         assert await rows.items([], "k2") == {}
+        many = [f"msg_{n}" for n in range(1200)] + ["msg_in_resp_c"]  # past one SQLite batch
+        assert list(await rows.items(many, "k2")) == ["msg_in_resp_c"]
 
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
