@@ -35,6 +35,7 @@ from server.responses.references import resolve_references
 from server.responses.wire import (
     FunctionToolOut,
     IncompleteDetails,
+    Reasoning,
     ResponseError,
     ResponseObject,
 )
@@ -410,7 +411,8 @@ class ResponsesService:
             previous_response_id=request.previous_response_id,
             store=request.stored,
             temperature=request.temperature,
-            text={"format": (request.text.format if request.text else None) or {"type": "text"}},
+            reasoning=asked_reasoning(request),
+            text=asked_text(request),
             tool_choice=request.tool_choice or "auto",
             tools=[
                 FunctionToolOut.model_validate(tool.model_dump())
@@ -447,6 +449,22 @@ class ResponsesService:
                 metadata=turn_.request.metadata or {},
             )
         )
+
+
+def asked_reasoning(request: CreateResponseRequest) -> Reasoning:
+    """The response's `reasoning`: the effort and summary the request asked for."""
+    asked = request.reasoning
+    if asked is None:
+        return Reasoning()
+    return Reasoning(effort=asked.effort, summary=asked.summary or asked.generate_summary)
+
+
+def asked_text(request: CreateResponseRequest) -> dict[str, Any]:
+    """The response's `text`: the format (plain text by default) and verbosity asked for."""
+    text: dict[str, Any] = {"format": (request.text and request.text.format) or {"type": "text"}}
+    if request.text is not None and request.text.verbosity is not None:
+        text["verbosity"] = request.text.verbosity
+    return text
 
 
 def _at(previous: StoredResponse) -> RunnableConfig:

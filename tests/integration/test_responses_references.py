@@ -192,6 +192,9 @@ def test_reasoning_effort_and_verbosity_reach_the_provider_as_on_the_chat_door(
         text={"verbosity": "low"},
     )
     assert answer.output_text == "short"
+    # Echoed as OpenAI echoes them.
+    assert (answer.reasoning.effort, answer.reasoning.summary) == ("low", "auto")  # type: ignore[union-attr]
+    assert answer.text.verbosity == "low"  # type: ignore[union-attr]
     chat = client.chat.completions.create(
         model="m",
         messages=[{"role": "user", "content": "hi"}],
@@ -208,17 +211,23 @@ def test_reasoning_effort_and_verbosity_reach_the_provider_as_on_the_chat_door(
     ]
 
 
-def test_the_offline_model_accepts_reasoning_and_verbosity(
+def test_the_offline_model_accepts_reasoning_and_verbosity_and_they_are_echoed(
     make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
-    client = sdk(serve(make_settings()).url)
-    answer = client.responses.create(
-        model="offline",
-        input="echo kiwi",
-        reasoning={"effort": "high"},
-        text={"verbosity": "high"},
-    )
-    assert answer.output_text == "kiwi"
+    app = serve(make_settings())
+    body = {
+        "model": "offline",
+        "input": "echo kiwi",
+        "reasoning": {"effort": "high"},
+        "text": {"verbosity": "high"},
+    }
+    answer = httpx.post(f"{app.url}/v1/responses", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    raw = Response.model_validate(answer.json(), strict=True)
+    assert raw.output_text == "kiwi"
+    assert (raw.reasoning.effort, raw.text.verbosity) == ("high", "high")  # type: ignore[union-attr]
+    stored = sdk(app.url).responses.retrieve(raw.id)
+    assert stored.reasoning == raw.reasoning
 
 
 async def test_pydantic_ai_responses_model_holds_a_conversation(
