@@ -143,10 +143,14 @@ def test_every_block_not_run_is_still_in_the_readme() -> None:
     assert not set(CHECKS) & set(NOT_RUN)
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    """The service on its embedded defaults, as `make run` serves it, in a temporary folder."""
-    data = tmp_path_factory.mktemp("readme")
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[ServedApp]:
+    """The service on its embedded defaults, as `make run` serves it, in a temporary folder.
+
+    One per block: a block starts from a fresh service, as a reader following the README
+    from `make run` does, whichever blocks ran before it.
+    """
+    data = tmp_path
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         sqlite_path=data / "checkpoints.sqlite",
@@ -160,19 +164,17 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 
 
 def thread_demo(url: str) -> None:
-    """The thread "demo" that "Inspect a thread" reads: the LangServe block writes it, and a
-    turn is added here when that block has not run (a block selected alone)."""
-    if httpx.get(f"{url}/agent/threads/demo/history", timeout=30).status_code == 404:
-        httpx.post(
-            f"{url}/v1/chat/completions",
-            json={"model": "offline", "messages": [{"role": "user", "content": "echo kiwi"}]},
-            headers={"X-Thread-Id": "demo"},
-            timeout=30,
-        ).raise_for_status()
+    """The thread "demo" that "Inspect a thread" reads, which the LangServe block writes."""
+    httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "offline", "messages": [{"role": "user", "content": "echo kiwi"}]},
+        headers={"X-Thread-Id": "demo"},
+        timeout=30,
+    ).raise_for_status()
 
 
 SETUP = {"Inspect a thread #1": thread_demo}
-"""What a block needs that an earlier block of the README gives it, made when missing."""
+"""What a block needs that an earlier block of the README gives it."""
 
 
 def for_the_test_server(code: str, url: str) -> str:
