@@ -1,5 +1,7 @@
 """Pydantic models of the OpenAI Chat Completions request, in OpenAI's wire shape.
 
+The legacy Completions request (`CompletionRequest`, `POST /v1/completions`) is at the end.
+
 What the door sends back (completions, chunks, model cards) is modelled in `wire.py`.
 
 Types are strict, as OpenAI's are: a string is not a bool (`"stream": "yes"` is refused) and
@@ -289,3 +291,73 @@ class ChatCompletionRequest(_Wire):
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+def _no_token_ids(prompt: object) -> object:
+    """A clear 400 for a prompt of token ids; text passes on to the type check.
+
+    Token ids name a tokenizer's tokens, which no chat model of the chain shares.
+    """
+    if isinstance(prompt, list) and any(
+        isinstance(item, int | list) and not isinstance(item, bool) for item in prompt
+    ):
+        raise ValueError(
+            "prompts of token ids are not supported: send the prompt as a string or a list "
+            "of strings"
+        )
+    return prompt
+
+
+Prompt = Annotated[
+    Annotated[str, Tag("string")] | Annotated[list[str], Field(min_length=1), Tag("parts")],
+    Discriminator(
+        _content_kind,
+        custom_error_type="invalid_type",
+        custom_error_message="Input should be a string or an array of strings",
+    ),
+]
+"""A completion's `prompt`: one text, or a list of texts (one answer each)."""
+
+
+class CompletionRequest(_Wire):
+    """`POST /v1/completions` body (the legacy text completions); unknown fields are ignored.
+
+    Each prompt is answered by its own stateless run of the graph (`server.openai.completions`),
+    `n` times; `suffix` makes it a fill-in-the-middle request.
+    """
+
+    model: str = Field(min_length=1)
+    prompt: Prompt
+    suffix: str | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    echo: bool | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
+    best_of: int | None = Field(default=None, ge=1, le=128)
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    seed: int | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    user: str | None = None
+
+    _token_ids = field_validator("prompt", mode="before")(_no_token_ids)
+
+    @property
+    def prompts(self) -> list[str]:
+        """`prompt` as a list (OpenAI accepts a string or a list)."""
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    @property
+    def choices_per_prompt(self) -> int:
+        """`n`: how many answers each prompt gets."""
+        return self.n or 1
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the stream ends with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)

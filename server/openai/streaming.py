@@ -29,7 +29,8 @@ from server.store_errors import store_unavailable
 logger = logging.getLogger(__name__)
 
 
-def _sse(payload: dict[str, Any] | str) -> str:
+def sse(payload: dict[str, Any] | str) -> str:
+    """One server-sent event: a JSON object, or `[DONE]`."""
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     return f"data: {data}\n\n"
 
@@ -71,7 +72,7 @@ async def sse_stream(
             choice = payload["choices"][0]
             choice["delta"] = {"role": "assistant", "content": None, **choice["delta"]}
             opened = True
-        return _sse(payload)
+        return sse(payload)
 
     try:
         if isinstance(first, TextDelta):  # as OpenAI: an answer's text opens with ""
@@ -89,22 +90,27 @@ async def sse_stream(
         if not opened:  # an empty answer
             yield delta_chunk({"content": ""})
         finish = str(event.output.get("finish_reason") or "stop")
-        yield _sse(chunk(**common, finish_reason=finish))
+        yield sse(chunk(**common, finish_reason=finish))
         if include_usage:
             usage = event.output.get("usage")
-            yield _sse(chunk(cid=cid, model=model, created=created, usage=usage))
-        yield _sse("[DONE]")
-    except AgentError as exc:
+            yield sse(chunk(cid=cid, model=model, created=created, usage=usage))
+        yield sse("[DONE]")
+    except Exception as exc:  # noqa: BLE001 - the stream's boundary: reported in-band
+        yield error_event(exc)
+
+
+def error_event(exc: Exception) -> str:
+    """The one SSE event that ends a `/v1` stream which failed after its first byte.
+
+    Called from a stream's `except Exception` boundary: an agent error or an unreachable
+    store keeps its status and code; anything else is logged and reported as a 500.
+    """
+    if isinstance(exc, AgentError):
         status, _ = agent_error_status(exc)
-        yield _sse(error_body(status, exc.message, code=exc.code))
-    except psycopg.OperationalError as exc:
-        if store_unavailable(exc):
-            yield _sse(
-                error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
-            )
-        else:
-            logger.exception("unhandled database error while streaming")
-            yield _sse(error_body(500, "The server had an error while processing your request."))
-    except Exception:  # the stream's boundary: headers are sent, so report it in-band
-        logger.exception("unhandled error while streaming")
-        yield _sse(error_body(500, "The server had an error while processing your request."))
+        return sse(error_body(status, exc.message, code=exc.code))
+    if isinstance(exc, psycopg.OperationalError) and store_unavailable(exc):
+        return sse(
+            error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
+        )
+    logger.error("unhandled error while streaming", exc_info=exc)
+    return sse(error_body(500, "The server had an error while processing your request."))

@@ -13,8 +13,14 @@ from langchain_core.messages.ai import UsageMetadata
 
 from nodes.images import has_image
 from nodes.messages import message_text
+from nodes.providers.offline.infill import gap_of, infill
 from nodes.providers.offline.rules import USE_TOOL
-from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
+from nodes.providers.offline.tool_choice import (
+    ToolOffer,
+    choose_call,
+    forced_after_results,
+    offered_tools,
+)
 from nodes.tools.knowledge import KNOWLEDGE_TOOL
 
 NOT_CONFIGURED = (
@@ -153,8 +159,16 @@ def offline_reply(
     tool_calls: list[ToolCall] = []
     content = NOT_CONFIGURED
     note = _image_note(messages)
-    if isinstance(last, ToolMessage):
-        content = _answer_from_tools(messages)
+    gap = gap_of(messages)
+    if gap is not None:
+        content, note = infill(*gap), None  # pasted into the user's document as it is
+    elif isinstance(last, ToolMessage):
+        still = forced_after_results(messages, offered, tool_choice)
+        if still is not None:
+            still["id"] = _call_id(still["name"], still["args"], len(messages))
+            tool_calls, content = [still], ""
+        else:
+            content = _answer_from_tools(messages)
     elif isinstance(last, HumanMessage):
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
