@@ -6,7 +6,8 @@ python/bash block under that heading) and run, in a served app on the embedded d
 (`http://127.0.0.1:8000`, `http://HOST:8000`, `localhost:8000`) turned into the test
 server's. A python block runs as a module (top-level `await` allowed) and must not raise; a
 bash block runs under `bash -euo pipefail` and must exit 0 without an `"error"` in what it
-prints. `CHECKS` adds what a block's comments promise.
+prints. `CHECKS` adds what a block's comments promise; a python block that goes on from an
+earlier one (its `client`) names it in `CONTINUES`.
 
 A block that cannot run here (it needs a real provider key, docker, `make run` itself, or it
 is code to add to the repository rather than a client of the service) is listed in
@@ -71,6 +72,9 @@ NOT_RUN: dict[str, str] = {
 CHECKS: dict[str, str | list[str]] = {
     "agent-service #2": ["17 * 23 = 391"],
     "Talking to it #1": "reply.choices[0].message.content",
+    "Talking to it #2": (
+        "answer.choices[0].text == '17 * 23 = 391' and fill.choices[0].text.startswith('al')"
+    ),
     "Use it from a chat client #1": "any(c.choices for c in stream)",
     "Use it from an MCP client #1": (
         "second.structuredContent['answer'] == 'Earlier you said: \"echo pineapple\"'"
@@ -132,14 +136,15 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+BY_NAME = {block.name: block for block in BLOCKS}
 
 
 def test_every_block_not_run_is_still_in_the_readme() -> None:
     names = {block.name for block in BLOCKS}
     gone = sorted(set(NOT_RUN) - names)
     assert not gone, f"NOT_RUN lists blocks the README no longer has: {gone}"
-    stale = sorted(set(CHECKS) - names)
-    assert not stale, f"CHECKS names blocks the README no longer has: {stale}"
+    stale = sorted((set(CHECKS) | set(CONTINUES) | set(CONTINUES.values())) - names)
+    assert not stale, f"CHECKS or CONTINUES name blocks the README no longer has: {stale}"
     assert not set(CHECKS) & set(NOT_RUN)
 
 
@@ -172,6 +177,10 @@ def thread_demo(url: str) -> None:
         timeout=30,
     ).raise_for_status()
 
+
+CONTINUES: dict[str, str] = {"Talking to it #2": "Talking to it #1"}
+"""A python block that goes on from an earlier one (its `client`, ...): that one runs first,
+in the same namespace."""
 
 SETUP = {"Inspect a thread #1": thread_demo}
 """What a block needs that an earlier block of the README gives it."""
@@ -212,10 +221,13 @@ def close_clients(namespace: dict[str, Any]) -> None:
             sync_client.close()
 
 
-def run_python(block: Block, url: str) -> dict[str, Any]:
+def run_python(block: Block, url: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a python block (after the one it continues, in the same namespace)."""
+    namespace = {"__name__": "readme_example"} if namespace is None else namespace
+    if block.name in CONTINUES:
+        run_python(BY_NAME[CONTINUES[block.name]], url, namespace)
     source = for_the_test_server(block.code, url)
     code = compile(source, f"README.md:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    namespace: dict[str, Any] = {"__name__": "readme_example"}
     if code.co_flags & inspect.CO_COROUTINE:
         asyncio.run(eval(code, namespace))  # noqa: S307 - the README's own block
     else:
