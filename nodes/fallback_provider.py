@@ -105,8 +105,10 @@ def make_fallback_provider(deps: DepsSource) -> Node:
             extra = {**services.providers.config(target.endpoint).params, **params}
             if spec.speaks_openai:
                 extra.update(context.openai_params)
-                if context.response_format is not None:
-                    extra["response_format"] = context.response_format
+            if context.response_format is not None and (
+                spec.speaks_openai or spec.openai_response_format
+            ):
+                extra["response_format"] = context.response_format
             return bound.bind(**extra) if extra else bound
 
         attempts = list(state.get("attempts", []))

@@ -129,6 +129,9 @@ class ProviderSpec:
     """How the kind takes a forced tool: OpenAI's `tool_choice` values (`required`, a named
     function), Anthropic's (`any`, a tool name), or None: it cannot be forced (Ollama), and
     is offered only the forced tool instead (`nodes/tool_offer.py`)."""
+    openai_response_format: bool = False
+    """Understands OpenAI's `response_format` without speaking OpenAI's API (the offline
+    model); kinds that speak it get it anyway."""
 
     def __post_init__(self) -> None:
         if not self.kind or ":" in self.kind or self.kind != self.kind.strip():

@@ -245,6 +245,27 @@ class ChatCompletionRequest(_Wire):
     metadata: dict[str, str] | None = None
     user: str | None = None
 
+    @field_validator("response_format")
+    @classmethod
+    def _response_format_is_known(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """OpenAI's three formats; a `json_schema` one names its schema in `json_schema`."""
+        if value is None:
+            return None
+        kind = value.get("type")
+        if kind not in ("text", "json_object", "json_schema"):
+            raise ValueError(f"response_format type {kind!r} is not supported")
+        spec = value.get("json_schema")
+        if kind == "json_schema" and not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("name"), str)
+            and isinstance(spec.get("schema", {}), dict | bool)
+        ):
+            raise ValueError(
+                "a json_schema response_format needs a 'json_schema' object with a 'name' "
+                "and a 'schema' object"
+            )
+        return value
+
     @model_validator(mode="after")
     def _named_tool_choice_exists(self) -> ChatCompletionRequest:
         if isinstance(self.tool_choice, dict):

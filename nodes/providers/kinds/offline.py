@@ -29,4 +29,5 @@ KIND = ProviderSpec(
     open=OfflineModels,
     single_model="offline",
     tool_choice="openai",  # a forced tool is called here as a real model would call it
+    openai_response_format=True,  # and a JSON schema is answered with an instance of it
 )

@@ -40,12 +40,17 @@ client tests written against it hold against a real model too:
   `max_completion_tokens`) cuts it after that many tokens, with `finish_reason` `length`.
   Tool calls are never cut: half a call helps no client.
 
+- `response_format` `json_schema` (`json_object`) makes the answer JSON valid under the
+  schema (the prompt's schema, or `{"answer": ...}`), filled from the text answer, the
+  computed number and the user's text (`nodes.providers.offline.structured`).
+
 Token usage counts words (a tool call: a quarter of its JSON's length).
 
 Modules: `model` (the LangChain chat model and its streaming), `reply` (the answer to a
 conversation), `rules` (which tool a user text calls), `tool_choice` (honouring
 `tool_choice`), `arguments` (tool arguments that satisfy a JSON schema, with `schema` and
-`coerce`), `infill` (fill-in-the-middle).
+`coerce`), `infill` (fill-in-the-middle), `structured` (`response_format`;
+`instance_for_schema`, an instance of any JSON schema, built in `instance` with `scalars`).
 """
 
 from __future__ import annotations
@@ -53,13 +58,16 @@ from __future__ import annotations
 from nodes.providers.offline.model import OfflineChatModel
 from nodes.providers.offline.reply import NOT_CONFIGURED, offline_reply
 from nodes.providers.offline.rules import find_expression, plan_tool_call
+from nodes.providers.offline.structured import Hints, instance_for_schema
 from nodes.providers.offline.tool_choice import ToolOffer
 
 __all__ = [
     "NOT_CONFIGURED",
+    "Hints",
     "OfflineChatModel",
     "ToolOffer",
     "find_expression",
+    "instance_for_schema",
     "offline_reply",
     "plan_tool_call",
 ]
