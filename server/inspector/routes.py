@@ -31,11 +31,20 @@ from server.state import AppState
 from server.thread_view import messages_of, read_history
 from server.threads import MAX_THREAD_ID_LENGTH, scoped_thread_id, unscoped_thread_id
 
-__all__ = ["HISTORY_LIMIT", "PAGE_SIZE", "PATH", "PlaygroundLink", "inspector_router"]
+__all__ = [
+    "FORM_PATHS",
+    "HISTORY_LIMIT",
+    "PAGE_SIZE",
+    "PATH",
+    "PlaygroundLink",
+    "inspector_router",
+]
 
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/agent/inspect"
+FORM_PATHS: Final = (f"{PATH}/login", f"{PATH}/logout")
+"""The routes that take an HTML form, not JSON (`server.sanitize` lets their bodies pass)."""
 PAGE_SIZE: Final = 20
 """Threads per page of the list (`?limit=` up to `MAX_PAGE_SIZE`)."""
 MAX_PAGE_SIZE: Final = 200
