@@ -74,6 +74,8 @@ class ErrorCode(StrEnum):
     """A field that is no parameter of the endpoint (`/v1/responses`, as OpenAI answers) (400)."""
     RESPONSE_NOT_FOUND = "response_not_found"
     """No stored response with this id for the caller's key (404)."""
+    ITEM_NOT_FOUND = "item_not_found"
+    """An `item_reference` names no item of a stored response of the caller's key (400)."""
     KNOWLEDGE_UNAVAILABLE = "knowledge_unavailable"
     """The knowledge base is disabled, or its store cannot be opened or reached (503)."""
     DOCUMENT_NOT_FOUND = "document_not_found"

@@ -240,6 +240,8 @@ class ChatCompletionRequest(_Wire):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
 
@@ -279,8 +281,19 @@ class ChatCompletionRequest(_Wire):
 
     @property
     def openai_params(self) -> dict[str, Any]:
-        """The OpenAI-only sampling fields the client set (others are left to the model)."""
-        fields = ("seed", "frequency_penalty", "presence_penalty", "logit_bias")
+        """The OpenAI-only fields the client set (others are left to the model).
+
+        Sampling, and a reasoning model's effort and verbosity: passed only to providers
+        that speak OpenAI's API (as the Responses door's `reasoning.effort`, `text.verbosity`).
+        """
+        fields = (
+            "seed",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "reasoning_effort",
+            "verbosity",
+        )
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     @property

@@ -22,6 +22,7 @@ from server.errors import (
 )
 from server.event_pump import EventPump
 from server.openai.adapter import chunk, now, tool_call_deltas
+from server.openai.wire import ChoiceDelta
 from server.run_events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
 from server.store_errors import store_unavailable
 
@@ -49,6 +50,10 @@ async def sse_stream(
     as the run is done and before the final chunk and `[DONE]` are written: a client may
     send the next turn the instant it reads `[DONE]`, and a `kill -9` right after must not
     lose the turn, so by then the last checkpoint is committed and the thread is free.
+
+    The first chunk opens the assistant message as OpenAI's does: `"content": ""` before
+    text, `"content": null` beside the first tool call (or reasoning) when no text came
+    first, so that a client adds no empty text part to a tool-calling answer.
     """
     created = now()
     common: dict[str, Any] = {
@@ -57,18 +62,33 @@ async def sse_stream(
         "created": created,
         "with_usage_field": include_usage,
     }
+    opened = False
+
+    def delta_chunk(delta: ChoiceDelta | dict[str, Any]) -> str:
+        """A chunk of `delta`; the first one opens the message (`role`, `content: null`)."""
+        nonlocal opened
+        payload = chunk(**common, delta=delta)
+        if not opened:
+            choice = payload["choices"][0]
+            choice["delta"] = {"role": "assistant", "content": None, **choice["delta"]}
+            opened = True
+        return sse(payload)
+
     try:
-        yield sse(chunk(**common, delta={"role": "assistant", "content": ""}))
+        if isinstance(first, TextDelta):  # as OpenAI: an answer's text opens with ""
+            yield delta_chunk({"content": ""})
         event: StreamEvent = first
         while not isinstance(event, TurnDone):
             field = "content" if isinstance(event, TextDelta) else "reasoning_content"
-            yield sse(chunk(**common, delta={field: event.text}))
+            yield delta_chunk({field: event.text})
             event = await events.next()
         await events.join()  # the run's generator has returned: its checkpoints are written
         with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
             await run_held.aclose()
         for delta in tool_call_deltas(pending_tool_calls(event.output)):
-            yield sse(chunk(**common, delta=delta))
+            yield delta_chunk(delta)
+        if not opened:  # an empty answer
+            yield delta_chunk({"content": ""})
         finish = str(event.output.get("finish_reason") or "stop")
         yield sse(chunk(**common, finish_reason=finish))
         if include_usage:

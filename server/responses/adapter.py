@@ -38,6 +38,7 @@ from server.responses.protocol import (
     InputImage,
     InputItem,
     InputText,
+    ItemReference,
     MessageItem,
     OutputText,
     Refusal,
@@ -149,6 +150,8 @@ def to_messages(items: list[InputItem]) -> list[AnyMessage]:
         elif isinstance(item, FunctionCallOutputItem):
             output = _text(item.output, f"{param}.output", "tool")
             messages.append(ToolMessage(content=output, tool_call_id=item.call_id))
+        elif isinstance(item, ItemReference):
+            raise RuntimeError(f"{param}: item references are resolved before this")
         # A reasoning item is the model's own: it is not sent back to it.
     return [stamp_client_message(message) for message in messages]
 
@@ -175,6 +178,8 @@ def input_records(items: list[InputItem]) -> list[dict[str, Any]]:
         elif isinstance(item, FunctionCallOutputItem):
             record["id"] = item.id or new_id("fco")
             record["status"] = "completed"
+        elif isinstance(item, ItemReference):
+            raise RuntimeError("item references are resolved before this")
         else:
             record["id"] = item.id or new_id("rs")
         records.append(record)

@@ -20,8 +20,9 @@ from server.deps import (
 from server.disconnect import ClosingStreamingResponse, until_disconnect
 from server.errors import OpenAIHTTPError
 from server.event_pump import EventPump
+from server.responses.options import not_found
 from server.responses.protocol import CreateResponseRequest
-from server.responses.service import ResponsesService, not_found, response_id
+from server.responses.service import ResponsesService, response_id
 from server.responses.streaming import response_events
 from server.responses.wire import (
     CREATE_RESPONSES,
@@ -66,6 +67,7 @@ async def create_response(
 ) -> Response:
     """Create a response, streamed as OpenAI's Responses events when `stream` is true."""
     service.validate(body)
+    body = await service.resolve(body)
     previous = await service.previous(body)
     rid = response_id()
     thread = service.thread_for(body, previous, rid)
