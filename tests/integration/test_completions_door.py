@@ -489,7 +489,7 @@ def test_openapi_declares_the_completion_and_its_stream(
     assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/TextCompletion")
     item = ok["content"]["text/event-stream"]["itemSchema"]
     assert item["properties"]["data"]["contentSchema"]["title"] == "TextCompletion"
-    errors = {"400", "401", "404", "413", "422", "429", "500", "502", "503"}
+    errors = {"400", "401", "403", "404", "413", "415", "422", "429", "500", "502", "503"}
     assert set(responses) == {"200"} | errors
     for status in errors:
         assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith(

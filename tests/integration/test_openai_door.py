@@ -194,7 +194,7 @@ def test_openapi_declares_the_wire_the_routes_send(
     chunk_schema = item["properties"]["data"]["contentSchema"]
     assert chunk_schema["title"] == "ChatCompletionChunk"
     assert "$ref" not in json.dumps(chunk_schema)  # stands alone inside the document
-    errors = {"400", "401", "404", "409", "413", "422", "429", "500", "502", "503"}
+    errors = {"400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "502", "503"}
     assert set(chat) == {"200"} | errors
     assert {status: ref(chat[status]) for status in errors} == dict.fromkeys(
         errors, "ErrorResponse"

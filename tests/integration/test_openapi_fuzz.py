@@ -107,3 +107,12 @@ def test_no_input_gets_a_5xx_or_an_undeclared_answer(
         # no invalid input to send. Only the invalid mode can find none.
         if mode is not GenerationMode.NEGATIVE:
             raise
+
+
+def test_langserves_own_422_is_the_declared_400(api_schema: schemathesis.BaseSchema) -> None:
+    """What `make fuzz` found: `/agent/batch` with more configs than inputs was LangServe's 422."""
+    operation = api_schema["/agent/batch"]["POST"]
+    case = operation.Case(body={"inputs": [], "config": [{}, {}]}, media_type="application/json")
+    response = case.call_and_validate(excluded_checks=NOT_CHECKED)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
