@@ -28,7 +28,7 @@ LANGGRAPH_PORT ?= 2024
 
 .PHONY: help install run test lint format typecheck check clean bench bench-quick retention \
 	ingest langgraph-dev lock add
-.PHONY: dev security
+.PHONY: dev security fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ typecheck: install ## mypy --strict on graph/, nodes/, server/
 
 security: install ## bandit on graph/, nodes/, server/ (settings: [tool.bandit] in pyproject.toml)
 	$(UV) run --frozen bandit -q -c pyproject.toml -r graph nodes server
+
+FUZZ_EXAMPLES ?= 300
+fuzz: install ## Schemathesis: FUZZ_EXAMPLES (300) cases per route and mode from a random seed
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest tests/integration/test_openapi_fuzz.py
 
 check: lint typecheck security test ## Lint, types, the security scan and tests: what CI runs
 

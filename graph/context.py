@@ -51,8 +51,9 @@ class Context:
     """A system prompt for this run only (the Responses API's `instructions`): it leads the
     prompt in place of the default one and is never stored in the thread."""
     openai_params: dict[str, Any] = field(default_factory=dict)
-    """Other OpenAI sampling fields the client set (`seed`, `frequency_penalty`,
-    `presence_penalty`, `logit_bias`), passed only to providers that speak OpenAI's API."""
+    """Other OpenAI fields the client set (`seed`, `frequency_penalty`, `presence_penalty`,
+    `logit_bias`, `reasoning_effort`, `verbosity`), passed only to providers that speak
+    OpenAI's API."""
 
     def sampling(self) -> dict[str, object]:
         """The provider call options that the client set (unset ones are left to the model)."""

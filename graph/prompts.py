@@ -23,3 +23,15 @@ SUMMARY_PROMPT = (
     "small talk. Write it in the third person, as plain text, as short as it can be. "
     "Reply with the summary only."
 )
+
+FILL_IN_THE_MIDDLE = (
+    "You fill a gap in a document, as an editor's autocomplete does. The user sends the "
+    "document with the marker <FILL_HERE> where text is missing. Reply with exactly the text "
+    "that replaces the marker and nothing else: no explanation, no code fences, no repetition "
+    "of the text before or after it. It may span several lines, or be empty when nothing is "
+    "missing."
+)
+"""The system prompt of a fill-in-the-middle request (`/v1/completions` with a `suffix`)."""
+
+FILL_HERE = "<FILL_HERE>"
+"""Where the gap is, in the user message of a fill-in-the-middle request."""

@@ -26,7 +26,8 @@ from nodes.compaction.budget import prompt_budget
 from nodes.compaction.compactor import Request, compact
 from nodes.compaction.tokens import TokenCounter, calibrated
 from nodes.deps import DepsSource, Node
-from nodes.fallback_provider import ChainSummariser, offered_tools
+from nodes.fallback_provider import ChainSummariser
+from nodes.tool_offer import offered_tools
 
 
 def make_compact(deps: DepsSource) -> Node:

@@ -13,6 +13,7 @@ from graph.prompts import BACKGROUND_TASK_PREFIX
 from graph.state import State, empty_usage
 from nodes.deps import AgentDeps, DepsSource, Node
 from nodes.messages import message_text
+from nodes.tool_offer import ANY_TOOL, declared_client_tools, forced_tool
 from nodes.tools import ToolRegistry
 from nodes.tools.knowledge import KNOWLEDGE_TOOL, namespaces_of
 
@@ -96,12 +97,19 @@ def make_router(deps: DepsSource) -> Node:
             reason = "chat"
             limit = context.max_tools_offered
             client = select_client_tools(context.client_tools, text, limit)
-            named = context.tool_choice if isinstance(context.tool_choice, dict) else {}
-            forced = (named.get("function") or {}).get("name")
-            if isinstance(forced, str) and forced not in client:
+            forced = forced_tool(context.tool_choice)
+            declared = declared_client_tools(context)
+            if forced in declared and forced not in client:
                 client = [forced, *client[: limit - 1]]  # the tool the client insists on
             # A client tool shadows a server tool of the same name: the client asked for it.
-            tools = [t for t in select_tools(services.tools, text, limit) if t not in client]
+            tools = [t for t in select_tools(services.tools, text, limit) if t not in declared]
+            named_server_tool = (
+                forced is not None
+                and forced not in (ANY_TOOL, *declared, *tools)
+                and services.tools.get(forced) is not None
+            )
+            if forced is not None and named_server_tool:
+                tools = [forced, *tools[: limit - 1]]  # a server tool named by the graph's context
             if KNOWLEDGE_TOOL in tools and not _has_documents(services, context):
                 tools.remove(KNOWLEDGE_TOOL)  # nothing to find: the tool would only cost tokens
         return {

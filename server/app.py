@@ -5,14 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from server.deps import door_caller
 from server.errors import install_error_handlers
+from server.inspector.routes import FORM_PATHS as INSPECTOR_FORMS
 from server.inspector.routes import inspector_router
 from server.langserve.routes import mount_agent_routes, playground_link
 from server.lifespan import make_lifespan
 from server.limits import BodyLimitMiddleware
+from server.mcp.door import PATH as MCP_PATH
 from server.mcp.door import mount_mcp
 from server.obs.middleware import ObservabilityMiddleware
 from server.openai import routes as openai_routes
+from server.openapi import install_openapi
 from server.operator import admin, health, knowledge, metrics, usage
 from server.ops.ratelimit import RateLimitHeaders
 from server.page_headers import PageHeadersMiddleware
@@ -31,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=make_lifespan(settings),
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(openai_routes.router)
     app.include_router(responses_routes.router)
     app.include_router(health.router)
@@ -42,8 +47,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_agent_routes(app)
     mount_mcp(app)
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
-    # Inside the body limit (it reads no more than that); repairs what no door could read.
-    app.add_middleware(SanitizeMiddleware)
+    # Inside the body limit (it reads no more than that): refuses cross-site writes to an open
+    # door and bodies that are not JSON, checks the key before reading a body, then refuses
+    # or repairs what no door could read.
+    app.add_middleware(
+        SanitizeMiddleware,
+        authenticate=door_caller,
+        cors_origins=settings.cors_origins,
+        form_paths=INSPECTOR_FORMS,
+        rpc_paths=(MCP_PATH, f"{MCP_PATH}/"),
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -126,10 +126,9 @@ class KeyRing:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise OpenAIHTTPError(
-                401,
+            raise _unauthorized(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-                code=ErrorCode.MISSING_API_KEY,
+                ErrorCode.MISSING_API_KEY,
             )
         candidate = digest(token)
         admin = _find(self.admin_digests, candidate)
@@ -137,10 +136,24 @@ class KeyRing:
             return Caller(key_id(admin), admin=True)
         client = _find(self.digests, candidate)
         if client is None:
-            raise OpenAIHTTPError(
-                401, "Incorrect API key provided.", code=ErrorCode.INVALID_API_KEY
-            )
+            raise _unauthorized("Incorrect API key provided.", ErrorCode.INVALID_API_KEY)
         return Caller(key_id(client))
+
+
+REALM = "agent-service"
+"""The realm of the 401s' `WWW-Authenticate` challenge."""
+
+
+def _unauthorized(message: str, code: ErrorCode) -> OpenAIHTTPError:
+    """A 401 in OpenAI's shape, with RFC 6750's challenge.
+
+    `WWW-Authenticate: Bearer realm="agent-service", error="invalid_token",
+    error_description="..."`: a bare `Bearer` (no error) tells an MCP client such as the
+    MCP Inspector that an OAuth flow could get a token, and it starts one; the error says
+    the key itself is what is wrong (a static API key, never an OAuth token).
+    """
+    challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{message}"'
+    return OpenAIHTTPError(401, message, code=code, headers={"www-authenticate": challenge})
 
 
 def _find(digests: frozenset[str], candidate: str) -> str | None:

@@ -20,6 +20,7 @@ from server.ops.ratelimit import over_limit_message, subject_of
 from server.ops.response_store import ResponseStore
 from server.ops.usage import UsageLedger
 from server.ops.usage_store import month_start, next_month
+from server.request_gate import route_path
 from server.state import AppState
 
 
@@ -82,13 +83,48 @@ def browser_caller_of(request: Request) -> Caller:
     cannot add an `Authorization` header. A cookie on a cross-origin request that changes
     something is ignored (a 401).
     """
+    caller = app_state_of(request).keys.caller(_browser_authorization(request))
+    request.state.caller = caller
+    return caller
+
+
+def _browser_authorization(request: Request) -> str | None:
+    """The `Authorization` header, or the `KEY_COOKIE` cookie as one (see `browser_caller_of`)."""
     header = request.headers.get("authorization")
     cookie = request.cookies.get(KEY_COOKIE)
     if header is None and cookie and same_origin(request):
-        header = f"Bearer {cookie}"
-    caller = app_state_of(request).keys.caller(header)
-    request.state.caller = caller
-    return caller
+        return f"Bearer {cookie}"
+    return header
+
+
+OPERATOR_PREFIX = "/admin"
+"""The operator routes' prefix: they take `authenticate_operator`."""
+BROWSER_PREFIX = "/agent"
+"""The prefix of the routes a browser opens (LangServe, the inspector): `authenticate_browser`."""
+
+
+def door_caller(request: Request) -> Caller:
+    """The caller as the door of the request's path will check it, before the door runs.
+
+    For the middleware that must know the caller before a door reads the body
+    (`server.sanitize`): the operator rule under `/admin`, the browser rule (the key cookie
+    too) under `/agent`, the client rule elsewhere. Nothing is stored on the request; the
+    door's own dependency still decides.
+
+    Raises:
+        OpenAIHTTPError: The door's 401 (or 403) for a missing or wrong key.
+    """
+    keys = app_state_of(request).keys
+    path = route_path(request.scope)
+    if _under(path, OPERATOR_PREFIX):
+        return keys.operator(request.headers.get("authorization"))
+    if _under(path, BROWSER_PREFIX):
+        return keys.caller(_browser_authorization(request))
+    return keys.caller(request.headers.get("authorization"))
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(f"{prefix}/")
 
 
 async def authenticate_browser(request: Request) -> Caller:

@@ -238,9 +238,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # registered for that class only  # nosec B101
-    return error_response(
-        exc.status_code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None
-    )
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 422:
+        # LangServe refuses some input itself with a 422 (`/batch`: as many configs as
+        # inputs); every invalid request is a 400 here, as the API document says.
+        return error_response(400, str(exc.detail), code=ErrorCode.INVALID_REQUEST, headers=headers)
+    return error_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

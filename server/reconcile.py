@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_core.messages import (
     AIMessage,
@@ -38,6 +38,7 @@ from nodes.messages import (
     content_digest,
     content_text,
     is_client_message,
+    storable_args,
 )
 
 Key = tuple[object, ...]
@@ -58,7 +59,12 @@ def stamp_client_message(message: M) -> M:
     it) and the client's resent original still matches. Any id the message had is replaced.
     """
     content = message.content if isinstance(message, _DIGESTED) else None
-    return message.model_copy(update={"id": client_message_id(content)})
+    update: dict[str, Any] = {"id": client_message_id(content)}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        # Args sent as JSON objects (`/agent`) may hold what the checkpointer cannot store.
+        calls = [{**call, "args": storable_args(call["args"])} for call in message.tool_calls]
+        update["tool_calls"] = calls
+    return message.model_copy(update=update)
 
 
 def stamp_client_messages(messages: Sequence[M]) -> list[M]:

@@ -111,6 +111,21 @@ def stateless_run(
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
 
 
+def check_message_count(count: int, settings: Settings, *, param: str = "messages") -> None:
+    """A 400 for more messages in one request than MAX_MESSAGES (every door, before any work).
+
+    Raises:
+        OpenAIHTTPError: 400 `too_many_messages`, naming `param`.
+    """
+    if count > settings.max_messages:
+        raise OpenAIHTTPError(
+            400,
+            f"Too many messages: at most {settings.max_messages} are accepted.",
+            code=ErrorCode.TOO_MANY_MESSAGES,
+            param=param,
+        )
+
+
 def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
     """A 400 for a client message that names a stored image (`agent-image:`) itself.
 

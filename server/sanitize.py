@@ -1,24 +1,34 @@
-r"""Request bodies made safe before any door reads them: pure ASGI, for `/v1` and `/agent` alike.
+r"""Request bodies made safe before any door reads them: pure ASGI, for every door alike.
 
-JSON may carry what the rest of the service cannot: a lone surrogate escape (`"\ud800"`) is
-valid JSON, yet the str it decodes to cannot be encoded as UTF-8, so the provider SDK's
-encoder, the checkpointer and the response all fail on it; an escaped NUL (`"\u0000"`) cannot
-be stored in a PostgreSQL text or jsonb value. So, before a door parses a request body:
+Before a door parses a write's body, this middleware, in order:
 
-* bytes that are not UTF-8 (which JSON must be) get a 400 in OpenAI's shape: the doors would
-  otherwise fail to decode them, the LangServe door with a 500;
-* a body nested deeper than `MAX_JSON_DEPTH` gets a 400: the JSON decoders recurse once per
-  level, and a few thousand `[` would end in a `RecursionError` (a 500 on the LangServe door);
-* a body with a lone surrogate or a NUL escape is parsed, every string (keys too) is repaired
-  (a lone surrogate becomes U+FFFD, NUL is removed), and the body is serialised again, with its
-  Content-Length set to match; a body that then is not JSON gets the doors' 400.
+* refuses what the headers alone decide (`server.request_gate`): a cross-site browser write
+  on an open door (403), a body that is not JSON by its `Content-Type` (415);
+* checks the caller's key as the request's door will (`authenticate`, given by the app):
+  the body of a caller without a valid key is never read nor scanned here; the request gets
+  its door's 401 (or 403) at once, so no body costs the service anything before its key is
+  checked. The JSON-RPC door (`/mcp`) checks its key itself before reading a body, and
+  answers in its own way, so its requests go on to it;
+* refuses a body no decoder can read, in time linear in its size (`server.json_scan`):
+  bytes that are not UTF-8 (which JSON must be), nesting deeper than `MAX_JSON_DEPTH` (the
+  decoders recurse once per level: a `RecursionError`), a number of more digits than Python
+  turns into an int (a `ValueError` no door expects). Each is a 400 in the door's shape:
+  OpenAI's `invalid_json`, or on `/mcp` JSON-RPC's parse error (-32700), as MCP answers a
+  body that is not JSON;
+* repairs a body with a lone surrogate or a NUL escape: it is parsed, every string (keys
+  too) is repaired (a lone surrogate becomes U+FFFD, NUL is removed), and the body is
+  serialised again, with its Content-Length set to match. A lone surrogate escape
+  (`"\ud800"`) is valid JSON, yet the str it decodes to cannot be encoded as UTF-8, so the
+  provider SDK's encoder, the checkpointer and the response all fail on it; an escaped NUL
+  (`"\u0000"`) cannot be stored in a PostgreSQL text or jsonb value.
 
 Valid UTF-8 cannot encode a surrogate, and JSON forbids a raw NUL in a string, so only escapes
 bring them in, and a bytes scan finds those: bodies without one pass untouched, at the cost of
-that scan (a `memchr` for a backslash, then a regex only if there is one). A valid pair
-(`"\ud83d\ude00"`, how ASCII-only encoders such as `json.dumps` write an emoji) is kept; it
-costs a parse, as the scan does not tell it from a lone one. The openai SDK, httpx and browsers
-send raw UTF-8, so their emoji never do.
+that scan (a `memchr` for a backslash, then a search for `\u` followed by a fixed pattern). A
+valid pair (`"\ud83d\ude00"`, how ASCII-only encoders such as `json.dumps` write an emoji) is
+kept; it costs a parse, as the scan does not tell it from a lone one. The openai SDK, httpx and
+browsers send raw UTF-8, so their emoji never do. Every step is linear in the body: the UTF-8
+check, the scan, the search, and the parse and rewrite of a body that needs repair.
 
 Pure ASGI, not `BaseHTTPMiddleware`: after the body is replayed, `receive` is the server's
 again, so an `http.disconnect` still reaches the run and cancels it.
@@ -29,13 +39,26 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.errors import ErrorCode
 from nodes.messages import clean_text
-from server.errors import INVALID_JSON_MESSAGE, error_response
+from server.auth import ANONYMOUS, Caller
+from server.errors import INVALID_JSON_MESSAGE, OpenAIHTTPError, error_response
+from server.json_scan import MAX_JSON_DEPTH, body_problem
+from server.request_gate import (
+    WRITE_METHODS,
+    cross_site_refused,
+    has_body,
+    is_json,
+    route_path,
+)
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -44,39 +67,20 @@ __all__ = [
     "checked_body",
     "needs_repair",
     "repaired_body",
-    "too_deep",
 ]
-
-_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
-_FORM_TYPES: Final = (b"multipart/", b"application/x-www-form-urlencoded")
 
 _SUSPECT: Final = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 """Any surrogate escape (`\\ud800`-`\\udfff`, a valid pair's too) and the NUL escape."""
 
-MAX_JSON_DEPTH: Final = 200
-"""Deeper than any chat request (a tool's JSON schema nests a few dozen levels at most)."""
-
-_JSON_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def too_deep(body: bytes) -> bool:
-    """Whether the JSON text nests deeper than `MAX_JSON_DEPTH`.
-
-    Cheap for every ordinary body: fewer opening brackets than the limit cannot nest deeper.
-    Otherwise the strings are cut out (brackets in text do not nest) and the rest is counted.
-    """
-    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
-        return False
-    depth = 0
-    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
-        if byte in b"[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return True
-        else:
-            depth -= 1
-    return False
+UNSUPPORTED_MEDIA_TYPE_MESSAGE: Final = (
+    "The request body must be JSON: send it with 'Content-Type: application/json'."
+)
+CROSS_SITE_MESSAGE: Final = (
+    "Writes from another site's page are refused while this service has no API key: "
+    "configure API_KEYS, or allow that page's origin in CORS_ORIGINS."
+)
+_RPC_PARSE_ERROR: Final = -32700
+_RPC_INVALID_REQUEST: Final = -32600
 
 
 def needs_repair(body: bytes) -> bool:
@@ -99,7 +103,7 @@ def _repaired(value: Any) -> Any:
 
 
 class BadBodyError(ValueError):
-    """A body no door can read: not UTF-8, or (found while repairing it) not JSON."""
+    """A body no door can read: not UTF-8, too deep, a number too long, or not JSON."""
 
 
 def repaired_body(body: bytes) -> bytes | None:
@@ -122,29 +126,26 @@ def checked_body(body: bytes) -> bytes:
     """The body the doors should read: this one, or its repaired copy.
 
     Raises:
-        BadBodyError: The body is not UTF-8, nests too deeply, or is not JSON where it had
-            to be parsed.
+        BadBodyError: The body is not UTF-8, nests too deeply, holds a number too long to
+            read, or is not JSON where it had to be parsed.
     """
     if not body.isascii():
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise BadBodyError("The request body is not valid UTF-8.") from error
-    if too_deep(body):
-        raise BadBodyError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+    problem = body_problem(body)
+    if problem is not None:
+        raise BadBodyError(problem)
     if not needs_repair(body):
         return body
     return repaired_body(body) or body
 
 
-def _inspected(scope: Scope) -> bool:
-    """Every request body but a form's: the doors (LangServe too) read any other as JSON."""
-    if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
-        return False
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return not value.lower().startswith(_FORM_TYPES)
-    return True
+def _rpc_error(status: int, code: int, message: str) -> Response:
+    """A JSON-RPC error as the MCP SDK answers one about the request itself."""
+    body = {"jsonrpc": "2.0", "id": "server-error", "error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status)
 
 
 def _set_content_length(scope: Scope, length: int) -> None:
@@ -163,17 +164,92 @@ def _more_to_come(message: Message) -> bool:
     return message["type"] == "http.request" and bool(message.get("more_body", False))
 
 
-class SanitizeMiddleware:
-    """Reads a request's body, refuses or repairs it (see the module docstring), replays it."""
+Authenticate = Callable[[Request], Caller]
+"""The caller as the request's door checks it (its 401 or 403 raised as `OpenAIHTTPError`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SanitizeMiddleware:
+    """Checks a write's headers and key, then reads its body, refuses or repairs it, replays it.
+
+    See the module docstring.
+
+    Args:
+        app: The app.
+        authenticate: Checks the key as the request's door does (`server.deps.door_caller`).
+        cors_origins: `CORS_ORIGINS`: sites whose pages may write to an open door.
+        form_paths: Routes that take a form, not JSON (the inspector's sign-in): no JSON rule,
+            no scan (the cross-site rule still holds).
+        rpc_paths: The JSON-RPC door's paths (`/mcp`): body errors in its shape, and its key
+            left to it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Authenticate,
+        cors_origins: Collection[str] = (),
+        form_paths: Collection[str] = (),
+        rpc_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
+        self.authenticate = authenticate
+        self.cors_origins = frozenset(cors_origins)
+        self.form_paths = frozenset(form_paths)
+        self.rpc_paths = frozenset(rpc_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer the body, check it, and run the app on the body it should read."""
-        if not _inspected(scope):
+        """Refuse what the headers and the key decide, then check the body (see the class)."""
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
+        verdict = self._gate(scope)
+        if isinstance(verdict, Response):
+            await verdict(scope, receive, send)
+        elif verdict:
+            await self._checked(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _gate(self, scope: Scope) -> Response | bool:
+        """A refusal from the headers or the key; else whether the body is read and checked.
+
+        Nothing here reads the body: a refused write, a write without a body, a form, and
+        the JSON-RPC door's write without a valid key (it refuses that itself) go unread.
+        """
+        headers = Headers(scope=scope)
+        path = route_path(scope)
+        rpc = path in self.rpc_paths
+        try:
+            caller = self.authenticate(Request(scope))
+        except OpenAIHTTPError as error:
+            unauthorised: OpenAIHTTPError | None = error
+        else:
+            unauthorised = None
+            if caller.key_id == ANONYMOUS and cross_site_refused(headers, self.cors_origins):
+                return error_response(403, CROSS_SITE_MESSAGE, code=ErrorCode.CROSS_SITE_REQUEST)
+        if not has_body(headers) or path in self.form_paths:
+            return False
+        if not is_json(headers.get("content-type")):
+            if rpc:
+                message = f"Unsupported Media Type: {UNSUPPORTED_MEDIA_TYPE_MESSAGE}"
+                return _rpc_error(415, _RPC_INVALID_REQUEST, message)
+            return error_response(
+                415, UNSUPPORTED_MEDIA_TYPE_MESSAGE, code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
+            )
+        if unauthorised is None:
+            return True
+        if rpc:
+            return False
+        return error_response(
+            unauthorised.status,
+            unauthorised.message,
+            code=unauthorised.code,
+            headers=unauthorised.headers,
+        )
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the body, check it, and run the app on the body it should read."""
         received = [await receive()]
         while _more_to_come(received[-1]):
             received.append(await receive())
@@ -183,13 +259,18 @@ class SanitizeMiddleware:
             try:
                 checked = checked_body(body)
             except BadBodyError as error:
-                response = error_response(400, str(error), code=ErrorCode.INVALID_JSON)
-                await response(scope, receive, send)
+                await self._bad_body(scope, str(error))(scope, receive, send)
                 return
             if checked is not body:
                 _set_content_length(scope, len(checked))
             received = [{"type": "http.request", "body": checked, "more_body": False}]
         await self.app(scope, _replay(deque(received), receive), send)
+
+    def _bad_body(self, scope: Scope, message: str) -> Response:
+        """The 400 for a body no decoder can read, in the door's shape."""
+        if route_path(scope) in self.rpc_paths:
+            return _rpc_error(400, _RPC_PARSE_ERROR, f"Parse error: {message}")
+        return error_response(400, message, code=ErrorCode.INVALID_JSON)
 
 
 def _replay(received: deque[Message], receive: Receive) -> Receive:

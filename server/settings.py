@@ -139,7 +139,12 @@ class ServiceSettings(BaseSettings):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Larger request bodies get 413."""
     max_messages: int = Field(default=2000, ge=1)
-    """More messages in one request get 400."""
+    """More messages in one request get 400 (on `/agent/batch`: all its inputs' together)."""
+    max_batch_inputs: int = Field(default=16, ge=1)
+    """More inputs in one `/agent/batch` request get 400 (each input is a run)."""
+    max_completion_choices: int = Field(default=16, ge=1, le=1024)
+    """Most answers one `/v1/completions` request may ask for (prompts times `n`; each is a run
+    of the graph, counted once by the rate limit): more get 400."""
     progress_events: bool = False
     """Stream the graph's progress (route, tool calls, fallbacks) as `reasoning_content`."""
     show_reasoning: bool = True

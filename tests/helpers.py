@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -64,6 +65,19 @@ async def thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
 async def thread_messages(settings: Settings, thread_id: str) -> list[BaseMessage]:
     """The messages stored for a thread, read straight from the checkpointer."""
     messages: list[BaseMessage] = (await thread_values(settings, thread_id)).get("messages", [])
+    return messages
+
+
+async def settled_messages(
+    settings: Settings, thread_id: str, *, timeout: float = 10.0
+) -> list[BaseMessage]:
+    """A thread's messages once there are any: a cancelled run settles its checkpoint after the
+    client has gone, so a test that read it at once could find nothing yet."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (messages := await thread_messages(settings, thread_id)):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
     return messages
 
 

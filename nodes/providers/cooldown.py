@@ -2,7 +2,7 @@
 
 A breaker must never turn a blip into an outage: when every target of a chain is cooling
 down, the fallback node still tries the one whose cooldown ends first (a half-open trial,
-see `nodes.fallback_provider.call_chain`), so `cooldown_left` tells how long each one has.
+see `nodes.provider_chain.call_chain`), so `cooldown_left` tells how long each one has.
 """
 
 from __future__ import annotations

@@ -102,6 +102,9 @@ class EnvSetting:
 
 SettingRole = Literal["api_key", "base_url"]
 
+ToolChoiceForm = Literal["openai", "anthropic"]
+"""The dialect of `tool_choice` a provider kind speaks."""
+
 
 @dataclass(frozen=True)
 class ProviderSpec:
@@ -122,8 +125,13 @@ class ProviderSpec:
     """For a kind with one model (offline): targets need no `:model` and are named `kind`."""
     speaks_openai: bool = False
     """Takes OpenAI's request fields: `parallel_tool_calls`, `response_format`, and the rest."""
-    openai_tool_choice: bool = False
-    """Understands OpenAI's `tool_choice` values (a forced tool, `required`)."""
+    tool_choice: ToolChoiceForm | None = None
+    """How the kind takes a forced tool: OpenAI's `tool_choice` values (`required`, a named
+    function), Anthropic's (`any`, a tool name), or None: it cannot be forced (Ollama), and
+    is offered only the forced tool instead (`nodes/tool_offer.py`)."""
+    openai_response_format: bool = False
+    """Understands OpenAI's `response_format` without speaking OpenAI's API (the offline
+    model); kinds that speak it get it anyway."""
 
     def __post_init__(self) -> None:
         if not self.kind or ":" in self.kind or self.kind != self.kind.strip():

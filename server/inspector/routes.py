@@ -29,13 +29,22 @@ from server.inspector.timeline import build_timeline, clip, message_view, update
 from server.ops.thread_list import list_threads
 from server.state import AppState
 from server.thread_view import messages_of, read_history
-from server.threads import MAX_THREAD_ID_LENGTH, scoped_thread_id, unscoped_thread_id
+from server.threads import checked_thread_id, scoped_thread_id, unscoped_thread_id
 
-__all__ = ["HISTORY_LIMIT", "PAGE_SIZE", "PATH", "PlaygroundLink", "inspector_router"]
+__all__ = [
+    "FORM_PATHS",
+    "HISTORY_LIMIT",
+    "PAGE_SIZE",
+    "PATH",
+    "PlaygroundLink",
+    "inspector_router",
+]
 
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/agent/inspect"
+FORM_PATHS: Final = (f"{PATH}/login", f"{PATH}/logout")
+"""The routes that take an HTML form, not JSON (`server.sanitize` lets their bodies pass)."""
 PAGE_SIZE: Final = 20
 """Threads per page of the list (`?limit=` up to `MAX_PAGE_SIZE`)."""
 MAX_PAGE_SIZE: Final = 200
@@ -130,7 +139,7 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
             return caller
         app = app_state_of(request)
         history: list[Any] = []
-        if len(thread_id) <= MAX_THREAD_ID_LENGTH:
+        if _storable(thread_id):
             stored = scoped_thread_id(caller.key_id, thread_id)
             history = await read_history(app.graph, app.checkpointer, stored, limit=limit + 1)
         if not history:
@@ -191,6 +200,14 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
         return response
 
     return router
+
+
+def _storable(thread_id: str) -> bool:
+    """Whether a door could have stored a thread of this id (`server.threads`); else none is."""
+    try:
+        return checked_thread_id(thread_id, "thread_id") == thread_id
+    except OpenAIHTTPError:
+        return False
 
 
 async def _thread_row(app: AppState, caller: Caller, stored_id: str) -> dict[str, Any]:

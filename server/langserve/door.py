@@ -24,7 +24,7 @@ from graph.context import Context
 from nodes.images import ImageStore
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
-from server.ops.locks import ThreadLocks
+from server.ops.locks import ThreadLease, ThreadLocks
 from server.reconcile import stamp_client_messages
 from server.runs import PreparedRun, prepare_run, stateless_run
 from server.threads import ThreadRef
@@ -52,6 +52,8 @@ class DoorRun:
     """When the run writes its checkpoints (CHECKPOINT_DURABILITY)."""
     images: ImageStore | None = None
     """Where threads keep their images (`server.runs.prepare_run`)."""
+    lease: ThreadLease | None = None
+    """The thread's lock, taken already by a streaming route (its run releases it)."""
 
 
 class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
@@ -118,7 +120,7 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
                 door.stateless_graph, messages, door.context, config=run_config, answerable=False
             )
             return
-        async with door.locks.hold(thread.stored_id):
+        async with self._locked(door, thread):
             yield await prepare_run(
                 door.graph,
                 messages,
@@ -133,6 +135,20 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
                 # LangServe's streams have started when this runs: the graph answers instead.
                 answerable=False,
             )
+
+    @staticmethod
+    @asynccontextmanager
+    async def _locked(door: DoorRun, thread: ThreadRef) -> AsyncIterator[None]:
+        """Hold the thread's lock for the run: the route's lease, or the lock taken now."""
+        lease = door.lease
+        if lease is not None and lease.claim():
+            try:
+                yield
+            finally:
+                await lease.release()  # before the stream's last event, as on the other doors
+            return
+        async with door.locks.hold(thread.stored_id):
+            yield
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any

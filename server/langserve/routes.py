@@ -26,10 +26,12 @@ from langserve.lzstring import LZString
 from pydantic import ValidationError
 
 from graph.errors import ErrorCode
-from server.deps import app_state_of, authenticate_browser, browser_caller_of, check_budget
+from server.deps import app_state_of, authenticate_browser, browser_caller_of
 from server.errors import OpenAIHTTPError
+from server.langserve.admission import STREAMING_ROUTES, admit, lease_of, thread_lease
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
+from server.langserve.threads import state_at
 from server.runs import run_context
 from server.threads import thread_of
 
@@ -65,7 +67,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
     """Decide the run of one request (graph, thread, options) from its config and headers."""
     app = app_state_of(request)
     caller = browser_caller_of(request)
-    await check_budget(app, caller)  # a spent monthly budget: 429 before the run starts
+    await admit(request, app, caller)  # sizes, rate limit, budget: before any message is built
     configurable = dict(config.get("configurable") or {})
     model = _configured(configurable, "model")
     if model is not None:
@@ -79,6 +81,13 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
             code=ErrorCode.INVALID_REQUEST,
             param="config.configurable.checkpoint_id",
         )
+    if thread is not None and checkpoint_id is not None:
+        # A branch from a checkpoint that is not stored would start the thread over: 404.
+        param = "config.configurable.checkpoint_id"
+        await state_at(app.graph, thread.client_id, thread.stored_id, checkpoint_id, param=param)
+    lease = lease_of(request) if thread is not None else None
+    if lease is not None and thread is not None:
+        await lease.take(app.locks, thread.stored_id)  # a busy thread: 409 before the stream
     door = DoorRun(
         graph=app.graph,
         stateless_graph=app.stateless_graph,
@@ -88,17 +97,28 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         checkpoint_id=checkpoint_id,
         durability=app.settings.checkpoint_durability,
         images=app.deps.images,
+        lease=lease,
     )
     return {**config, "configurable": {RUN_KEY: door}}
 
 
 class _ClientInputRoute(APIRoute):
-    """A route whose client input LangServe validates outside its own error translation.
+    """A LangServe route, with what the door adds around LangServe's handlers.
 
     `/batch` checks each input against the graph's input schema with a bare
     `model_validate`, so a malformed input raised pydantic's `ValidationError` and became a
-    500; it is the client's mistake, a 400 like the other endpoints give.
+    500; it is the client's mistake, a 400 like the other endpoints give. The streaming
+    routes get a lease on their thread's lock (`server.langserve.admission.thread_lease`).
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """The route, with the thread lease among its dependencies if it streams a run."""
+        if path.endswith(STREAMING_ROUTES):
+            dependencies = list(kwargs.get("dependencies") or [])
+            if not any(d.dependency is thread_lease for d in dependencies):
+                dependencies.append(Depends(thread_lease))
+            kwargs["dependencies"] = dependencies
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The route's handler, with the batch's input validation errors made a 400."""
@@ -128,5 +148,17 @@ def mount_agent_routes(app: FastAPI) -> None:
         enable_public_trace_link_endpoint=False,
         playground_type="default",
     )
+    # LangServe adds `/token_feedback` even with the feedback endpoint off, to answer it with a
+    # 400: a route that cannot work is left out, so the API document does not offer it.
+    router.routes[:] = [
+        route
+        for route in router.routes
+        if not (isinstance(route, APIRoute) and route.path.endswith("/token_feedback"))
+    ]
+    for route in router.routes:
+        # `/agent/c/{config}/…` repeats each route with its config lz-string packed into the
+        # path, for the playground's links: served, but not offered twice in the document.
+        if isinstance(route, APIRoute) and route.path.startswith(f"{PATH}/c/"):
+            route.include_in_schema = False
     router.include_router(threads_router)
     app.include_router(router)

@@ -10,10 +10,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidatorFunctionWrapHandler
+from pydantic.functional_validators import WrapValidator
 from typing_extensions import TypedDict
 
 __all__ = ["AgentInput", "AgentOutput", "AgentTurn"]
+
+
+def _type_errors_are_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate the messages, with a `TypeError` of LangChain's own validators made invalid input.
+
+    LangChain's message models rebuild tool calls with keyword arguments in their validators
+    (`invalid_tool_call(**call)`): a call with a key it does not know raises a `TypeError`,
+    which pydantic passes through, and the door answered a 500. It is the client's input that
+    is wrong: a `ValueError` makes it a validation error (the door's 400).
+    """
+    try:
+        return handler(value)
+    except TypeError as error:
+        raise ValueError(f"a message is malformed: {error}") from error
 
 
 class AgentTurn(TypedDict):
@@ -21,6 +36,7 @@ class AgentTurn(TypedDict):
 
     messages: Annotated[
         list[AnyMessage],
+        WrapValidator(_type_errors_are_invalid),
         Field(
             description=(
                 "The turn's new messages, LangChain-shaped ({'type': 'human', 'content': ...}). "

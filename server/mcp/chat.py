@@ -109,7 +109,7 @@ def _thread(caller: Caller, thread_id: str | None) -> ThreadRef:
     """The thread the call names, or a new one; only the new message is sent (`delta`).
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_thread_id` for an id that is too long.
+        OpenAIHTTPError: 400 `invalid_thread_id` for an id that `server.threads` refuses.
     """
     named = thread_of(
         caller.key_id, {}, configured=thread_id or uuid.uuid4().hex, configured_as="thread_id"

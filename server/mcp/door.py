@@ -1,7 +1,8 @@
 """The `/mcp` route: the agent as an MCP server (Streamable HTTP), behind the API keys.
 
 The door checks the bearer key before MCP sees the request: a missing or wrong one is a 401
-in OpenAI's error shape as on every door, with `WWW-Authenticate: Bearer`. The caller's key id
+in OpenAI's error shape as on every door, with RFC 6750's `WWW-Authenticate: Bearer realm=...,
+error="invalid_token"` (`server.auth`: not an OAuth challenge). The caller's key id
 namespaces the threads of `chat` (the same threads as `/v1` and `/agent` with that key). It
 takes POST only (405 otherwise, as MCP allows a server that sends nothing unasked and keeps no
 sessions). The rest is `server.mcp.server`, built on the first request (the `mcp` package is
@@ -43,8 +44,9 @@ class McpDoor:
         try:
             caller_of(Request(scope))
         except OpenAIHTTPError as error:
-            headers = {**error.headers, "www-authenticate": "Bearer"}
-            response = error_response(error.status, error.message, code=error.code, headers=headers)
+            response = error_response(
+                error.status, error.message, code=error.code, headers=error.headers
+            )
             await response(scope, receive, send)
             return
         if scope["method"] != "POST":

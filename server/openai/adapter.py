@@ -18,6 +18,7 @@ from langchain_core.messages import (
 
 from graph.state import Usage
 from nodes.images import standard_image
+from nodes.messages import tool_call_args
 from server.openai.protocol import (
     AssistantContent,
     AssistantMessageIn,
@@ -73,13 +74,7 @@ def _text(content: TextContent | AssistantContent | None) -> str:
 
 
 def _tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
-    try:
-        args = json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
-        args = {"__raw__": arguments}
-    if not isinstance(args, dict):
-        args = {"__value__": args}
-    return ToolCall(name=name, args=args, id=call_id)
+    return ToolCall(name=name, args=tool_call_args(arguments), id=call_id)
 
 
 def to_langchain(message: ChatMessage) -> AnyMessage:

@@ -1,5 +1,7 @@
 """Pydantic models of the OpenAI Chat Completions request, in OpenAI's wire shape.
 
+The legacy Completions request (`CompletionRequest`, `POST /v1/completions`) is at the end.
+
 What the door sends back (completions, chunks, model cards) is modelled in `wire.py`.
 
 Types are strict, as OpenAI's are: a string is not a bool (`"stream": "yes"` is refused) and
@@ -238,8 +240,31 @@ class ChatCompletionRequest(_Wire):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
+
+    @field_validator("response_format")
+    @classmethod
+    def _response_format_is_known(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """OpenAI's three formats; a `json_schema` one names its schema in `json_schema`."""
+        if value is None:
+            return None
+        kind = value.get("type")
+        if kind not in ("text", "json_object", "json_schema"):
+            raise ValueError(f"response_format type {kind!r} is not supported")
+        spec = value.get("json_schema")
+        if kind == "json_schema" and not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("name"), str)
+            and isinstance(spec.get("schema", {}), dict | bool)
+        ):
+            raise ValueError(
+                "a json_schema response_format needs a 'json_schema' object with a 'name' "
+                "and a 'schema' object"
+            )
+        return value
 
     @model_validator(mode="after")
     def _named_tool_choice_exists(self) -> ChatCompletionRequest:
@@ -256,8 +281,19 @@ class ChatCompletionRequest(_Wire):
 
     @property
     def openai_params(self) -> dict[str, Any]:
-        """The OpenAI-only sampling fields the client set (others are left to the model)."""
-        fields = ("seed", "frequency_penalty", "presence_penalty", "logit_bias")
+        """The OpenAI-only fields the client set (others are left to the model).
+
+        Sampling, and a reasoning model's effort and verbosity: passed only to providers
+        that speak OpenAI's API (as the Responses door's `reasoning.effort`, `text.verbosity`).
+        """
+        fields = (
+            "seed",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "reasoning_effort",
+            "verbosity",
+        )
         return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     @property
@@ -276,3 +312,73 @@ class ChatCompletionRequest(_Wire):
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+def _no_token_ids(prompt: object) -> object:
+    """A clear 400 for a prompt of token ids; text passes on to the type check.
+
+    Token ids name a tokenizer's tokens, which no chat model of the chain shares.
+    """
+    if isinstance(prompt, list) and any(
+        isinstance(item, int | list) and not isinstance(item, bool) for item in prompt
+    ):
+        raise ValueError(
+            "prompts of token ids are not supported: send the prompt as a string or a list "
+            "of strings"
+        )
+    return prompt
+
+
+Prompt = Annotated[
+    Annotated[str, Tag("string")] | Annotated[list[str], Field(min_length=1), Tag("parts")],
+    Discriminator(
+        _content_kind,
+        custom_error_type="invalid_type",
+        custom_error_message="Input should be a string or an array of strings",
+    ),
+]
+"""A completion's `prompt`: one text, or a list of texts (one answer each)."""
+
+
+class CompletionRequest(_Wire):
+    """`POST /v1/completions` body (the legacy text completions); unknown fields are ignored.
+
+    Each prompt is answered by its own stateless run of the graph (`server.openai.completions`),
+    `n` times; `suffix` makes it a fill-in-the-middle request.
+    """
+
+    model: str = Field(min_length=1)
+    prompt: Prompt
+    suffix: str | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    echo: bool | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
+    best_of: int | None = Field(default=None, ge=1, le=128)
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    seed: int | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    user: str | None = None
+
+    _token_ids = field_validator("prompt", mode="before")(_no_token_ids)
+
+    @property
+    def prompts(self) -> list[str]:
+        """`prompt` as a list (OpenAI accepts a string or a list)."""
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    @property
+    def choices_per_prompt(self) -> int:
+        """`n`: how many answers each prompt gets."""
+        return self.n or 1
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the stream ends with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)

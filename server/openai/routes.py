@@ -1,4 +1,8 @@
-"""`/v1` routes: HTTP only. Validate, pick JSON or SSE, and leave the work to ChatService."""
+"""`/v1` routes: HTTP only. Validate, pick JSON or SSE, and leave the work to ChatService.
+
+`/v1/completions` (the legacy text completions) is translated onto the same service by
+`server.openai.completions`.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +26,22 @@ from server.deps import (
 from server.disconnect import ClosingStreamingResponse, until_disconnect
 from server.errors import OpenAIHTTPError
 from server.event_pump import EventPump
+from server.openai import completions as legacy
 from server.openai.adapter import completion, completion_id, now
 from server.openai.cached import lookup
-from server.openai.protocol import ChatCompletionRequest
+from server.openai.protocol import ChatCompletionRequest, CompletionRequest
 from server.openai.service import ChatService
 from server.openai.streaming import sse_stream
 from server.openai.wire import (
     CHAT_COMPLETION_RESPONSES,
+    COMPLETION_RESPONSES,
     MODEL_CARD_RESPONSES,
     MODEL_LIST_RESPONSES,
     ModelCard,
     ModelList,
 )
 from server.run_events import final_reasoning, final_text, pending_tool_calls
-from server.threads import THREAD_HEADER, thread_of
+from server.threads import thread_of
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ async def chat_completions(
 ) -> Response:
     """Create a chat completion, streamed as SSE when `stream` is true."""
     thread = thread_of(caller.key_id, request.headers, metadata=body.metadata)
-    headers = {THREAD_HEADER: thread.client_id} if thread else {}
+    headers = dict(thread.header) if thread else {}
     async with AsyncExitStack() as held:
         if thread:
             await held.enter_async_context(state.locks.hold(thread.stored_id))
@@ -129,6 +135,55 @@ async def chat_completions(
             cid=cid,
             model=body.model,
             include_usage=body.include_usage,
+        )
+        return ClosingStreamingResponse(
+            stream,
+            on_close=run_held,
+            media_type="text/event-stream",
+            headers={**headers, "cache-control": "no-cache"},
+        )
+
+
+@router.post(
+    "/completions",
+    response_model=None,
+    responses=COMPLETION_RESPONSES,
+    dependencies=[Depends(rate_limit), Depends(within_budget)],
+)
+async def completions(
+    body: CompletionRequest,
+    request: Request,
+    state: AppStateDep,
+    service: ChatServiceDep,
+    cache: ResponseCacheDep,
+    caller: CallerDep,
+) -> Response:
+    """Create a legacy text completion (stateless), streamed as SSE when `stream` is true.
+
+    Each prompt is answered by the graph as a chat turn; with `suffix`, as a fill-in-the-
+    middle request (see `server.openai.completions`).
+    """
+    planned = await legacy.plan(
+        body,
+        service,
+        cache,
+        request.headers,
+        caller_id=caller.key_id,
+        settings=state.settings,
+    )
+    headers = legacy.cache_headers(planned)
+    cid = legacy.completion_id()
+    if not body.stream:
+        outputs = await until_disconnect(request, legacy.complete_all(service, planned))
+        return JSONResponse(legacy.completion(body, planned, outputs, cid=cid), headers=headers)
+    async with AsyncExitStack() as held:
+        events = legacy.open_stream(service, planned[0])
+        held.push_async_callback(events.aclose)
+        # Wait for the first event so that a failure before any token is a proper HTTP error.
+        first = await until_disconnect(request, events.next())
+        run_held = held.pop_all()
+        stream = legacy.sse_stream(
+            body, service, planned, (events, first), run_held=run_held, cid=cid
         )
         return ClosingStreamingResponse(
             stream,

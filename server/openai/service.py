@@ -19,7 +19,13 @@ from server.errors import OpenAIHTTPError
 from server.openai.adapter import to_langchain
 from server.openai.protocol import ChatCompletionRequest
 from server.run_events import StreamEvent
-from server.runs import PreparedRun, prepare_run, run_context, stateless_run
+from server.runs import (
+    PreparedRun,
+    check_message_count,
+    prepare_run,
+    run_context,
+    stateless_run,
+)
 from server.settings import Settings
 from server.threads import ThreadRef
 
@@ -73,13 +79,7 @@ class ChatService:
             raise OpenAIHTTPError(
                 400, "Only n=1 is supported.", code=ErrorCode.UNSUPPORTED_VALUE, param="n"
             )
-        if len(request.messages) > self._settings.max_messages:
-            raise OpenAIHTTPError(
-                400,
-                f"Too many messages: at most {self._settings.max_messages} are accepted.",
-                code=ErrorCode.TOO_MANY_MESSAGES,
-                param="messages",
-            )
+        check_message_count(len(request.messages), self._settings)
         self._providers.resolve(request.model)
 
     async def prepare(

@@ -22,13 +22,15 @@ from server.errors import (
 )
 from server.event_pump import EventPump
 from server.openai.adapter import chunk, now, tool_call_deltas
+from server.openai.wire import ChoiceDelta
 from server.run_events import StreamEvent, TextDelta, TurnDone, pending_tool_calls
 from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
 
 
-def _sse(payload: dict[str, Any] | str) -> str:
+def sse(payload: dict[str, Any] | str) -> str:
+    """One server-sent event: a JSON object, or `[DONE]`."""
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     return f"data: {data}\n\n"
 
@@ -48,6 +50,10 @@ async def sse_stream(
     as the run is done and before the final chunk and `[DONE]` are written: a client may
     send the next turn the instant it reads `[DONE]`, and a `kill -9` right after must not
     lose the turn, so by then the last checkpoint is committed and the thread is free.
+
+    The first chunk opens the assistant message as OpenAI's does: `"content": ""` before
+    text, `"content": null` beside the first tool call (or reasoning) when no text came
+    first, so that a client adds no empty text part to a tool-calling answer.
     """
     created = now()
     common: dict[str, Any] = {
@@ -56,35 +62,55 @@ async def sse_stream(
         "created": created,
         "with_usage_field": include_usage,
     }
+    opened = False
+
+    def delta_chunk(delta: ChoiceDelta | dict[str, Any]) -> str:
+        """A chunk of `delta`; the first one opens the message (`role`, `content: null`)."""
+        nonlocal opened
+        payload = chunk(**common, delta=delta)
+        if not opened:
+            choice = payload["choices"][0]
+            choice["delta"] = {"role": "assistant", "content": None, **choice["delta"]}
+            opened = True
+        return sse(payload)
+
     try:
-        yield _sse(chunk(**common, delta={"role": "assistant", "content": ""}))
+        if isinstance(first, TextDelta):  # as OpenAI: an answer's text opens with ""
+            yield delta_chunk({"content": ""})
         event: StreamEvent = first
         while not isinstance(event, TurnDone):
             field = "content" if isinstance(event, TextDelta) else "reasoning_content"
-            yield _sse(chunk(**common, delta={field: event.text}))
+            yield delta_chunk({field: event.text})
             event = await events.next()
         await events.join()  # the run's generator has returned: its checkpoints are written
         with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
             await run_held.aclose()
         for delta in tool_call_deltas(pending_tool_calls(event.output)):
-            yield _sse(chunk(**common, delta=delta))
+            yield delta_chunk(delta)
+        if not opened:  # an empty answer
+            yield delta_chunk({"content": ""})
         finish = str(event.output.get("finish_reason") or "stop")
-        yield _sse(chunk(**common, finish_reason=finish))
+        yield sse(chunk(**common, finish_reason=finish))
         if include_usage:
             usage = event.output.get("usage")
-            yield _sse(chunk(cid=cid, model=model, created=created, usage=usage))
-        yield _sse("[DONE]")
-    except AgentError as exc:
+            yield sse(chunk(cid=cid, model=model, created=created, usage=usage))
+        yield sse("[DONE]")
+    except Exception as exc:  # noqa: BLE001 - the stream's boundary: reported in-band
+        yield error_event(exc)
+
+
+def error_event(exc: Exception) -> str:
+    """The one SSE event that ends a `/v1` stream which failed after its first byte.
+
+    Called from a stream's `except Exception` boundary: an agent error or an unreachable
+    store keeps its status and code; anything else is logged and reported as a 500.
+    """
+    if isinstance(exc, AgentError):
         status, _ = agent_error_status(exc)
-        yield _sse(error_body(status, exc.message, code=exc.code))
-    except psycopg.OperationalError as exc:
-        if store_unavailable(exc):
-            yield _sse(
-                error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
-            )
-        else:
-            logger.exception("unhandled database error while streaming")
-            yield _sse(error_body(500, "The server had an error while processing your request."))
-    except Exception:  # the stream's boundary: headers are sent, so report it in-band
-        logger.exception("unhandled error while streaming")
-        yield _sse(error_body(500, "The server had an error while processing your request."))
+        return sse(error_body(status, exc.message, code=exc.code))
+    if isinstance(exc, psycopg.OperationalError) and store_unavailable(exc):
+        return sse(
+            error_body(503, STORE_UNAVAILABLE_MESSAGE, code=ErrorCode.CHECKPOINTER_UNAVAILABLE)
+        )
+    logger.error("unhandled error while streaming", exc_info=exc)
+    return sse(error_body(500, "The server had an error while processing your request."))

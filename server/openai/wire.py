@@ -128,6 +128,36 @@ class ChatCompletionChunk(_Out):
     usage: CompletionUsage | None = None
 
 
+CompletionFinishReason = Literal["stop", "length", "content_filter"]
+"""Why a legacy completion ended (it has no tool calls)."""
+
+
+class CompletionChoice(_Out):
+    """One answer of a `text_completion`: choice `index` answers prompt `index // n`."""
+
+    text: str
+    index: int
+    logprobs: None = None
+    finish_reason: CompletionFinishReason | None
+    """Null on every streamed chunk but a choice's last."""
+
+
+class TextCompletion(_Out):
+    """`text_completion`: a whole legacy completion, or one SSE event of a streamed one.
+
+    Streamed, with `stream_options.include_usage`, every chunk has `usage` (null) and a last
+    chunk with no choices carries it; without, `usage` is left out of every chunk. A whole
+    completion always has it.
+    """
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None
+
+
 class ModelCard(_Out):
     """One model alias, as `GET /v1/models/{id}` and the model list show it."""
 
@@ -166,21 +196,22 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-_EVENT_STREAM = {
-    "itemSchema": {
-        "type": "object",
-        "required": ["data"],
-        "properties": {
-            "data": {
-                "type": "string",
-                "contentMediaType": "application/json",
-                "contentSchema": _inline(
-                    ChatCompletionChunk.model_json_schema(mode="serialization")
-                ),
-            }
+def _event_stream(event: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI content of a `text/event-stream` of `data: <event>` events."""
+    return {
+        "itemSchema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": _inline(event.model_json_schema(mode="serialization")),
+                }
+            },
         },
-    },
-}
+    }
+
 
 #: `responses=` of `POST /v1/chat/completions`: a completion or a stream, or an error.
 CHAT_COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -191,9 +222,23 @@ CHAT_COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
             "`data: <chat.completion.chunk>` events ending with `data: [DONE]`. An error "
             "after the first event is sent as one `data: <ErrorResponse>` event instead."
         ),
-        "content": {"text/event-stream": _EVENT_STREAM},
+        "content": {"text/event-stream": _event_stream(ChatCompletionChunk)},
     },
     **error_responses(400, 401, 404, 409, 413, 422, 429, 500, 502, 503),
+}
+#: `responses=` of `POST /v1/completions`: a completion or a stream, or an error (no thread:
+#: no 409).
+COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": TextCompletion,
+        "description": (
+            "A `text_completion` (JSON), or with `stream: true` a `text/event-stream` of "
+            "`data: <text_completion>` events ending with `data: [DONE]`. An error after the "
+            "first event is sent as one `data: <ErrorResponse>` event instead."
+        ),
+        "content": {"text/event-stream": _event_stream(TextCompletion)},
+    },
+    **error_responses(400, 401, 404, 413, 422, 429, 500, 502, 503),
 }
 #: `responses=` of `GET /v1/models`.
 MODEL_LIST_RESPONSES = error_responses(401, 500)

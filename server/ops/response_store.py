@@ -10,6 +10,11 @@ checkpoint file on a connection of its own (as `server.ops.images` and the usage
 A row is written once, when its run has ended, and never changed; `DELETE` removes the row
 (the thread's checkpoints stay: later responses of the conversation may stand on them).
 Every read and delete names the key: another key's response is as absent as an unknown one.
+
+Beside it, `response_items` indexes every item of a stored response (its input items and its
+output items, by their `msg_…`, `fc_…`, `rs_…` ids) for the key, so that a request's
+`item_reference` resolves with one indexed query; it is written with its response and goes
+with it. Rows stored before the index existed are indexed once, when the table is created.
 """
 
 from __future__ import annotations
@@ -27,53 +32,24 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.types.json import Jsonb
 
 from server.ops.checkpointer import Pool, connection_pool, once_more
+from server.ops.response_sql import (
+    COLUMNS,
+    ITEMS_INDEX,
+    ITEMS_TABLE,
+    LATEST,
+    POSTGRES_BACKFILL,
+    POSTGRES_TABLE,
+    SQLITE_BACKFILL,
+    SQLITE_TABLE,
+    THREAD_INDEX,
+)
 from server.settings import Settings
 
 SQLITE_BUSY_SECONDS: Final = 5.0
 """How long a SQLite write waits for the checkpointer's write to finish."""
 
-_POSTGRES_TABLE: Final = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    checkpoint_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    response JSONB NOT NULL,
-    input_items JSONB NOT NULL,
-    metadata JSONB NOT NULL
-)
-"""
-
-_SQLITE_TABLE: Final = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    checkpoint_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    response TEXT NOT NULL,
-    input_items TEXT NOT NULL,
-    metadata TEXT NOT NULL
-)
-"""
-
-_THREAD_INDEX: Final = "CREATE INDEX IF NOT EXISTS responses_thread ON responses (thread_id)"
-"""Retention deletes a thread's responses with its checkpoints."""
-
-_LATEST: Final = (
-    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''"
-    " ORDER BY checkpoint_id DESC LIMIT 1"
-)
-"""The newest checkpoint of a thread, from the checkpointer's own table (the query its
-`aget_tuple` runs, without loading the checkpoint: a turn's record costs the same on a
-long thread as on a new one)."""
-
-_COLUMNS: Final = (
-    "id, key_id, thread_id, checkpoint_id, model, created_at, response, input_items, metadata"
-)
+SQLITE_BATCH: Final = 500
+"""Item ids looked up per SQLite query (far below its limit of bound variables)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +71,11 @@ class StoredResponse:
     """The request's input items, as `GET /v1/responses/{id}/input_items` lists them."""
     metadata: dict[str, str] = field(default_factory=dict)
 
+    def items(self) -> list[dict[str, Any]]:
+        """Its input and output items that have an id: what `item_reference` can name."""
+        output = self.response.get("output") or []
+        return [item for item in [*self.input_items, *output] if item.get("id")]
+
 
 class ResponseStore(Protocol):
     """Where responses are kept; shared by every replica on the same database."""
@@ -109,6 +90,10 @@ class ResponseStore(Protocol):
 
     async def delete(self, response_id: str, key_id: str) -> bool:
         """Remove the key's response of that id; False when there was none."""
+        ...
+
+    async def items(self, item_ids: list[str], key_id: str) -> dict[str, dict[str, Any]]:
+        """The key's stored items of those ids, by id (an unknown id is left out)."""
         ...
 
     async def latest_checkpoint(self, thread_id: str) -> str | None:
@@ -162,8 +147,14 @@ class PostgresResponseStore:
     async def setup(self) -> None:
         """Create the table if it is missing (at start, like the saver's `setup()`)."""
         async with self._pool.connection() as conn:
-            await conn.execute(_POSTGRES_TABLE)
-            await conn.execute(_THREAD_INDEX)
+            await conn.execute(POSTGRES_TABLE)
+            await conn.execute(THREAD_INDEX)
+            cursor = await conn.execute("SELECT to_regclass('response_items') AS t")
+            row = await cursor.fetchone()
+            await conn.execute(ITEMS_TABLE.format(json="JSONB"))
+            await conn.execute(ITEMS_INDEX)
+            if row is None or row["t"] is None:  # just created: index the rows stored before
+                await conn.execute(POSTGRES_BACKFILL)
 
     async def save(self, record: StoredResponse) -> None:
         """Insert the row."""
@@ -174,13 +165,20 @@ class PostgresResponseStore:
             Jsonb(record.metadata),
         )
         query = (
-            f"INSERT INTO responses ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608 - constant columns  # nosec B608
+            f"INSERT INTO responses ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608 - constant columns  # nosec B608
             " ON CONFLICT (id) DO NOTHING"
         )
+        items = [(record.key_id, item["id"], record.id, Jsonb(item)) for item in record.items()]
 
         async def insert() -> None:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(query, params)
+                async with conn.cursor() as cursor:
+                    await cursor.executemany(
+                        "INSERT INTO response_items (key_id, id, response_id, item)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        items,
+                    )
 
         await once_more(self._pool, "responses save", insert)
 
@@ -190,7 +188,7 @@ class PostgresResponseStore:
         async def read() -> Any:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(
-                    f"SELECT {_COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns  # nosec B608
+                    f"SELECT {COLUMNS} FROM responses WHERE id = %s AND key_id = %s",  # noqa: S608 - constant columns  # nosec B608
                     (response_id, key_id),
                 )
                 return await cursor.fetchone()
@@ -198,37 +196,59 @@ class PostgresResponseStore:
         row = await once_more(self._pool, "responses read", read)
         if row is None:
             return None
-        return _record([row[name] for name in _COLUMNS.split(", ")], parse=False)
+        return _record([row[name] for name in COLUMNS.split(", ")], parse=False)
 
     async def delete(self, response_id: str, key_id: str) -> bool:
-        """Delete the key's row of that id."""
+        """Delete the key's row of that id, and its items."""
         return (
             await self._count(
-                "DELETE FROM responses WHERE id = %s AND key_id = %s", (response_id, key_id)
+                "DELETE FROM responses WHERE id = %s AND key_id = %s",
+                (response_id, key_id),
+                "DELETE FROM response_items WHERE response_id = %s AND key_id = %s",
             )
             > 0
         )
 
     async def forget_thread(self, thread_id: str) -> int:
-        """Delete the thread's rows."""
-        return await self._count("DELETE FROM responses WHERE thread_id = %s", (thread_id,))
+        """Delete the thread's rows, and their items."""
+        return await self._count(
+            "DELETE FROM responses WHERE thread_id = %s",
+            (thread_id,),
+            "DELETE FROM response_items WHERE response_id IN"
+            " (SELECT id FROM responses WHERE thread_id = %s)",
+        )
+
+    async def items(self, item_ids: list[str], key_id: str) -> dict[str, dict[str, Any]]:
+        """The key's items of those ids (one indexed query)."""
+
+        async def read() -> Any:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT id, item FROM response_items WHERE key_id = %s AND id = ANY(%s)",
+                    (key_id, item_ids),
+                )
+                return await cursor.fetchall()
+
+        rows = await once_more(self._pool, "responses read", read)
+        return {str(row["id"]): row["item"] for row in rows}
 
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table)."""
 
         async def read() -> Any:
             async with self._pool.connection() as conn:
-                cursor = await conn.execute(_LATEST, (thread_id,))
+                cursor = await conn.execute(LATEST, (thread_id,))
                 return await cursor.fetchone()
 
         row = await once_more(self._pool, "responses read", read)
         return None if row is None else str(row["checkpoint_id"])
 
-    async def _count(self, query: str, params: tuple[str, ...]) -> int:
-        """Run a delete; how many rows went."""
+    async def _count(self, query: str, params: tuple[str, ...], items: str) -> int:
+        """Run a delete of responses after `items`, the delete of their items; how many went."""
 
         async def delete() -> int:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(items, params)
                 cursor = await conn.execute(query, params)
                 return cursor.rowcount
 
@@ -244,8 +264,15 @@ class SqliteResponseStore:
 
     async def setup(self) -> None:
         """Create the table if it is missing."""
-        await self._conn.execute(_SQLITE_TABLE)
-        await self._conn.execute(_THREAD_INDEX)
+        await self._conn.execute(SQLITE_TABLE)
+        await self._conn.execute(THREAD_INDEX)
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'response_items'"
+        async with self._conn.execute(query) as cursor:
+            existed = await cursor.fetchone() is not None
+        await self._conn.execute(ITEMS_TABLE.format(json="TEXT"))
+        await self._conn.execute(ITEMS_INDEX)
+        if not existed:  # just created: index the rows stored before
+            await self._conn.execute(SQLITE_BACKFILL)
         await self._conn.commit()
 
     async def save(self, record: StoredResponse) -> None:
@@ -256,10 +283,18 @@ class SqliteResponseStore:
             json.dumps(record.input_items),
             json.dumps(record.metadata),
         )
+        items = [
+            (record.key_id, item["id"], record.id, json.dumps(item)) for item in record.items()
+        ]
         try:
             await self._conn.execute(
-                f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns  # nosec B608
+                f"INSERT INTO responses ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns  # nosec B608
                 params,
+            )
+            await self._conn.executemany(
+                "INSERT OR IGNORE INTO response_items (key_id, id, response_id, item)"
+                " VALUES (?, ?, ?, ?)",
+                items,
             )
             await self._conn.commit()
         except sqlite3.Error:
@@ -268,7 +303,7 @@ class SqliteResponseStore:
 
     async def get(self, response_id: str, key_id: str) -> StoredResponse | None:
         """The key's row of that id."""
-        query = f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND key_id = ?"  # noqa: S608 - constant columns  # nosec B608
+        query = f"SELECT {COLUMNS} FROM responses WHERE id = ? AND key_id = ?"  # noqa: S608 - constant columns  # nosec B608
         async with self._conn.execute(query, (response_id, key_id)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else _record(row, parse=True)
@@ -276,6 +311,10 @@ class SqliteResponseStore:
     async def delete(self, response_id: str, key_id: str) -> bool:
         """Delete the key's row of that id."""
         try:
+            await self._conn.execute(
+                "DELETE FROM response_items WHERE response_id = ? AND key_id = ?",
+                (response_id, key_id),
+            )
             cursor = await self._conn.execute(
                 "DELETE FROM responses WHERE id = ? AND key_id = ?", (response_id, key_id)
             )
@@ -288,6 +327,11 @@ class SqliteResponseStore:
     async def forget_thread(self, thread_id: str) -> int:
         """Delete the thread's rows."""
         try:
+            await self._conn.execute(
+                "DELETE FROM response_items WHERE response_id IN"
+                " (SELECT id FROM responses WHERE thread_id = ?)",
+                (thread_id,),
+            )
             cursor = await self._conn.execute(
                 "DELETE FROM responses WHERE thread_id = ?", (thread_id,)
             )
@@ -297,13 +341,24 @@ class SqliteResponseStore:
             raise
         return cursor.rowcount
 
+    async def items(self, item_ids: list[str], key_id: str) -> dict[str, dict[str, Any]]:
+        """The key's items of those ids (an indexed query a batch of SQLite's variables)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(item_ids), SQLITE_BATCH):
+            batch = item_ids[start : start + SQLITE_BATCH]
+            marks = ", ".join("?" * len(batch))
+            query = f"SELECT id, item FROM response_items WHERE key_id = ? AND id IN ({marks})"  # noqa: S608 - placeholders only  # nosec B608
+            async with self._conn.execute(query, (key_id, *batch)) as cursor:
+                found.update({str(row[0]): json.loads(row[1]) for row in await cursor.fetchall()})
+        return found
+
     async def latest_checkpoint(self, thread_id: str) -> str | None:
         """The id of the thread's newest checkpoint (`checkpoints`, the saver's table).
 
         The saver commits each checkpoint, and the file is in WAL mode: this connection
         sees it as soon as the run has ended.
         """
-        async with self._conn.execute(_LATEST.replace("%s", "?"), (thread_id,)) as cursor:
+        async with self._conn.execute(LATEST.replace("%s", "?"), (thread_id,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
 

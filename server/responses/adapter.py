@@ -27,6 +27,7 @@ from langchain_core.messages import (
 from graph.errors import ErrorCode
 from graph.state import Usage
 from nodes.images import standard_image
+from nodes.messages import tool_call_args
 from server.errors import OpenAIHTTPError
 from server.reconcile import stamp_client_message
 from server.responses.protocol import (
@@ -37,6 +38,7 @@ from server.responses.protocol import (
     InputImage,
     InputItem,
     InputText,
+    ItemReference,
     MessageItem,
     OutputText,
     Refusal,
@@ -113,13 +115,7 @@ def _text(content: str | list[ContentPart], param: str, role: str) -> str:
 
 
 def _tool_call(item: FunctionCallItem) -> ToolCall:
-    try:
-        args = json.loads(item.arguments) if item.arguments.strip() else {}
-    except json.JSONDecodeError:
-        args = {"__raw__": item.arguments}
-    if not isinstance(args, dict):
-        args = {"__value__": args}
-    return ToolCall(name=item.name, args=args, id=item.call_id)
+    return ToolCall(name=item.name, args=tool_call_args(item.arguments), id=item.call_id)
 
 
 def to_messages(items: list[InputItem]) -> list[AnyMessage]:
@@ -154,6 +150,8 @@ def to_messages(items: list[InputItem]) -> list[AnyMessage]:
         elif isinstance(item, FunctionCallOutputItem):
             output = _text(item.output, f"{param}.output", "tool")
             messages.append(ToolMessage(content=output, tool_call_id=item.call_id))
+        elif isinstance(item, ItemReference):
+            raise RuntimeError(f"{param}: item references are resolved before this")
         # A reasoning item is the model's own: it is not sent back to it.
     return [stamp_client_message(message) for message in messages]
 
@@ -180,6 +178,8 @@ def input_records(items: list[InputItem]) -> list[dict[str, Any]]:
         elif isinstance(item, FunctionCallOutputItem):
             record["id"] = item.id or new_id("fco")
             record["status"] = "completed"
+        elif isinstance(item, ItemReference):
+            raise RuntimeError("item references are resolved before this")
         else:
             record["id"] = item.id or new_id("rs")
         records.append(record)

@@ -132,10 +132,26 @@ class ReasoningItem(_Wire):
     summary: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ItemReference(_Wire):
+    """`{"type": "item_reference", "id": ...}`: an item of a stored response of the caller.
+
+    `ResponsesService.resolve` puts the item it names in its place, before anything else
+    reads the input.
+    """
+
+    type: Literal["item_reference"] | None = "item_reference"
+    id: str = Field(min_length=1)
+
+
 def _item_kind(value: Any) -> str | None:
-    """An item's type; a message may leave it out (OpenAI's `EasyInputMessage`)."""
+    """An item's type; a message may leave it out (OpenAI's `EasyInputMessage`).
+
+    So may a reference: `{"id": ...}` alone, or with `"type": null`.
+    """
     if isinstance(value, dict):
         kind = value.get("type", "message")
+        if (kind is None or "type" not in value) and "role" not in value and "id" in value:
+            return "item_reference"
         return kind if isinstance(kind, str) else None
     return None
 
@@ -144,16 +160,27 @@ InputItem = Annotated[
     Annotated[MessageItem, Tag("message")]
     | Annotated[FunctionCallItem, Tag("function_call")]
     | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
-    | Annotated[ReasoningItem, Tag("reasoning")],
+    | Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[ItemReference, Tag("item_reference")],
     Discriminator(
         _item_kind,
         custom_error_type="unsupported_item",
         custom_error_message=(
-            "Only message, function_call, function_call_output and reasoning items are supported"
+            "Only message, function_call, function_call_output, reasoning and "
+            "item_reference items are supported"
         ),
     ),
 ]
 """One item of `input`; its `type` picks its model."""
+
+StoredItem = Annotated[
+    Annotated[MessageItem, Tag("message")]
+    | Annotated[FunctionCallItem, Tag("function_call")]
+    | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
+    | Annotated[ReasoningItem, Tag("reasoning")],
+    Discriminator(_item_kind),
+]
+"""An item of a stored response, as an `item_reference` brings it back."""
 
 
 def _input_kind(value: Any) -> str | None:
@@ -204,7 +231,21 @@ class TextConfig(_Wire):
     """`text`: the answer's format (`text`, `json_object`, `json_schema`) and verbosity."""
 
     format: dict[str, Any] | None = None
-    verbosity: str | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    """Passed on as the chat door passes its `verbosity` (to providers speaking OpenAI's API)."""
+
+
+class ReasoningConfig(_Wire):
+    """`reasoning`: how hard a reasoning model thinks, and the summary it gives.
+
+    `effort` is passed on as the chat door passes its `reasoning_effort` (to providers
+    speaking OpenAI's API); the summary's form is the provider's own (SHOW_REASONING says
+    whether reasoning is shown at all).
+    """
+
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
 Metadata = dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]]
@@ -254,13 +295,23 @@ class CreateResponseRequest(_Wire):
     max_tool_calls: Any = None
     moderation: Any = None
     prompt: Any = None
-    reasoning: Any = None
     top_logprobs: Any = None
+    reasoning: ReasoningConfig | None = None
 
     @property
     def stored(self) -> bool:
         """Whether the response is kept (`store` defaults to true, as on OpenAI)."""
         return self.store is not False
+
+    @property
+    def openai_params(self) -> dict[str, Any]:
+        """`reasoning.effort` and `text.verbosity` in the chat door's form (when set)."""
+        params: dict[str, Any] = {}
+        if self.reasoning is not None and self.reasoning.effort is not None:
+            params["reasoning_effort"] = self.reasoning.effort
+        if self.text is not None and self.text.verbosity is not None:
+            params["verbosity"] = self.text.verbosity
+        return params
 
     @property
     def items(self) -> list[InputItem]:

@@ -20,8 +20,9 @@ from server.deps import (
 from server.disconnect import ClosingStreamingResponse, until_disconnect
 from server.errors import OpenAIHTTPError
 from server.event_pump import EventPump
+from server.responses.options import not_found
 from server.responses.protocol import CreateResponseRequest
-from server.responses.service import ResponsesService, not_found, response_id
+from server.responses.service import ResponsesService, response_id
 from server.responses.streaming import response_events
 from server.responses.wire import (
     CREATE_RESPONSES,
@@ -30,7 +31,6 @@ from server.responses.wire import (
     ResponseItemList,
     ResponseObject,
 )
-from server.threads import THREAD_HEADER
 
 router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authenticate)])
 
@@ -67,10 +67,11 @@ async def create_response(
 ) -> Response:
     """Create a response, streamed as OpenAI's Responses events when `stream` is true."""
     service.validate(body)
+    body = await service.resolve(body)
     previous = await service.previous(body)
     rid = response_id()
     thread = service.thread_for(body, previous, rid)
-    headers = {THREAD_HEADER: thread.client_id} if thread else {}
+    headers = dict(thread.header) if thread else {}
     async with AsyncExitStack() as held:
         if thread:
             await held.enter_async_context(state.locks.hold(thread.stored_id))

@@ -30,7 +30,19 @@ from server.errors import OpenAIHTTPError
 from server.ops.response_store import ResponseStore, StoredResponse
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
-from server.responses.protocol import CreateResponseRequest, FunctionTool, HostedTool
+from server.responses.options import (
+    REFUSED,
+    asked_reasoning,
+    asked_text,
+    chat_tool_choice,
+    function_tools,
+    not_found,
+    response_format,
+    unset,
+    unsupported,
+)
+from server.responses.protocol import CreateResponseRequest
+from server.responses.references import resolve_references
 from server.responses.wire import (
     FunctionToolOut,
     IncompleteDetails,
@@ -47,110 +59,6 @@ from server.runs import (
 )
 from server.settings import Settings
 from server.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
-
-REFUSED = (
-    "background",
-    "background_options",
-    "context_management",
-    "conversation",
-    "include",
-    "max_tool_calls",
-    "moderation",
-    "prompt",
-    "reasoning",
-    "top_logprobs",
-)
-"""OpenAI's parameters the service cannot honour: a 400 when set to anything but "unset"."""
-
-
-def _unset(value: Any) -> bool:
-    """None, false, 0, an empty list or object, or an object of nulls: asks for nothing."""
-    if isinstance(value, dict):
-        return all(item is None for item in value.values())
-    return value is None or value is False or value == 0 or value == []
-
-
-def not_found(response_id: str) -> OpenAIHTTPError:
-    """The 404 of an unknown (or deleted, unstored, another key's) response id."""
-    return OpenAIHTTPError(
-        404,
-        f"Response with id '{response_id}' not found.",
-        code=ErrorCode.RESPONSE_NOT_FOUND,
-        param="response_id",
-    )
-
-
-def _unsupported(message: str, param: str, *, value: bool = True) -> OpenAIHTTPError:
-    code = ErrorCode.UNSUPPORTED_VALUE if value else ErrorCode.UNSUPPORTED_PARAMETER
-    return OpenAIHTTPError(400, message, code=code, param=param)
-
-
-def response_format(request: CreateResponseRequest) -> dict[str, Any] | None:
-    """`text.format` as the chat door's `response_format` (None: plain text).
-
-    Raises:
-        OpenAIHTTPError: 400 for a format type other than text, json_object, json_schema.
-    """
-    fmt = (request.text.format if request.text else None) or {"type": "text"}
-    kind = fmt.get("type")
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return {"type": "json_object"}
-    if kind == "json_schema":
-        if not isinstance(fmt.get("name"), str) or not isinstance(fmt.get("schema"), dict):
-            raise OpenAIHTTPError(
-                400,
-                "A json_schema format needs a 'name' and a 'schema' object.",
-                code=ErrorCode.INVALID_REQUEST,
-                param="text.format",
-            )
-        schema = {k: fmt[k] for k in ("name", "schema", "description", "strict") if k in fmt}
-        return {"type": "json_schema", "json_schema": schema}
-    raise _unsupported(f"text.format type '{kind}' is not supported.", "text.format.type")
-
-
-def function_tools(request: CreateResponseRequest) -> list[FunctionTool]:
-    """The request's function tools.
-
-    Raises:
-        OpenAIHTTPError: 400 `unsupported_value` for a tool type OpenAI hosts.
-    """
-    tools: list[FunctionTool] = []
-    for index, tool in enumerate(request.tools or []):
-        if isinstance(tool, HostedTool):
-            raise _unsupported(
-                f"Tool type '{tool.type}' is not supported: only function tools are, and "
-                "the client runs them (the server's own tools are offered beside them).",
-                f"tools[{index}].type",
-            )
-        tools.append(tool)
-    return tools
-
-
-def chat_tool_choice(request: CreateResponseRequest) -> str | dict[str, Any] | None:
-    """`tool_choice` in the chat door's form (`{"type": "function", "function": {...}}`).
-
-    Raises:
-        OpenAIHTTPError: 400 for a choice that names no function tool of the request, or a
-            kind of choice OpenAI's hosted tools need.
-    """
-    choice = request.tool_choice
-    if choice is None or isinstance(choice, str):
-        return choice
-    if choice.get("type") != "function":
-        raise _unsupported(
-            f"tool_choice type '{choice.get('type')}' is not supported.", "tool_choice.type"
-        )
-    name = choice.get("name")
-    if name not in {tool.name for tool in function_tools(request)}:
-        raise OpenAIHTTPError(
-            400,
-            f"tool_choice names '{name}', which is not a function in 'tools'.",
-            code=ErrorCode.INVALID_REQUEST,
-            param="tool_choice.name",
-        )
-    return {"type": "function", "function": {"name": name}}
 
 
 @dataclass(frozen=True)
@@ -206,14 +114,12 @@ class ResponsesService:
                 param=unknown,
             )
         for name in REFUSED:
-            if not _unset(getattr(request, name)):
-                raise _unsupported(
+            if not unset(getattr(request, name)):
+                raise unsupported(
                     f"The parameter '{name}' is not supported by this service.",
                     name,
                     value=False,
                 )
-        if request.text is not None and request.text.verbosity is not None:
-            raise _unsupported("text.verbosity is not supported.", "text.verbosity", value=False)
         if len(request.items) > self._settings.max_messages:
             raise OpenAIHTTPError(
                 400,
@@ -244,7 +150,16 @@ class ResponsesService:
             parallel_tool_calls=request.parallel_tool_calls,
             response_format=response_format(request),
             instructions=request.instructions,
+            openai_params=request.openai_params,
         )
+
+    async def resolve(self, request: CreateResponseRequest) -> CreateResponseRequest:
+        """The request with each `item_reference` replaced by the caller's item it names.
+
+        Raises:
+            OpenAIHTTPError: 400 `item_not_found` for a reference to no item of the caller.
+        """
+        return await resolve_references(request, self._store, self._caller)
 
     async def previous(self, request: CreateResponseRequest) -> StoredResponse | None:
         """The stored response `previous_response_id` names, or None when it names none.
@@ -403,7 +318,8 @@ class ResponsesService:
             previous_response_id=request.previous_response_id,
             store=request.stored,
             temperature=request.temperature,
-            text={"format": (request.text.format if request.text else None) or {"type": "text"}},
+            reasoning=asked_reasoning(request),
+            text=asked_text(request),
             tool_choice=request.tool_choice or "auto",
             tools=[
                 FunctionToolOut.model_validate(tool.model_dump())

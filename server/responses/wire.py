@@ -135,10 +135,10 @@ class FunctionToolOut(_Out):
 
 
 class Reasoning(_Out):
-    """`reasoning`: no effort or summary is asked for (`reasoning` is refused when set)."""
+    """`reasoning`: the effort and summary the request asked for, echoed (null: not asked)."""
 
-    effort: None = None
-    summary: None = None
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
 
 
 class ResponseObject(_Out):

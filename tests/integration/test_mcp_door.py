@@ -262,7 +262,10 @@ async def test_missing_and_wrong_keys_are_refused_with_401_before_mcp(
     ]:
         response = httpx.post(f"{app.url}/mcp", json=initialize, headers={**accept, **headers})
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == (
+            f'Bearer realm="agent-service", error="invalid_token", '
+            f'error_description="{response.json()["error"]["message"]}"'
+        )
         error = response.json()["error"]
         assert error["type"] == "authentication_error"
         assert error["code"] == code

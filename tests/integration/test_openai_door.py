@@ -21,7 +21,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault, Reply, ToolCallSpec
-from tests.helpers import WEATHER_TOOL, thread_messages
+from tests.helpers import WEATHER_TOOL, settled_messages, thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -194,7 +194,7 @@ def test_openapi_declares_the_wire_the_routes_send(
     chunk_schema = item["properties"]["data"]["contentSchema"]
     assert chunk_schema["title"] == "ChatCompletionChunk"
     assert "$ref" not in json.dumps(chunk_schema)  # stands alone inside the document
-    errors = {"400", "401", "404", "409", "413", "422", "429", "500", "502", "503"}
+    errors = {"400", "401", "403", "404", "409", "413", "415", "422", "429", "500", "502", "503"}
     assert set(chat) == {"200"} | errors
     assert {status: ref(chat[status]) for status in errors} == dict.fromkeys(
         errors, "ErrorResponse"
@@ -559,7 +559,7 @@ async def test_disconnect_mid_stream_cancels_the_run_and_the_upstream_request(
             if '"content":"w' in line:
                 break
     assert await asyncio.to_thread(primary.wait_for_disconnects, 1, 5.0)
-    stored = await thread_messages(settings, "gone")
+    stored = await settled_messages(settings, "gone")
     assert [m.type for m in stored] == ["human"]  # no half-written answer
     # max_retries: a 409 while the cancelled run is still closing is retried, as the SDK does.
     client = openai.OpenAI(

@@ -11,4 +11,5 @@ KIND = ProviderSpec(
     api_key=EnvSetting("ANTHROPIC_API_KEY", required=True),
     base_url=EnvSetting("ANTHROPIC_BASE_URL"),
     default_base_url=None,  # the anthropic SDK's own
+    tool_choice="anthropic",  # `any`, or a tool's name
 )

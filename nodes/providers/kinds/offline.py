@@ -28,5 +28,6 @@ KIND = ProviderSpec(
     kind="offline",
     open=OfflineModels,
     single_model="offline",
-    openai_tool_choice=True,  # a forced tool is called here as a real model would call it
+    tool_choice="openai",  # a forced tool is called here as a real model would call it
+    openai_response_format=True,  # and a JSON schema is answered with an instance of it
 )

@@ -12,5 +12,5 @@ KIND = ProviderSpec(
     base_url=EnvSetting("OPENAI_BASE_URL"),
     default_base_url=None,  # the openai SDK's own
     speaks_openai=True,
-    openai_tool_choice=True,
+    tool_choice="openai",
 )

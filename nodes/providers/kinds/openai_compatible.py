@@ -11,5 +11,5 @@ KIND = ProviderSpec(
     api_key=EnvSetting("OPENAI_COMPATIBLE_API_KEY"),
     base_url=EnvSetting("OPENAI_COMPATIBLE_BASE_URL", required=True),
     speaks_openai=True,
-    openai_tool_choice=True,
+    tool_choice="openai",
 )

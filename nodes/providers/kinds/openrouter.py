@@ -12,5 +12,5 @@ KIND = ProviderSpec(
     base_url=EnvSetting("OPENROUTER_BASE_URL"),
     default_base_url="https://openrouter.ai/api/v1",
     speaks_openai=True,
-    openai_tool_choice=True,
+    tool_choice="openai",
 )

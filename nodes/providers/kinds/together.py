@@ -12,5 +12,5 @@ KIND = ProviderSpec(
     base_url=EnvSetting("TOGETHER_BASE_URL"),
     default_base_url="https://api.together.xyz/v1",
     speaks_openai=True,
-    openai_tool_choice=True,
+    tool_choice="openai",
 )

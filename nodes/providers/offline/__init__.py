@@ -2,6 +2,8 @@
 
 What it does, in order, for the latest message:
 
+- a fill-in-the-middle request (`/v1/completions` with a `suffix`): completes the word at the
+  cursor from the document's own words, else inserts nothing (`infill`);
 - after tool results: answers from them ("17 * 23 = 391");
 - a chat-UI background task (`### Task:`): a small JSON answer (title, tags, follow-ups);
 - "use <tool> key=value ...": calls any offered tool by name (plugins included) with those
@@ -30,18 +32,25 @@ client tests written against it hold against a real model too:
   picks or else the one whose name and description best match the text, `"none"` calls none.
   Arguments satisfy the tool's JSON schema (`nodes.providers.offline.arguments`): required
   properties are read from the text where it can, typed defaults otherwise. After tool
-  results the model answers from them, as it would without `tool_choice` (forcing again would
-  loop until the tool budget runs out).
+  results a forced tool not yet called since the user's message is called (its arguments
+  read from the results: a function tool's result, then pydantic-ai's output tool); once
+  each has been called the model answers from the results (forcing again would loop until
+  the tool budget runs out).
 - `stop` cuts the text before the first stop sequence; `max_tokens` (or
   `max_completion_tokens`) cuts it after that many tokens, with `finish_reason` `length`.
   Tool calls are never cut: half a call helps no client.
+
+- `response_format` `json_schema` (`json_object`) makes the answer JSON valid under the
+  schema (the prompt's schema, or `{"answer": ...}`), filled from the text answer, the
+  computed number and the user's text (`nodes.providers.offline.structured`).
 
 Token usage counts words (a tool call: a quarter of its JSON's length).
 
 Modules: `model` (the LangChain chat model and its streaming), `reply` (the answer to a
 conversation), `rules` (which tool a user text calls), `tool_choice` (honouring
 `tool_choice`), `arguments` (tool arguments that satisfy a JSON schema, with `schema` and
-`coerce`).
+`coerce`), `infill` (fill-in-the-middle), `structured` (`response_format`;
+`instance_for_schema`, an instance of any JSON schema, built in `instance` with `scalars`).
 """
 
 from __future__ import annotations
@@ -49,13 +58,16 @@ from __future__ import annotations
 from nodes.providers.offline.model import OfflineChatModel
 from nodes.providers.offline.reply import NOT_CONFIGURED, offline_reply
 from nodes.providers.offline.rules import find_expression, plan_tool_call
+from nodes.providers.offline.structured import Hints, instance_for_schema
 from nodes.providers.offline.tool_choice import ToolOffer
 
 __all__ = [
     "NOT_CONFIGURED",
+    "Hints",
     "OfflineChatModel",
     "ToolOffer",
     "find_expression",
+    "instance_for_schema",
     "offline_reply",
     "plan_tool_call",
 ]

@@ -28,6 +28,7 @@ def _reply_to(
         tool_choice=options.get("tool_choice"),
         max_tokens=limit if isinstance(limit, int) else None,
         stop=stop or [],
+        response_format=options.get("response_format"),
     )
 
 
@@ -35,8 +36,8 @@ class OfflineChatModel(BaseChatModel):
     """LangChain chat model wrapping `offline_reply`; streams word by word.
 
     Call options reach it the way they reach any chat model: `bind_tools(tools,
-    tool_choice=...)` and `bind(max_tokens=..., stop=[...])`, or the same keywords on
-    `invoke`/`astream`.
+    tool_choice=...)` and `bind(max_tokens=..., stop=[...], response_format=...)`, or the
+    same keywords on `invoke`/`astream`.
     """
 
     @property

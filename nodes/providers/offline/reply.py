@@ -8,13 +8,28 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
 
 from nodes.images import has_image
 from nodes.messages import message_text
+from nodes.providers.offline.coerce import NUMBER, number_of
+from nodes.providers.offline.infill import gap_of, infill
 from nodes.providers.offline.rules import USE_TOOL
-from nodes.providers.offline.tool_choice import ToolOffer, choose_call, offered_tools
+from nodes.providers.offline.structured import Hints, structured_content
+from nodes.providers.offline.tool_choice import (
+    ToolOffer,
+    choose_call,
+    forced_after_results,
+    offered_tools,
+)
 from nodes.tools.knowledge import KNOWLEDGE_TOOL
 
 NOT_CONFIGURED = (
@@ -108,6 +123,24 @@ def _image_note(messages: Sequence[BaseMessage]) -> str | None:
     return CANNOT_SEE_IMAGES if latest is not None and has_image(latest.content) else None
 
 
+def _computed(messages: Sequence[BaseMessage]) -> int | float | None:
+    """The calculator's result among the latest tool results, if it gave a number."""
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            break
+        if message.name == "calculator" and message.status != "error":
+            text = message_text(message).strip()
+            if NUMBER.fullmatch(text):
+                return number_of(text)
+    return None
+
+
+def _question(messages: Sequence[BaseMessage]) -> str:
+    """The latest user message's text."""
+    latest = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    return message_text(latest) if latest is not None else ""
+
+
 def _call_id(name: str, args: dict[str, Any], position: int) -> str:
     digest = hashlib.sha256(f"{position}:{name}:{json.dumps(args, sort_keys=True)}".encode())
     return f"call_{digest.hexdigest()[:24]}"
@@ -137,6 +170,7 @@ def offline_reply(
     tool_choice: object = None,
     max_tokens: int | None = None,
     stop: Sequence[str] = (),
+    response_format: object = None,
 ) -> AIMessage:
     """The deterministic answer of the offline model to a conversation.
 
@@ -147,14 +181,24 @@ def offline_reply(
         tool_choice: OpenAI's `tool_choice` (see the module docstring).
         max_tokens: Most words of text to produce; more ends with `finish_reason` `length`.
         stop: Sequences before which the text ends.
+        response_format: OpenAI's `response_format`: a `json_object` or `json_schema` turns
+            the text answer into JSON of that shape (`nodes.providers.offline.structured`).
     """
     offered = {} if tool_choice == "none" else offered_tools(tools)
     last = messages[-1] if messages else None
     tool_calls: list[ToolCall] = []
     content = NOT_CONFIGURED
     note = _image_note(messages)
-    if isinstance(last, ToolMessage):
-        content = _answer_from_tools(messages)
+    gap = gap_of(messages)
+    if gap is not None:
+        content, note = infill(*gap), None  # pasted into the user's document as it is
+    elif isinstance(last, ToolMessage):
+        still = forced_after_results(messages, offered, tool_choice)
+        if still is not None:
+            still["id"] = _call_id(still["name"], still["args"], len(messages))
+            tool_calls, content = [still], ""
+        else:
+            content = _answer_from_tools(messages)
     elif isinstance(last, HumanMessage):
         text = message_text(last)
         if text.lstrip().startswith("### Task:"):
@@ -171,6 +215,10 @@ def offline_reply(
     if note is not None and not tool_calls:
         # Said first, then the answer to the text (a tool call's answer comes after it).
         content = f"{note}\n\n{content}" if content else note
+    if not tool_calls:
+        hints = Hints(text=content, number=_computed(messages), question=_question(messages))
+        prompt = [message_text(m) for m in messages if isinstance(m, SystemMessage | HumanMessage)]
+        content = structured_content(response_format, hints, prompt) or content
     content, cut_short = _limit(content, max_tokens, stop)
     input_tokens = _count_words(messages)
     output_tokens = len(content.split()) + sum(len(json.dumps(c["args"])) // 4 for c in tool_calls)

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import ToolCall
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 
+from nodes.messages import message_text
 from nodes.providers.offline.arguments import arguments_for
 from nodes.providers.offline.rules import USE_TOOL, plan_tool_call
 
@@ -91,3 +92,35 @@ def choose_call(
         return _fit(*plan, text, offered), True
     name = _best_match(text, offered) if forced == _ANY_TOOL else forced
     return _fit(name, {}, text, offered), True
+
+
+def forced_after_results(
+    messages: Sequence[BaseMessage], offered: Mapping[str, Mapping[str, Any]], tool_choice: object
+) -> ToolCall | None:
+    """The call `tool_choice` still obliges after tool results, or None: answer from them.
+
+    A forced tool not yet called since the user's message is called now (`required`: the
+    one whose definition best matches the results), its arguments read from the results and
+    the user's text; pydantic-ai's output tool after a function tool's result is one. Once
+    each candidate has been called the model answers: forcing again would loop until the
+    tool budget runs out.
+    """
+    forced = _forced_name(tool_choice, offered)
+    if forced is None:
+        return None
+    called: set[str] = set()
+    texts: list[str] = []
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            texts.append(message_text(message))
+            break
+        if isinstance(message, AIMessage):
+            called.update(call["name"] for call in message.tool_calls)
+        elif isinstance(message, ToolMessage):
+            texts.append(message_text(message))
+    candidates = list(offered) if forced == _ANY_TOOL else [forced]
+    left = {name: offered[name] for name in candidates if name not in called}
+    if not left:
+        return None
+    text = "\n".join(reversed(texts))
+    return _fit(_best_match(text, left), {}, text, offered)

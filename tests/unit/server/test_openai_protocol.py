@@ -62,6 +62,15 @@ def test_a_string_is_not_a_bool_or_a_number_and_a_number_is_not_a_string(
     assert {param for param, _ in errors} <= {field, f"{field}.50256"}
 
 
+def test_reasoning_effort_and_verbosity_are_passed_on_and_checked() -> None:
+    request = ChatCompletionRequest.model_validate(
+        body(reasoning_effort="low", verbosity="high", seed=3)
+    )
+    assert request.openai_params == {"seed": 3, "reasoning_effort": "low", "verbosity": "high"}
+    assert invalid(body(reasoning_effort="maximal")) == [("reasoning_effort", "literal_error")]
+    assert invalid(body(verbosity="loud")) == [("verbosity", "literal_error")]
+
+
 def test_a_tool_s_strict_flag_and_include_usage_are_strict_bools_too() -> None:
     tool = {"type": "function", "function": {"name": "f", "strict": "yes"}}
     assert invalid(body(tools=[tool])) == [("tools[0].function.strict", "bool_type")]

@@ -7,6 +7,8 @@ import json
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.auth import ANONYMOUS, Caller
+from server.json_scan import body_problem
 from server.sanitize import (
     MAX_JSON_DEPTH,
     BadBodyError,
@@ -14,8 +16,16 @@ from server.sanitize import (
     checked_body,
     needs_repair,
     repaired_body,
-    too_deep,
 )
+
+
+def too_deep(body: bytes) -> bool:
+    return body_problem(body) is not None
+
+
+def sanitizer(app: ASGIApp) -> SanitizeMiddleware:
+    """The middleware of an open service (every caller anonymous)."""
+    return SanitizeMiddleware(app, authenticate=lambda request: Caller(ANONYMOUS))
 
 
 def string(raw: bytes) -> bytes:
@@ -153,7 +163,7 @@ async def serve_once(
 
 async def test_the_app_reads_the_repaired_body_its_length_and_then_the_disconnect() -> None:
     inner = Recorder()
-    await serve_once(SanitizeMiddleware(inner), [b'{"content":"a\\ud8', b'00b"}'])
+    await serve_once(sanitizer(inner), [b'{"content":"a\\ud8', b'00b"}'])
 
     assert json.loads(inner.body) == {"content": "a\ufffdb"}
     assert inner.headers[b"content-length"] == str(len(inner.body)).encode()
@@ -163,7 +173,7 @@ async def test_the_app_reads_the_repaired_body_its_length_and_then_the_disconnec
 async def test_an_untouched_body_reaches_the_app_as_it_came() -> None:
     inner = Recorder()
     chunks = [b'{"content":"caf\\u00e9', b' \\ud83d\\ude00"}']
-    await serve_once(SanitizeMiddleware(inner), chunks)
+    await serve_once(sanitizer(inner), chunks)
 
     assert inner.body == b"".join(chunks)
     assert inner.headers[b"content-length"] == str(len(inner.body)).encode()
@@ -172,7 +182,7 @@ async def test_an_untouched_body_reaches_the_app_as_it_came() -> None:
 
 async def test_a_body_that_is_not_utf8_is_a_400_and_the_app_never_runs() -> None:
     inner = Recorder()
-    sent = await serve_once(SanitizeMiddleware(inner), [b'{"content":"\xff"}'])
+    sent = await serve_once(sanitizer(inner), [b'{"content":"\xff"}'])
 
     assert sent[0]["status"] == 400
     error = json.loads(sent[1]["body"])["error"]
@@ -184,10 +194,13 @@ async def test_a_body_that_is_not_utf8_is_a_400_and_the_app_never_runs() -> None
     assert inner.body == b""
 
 
-async def test_a_form_body_is_not_inspected() -> None:
+async def test_a_form_body_is_a_415_and_the_app_never_runs() -> None:
+    """The doors read every body as JSON (LangServe whatever its type): a form is refused."""
     inner = Recorder()
-    await serve_once(SanitizeMiddleware(inner), [b"a=\xff"], b"application/x-www-form-urlencoded")
-    assert inner.body == b"a=\xff"
+    sent = await serve_once(sanitizer(inner), [b"a=\xff"], b"application/x-www-form-urlencoded")
+    assert sent[0]["status"] == 415
+    assert json.loads(sent[1]["body"])["error"]["code"] == "unsupported_media_type"
+    assert inner.body == b""
 
 
 def test_nesting_deeper_than_the_limit_is_refused() -> None:

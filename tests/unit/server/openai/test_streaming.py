@@ -117,10 +117,16 @@ async def test_without_include_usage_there_is_no_usage_chunk_or_field() -> None:
 async def test_progress_is_reasoning_content_and_a_turn_without_text_still_has_role() -> None:
     decoded, _, _ = await frames([ProgressDelta("Route: model\n"), done(finish_reason="length")])
     assert deltas(decoded)[:2] == [
-        {"role": "assistant", "content": ""},
-        {"reasoning_content": "Route: model\n"},
+        {"role": "assistant", "content": None, "reasoning_content": "Route: model\n"},
+        {},
     ]
     assert decoded[-3]["choices"][0]["finish_reason"] == "length"
+
+
+async def test_an_empty_answer_still_opens_with_role_and_empty_content() -> None:
+    decoded, _, _ = await frames([done(finish_reason="stop")])
+    assert deltas(decoded)[0] == {"role": "assistant", "content": ""}
+    assert all(not delta for delta in deltas(decoded)[1:])
 
 
 async def test_pending_client_calls_are_tool_call_deltas_before_the_finish() -> None:
@@ -133,6 +139,13 @@ async def test_pending_client_calls_are_tool_call_deltas_before_the_finish() -> 
         (0, "c1", "get_weather"),
         (1, "c2", "lookup"),
     ]
+    # As OpenAI: the first tool call opens the message, with `content: null` (not "").
+    assert "tool_calls" in deltas(decoded)[0]  # no role chunk of its own before it
+    first, second = (d for d in deltas(decoded) if "tool_calls" in d)
+    assert (first["role"], first["content"]) == ("assistant", None)
+    assert list(first) == ["role", "content", "tool_calls"]
+    assert "content" not in second
+    assert "role" not in second
     assert json.loads(calls[0]["function"]["arguments"]) == {"city": "Oslo"}
     assert decoded[-3]["choices"][0]["finish_reason"] == "tool_calls"
 

@@ -56,7 +56,10 @@ def test_items_are_told_apart_by_type_and_a_message_may_leave_it_out() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"input": [{"type": "item_reference", "id": "msg_1"}]},
+        {"input": [{"type": "item_reference", "id": ""}]},
+        {"input": [{"type": "computer_call_output", "id": "cu_1"}]},
+        {"input": "hi", "reasoning": {"effort": "maximal"}},
+        {"input": "hi", "text": {"verbosity": "loud"}},
         {"input": []},
         {"input": 3},
         {"input": "hi", "stream": "yes"},
@@ -73,6 +76,25 @@ def test_items_are_told_apart_by_type_and_a_message_may_leave_it_out() -> None:
 def test_what_openai_refuses_is_a_validation_error(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         parse(**body)
+
+
+def test_references_reasoning_and_verbosity_are_read() -> None:
+    request = parse(
+        input=[
+            {"type": "item_reference", "id": "msg_1"},
+            {"id": "fc_1"},
+            {"id": "rs_1", "type": None},
+        ],
+        reasoning={"effort": "low", "summary": "auto"},
+        text={"verbosity": "high"},
+    )
+    assert [(type(item).__name__, item.id) for item in request.items] == [
+        ("ItemReference", "msg_1"),
+        ("ItemReference", "fc_1"),
+        ("ItemReference", "rs_1"),
+    ]
+    assert request.openai_params == {"reasoning_effort": "low", "verbosity": "high"}
+    assert parse(input="hi", reasoning={"summary": "auto"}).openai_params == {}
 
 
 def test_tools_are_function_tools_or_hosted_ones_to_refuse() -> None:
