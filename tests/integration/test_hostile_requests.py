@@ -341,15 +341,20 @@ def test_with_admin_keys_only_the_open_client_doors_still_refuse_cross_site_writ
 
 
 def write_routes(app: ServedApp) -> list[tuple[str, str]]:
-    """Every write route the app declares, path parameters filled in."""
+    """Every write route the app declares, path parameters filled in; and those it serves
+    without declaring: `/mcp`, and LangServe's `/agent/c/{config}/…` (the playground's)."""
     paths = httpx.get(f"{app.url}/openapi.json").json()["paths"]
     routes = [
-        (method.upper(), path.replace("{config_hash}", "x").replace("{", "").replace("}", ""))
+        (method.upper(), path.replace("{", "").replace("}", ""))
         for path, operations in paths.items()
         for method in operations
         if method.upper() in ("POST", "PUT", "PATCH", "DELETE")
     ]
-    return [*routes, ("POST", "/mcp")]
+    undeclared = [
+        ("POST", f"/agent/c/x/{name}")
+        for name in ("invoke", "batch", "stream", "stream_log", "stream_events")
+    ]
+    return [*routes, *undeclared, ("POST", "/mcp")]
 
 
 def test_every_write_route_is_refused_without_its_key_before_its_body_is_read(

@@ -182,9 +182,12 @@ async def test_on_postgresql_every_such_turn_is_stored_too(
             assert [c["args"] for c in calls] == [kept]
 
 
-async def test_the_agent_door_keeps_parsed_args_the_checkpointer_cannot_store_as_text(
+async def test_the_agent_door_refuses_parsed_args_no_encoder_can_write_back(
     settings: Settings, serve: Serve, primary: FakeUpstream
 ) -> None:
+    """On `/agent` the args arrive parsed: an integer beyond 64 bits is in the body itself,
+    which the sanitiser refuses before anything runs or is stored (`server.json_scan`); as
+    text in `function.arguments` on `/v1` it is kept as `__raw__` (the tests above)."""
     app = serve(settings)
     primary.script(Reply("answered"))
     history = [
@@ -204,10 +207,8 @@ async def test_the_agent_door_keeps_parsed_args_the_checkpointer_cannot_store_as
         f"{app.url}/agent/invoke", json={"input": {"messages": history}, "config": config}
     )
 
-    assert response.status_code == 200, response.text
-    assert response.json()["output"]["messages"][-1]["content"] == "answered"
-    kept = {"__raw__": '{"n": 18446744073709551616}'}
-    assert arguments_sent_upstream(primary) == kept
-    stored = await thread_messages(settings, "agent-args")
-    calls = [c for m in stored if m.type == "ai" for c in getattr(m, "tool_calls", [])]
-    assert [c["args"] for c in calls] == [kept]
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert "64 bits" in response.json()["error"]["message"]
+    assert primary.requests == []
+    assert await thread_messages(settings, "agent-args") == []
