@@ -31,7 +31,7 @@ const cases = {
     return {
       finishReason: choice.finish_reason,
       content: choice.message.content,
-      calls: choice.message.tool_calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
+      calls: (choice.message.tool_calls ?? []).map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
       streamed: {
         contents: deltas.map((d) => d.delta.content),
         names: deltas.flatMap((d) => (d.delta.tool_calls ?? []).map((c) => c.function?.name).filter(Boolean)),
