@@ -327,8 +327,8 @@ def node_project() -> Path:
     """tests/clients/node/ with its locked packages installed (`npm ci`, once a session)."""
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
-        missing = "npm" if npm is None else "node"
-        service_missing("Node.js 20+ (node and npm; apt-get install nodejs npm)", OSError(missing))
+        missing = OSError(f"{'npm' if npm is None else 'node'} is not on PATH")
+        service_missing("Node.js 20+ (node and npm: apt-get install nodejs npm)", missing)
     env = {**os.environ, "npm_config_update_notifier": "false", "NO_UPDATE_NOTIFIER": "1"}
     done = subprocess.run(  # noqa: S603 (a fixed command on the repository's own folder)
         [str(npm), "ci", "--no-audit", "--no-fund"],
