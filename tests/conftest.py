@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import gc
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,6 +69,21 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
 
 def pytest_enter_pdb() -> None:
     faulthandler.cancel_dump_traceback_later()  # a debugging session is never cut short
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Collect LangServe's clients where a test made some, in the main thread, between tests.
+
+    `RemoteRunnable` closes its HTTP clients from a `weakref.finalize` that starts a
+    `ThreadPoolExecutor`. Left to the cyclic collector, that finalizer can run in whatever
+    thread allocates next: seen inside a served app's `asyncio.to_thread`, while that thread
+    held `concurrent.futures`' global submit lock, which the finalizer's own `submit` then
+    waited for, for ever (the next app's start hung). Collected here, it runs where no lock
+    is held.
+    """
+    module = getattr(item, "module", None)
+    if module is not None and "RemoteRunnable" in vars(module):
+        gc.collect()
 
 
 def service_missing(what: str, error: Exception) -> None:
