@@ -92,7 +92,7 @@ bench-quick: install ## The benchmark's short form (under two minutes: C=1 and 8
 
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them
-	$(UV) run --frozen python -m server.ops.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)
+	$(UV) run --frozen python -m server.stores.retention --older-than $(OLDER_THAN) $(if $(DRY_RUN),--dry-run,)
 
 # The venv's python by its absolute path (no search path needed); `make install` first only
 # when there is no venv yet. VENV_PYTHON names another interpreter (the tests pass their own).

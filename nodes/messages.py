@@ -243,7 +243,7 @@ def client_message_id(content: Content | None = None) -> str:
     With `content` (what the client sent), the id also carries its `content_digest`. The id
     is what a node must keep to replace a message in the thread (`add_messages` replaces by
     id), so the digest stays with the message whatever a node does to its content, and
-    survives every checkpointer (see `server.reconcile`).
+    survives every checkpointer (see `server.turns.reconcile`).
     """
     random_part = uuid.uuid4().hex
     if content is None:

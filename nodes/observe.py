@@ -5,7 +5,7 @@ presence makes LangChain build a run manager, child managers and serialised payl
 every runnable of every step: about as much CPU as the rest of a turn's graph work. The
 nodes are wrapped instead (`observed`, in `graph/builder.py`), and report to the
 `TurnObserver` of their dependencies (`AgentDeps.observer`; None: nobody listens), which
-the server turns into metrics (`server.obs.turns`).
+the server turns into metrics (`server.telemetry.node_observer`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ search URL carries what a user asked. Every URL the service logs or shows (in `/
 in a tool's error, in a provider attempt's detail) goes through `redact_url`, and every
 message through `redact_urls`, which also finds the URLs that libraries put in their
 exceptions' text (httpx's "… for url '…'"). The log handler applies it to every record
-(`server.obs.logging`), third parties' included.
+(`server.telemetry.logging`), third parties' included.
 """
 
 from __future__ import annotations

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     gc.disable()
     import uvicorn
 
-    from server.obs.logging import library_level
-    from server.ops.drain import DrainingServer, drain_of
-    from server.slow_clients import server_options
+    from server.edge.slow_clients import server_options
+    from server.stores.drain import DrainingServer, drain_of
+    from server.telemetry.logging import library_level
 
     settings, app = _settings_and_app()
     gc.freeze()
@@ -57,19 +57,19 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         log_level=library_level(settings.log_level),  # uvicorn's loggers: never below INFO
         log_config=None,  # keep configure_logging's handler (JSON or text)
-        access_log=False,  # server.obs.middleware writes the access log, with the request id
+        access_log=False,  # server.telemetry.middleware writes the access log, with the request id
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         **server_options(settings),  # header size, header and body time (slow clients)
     )
-    # SIGTERM: /ready turns 503, in-flight streams finish (server/ops/drain.py), exit code 0.
+    # SIGTERM: /ready turns 503, in-flight streams finish (server/stores/drain.py), exit code 0.
     DrainingServer(config, drain=drain_of(app), delay=settings.shutdown_delay_seconds).run()
 
 
 def _settings_and_app() -> tuple[Settings, FastAPI]:
     """The settings, the logging they configure, and the app they build."""
     from server.app import create_app
-    from server.obs.logging import configure_logging
     from server.settings import Settings
+    from server.telemetry.logging import configure_logging
     from server.wiring import provider_catalogue
 
     settings = Settings()
@@ -90,12 +90,12 @@ def _serve_reloading() -> None:
     """Serve through uvicorn's reloader: this process watches, a worker serves `reloaded_app`.
 
     Without the drain of `DrainingServer` and the frozen heap: neither matters on a laptop.
-    The bounds on slow clients are the defaults (`server.slow_clients`).
+    The bounds on slow clients are the defaults (`server.edge.slow_clients`).
     """
     import uvicorn
 
-    from server.obs.logging import configure_logging, library_level
     from server.settings import Settings
+    from server.telemetry.logging import configure_logging, library_level
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)  # the reloader's own lines
@@ -112,7 +112,7 @@ def _serve_reloading() -> None:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # By name: the reloader hands its config to each worker (pickled), so the default
         # bounds on slow clients apply here, whatever MAX_HEADER_BYTES and the timeouts say.
-        http="server.slow_clients:GuardedHttpProtocol",
+        http="server.edge.slow_clients:GuardedHttpProtocol",
     )
 
 

@@ -5,24 +5,24 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from server.admin import admin, health, knowledge, metrics, usage_report
+from server.chat import routes as openai_routes
 from server.deps import door_caller
+from server.edge.body_limit import BodyLimitMiddleware
+from server.edge.page_headers import PageHeadersMiddleware
+from server.edge.sanitize import SanitizeMiddleware
 from server.errors import install_error_handlers
 from server.inspector.routes import FORM_PATHS as INSPECTOR_FORMS
 from server.inspector.routes import inspector_router
 from server.langserve.routes import mount_agent_routes, playground_link
 from server.lifespan import make_lifespan
-from server.limits import BodyLimitMiddleware
-from server.mcp.door import PATH as MCP_PATH
-from server.mcp.door import mount_mcp
-from server.obs.middleware import ObservabilityMiddleware
-from server.openai import routes as openai_routes
+from server.mcp_server.door import PATH as MCP_PATH
+from server.mcp_server.door import mount_mcp
 from server.openapi import install_openapi
-from server.operator import admin, health, knowledge, metrics, usage
-from server.ops.ratelimit import RateLimitHeaders
-from server.page_headers import PageHeadersMiddleware
 from server.responses import routes as responses_routes
-from server.sanitize import SanitizeMiddleware
 from server.settings import Settings
+from server.stores.ratelimit import RateLimitHeaders
+from server.telemetry.middleware import ObservabilityMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responses_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)
-    app.include_router(usage.router)
+    app.include_router(usage_report.router)
     app.include_router(knowledge.router)
     app.include_router(metrics.router)
     app.include_router(inspector_router(playground_link))

@@ -12,16 +12,16 @@ from fastapi import Depends, Request
 
 from graph.errors import ErrorCode
 from server.auth import Caller
+from server.edge.request_gate import route_path
 from server.errors import OpenAIHTTPError
 from server.knowledge.service import Knowledge
-from server.obs.metrics import Metrics
-from server.ops.cache import ResponseCache
-from server.ops.ratelimit import over_limit_message, subject_of
-from server.ops.response_store import ResponseStore
-from server.ops.usage import UsageLedger
-from server.ops.usage_store import month_start, next_month
-from server.request_gate import route_path
 from server.state import AppState
+from server.stores.cache import ResponseCache
+from server.stores.ratelimit import over_limit_message, subject_of
+from server.stores.response_store import ResponseStore
+from server.stores.usage_ledger import UsageLedger
+from server.stores.usage_table import month_start, next_month
+from server.telemetry.metrics import Metrics
 
 
 def app_state_of(request: Request) -> AppState:
@@ -107,7 +107,7 @@ def door_caller(request: Request) -> Caller:
     """The caller as the door of the request's path will check it, before the door runs.
 
     For the middleware that must know the caller before a door reads the body
-    (`server.sanitize`): the operator rule under `/admin`, the browser rule (the key cookie
+    (`server.edge.sanitize`): the operator rule under `/admin`, the browser rule (the key cookie
     too) under `/agent`, the client rule elsewhere. Nothing is stored on the request; the
     door's own dependency still decides.
 
@@ -161,7 +161,7 @@ async def guard_metrics(request: Request) -> None:
 async def rate_limit(request: Request, caller: CallerDep, state: AppStateDep) -> None:
     """A 429 when the caller is over its limit (after `authenticate`).
 
-    The decision is left in the request's state for `server.ops.ratelimit.RateLimitHeaders`.
+    The decision is left in the request's state for `server.stores.ratelimit.RateLimitHeaders`.
 
     Raises:
         OpenAIHTTPError: 429 `rate_limit_exceeded` with `Retry-After` and `x-ratelimit-*`.

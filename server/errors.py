@@ -21,8 +21,8 @@ from graph.errors import (
     ProviderRejectedError,
     ProviderStreamBrokenError,
 )
-from server.disconnect import ClientGone
 from server.store_errors import store_unavailable
+from server.turns.disconnect import ClientGone
 
 logger = logging.getLogger(__name__)
 

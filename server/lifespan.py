@@ -14,20 +14,20 @@ from graph.builder import build_graph
 from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.knowledge.opening import open_knowledge
-from server.obs.metrics import Metrics
-from server.obs.saver import InstrumentedSaver
-from server.obs.turns import TurnMetrics
-from server.obs.usage import UsageObserver
-from server.ops.budgets import BudgetPolicy
-from server.ops.checkpointer import connection_pool, open_checkpointer
-from server.ops.images import open_image_store
-from server.ops.locks import ThreadLocks
-from server.ops.mcp import open_mcp_servers
-from server.ops.resources import open_operations
-from server.ops.response_store import open_response_store
-from server.ops.usage import open_usage_ledger
 from server.settings import Settings
 from server.state import AppState
+from server.stores.budgets import BudgetPolicy
+from server.stores.checkpointer import connection_pool, open_checkpointer
+from server.stores.images import open_image_store
+from server.stores.locks import ThreadLocks
+from server.stores.mcp_servers import open_mcp_servers
+from server.stores.resources import open_operations
+from server.stores.response_store import open_response_store
+from server.stores.usage_ledger import open_usage_ledger
+from server.telemetry.metrics import Metrics
+from server.telemetry.node_observer import TurnMetrics
+from server.telemetry.saver import InstrumentedSaver
+from server.telemetry.usage_observer import UsageObserver
 from server.wiring import build_agent_deps
 
 logger = logging.getLogger(__name__)

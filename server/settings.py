@@ -116,7 +116,7 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     """`json`: one JSON object per line; `text`: readable lines; `auto`: text on a terminal."""
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
-    """A request line and headers over this many bytes get 431 (`server/slow_clients.py`)."""
+    """A request line and headers over this many bytes get 431 (`server/edge/slow_clients.py`)."""
     header_timeout: float = Field(default=10.0, gt=0)
     """Seconds a request's line and headers may take to arrive, from the first byte (or the
     connection's opening); later: 408 and the connection closed."""

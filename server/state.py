@@ -15,14 +15,14 @@ from graph.builder import AgentGraph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
 from server.knowledge.service import Knowledge
-from server.obs.metrics import Metrics
-from server.ops.budgets import BudgetPolicy
-from server.ops.locks import ThreadLocks
-from server.ops.mcp import McpServers
-from server.ops.resources import Operations
-from server.ops.response_store import ResponseStore
-from server.ops.usage import UsageLedger
 from server.settings import Settings
+from server.stores.budgets import BudgetPolicy
+from server.stores.locks import ThreadLocks
+from server.stores.mcp_servers import McpServers
+from server.stores.resources import Operations
+from server.stores.response_store import ResponseStore
+from server.stores.usage_ledger import UsageLedger
+from server.telemetry.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,18 @@ class AppState:
     """The graph without one: a run that stores nothing."""
     keys: KeyRing
     ops: Operations
-    """Redis, response cache, rate limiter, cooldown store (`server.ops.resources`)."""
+    """Redis, response cache, rate limiter, cooldown store (`server.stores.resources`)."""
     locks: ThreadLocks
     """One run per thread, shared by every door (a second concurrent run gets 409)."""
     metrics: Metrics = field(default_factory=Metrics)
-    """This app's Prometheus instruments (its own registry), fed by `server.obs`."""
+    """This app's Prometheus instruments (its own registry), fed by `server.telemetry`."""
     usage: UsageLedger | None = None
     """Usage per key, alias and provider: the `usage` table's writer and reader."""
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""
     mcp: McpServers | None = None
-    """The MCP servers of MCP_SERVERS and their state (`server.ops.mcp`); None: none set."""
+    """The MCP servers of MCP_SERVERS and their state (`server.stores.mcp_servers`); None:
+    none set."""
     responses: ResponseStore | None = None
     """The Responses API's stored responses (the `responses` table), by id."""
     knowledge: Knowledge | None = None

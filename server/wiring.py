@@ -13,10 +13,10 @@ from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
 from nodes.tools.knowledge import KnowledgeBase, make_knowledge_tool
-from server.ops.mcp import McpServers
-from server.ops.resources import cooldown_store
 from server.provider_file import ProviderFileError
 from server.settings import Settings
+from server.stores.mcp_servers import McpServers
+from server.stores.resources import cooldown_store
 
 
 def provider_configs(settings: Settings) -> dict[str, ProviderConfig]:
@@ -75,9 +75,9 @@ def build_agent_deps(
 ) -> AgentDeps:
     """Every service the graph's nodes use, built from settings, over the given cooldowns.
 
-    `cooldowns` comes from `server.ops.resources.cooldown_store`, the app's shared store;
-    `images` from `server.ops.images.open_image_store` (None: threads store no images);
-    `mcp` from `server.ops.mcp.open_mcp_servers`, whose tools join the registry (now and
+    `cooldowns` comes from `server.stores.resources.cooldown_store`, the app's shared store;
+    `images` from `server.stores.images.open_image_store` (None: threads store no images);
+    `mcp` from `server.stores.mcp_servers.open_mcp_servers`, whose tools join the registry (now and
     whenever a server comes up); `knowledge` from `server.knowledge.opening.open_knowledge`
     (None: `knowledge_search` is not registered).
     """

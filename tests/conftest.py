@@ -16,8 +16,8 @@ import redis
 from psycopg import sql
 
 from server.app import create_app
+from server.edge.slow_clients import server_options
 from server.settings import Settings
-from server.slow_clients import server_options
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.postgres_cluster import PostgresCluster, pgserver_bindir
 from tests.fakes.redis_server import RedisProcess

@@ -9,8 +9,8 @@ from langchain_core.messages import BaseMessage
 
 from graph.builder import build_graph
 from nodes.deps import AgentDeps
-from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
 
 #: The Chat Completions parameters OpenAI's API reference marks nullable: `null` means unset.
 NULLABLE = [

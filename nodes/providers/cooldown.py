@@ -86,7 +86,7 @@ class InProcessCooldowns:
 
 
 class RedisGate(Protocol):
-    """The Redis connection as the cooldowns see it (`server.ops.redis.RedisLink`)."""
+    """The Redis connection as the cooldowns see it (`server.stores.redis.RedisLink`)."""
 
     client: Redis
     error_types: tuple[type[RedisError], ...]

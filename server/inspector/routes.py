@@ -6,7 +6,7 @@ once through the form of the 401 page, which keeps the key in an HttpOnly, SameS
 cookie for `/agent` (the playground then works with it too: `server.deps.browser_caller_of`).
 
 A caller sees only its own threads (their stored ids start with its namespace, see
-`server.threads`); another key's thread is a 404, like one that does not exist. Thread
+`server.turns.threads`); another key's thread is a 404, like one that does not exist. Thread
 contents are untrusted: the templates escape everything (jinja2's autoescape) and every
 text is cut at `server.inspector.timeline.TEXT_LIMIT` characters.
 """
@@ -26,10 +26,10 @@ from server.auth import ANONYMOUS, Caller
 from server.deps import KEY_COOKIE, app_state_of, browser_caller_of, same_origin
 from server.errors import OpenAIHTTPError
 from server.inspector.timeline import build_timeline, clip, message_view, updated_text
-from server.ops.thread_list import list_threads
 from server.state import AppState
-from server.thread_view import messages_of, read_history
-from server.threads import checked_thread_id, scoped_thread_id, unscoped_thread_id
+from server.stores.thread_list import list_threads
+from server.turns.history import messages_of, read_history
+from server.turns.threads import checked_thread_id, scoped_thread_id, unscoped_thread_id
 
 __all__ = [
     "FORM_PATHS",
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 PATH: Final = "/agent/inspect"
 FORM_PATHS: Final = (f"{PATH}/login", f"{PATH}/logout")
-"""The routes that take an HTML form, not JSON (`server.sanitize` lets their bodies pass)."""
+"""The routes that take an HTML form, not JSON (`server.edge.sanitize` lets their bodies pass)."""
 PAGE_SIZE: Final = 20
 """Threads per page of the list (`?limit=` up to `MAX_PAGE_SIZE`)."""
 MAX_PAGE_SIZE: Final = 200
@@ -203,7 +203,7 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
 
 
 def _storable(thread_id: str) -> bool:
-    """Whether a door could have stored a thread of this id (`server.threads`); else none is."""
+    """Whether a door could have stored a thread of this id (see `server.turns.threads`)."""
     try:
         return checked_thread_id(thread_id, "thread_id") == thread_id
     except OpenAIHTTPError:

@@ -24,8 +24,8 @@ from typing import Any, Final
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from nodes.messages import message_text
-from server.ops.thread_list import checkpoint_time
-from server.thread_view import HistoryCheckpoint, messages_of, values_of
+from server.stores.thread_list import checkpoint_time
+from server.turns.history import HistoryCheckpoint, messages_of, values_of
 
 __all__ = [
     "TEXT_LIMIT",

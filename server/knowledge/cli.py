@@ -31,8 +31,8 @@ from server.knowledge.namespaces import NAMESPACE_HELP, parse_namespace
 from server.knowledge.opening import open_knowledge
 from server.knowledge.service import STORE_ERRORS, Knowledge
 from server.knowledge.store import DocumentInfo
-from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
 
 __all__ = ["IngestReport", "KnowledgeNotOpenedError", "ingest_path", "main", "prune"]
 

@@ -25,8 +25,8 @@ from server.knowledge.store import (
     EmbeddingsUnavailableError,
     VectorStore,
 )
-from server.ops.checkpointer import connection_pool
 from server.settings import Settings
+from server.stores.checkpointer import connection_pool
 
 __all__ = ["open_knowledge"]
 

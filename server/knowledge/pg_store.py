@@ -51,7 +51,7 @@ from server.knowledge.store import (
     EmbeddingSpec,
     StoredDocument,
 )
-from server.ops.checkpointer import Pool, once_more
+from server.stores.checkpointer import Pool, once_more
 
 __all__ = ["MAX_INDEXED_DIMENSION", "PostgresVectorStore", "vector_literal"]
 

@@ -9,7 +9,7 @@ so the request is admitted there, before any message is built, in the other door
 - the rate limit (`server.deps.rate_limit`; each input of a batch is one request), then the
   monthly budget (`server.deps.check_budget`): 429;
 - more than MAX_MESSAGES messages (a batch's inputs together): 400 `too_many_messages`
-  (`server.runs.check_message_count`).
+  (`server.turns.prepare.check_message_count`).
 
 A streaming route (`stream`, `stream_log`, `stream_events`) also takes the thread's lock
 before LangServe starts its response (`thread_lease`), so a busy thread is a 409, as on the
@@ -27,9 +27,9 @@ from graph.errors import ErrorCode
 from server.auth import Caller
 from server.deps import check_budget, rate_limit
 from server.errors import OpenAIHTTPError
-from server.ops.locks import ThreadLease
-from server.runs import check_message_count
 from server.state import AppState
+from server.stores.locks import ThreadLease
+from server.turns.prepare import check_message_count
 
 __all__ = ["STREAMING_ROUTES", "admit", "lease_of", "thread_lease"]
 

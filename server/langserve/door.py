@@ -3,8 +3,8 @@
 The compiled graphs are opened by the lifespan, after `add_routes` has to be given a runnable.
 So the routes serve `AgentDoor`, a small runnable that owns no graph: for each request, the
 routes' config modifier (which sees the request) decides a `DoorRun` and puts it in the run's
-config, and `AgentDoor` runs it through the shared run kit (`server.runs`): the thread's lock,
-reconciliation of the input with the stored thread, then the graph.
+config, and `AgentDoor` runs it through the shared run kit (`server.turns.prepare`): the thread's
+lock, reconciliation of the input with the stored thread, then the graph.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from graph.context import Context
 from nodes.images import ImageStore
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
-from server.ops.locks import ThreadLease, ThreadLocks
-from server.reconcile import stamp_client_messages
-from server.runs import PreparedRun, prepare_run, stateless_run
-from server.threads import ThreadRef
+from server.stores.locks import ThreadLease, ThreadLocks
+from server.turns.prepare import PreparedRun, prepare_run, stateless_run
+from server.turns.reconcile import stamp_client_messages
+from server.turns.threads import ThreadRef
 
 __all__ = ["RUN_KEY", "AgentDoor", "DoorRun"]
 
@@ -51,7 +51,7 @@ class DoorRun:
     durability: Durability = "exit"
     """When the run writes its checkpoints (CHECKPOINT_DURABILITY)."""
     images: ImageStore | None = None
-    """Where threads keep their images (`server.runs.prepare_run`)."""
+    """Where threads keep their images (`server.turns.prepare.prepare_run`)."""
     lease: ThreadLease | None = None
     """The thread's lock, taken already by a streaming route (its run releases it)."""
 

@@ -4,11 +4,11 @@ Every LangServe import of the service lives in `server.langserve`, so the door c
 replaced (LangServe is archived upstream) without touching anything else.
 
 Threads: `configurable.thread_id` in the request's config, else the thread headers (see
-`server.threads`), names the thread; it is namespaced by the caller's API key before it
+`server.turns.threads`), names the thread; it is namespaced by the caller's API key before it
 reaches the checkpointer. `configurable.checkpoint_id` with it runs from (or branches at) an
 earlier checkpoint. Without a thread id a run is stateless, as on `/v1`. On a thread the
 input's messages are reconciled with the stored thread exactly as on `/v1`
-(`server.runs.prepare_run`): a client may send only the new messages, or resend the whole
+(`server.turns.prepare.prepare_run`): a client may send only the new messages, or resend the whole
 conversation (the playground does), and an edited earlier message forks the thread.
 """
 
@@ -32,8 +32,8 @@ from server.langserve.admission import STREAMING_ROUTES, admit, lease_of, thread
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
 from server.langserve.threads import state_at
-from server.runs import run_context
-from server.threads import thread_of
+from server.turns.prepare import run_context
+from server.turns.threads import thread_of
 
 __all__ = ["PATH", "mount_agent_routes", "playground_link"]
 

@@ -2,7 +2,7 @@
 
 A developer who continues or branches a thread through the `/agent` door needs the
 checkpoint ids to branch from, and to see what each step wrote. Threads are read in the
-caller's namespace (`server.threads`), so a key only ever sees its own threads.
+caller's namespace (`server.turns.threads`), so a key only ever sees its own threads.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from graph.errors import ErrorCode
 from nodes.messages import message_text
 from server.deps import AppStateDep, BrowserCallerDep
 from server.errors import OpenAIHTTPError, error_responses
-from server.thread_view import checkpoint_id_of, messages_of, read_history
-from server.threads import checked_thread_id, scoped_thread_id
+from server.turns.history import checkpoint_id_of, messages_of, read_history
+from server.turns.threads import checked_thread_id, scoped_thread_id
 
 __all__ = [
     "CheckpointSummary",

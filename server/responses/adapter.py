@@ -1,6 +1,6 @@
 """Pure translation between Responses API items and the graph's LangChain messages.
 
-Input items become messages stamped as the client's (`server.reconcile.stamp_client_message`):
+Input items become messages stamped as the client's (`server.turns.reconcile.stamp_client_message`):
 `message` items by role, `function_call` items the tool calls of an assistant message (the
 ones in a row, and an assistant message before them, make one), `function_call_output`
 items tool messages. `reasoning` items are the model's own and are not sent back. A run's
@@ -29,7 +29,6 @@ from graph.state import Usage
 from nodes.images import standard_image
 from nodes.messages import tool_call_args
 from server.errors import OpenAIHTTPError
-from server.reconcile import stamp_client_message
 from server.responses.protocol import (
     ContentPart,
     FunctionCallItem,
@@ -52,6 +51,7 @@ from server.responses.wire import (
     ResponseUsage,
 )
 from server.responses.wire import OutputText as OutputTextOut
+from server.turns.reconcile import stamp_client_message
 
 
 def new_id(prefix: str) -> str:

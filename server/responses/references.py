@@ -15,8 +15,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from graph.errors import ErrorCode
 from server.errors import OpenAIHTTPError
-from server.ops.response_store import ResponseStore
 from server.responses.protocol import CreateResponseRequest, InputItem, ItemReference, StoredItem
+from server.stores.response_store import ResponseStore
 
 STORED_ITEM: TypeAdapter[StoredItem] = TypeAdapter(StoredItem)
 """Reads a stored item back as an input item."""

@@ -17,9 +17,7 @@ from server.deps import (
     rate_limit,
     within_budget,
 )
-from server.disconnect import ClosingStreamingResponse, until_disconnect
 from server.errors import OpenAIHTTPError
-from server.event_pump import EventPump
 from server.responses.options import not_found
 from server.responses.protocol import CreateResponseRequest
 from server.responses.service import ResponsesService, response_id
@@ -31,6 +29,8 @@ from server.responses.wire import (
     ResponseItemList,
     ResponseObject,
 )
+from server.turns.disconnect import ClosingStreamingResponse, until_disconnect
+from server.turns.pump import EventPump
 
 router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authenticate)])
 
@@ -112,7 +112,7 @@ async def retrieve_response(
 async def delete_response(
     response_id: str, store: ResponseStoreDep, caller: CallerDep
 ) -> DeletedResponse:
-    """Forget a stored response (its thread's checkpoints stay; see `server.ops.response_store`)."""
+    """Forget a stored response (its thread's checkpoints stay: `server.stores.response_store`)."""
     if not await store.delete(response_id, caller.key_id):
         raise not_found(response_id)
     return DeletedResponse(id=response_id)

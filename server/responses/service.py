@@ -1,7 +1,7 @@
 """Runs Responses API requests through the graph: the work behind the `/v1/responses` routes.
 
 A response id names a checkpoint. A response that is stored (`store` true, the default)
-records the thread its run was on and the checkpoint it ended on (`server.ops.response_store`);
+records the thread its run was on and the checkpoint it ended on (`server.stores.response_store`);
 `previous_response_id` continues from that checkpoint: the turn appends when it is still the
 thread's latest, and forks the thread from it when the thread has moved on since (an older
 response continued). Without `previous_response_id` a stored response starts a new thread,
@@ -25,9 +25,7 @@ from graph.errors import ErrorCode
 from graph.state import InputState
 from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue
-from server import turn
 from server.errors import OpenAIHTTPError
-from server.ops.response_store import ResponseStore, StoredResponse
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
 from server.responses.options import (
@@ -49,16 +47,18 @@ from server.responses.wire import (
     ResponseError,
     ResponseObject,
 )
-from server.run_events import StreamEvent, final_reasoning, final_text, pending_tool_calls
-from server.runs import (
+from server.settings import Settings
+from server.stores.response_store import ResponseStore, StoredResponse
+from server.turns import run as turn
+from server.turns.events import StreamEvent, final_reasoning, final_text, pending_tool_calls
+from server.turns.prepare import (
     PreparedRun,
     prepare_run,
     refuse_image_references,
     require_answerable,
     run_context,
 )
-from server.settings import Settings
-from server.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
+from server.turns.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
 
 
 @dataclass(frozen=True)

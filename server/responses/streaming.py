@@ -24,7 +24,6 @@ import psycopg
 
 from graph.errors import AgentError
 from server.errors import STORE_UNAVAILABLE_MESSAGE
-from server.event_pump import EventPump
 from server.responses.adapter import new_id
 from server.responses.service import ResponsesService, Turn
 from server.responses.wire import (
@@ -48,9 +47,10 @@ from server.responses.wire import (
     TextDeltaEvent,
     TextDoneEvent,
 )
-from server.run_events import ReasoningDelta, TextDelta, TurnDone, final_text
-from server.run_events import StreamEvent as RunEvent
 from server.store_errors import store_unavailable
+from server.turns.events import ReasoningDelta, TextDelta, TurnDone, final_text
+from server.turns.events import StreamEvent as RunEvent
+from server.turns.pump import EventPump
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from graph.prompts import FILL_HERE, FILL_IN_THE_MIDDLE, SYSTEM_PROMPT
 from server.auth import digest
-from server.openai import wire
+from server.chat import wire
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp

@@ -28,8 +28,8 @@ from server.knowledge.opening import open_knowledge
 from server.knowledge.pg_store import PostgresVectorStore
 from server.knowledge.service import Document, Knowledge
 from server.knowledge.store import EmbeddingMismatchError
-from server.ops.checkpointer import connection_pool, open_checkpointer
 from server.settings import Settings
+from server.stores.checkpointer import connection_pool, open_checkpointer
 from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp

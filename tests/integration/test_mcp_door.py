@@ -47,7 +47,7 @@ def on_fake(make_settings: SettingsFactory, upstream: FakeUpstream, **extra: Any
 
 
 def stored(thread_id: str, key: str = KEY) -> str:
-    """The id a key's thread is checkpointed under (`server.threads.scoped_thread_id`)."""
+    """The id a key's thread is checkpointed under (`server.turns.threads.scoped_thread_id`)."""
     return f"{key_id(digest(key))}:{thread_id}"
 
 

@@ -15,8 +15,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from graph.errors import ErrorCode
+from server.chat import wire
 from server.errors import ErrorResponse
-from server.openai import wire
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
@@ -450,7 +450,7 @@ async def test_open_webui_history_edit_and_regenerate_land_on_forks(
 
     # Every branch is still in the thread's checkpoint history.
     from graph.builder import build_graph
-    from server.ops.checkpointer import open_checkpointer
+    from server.stores.checkpointer import open_checkpointer
 
     seen: set[str] = set()
     async with open_checkpointer(settings) as saver:

@@ -18,9 +18,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.ops import checkpointer as checkpointer_module
-from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
+from server.stores import checkpointer as checkpointer_module
+from server.stores.checkpointer import open_checkpointer
 from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp

@@ -15,10 +15,10 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 
-from server.ops.checkpointer import open_checkpointer
-from server.ops.response_store import StoredResponse, open_response_store
-from server.ops.retention import parse_duration, purge
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
+from server.stores.response_store import StoredResponse, open_response_store
+from server.stores.retention import parse_duration, purge
 from tests.conftest import SettingsFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_the_command_prints_a_json_report(
 
     def command(*args: str) -> dict[str, Any]:
         done = subprocess.run(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "server.ops.retention", "--older-than", "30d", *args],
+            [sys.executable, "-m", "server.stores.retention", "--older-than", "30d", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -1,6 +1,6 @@
 """Slow and oversized clients over raw sockets: bounded head size, head time and body time.
 
-The service is served as `python -m server` serves it (`server.slow_clients.server_options`,
+The service is served as `python -m server` serves it (`server.edge.slow_clients.server_options`,
 applied by the `serve` fixture), with small timeouts. Each test waits on the socket (for the
 server's answer or its closing), never on the clock.
 """
@@ -20,8 +20,8 @@ import openai
 import pytest
 
 from server.app import create_app
+from server.edge.slow_clients import guarded_protocol, limits_of, server_options
 from server.settings import Settings
-from server.slow_clients import guarded_protocol, limits_of, server_options
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Reply

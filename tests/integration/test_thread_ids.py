@@ -21,8 +21,8 @@ from langchain_core.messages import HumanMessage
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from server.ops.checkpointer import open_checkpointer
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.helpers import thread_messages
@@ -36,7 +36,7 @@ REFUSED_IDS = ["a\u202eb", "a\nb", "tab\there", "a\u2028b", "\ufeffbom", "x" * 2
 """Invalid: a bidi override, a line feed, a tab, a line separator, a BOM, too long."""
 
 EMPTY_IDS = ["", "   ", "\x00"]
-"""No thread: empty, blank, or only a NUL (`server.sanitize` drops a NUL from every body)."""
+"""No thread: empty, blank, or only a NUL (`server.edge.sanitize` drops a NUL from every body)."""
 
 
 @pytest.fixture

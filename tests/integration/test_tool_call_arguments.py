@@ -186,7 +186,7 @@ async def test_the_agent_door_refuses_parsed_args_no_encoder_can_write_back(
     settings: Settings, serve: Serve, primary: FakeUpstream
 ) -> None:
     """On `/agent` the args arrive parsed: an integer beyond 64 bits is in the body itself,
-    which the sanitiser refuses before anything runs or is stored (`server.json_scan`); as
+    which the sanitiser refuses before anything runs or is stored (`server.edge.json_scan`); as
     text in `function.arguments` on `/v1` it is kept as `__raw__` (the tests above)."""
     app = serve(settings)
     primary.script(Reply("answered"))

@@ -21,10 +21,10 @@ from pydantic import SecretStr
 
 from nodes.providers.registry import Price
 from server.auth import digest
-from server.ops.usage import FIRST_READ_TIMEOUT
-from server.ops.usage_store import month_start, next_month
 from server.settings import Settings
 from server.state import AppState
+from server.stores.usage_ledger import FIRST_READ_TIMEOUT
+from server.stores.usage_table import month_start, next_month
 from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp

@@ -5,11 +5,11 @@ lazy import cannot hide an inverted dependency. Layers, lowest first:
 
 0. `graph/`, `nodes/`: the agent itself; never imports `server`.
 1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
-2. `server/ops/`, `server/obs/`, `server/knowledge/`: stores, guards and instruments; no
+2. `server/stores/`, `server/telemetry/`, `server/knowledge/`: stores, guards and instruments; no
    door, no app state.
-3. `server/state.py`, `server/deps.py`, `server/runs.py`: the app's state and the run kit.
-4. the doors: `server/openai/`, `server/responses/`, `server/langserve/`, `server/mcp/`,
-   `server/inspector/` (the HTML thread inspector), and `server/operator/` (health, admin,
+3. `server/state.py`, `server/deps.py`, `server/turns/prepare.py`: the app's state and the run kit.
+4. the doors: `server/chat/`, `server/responses/`, `server/langserve/`, `server/mcp_server/`,
+   `server/inspector/` (the HTML thread inspector), and `server/admin/` (health, admin,
    metrics routes).
 5. composition: `server/wiring.py`, `server/lifespan.py`, `server/app.py`, the entry points.
 """
@@ -26,14 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("graph", "nodes", "server")
 
 DOORS = (
-    "server.openai",
+    "server.chat",
     "server.responses",
     "server.langserve",
-    "server.operator",
-    "server.mcp",
+    "server.admin",
+    "server.mcp_server",
     "server.inspector",
 )
-KIT = ("server.state", "server.deps", "server.runs", "server.turn")
+KIT = ("server.state", "server.deps", "server.turns")
+TURN_VOCABULARY = ("server.turns.threads", "server.turns.disconnect")
+"""What the edge and the error handlers name of the turn: thread ids, a client gone."""
 COMPOSITION = (
     "server.wiring",
     "server.lifespan",
@@ -62,9 +64,11 @@ def layer(module: str) -> int:
         return 5
     if _within(module, DOORS):
         return 4
+    if _within(module, TURN_VOCABULARY):
+        return 1
     if _within(module, KIT):
         return 3
-    if _within(module, ("server.ops", "server.obs", "server.knowledge")):
+    if _within(module, ("server.stores", "server.telemetry", "server.knowledge")):
         return 2
     return 1
 
@@ -80,7 +84,7 @@ def _imports(path: Path) -> set[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     first_party = {name for name in found if name.split(".")[0] in PACKAGES}
     modules = _modules()
-    # `from server.ops import health` names a module; `from server.x import f` names a
+    # `from server.stores import health` names a module; `from server.x import f` names a
     # function of module `server.x`: keep the longest prefix that is a module.
     resolved: set[str] = set()
     for name in first_party:
@@ -112,7 +116,7 @@ def _door(module: str) -> str | None:
 def test_the_layer_of_every_module_is_known() -> None:
     """The rules below see every module (a typo in a package name would hide one)."""
     modules = {_module(p) for p in _sources()}
-    assert {m for m in modules if m.startswith("server.openai.")}, "the /v1 door moved?"
+    assert {m for m in modules if m.startswith("server.chat.")}, "the /v1 door moved?"
     assert {m for m in modules if m.startswith("server.langserve.")}, "the /agent door moved?"
     assert set(KIT) <= modules
 
@@ -135,6 +139,6 @@ def test_no_door_imports_another_door() -> None:
 
 def test_the_rules_catch_an_inverted_import() -> None:
     """The check itself: what the old layout did is refused."""
-    assert layer("server.ops.cache") < layer("server.openai.service")
+    assert layer("server.stores.cache") < layer("server.chat.service")
     assert layer("graph.builder") < layer("server.wiring")
-    assert layer("server.operator.health") > layer("server.deps") > layer("server.ops.cache")
+    assert layer("server.admin.health") > layer("server.deps") > layer("server.stores.cache")

@@ -62,7 +62,7 @@ def test_every_name_the_table_places_in_a_file_is_there(row: str) -> None:
 
 def test_the_checks_see_what_they_check() -> None:
     """The parsing itself: a made-up path and a made-up name are caught."""
-    row = "| x | `server/nowhere.py`, `no_such_name` in `server/runs.py` | `tests/` |"
+    row = "| x | `server/nowhere.py`, `no_such_name` in `server/turns/prepare.py` | `tests/` |"
     assert [t for t in _paths(row) if not _exists(t)] == ["server/nowhere.py"]
-    assert _NAME_IN_FILE.findall(row) == [("no_such_name", "server/runs.py")]
-    assert "no_such_name" not in (ROOT / "server/runs.py").read_text()
+    assert _NAME_IN_FILE.findall(row) == [("no_such_name", "server/turns/prepare.py")]
+    assert "no_such_name" not in (ROOT / "server/turns/prepare.py").read_text()

@@ -23,7 +23,7 @@ from nodes.images import (
 )
 from nodes.messages import comparable_content, content_digest
 from nodes.providers.offline.reply import CANNOT_SEE_IMAGES, offline_reply
-from server.ops.images import SqliteImageStore
+from server.stores.images import SqliteImageStore
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 B64 = base64.b64encode(PNG).decode()

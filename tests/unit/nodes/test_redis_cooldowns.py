@@ -11,7 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from nodes.providers.cooldown import InProcessCooldowns, RedisCooldowns
-from server.ops.redis import RedisLink
+from server.stores.redis import RedisLink
 from tests.fakes.redis_server import RedisProcess
 
 pytestmark = pytest.mark.redis

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from nodes.messages import MAX_ARGUMENT_DEPTH, storable_args, tool_call_args
-from server.reconcile import stamp_client_message
+from server.turns.reconcile import stamp_client_message
 
 
 @pytest.mark.parametrize(

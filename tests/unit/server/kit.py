@@ -13,11 +13,11 @@ from langgraph.types import StateSnapshot
 
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
-from server.openai.protocol import ChatCompletionRequest
-from server.openai.service import ChatService
-from server.ops.resources import cooldown_store
+from server.chat.protocol import ChatCompletionRequest
+from server.chat.service import ChatService
 from server.settings import Settings
-from server.threads import ThreadRef
+from server.stores.resources import cooldown_store
+from server.turns.threads import ThreadRef
 from server.wiring import build_agent_deps
 
 

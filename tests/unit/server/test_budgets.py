@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from server.auth import ANONYMOUS, Caller, digest
-from server.ops.budgets import Budget, BudgetPolicy
-from server.ops.usage_store import Amount
+from server.stores.budgets import Budget, BudgetPolicy
+from server.stores.usage_table import Amount
 from tests.conftest import SettingsFactory
 
 KEY = digest("sk-a")[:16]

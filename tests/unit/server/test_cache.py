@@ -9,11 +9,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from nodes.messages import client_message_id
-from server.openai.cached import cache_key, lookup
-from server.openai.protocol import ChatCompletionRequest
-from server.ops.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
-from server.run_events import StreamEvent, TextDelta, TurnDone, final_text
-from server.threads import thread_of
+from server.chat.cached import cache_key, lookup
+from server.chat.protocol import ChatCompletionRequest
+from server.stores.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
+from server.turns.events import StreamEvent, TextDelta, TurnDone, final_text
+from server.turns.threads import thread_of
 from tests.conftest import SettingsFactory
 
 

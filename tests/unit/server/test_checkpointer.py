@@ -7,8 +7,8 @@ import psycopg_pool
 import pytest
 from psycopg import errors
 
-from server.ops.checkpointer import connection_kwargs, connection_lost
 from server.settings import Settings
+from server.stores.checkpointer import connection_kwargs, connection_lost
 
 
 @pytest.mark.parametrize(

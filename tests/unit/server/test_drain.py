@@ -8,7 +8,7 @@ import signal
 import uvicorn
 from fastapi import FastAPI
 
-from server.ops.drain import Drain, DrainingServer, drain_of
+from server.stores.drain import Drain, DrainingServer, drain_of
 
 
 def server(delay: float) -> tuple[DrainingServer, Drain]:

@@ -22,7 +22,6 @@ from graph.errors import (
     ProviderStreamBrokenError,
     ToolInputError,
 )
-from server.disconnect import ClientGone
 from server.errors import (
     STORE_RETRY_AFTER,
     OpenAIHTTPError,
@@ -30,6 +29,7 @@ from server.errors import (
     error_body,
     install_error_handlers,
 )
+from server.turns.disconnect import ClientGone
 
 
 def rejected(status: int | None, kind: ErrorKind = ErrorKind.BAD_REQUEST) -> ProviderRejectedError:

@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from nodes.images import StoredImage
-from server.ops.checkpointer import open_checkpointer
-from server.ops.images import PostgresImageStore, SqliteImageStore, open_image_store
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
+from server.stores.images import PostgresImageStore, SqliteImageStore, open_image_store
 from tests.conftest import SettingsFactory
 
 CAT = StoredImage("image/png", b"\x89PNG cat")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from server.errors import OpenAIHTTPError
-from server.ops.locks import ThreadLease, ThreadLocks
+from server.stores.locks import ThreadLease, ThreadLocks
 
 
 async def test_a_second_hold_of_a_busy_thread_is_a_409_to_retry() -> None:

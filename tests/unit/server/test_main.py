@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[3]
 #: The entry point up to serving: uvicorn's run is replaced so that the child returns.
 _CHILD = """
 import gc, json
-from server.ops import drain
+from server.stores import drain
 
 drain.DrainingServer.run = lambda self, *args, **kwargs: None
 import server.__main__ as entry

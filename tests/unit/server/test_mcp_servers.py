@@ -1,4 +1,5 @@
-"""MCP_SERVERS: its validation, the connections it makes, and `server.ops.mcp` at start."""
+"""MCP_SERVERS: its validation, the connections it makes, and `server.stores.mcp_servers` at
+start."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pydantic import ValidationError
 
 from graph.errors import ToolUnavailableError
 from nodes.tools import ToolRegistry
-from server.ops.mcp import McpServers, connection_of, open_mcp_servers
 from server.settings import McpHttpServer, McpStdioServer, Settings
+from server.stores.mcp_servers import McpServers, connection_of, open_mcp_servers
 from tests.conftest import SettingsFactory
 from tests.fakes.mcp_server import SCRIPT
 
@@ -80,7 +81,7 @@ async def test_a_server_that_cannot_start_is_down_and_its_calls_fail_at_once(
     settings = make_settings(
         mcp_servers={"gone": {"command": "/nonexistent/mcp-server"}}, mcp_retry_max_seconds=60
     )
-    with caplog.at_level(logging.WARNING, logger="server.ops.mcp"):
+    with caplog.at_level(logging.WARNING, logger="server.stores.mcp_servers"):
         async with open_mcp_servers(settings) as servers:
             assert servers is not None
             status = servers.status()

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from server.obs.logging import (
+from server.telemetry.logging import (
     JsonFormatter,
     RedactingFilter,
     RequestContextFilter,
@@ -26,9 +26,9 @@ from server.obs.logging import (
     hash_thread_id,
     library_level,
 )
-from server.obs.metrics import Metrics
-from server.obs.middleware import request_id_from, route_template
-from server.obs.saver import InstrumentedSaver
+from server.telemetry.metrics import Metrics
+from server.telemetry.middleware import request_id_from, route_template
+from server.telemetry.saver import InstrumentedSaver
 from tests.factories import make_deps, make_graph
 
 

@@ -8,9 +8,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import ValidationError
 
+from server.chat.adapter import chunk, completion, to_langchain
+from server.chat.protocol import ChatCompletionRequest
 from server.errors import error_param
-from server.openai.adapter import chunk, completion, to_langchain
-from server.openai.protocol import ChatCompletionRequest
 from tests.helpers import NULLABLE
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}

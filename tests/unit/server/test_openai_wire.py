@@ -4,7 +4,7 @@ The expected bytes were captured from the adapter before it was typed; they pin 
 are null and which are absent, the key order, and the escaping of each transport. The
 non-streamed answer and error bodies go out through Starlette's `JSONResponse` (UTF-8 as is);
 each SSE event is `json.dumps(payload, separators=(",", ":"))` (non-ASCII escaped), as
-`server/openai/routes.py` writes it.
+`server/chat/routes.py` writes it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from graph.errors import ErrorCode
 from graph.state import Usage
+from server.chat.adapter import chunk, completion, tool_call_deltas
 from server.errors import error_body
-from server.openai.adapter import chunk, completion, tool_call_deltas
 
 COMMON: dict[str, Any] = {"cid": "chatcmpl-1", "model": "m", "created": 1}
 USAGE = Usage(input_tokens=7, output_tokens=3, total_tokens=10)

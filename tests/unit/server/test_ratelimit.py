@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.ops.ratelimit import InProcessWindow, RateDecision
+from server.stores.ratelimit import InProcessWindow, RateDecision
 
 
 def test_the_limit_holds_within_a_window_and_frees_up_gradually() -> None:

@@ -12,8 +12,8 @@ from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.cooldown import InProcessCooldowns
 from nodes.providers.registry import provider_kinds
 from nodes.tools import ToolConfig, build_tool_registry
-from server.ops.resources import cooldown_store
 from server.settings import Settings
+from server.stores.resources import cooldown_store
 from server.wiring import (
     build_agent_deps,
     default_agent_deps,
@@ -184,7 +184,7 @@ def test_every_variable_in_env_example_is_a_setting() -> None:
     assert not unknown, f".env.example shows variables server/settings.py does not read: {unknown}"
 
 
-# --- cooldowns: built once, by server.ops.resources.cooldown_store ---------------------------
+# --- cooldowns: built once, by server.stores.resources.cooldown_store ---------------------------
 
 
 def test_the_graph_uses_the_cooldown_store_it_is_given() -> None:

@@ -11,8 +11,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
-from server.ops.checkpointer import open_checkpointer
-from server.ops.thread_list import ThreadRow, checkpoint_time, list_threads
+from server.stores.checkpointer import open_checkpointer
+from server.stores.thread_list import ThreadRow, checkpoint_time, list_threads
 from tests.conftest import SettingsFactory
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from server.ops.checkpointer import open_checkpointer
-from server.ops.usage import ModelCall, UsageLedger, open_usage_ledger
-from server.ops.usage_store import Amount, SqliteUsageStore, month_start, next_month
+from server.stores.checkpointer import open_checkpointer
+from server.stores.usage_ledger import ModelCall, UsageLedger, open_usage_ledger
+from server.stores.usage_table import Amount, SqliteUsageStore, month_start, next_month
 from tests.conftest import SettingsFactory
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)

@@ -14,10 +14,10 @@ from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER
 from graph.state import State
 from nodes.deps import AgentDeps
 from nodes.providers.registry import Price
-from server.obs.metrics import Metrics
-from server.obs.usage import UsageObserver
-from server.ops.usage import UsageLedger
-from server.ops.usage_store import Amount, month_start, open_sqlite_usage_store
+from server.stores.usage_ledger import UsageLedger
+from server.stores.usage_table import Amount, month_start, open_sqlite_usage_store
+from server.telemetry.metrics import Metrics
+from server.telemetry.usage_observer import UsageObserver
 
 PRICE = Price(input_per_million=3.0, output_per_million=15.0)
 

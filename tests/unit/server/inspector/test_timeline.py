@@ -17,9 +17,9 @@ from server.inspector.timeline import (
     clip,
     message_view,
 )
-from server.runs import prepare_run, run_context
-from server.thread_view import HistoryCheckpoint, read_history
-from server.threads import ThreadRef
+from server.turns.history import HistoryCheckpoint, read_history
+from server.turns.prepare import prepare_run, run_context
+from server.turns.threads import ThreadRef
 from tests.unit.server.kit import Chat
 
 THREAD = ThreadRef("t", "key:t", delta=True)

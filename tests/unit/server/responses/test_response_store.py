@@ -8,8 +8,8 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 
-from server.ops.checkpointer import open_checkpointer
-from server.ops.response_store import (
+from server.stores.checkpointer import open_checkpointer
+from server.stores.response_store import (
     PostgresResponseStore,
     SqliteResponseStore,
     StoredResponse,

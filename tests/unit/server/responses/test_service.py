@@ -12,13 +12,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import build_graph
 from server.errors import OpenAIHTTPError
-from server.ops.checkpointer import open_checkpointer
-from server.ops.resources import cooldown_store
-from server.ops.response_store import ResponseStore, StoredResponse, open_response_store
 from server.responses.protocol import CreateResponseRequest
 from server.responses.service import ResponsesService, response_id
 from server.responses.wire import ResponseObject
 from server.settings import Settings
+from server.stores.checkpointer import open_checkpointer
+from server.stores.resources import cooldown_store
+from server.stores.response_store import ResponseStore, StoredResponse, open_response_store
 from server.wiring import build_agent_deps
 from tests.conftest import SettingsFactory
 

@@ -15,12 +15,12 @@ from pydantic import TypeAdapter
 from graph.context import Context
 from graph.errors import AllProvidersFailedError
 from nodes.messages import client_message_id
-from server.event_pump import EventPump
 from server.responses.protocol import CreateResponseRequest
 from server.responses.service import ResponsesService, Turn
 from server.responses.streaming import SERVER_ERROR_MESSAGE, response_events
-from server.run_events import ReasoningDelta, StreamEvent, TextDelta, TurnDone
-from server.runs import PreparedRun
+from server.turns.events import ReasoningDelta, StreamEvent, TextDelta, TurnDone
+from server.turns.prepare import PreparedRun
+from server.turns.pump import EventPump
 from tests.conftest import SettingsFactory
 
 EVENT = TypeAdapter(ResponseStreamEvent)

@@ -1,5 +1,0 @@
-"""The operators' door: `/health`, `/ready`, `/metrics` and `/admin`.
-
-Routes like the other doors (they read the app's state through `server.deps`), kept apart
-from `server.ops` and `server.obs`, which the app's state itself is built from.
-"""

@@ -1,0 +1,131 @@
+"""One run per thread at a time: a second request on a busy thread gets 409.
+
+The lock lives in-process, and also in Redis when it is configured so that every replica
+sees it (`SET NX PX` with a random token; released only by its owner). If Redis fails the
+in-process lock still protects this replica, and the request is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+
+from graph.errors import ErrorCode
+from server.errors import OpenAIHTTPError
+from server.stores.redis import RedisLink
+
+logger = logging.getLogger(__name__)
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def thread_busy() -> OpenAIHTTPError:
+    """The 409 a client gets for a thread that is already running."""
+    return OpenAIHTTPError(
+        409,
+        "Another request is already running on this thread; retry when it has finished.",
+        code=ErrorCode.THREAD_BUSY,
+        headers={"retry-after": "1"},
+    )
+
+
+class ThreadLocks:
+    """Per-thread exclusive locks, shared through Redis when there is one."""
+
+    def __init__(self, redis: RedisLink | None = None, *, ttl_seconds: float = 900.0) -> None:
+        self._redis = redis
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._held: set[str] = set()
+
+    def busy(self, thread_id: str) -> bool:
+        """True while this replica runs the thread (for tests and /ready)."""
+        return thread_id in self._held
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str) -> AsyncIterator[None]:
+        """Hold the thread's lock for the block.
+
+        Raises:
+            OpenAIHTTPError: 409 when the thread is busy here or on another replica.
+        """
+        if thread_id in self._held:
+            raise thread_busy()
+        self._held.add(thread_id)
+        try:
+            token = await self._acquire_shared(thread_id)
+            try:
+                yield
+            finally:
+                await self._release_shared(thread_id, token)
+        finally:
+            self._held.discard(thread_id)
+
+    async def _acquire_shared(self, thread_id: str) -> str | None:
+        redis = self._redis
+        if redis is None or not redis.usable:
+            return None
+        token = secrets.token_hex(8)
+        try:
+            taken = await redis.client.set(
+                redis.key("thread-lock", thread_id), token, nx=True, px=self._ttl_ms
+            )
+        except redis.error_types as error:
+            redis.failed(error)
+            logger.warning(
+                "thread lock without Redis (%s): this replica only", type(error).__name__
+            )
+            return None
+        if not taken:
+            raise thread_busy()
+        return token
+
+    async def _release_shared(self, thread_id: str, token: str | None) -> None:
+        redis = self._redis
+        if redis is None or token is None:
+            return
+        try:
+            await redis.client.eval(_RELEASE, 1, redis.key("thread-lock", thread_id), token)
+        except redis.error_types as error:
+            redis.failed(error)
+            logger.warning(
+                "thread lock not released in Redis (%s); it expires", type(error).__name__
+            )
+
+
+class ThreadLease:
+    """A thread's lock taken before the work it guards starts, released once it is done.
+
+    For a door whose response starts before its run does (a stream): the lock is taken
+    while a 409 can still be the answer, and released by whichever ends first: the run, as
+    soon as it has finished (before the stream's last event), or the request, however it
+    ended (a failure before the run started, a client that left before the first byte).
+    """
+
+    def __init__(self) -> None:
+        self._held = AsyncExitStack()
+        self._claimed = False
+
+    async def take(self, locks: ThreadLocks, thread_id: str) -> None:
+        """Hold `thread_id`'s lock until `release`.
+
+        Raises:
+            OpenAIHTTPError: 409 when the thread is busy (`ThreadLocks.hold`).
+        """
+        await self._held.enter_async_context(locks.hold(thread_id))
+
+    def claim(self) -> bool:
+        """True once, for the one run the lease was taken for (then it is that run's)."""
+        claimed, self._claimed = self._claimed, True
+        return not claimed
+
+    async def release(self) -> None:
+        """Release the lock (once; later calls do nothing), even while being cancelled."""
+        with anyio.CancelScope(shield=True):
+            await self._held.aclose()

@@ -1,0 +1,1 @@
+"""The turn: what every door that runs the agent goes through (see `server.turns.kit`)."""

@@ -1,0 +1,128 @@
+"""Running a prepared run to its end, or streaming it: the part of a turn every door shares.
+
+A door prepares the run (`server.turns.prepare.prepare_run` or `stateless_run`), then either awaits
+`complete` for the graph's output or iterates `stream` for the text and reasoning as the
+provider produces them, ending with `TurnDone`. What a door reads from the output
+(the answer's text, pending client tool calls) is in `server.turns.events`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any, cast
+
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langgraph.types import StreamMode
+
+from graph.routing import STREAMED_NODES
+from graph.state import Usage
+from nodes.messages import clean_text, content_text
+from nodes.providers.reasoning import reasoning_text
+from server.turns.events import (
+    REASONING_SEPARATOR,
+    ProgressDelta,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    TurnDone,
+    final_reasoning,
+    final_text,
+    pending_tool_calls,
+)
+from server.turns.prepare import PreparedRun
+from server.turns.progress import progress_lines
+
+_MODES: list[StreamMode] = ["messages", "values"]
+_MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
+
+
+def usage_minus(usage: Usage | None, before: Usage | None) -> Usage | None:
+    """This turn's usage when a resumed run's total includes what was already reported."""
+    if usage is None or before is None:
+        return usage
+    return Usage(
+        input_tokens=usage["input_tokens"] - before["input_tokens"],
+        output_tokens=usage["output_tokens"] - before["output_tokens"],
+        total_tokens=usage["total_tokens"] - before["total_tokens"],
+    )
+
+
+def settle(run: PreparedRun, output: dict[str, Any]) -> dict[str, Any]:
+    """The output as a door reports it: this turn's usage, `finish_reason` on a pause."""
+    if run.usage_before is not None:
+        output["usage"] = usage_minus(output.get("usage"), run.usage_before)
+    if pending_tool_calls(output):
+        output["finish_reason"] = "tool_calls"
+    return output
+
+
+async def complete(run: PreparedRun) -> dict[str, Any]:
+    """Run to the end (or to a pause for client tools) and return the graph's output."""
+    if run.replay is not None:
+        return run.replay
+    output = dict(
+        await run.graph.ainvoke(
+            run.input, run.config, context=run.context, durability=run.durability
+        )
+    )
+    return settle(run, output)
+
+
+async def stream(
+    run: PreparedRun, *, show_reasoning: bool = True, progress: bool = False
+) -> AsyncGenerator[StreamEvent, None]:
+    """Run, yielding reasoning and answer text as the provider produces them, then the output.
+
+    Args:
+        run: The prepared run.
+        show_reasoning: Yield `ReasoningDelta`s (SHOW_REASONING; the thread keeps it either way).
+        progress: Yield `ProgressDelta`s about the graph's steps (PROGRESS_EVENTS).
+    """
+    if run.replay is not None:
+        reasoning = final_reasoning(run.replay) if show_reasoning else None
+        if reasoning:
+            yield ReasoningDelta(reasoning)
+        text = final_text(run.replay)
+        if text:
+            yield TextDelta(text)
+        yield TurnDone(run.replay)
+        return
+    output: dict[str, Any] = {}
+    reasoned: str | None = None  # the id of the last message whose reasoning was sent
+    modes = _MODES_WITH_PROGRESS if progress else _MODES
+    parts = cast(
+        AsyncGenerator[Any, None],
+        run.graph.astream(
+            run.input,
+            run.config,
+            context=run.context,
+            stream_mode=modes,
+            durability=run.durability,
+        ),
+    )
+    # Closed explicitly: a client that leaves must cancel the run and its provider call.
+    async with contextlib.aclosing(parts):
+        async for part in parts:
+            mode, payload = cast(tuple[str, Any], part)
+            if mode == "values":
+                output = dict(payload)
+                continue
+            if mode == "updates":
+                for line in progress_lines(payload):
+                    yield ProgressDelta(line)
+                continue
+            message, metadata = payload
+            if metadata.get("langgraph_node") not in STREAMED_NODES:
+                continue
+            if isinstance(message, AIMessageChunk | AIMessage):
+                reasoning = reasoning_text(message) if show_reasoning else ""
+                if reasoning:
+                    if reasoned is not None and reasoned != message.id:
+                        reasoning = REASONING_SEPARATOR + reasoning  # a new model call
+                    reasoned = message.id
+                    yield ReasoningDelta(clean_text(reasoning))
+                text = content_text(message.content)
+                if text:
+                    yield TextDelta(text)
+    yield TurnDone(settle(run, output))
