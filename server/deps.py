@@ -17,11 +17,10 @@ from server.errors import OpenAIHTTPError
 from server.knowledge.service import Knowledge
 from server.state import AppState
 from server.stores.cache import ResponseCache
-from server.stores.ratelimit import over_limit_message, subject_of
 from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
-from server.stores.usage_table import month_start, next_month
 from server.telemetry.metrics import Metrics
+from server.turns.kit import TurnKit
 
 
 def app_state_of(request: Request) -> AppState:
@@ -36,6 +35,14 @@ async def get_app_state(request: Request) -> AppState:
 
 
 AppStateDep = Annotated[AppState, Depends(get_app_state)]
+
+
+async def get_turn_kit(request: Request) -> TurnKit:
+    """The turn kit (`server.turns.kit`): what a door runs or reads a thread through."""
+    return app_state_of(request).turns
+
+
+TurnKitDep = Annotated[TurnKit, Depends(get_turn_kit)]
 
 
 def caller_of(request: Request) -> Caller:
@@ -156,58 +163,6 @@ async def guard_metrics(request: Request) -> None:
     keys = app_state_of(request).keys
     if keys.has_admin_keys:
         keys.operator(request.headers.get("authorization"))
-
-
-async def rate_limit(request: Request, caller: CallerDep, state: AppStateDep) -> None:
-    """A 429 when the caller is over its limit (after `authenticate`).
-
-    The decision is left in the request's state for `server.stores.ratelimit.RateLimitHeaders`.
-
-    Raises:
-        OpenAIHTTPError: 429 `rate_limit_exceeded` with `Retry-After` and `x-ratelimit-*`.
-    """
-    limiter = state.ops.limiter
-    if not limiter.enabled:
-        return
-    decision = await limiter.hit(subject_of(request, caller.key_id))
-    request.state.rate_limit = decision
-    if not decision.allowed:
-        raise OpenAIHTTPError(
-            429,
-            over_limit_message(decision),
-            code=ErrorCode.RATE_LIMIT_EXCEEDED,
-            headers=decision.headers(),
-        )
-
-
-async def check_budget(state: AppState, caller: Caller) -> None:
-    """A 429 `insufficient_quota` when the caller has spent its monthly budget.
-
-    OpenAI's answer for a spent quota, with `x-should-retry: false`: the openai SDK raises
-    `RateLimitError` at once instead of retrying what cannot succeed before the month ends.
-
-    Raises:
-        OpenAIHTTPError: 429 `insufficient_quota`.
-    """
-    budget = state.budgets.for_caller(caller)
-    if budget is None or state.usage is None:
-        return
-    spent = budget.exceeded(await state.usage.month_spent(caller.key_id))
-    if spent is None:
-        return
-    resets = next_month(month_start(state.usage.clock()))
-    raise OpenAIHTTPError(
-        429,
-        f"You exceeded your current quota: this API key has used {spent} for this month. "
-        f"It resets at {resets.isoformat().replace('+00:00', 'Z')}.",
-        code=ErrorCode.INSUFFICIENT_QUOTA,
-        headers={"x-should-retry": "false"},
-    )
-
-
-async def within_budget(caller: CallerDep, state: AppStateDep) -> None:
-    """`check_budget` as a route dependency (after `authenticate`), for routes that run."""
-    await check_budget(state, caller)
 
 
 async def get_usage_ledger(state: AppStateDep) -> UsageLedger:

@@ -22,7 +22,12 @@ from graph.errors import (
     ProviderStreamBrokenError,
 )
 from server.store_errors import store_unavailable
-from server.turns.disconnect import ClientGone
+from server.turns.errors import (
+    STORE_RETRY_AFTER,
+    STORE_UNAVAILABLE_MESSAGE,
+    ClientGone,
+    TurnRefused,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +136,65 @@ def agent_error_status(exc: AgentError) -> tuple[int, dict[str, str]]:
         # Retrying a request whose whole provider chain failed only multiplies the load.
         return 502, {"x-should-retry": "false"}
     return 400, {}
+
+
+_REFUSAL_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.UNSUPPORTED_VALUE: 400,
+    ErrorCode.TOO_MANY_MESSAGES: 400,
+    ErrorCode.TOO_MANY_INPUTS: 400,
+    ErrorCode.INVALID_THREAD_ID: 400,
+    ErrorCode.MODEL_NOT_FOUND: 404,
+    ErrorCode.THREAD_NOT_FOUND: 404,
+    ErrorCode.CHECKPOINT_NOT_FOUND: 404,
+    ErrorCode.THREAD_BUSY: 409,
+    ErrorCode.RATE_LIMIT_EXCEEDED: 429,
+    ErrorCode.INSUFFICIENT_QUOTA: 429,
+    ErrorCode.CHECKPOINTER_UNAVAILABLE: 503,
+}
+"""The status of each refusal of the turn kit (`server.turns.errors.TurnRefused`)."""
+
+
+def status_of(refused: TurnRefused) -> int:
+    """The HTTP status of a refusal of the turn kit: one answer for every door."""
+    return _REFUSAL_STATUS.get(refused.code, 400)
+
+
+def http_error(refused: TurnRefused) -> OpenAIHTTPError:
+    """A refusal of the turn kit as the HTTP error every OpenAI-shaped door sends."""
+    return OpenAIHTTPError(
+        status_of(refused),
+        refused.message,
+        code=refused.code,
+        param=refused.param,
+        headers=refused.headers,
+    )
+
+
+SERVER_ERROR_MESSAGE = "The server had an error while processing your request."
+
+
+def stream_failure(exc: Exception) -> tuple[int, str, ErrorCode | None]:
+    """How a failure after a stream's first byte is reported in-band, on every door.
+
+    Called from a stream's `except Exception` boundary: a refusal, an agent error or an
+    unreachable store keeps its status, message and code; anything else is logged and
+    reported as a 500.
+    """
+    if isinstance(exc, TurnRefused):
+        return status_of(exc), exc.message, exc.code
+    if isinstance(exc, AgentError):
+        status, _ = agent_error_status(exc)
+        return status, exc.message, exc.code
+    if isinstance(exc, psycopg.OperationalError) and store_unavailable(exc):
+        return 503, STORE_UNAVAILABLE_MESSAGE, ErrorCode.CHECKPOINTER_UNAVAILABLE
+    logger.error("unhandled error while streaming", exc_info=exc)
+    return 500, SERVER_ERROR_MESSAGE, None
+
+
+async def _turn_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TurnRefused)  # registered for that class only  # nosec B101
+    return await _openai_error(request, http_error(exc))
 
 
 async def _agent_error(request: Request, exc: Exception) -> JSONResponse:
@@ -251,12 +315,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "The server had an error while processing your request.")
 
 
-STORE_UNAVAILABLE_MESSAGE = (
-    "The conversation store (PostgreSQL) is not reachable right now; retry shortly."
-)
-STORE_RETRY_AFTER = "2"
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL down or failing over: a 503 to retry, not a 500; anything else is a bug."""
     assert isinstance(exc, psycopg.OperationalError)  # registered for that class only  # nosec B101
@@ -282,6 +340,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(AgentError, _agent_error)
     app.add_exception_handler(OpenAIHTTPError, _openai_error)
+    app.add_exception_handler(TurnRefused, _turn_refused)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(psycopg.OperationalError, _database_error)

@@ -28,6 +28,7 @@ from server.telemetry.metrics import Metrics
 from server.telemetry.node_observer import TurnMetrics
 from server.telemetry.saver import InstrumentedSaver
 from server.telemetry.usage_observer import UsageObserver
+from server.turns.kit import TurnKit
 from server.wiring import build_agent_deps
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,21 @@ def make_lifespan(
             budgets = BudgetPolicy.from_settings(settings)
             if budgets.enabled:
                 logger.info("monthly budgets: %s", budgets.describe())
+            locks = ThreadLocks(ops.redis)
+            turns = TurnKit(
+                settings=settings,
+                graph=graph,
+                stateless_graph=stateless,
+                checkpointer=saver,
+                locks=locks,
+                limiter=ops.limiter,
+                providers=deps.providers,
+                metrics=metrics,
+                budgets=budgets,
+                usage=usage,
+                images=deps.images,
+                latest_checkpoint=responses.latest_checkpoint if responses is not None else None,
+            )
             state = AppState(
                 settings=settings,
                 deps=deps,
@@ -130,7 +146,8 @@ def make_lifespan(
                 stateless_graph=stateless,
                 keys=keys,
                 ops=ops,
-                locks=ThreadLocks(ops.redis),
+                locks=locks,
+                turns=turns,
                 metrics=metrics,
                 usage=usage,
                 budgets=budgets,

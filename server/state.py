@@ -23,6 +23,7 @@ from server.stores.resources import Operations
 from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
 from server.telemetry.metrics import Metrics
+from server.turns.kit import TurnKit
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,14 @@ class AppState:
     """Redis, response cache, rate limiter, cooldown store (`server.stores.resources`)."""
     locks: ThreadLocks
     """One run per thread, shared by every door (a second concurrent run gets 409)."""
+    turns: TurnKit
+    """The turn kit: every door that runs or reads the agent goes through it."""
     metrics: Metrics = field(default_factory=Metrics)
     """This app's Prometheus instruments (its own registry), fed by `server.telemetry`."""
     usage: UsageLedger | None = None
     """Usage per key, alias and provider: the `usage` table's writer and reader."""
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
-    """Monthly budgets per key (checked before a run by `server.deps.within_budget`)."""
+    """Monthly budgets per key (checked before a run by the turn kit's `admit`)."""
     mcp: McpServers | None = None
     """The MCP servers of MCP_SERVERS and their state (`server.stores.mcp_servers`); None:
     none set."""

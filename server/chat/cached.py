@@ -17,23 +17,25 @@ from langchain_core.messages import AIMessage
 
 from server.chat.protocol import ChatCompletionRequest
 from server.stores.cache import GRAPH_VERSION, CachedAnswer, ResponseCache
-from server.turns.events import StreamEvent, TextDelta, TurnDone, final_text
+from server.turns.events import StreamEvent, TextDelta, TurnDone
+from server.turns.result import TurnResult
 
 
-def answer_output(answer: CachedAnswer) -> dict[str, Any]:
-    """A cached answer in the shape of a graph run's output, as the routes expect it."""
-    return {
+def answer_result(answer: CachedAnswer) -> TurnResult:
+    """A cached answer as a turn's result, as the routes expect it."""
+    output: dict[str, Any] = {
         "messages": [AIMessage(content=answer.text)],
         "finish_reason": answer.finish_reason,
         "usage": answer.usage,
     }
+    return TurnResult.of(output)
 
 
 async def answer_events(answer: CachedAnswer) -> AsyncGenerator[StreamEvent, None]:
     """A cached answer as a run's stream events: all the text at once, then the end."""
     if answer.text:
         yield TextDelta(answer.text)
-    yield TurnDone(answer_output(answer))
+    yield TurnDone(answer_result(answer))
 
 
 def cache_key(
@@ -113,13 +115,13 @@ class CacheLookup:
             return {"x-cache": "hit"}
         return {"x-cache": "miss" if self.read else "bypass"}
 
-    async def complete(self, run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        """The cached output, or `run()`'s, stored on the way out."""
+    async def complete(self, run: Callable[[], Awaitable[TurnResult]]) -> TurnResult:
+        """The cached result, or `run()`'s, stored on the way out."""
         if self.answer is not None:
-            return answer_output(self.answer)
-        output = await run()
-        await self._store(output)
-        return output
+            return answer_result(self.answer)
+        result = await run()
+        await self._store(result)
+        return result
 
     def stream(
         self, run: Callable[[], AsyncGenerator[StreamEvent, None]]
@@ -137,23 +139,24 @@ class CacheLookup:
         try:
             async for event in events:
                 if isinstance(event, TurnDone):
-                    await self._store(event.output)
+                    await self._store(event.result)
                 yield event
         finally:
             await events.aclose()
 
-    async def _store(self, output: dict[str, Any]) -> None:
+    async def _store(self, result: TurnResult) -> None:
         if self.cache is None or self.key is None:
             return
+        output = result.output
         if any(attempt.get("outcome") != "ok" for attempt in output.get("attempts") or []):
             # A fallback's answer (some provider failed or was skipped) is not kept: once
             # the preferred provider is back, the next identical request should reach it.
             self.cache.note_uncached_fallback()
             return
         answer = CachedAnswer(
-            text=final_text(output),
-            finish_reason=str(output.get("finish_reason") or "stop"),
-            usage=dict(output["usage"]) if output.get("usage") else None,
+            text=result.text,
+            finish_reason=result.finish_reason,
+            usage=dict(result.usage) if result.usage else None,
         )
         shared = self.shared_key if output.get("caller_scoped") is not True else None
         await self.cache.put(shared or self.key, self.generation, answer)

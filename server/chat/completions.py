@@ -22,30 +22,33 @@ the chain shares a tokenizer with the client, nor returns what they need.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
-
-import anyio
 
 from graph.errors import ErrorCode
 from graph.prompts import FILL_HERE, FILL_IN_THE_MIDDLE
 from graph.state import Usage, add_usage, empty_usage
+from server.auth import Caller
+from server.chat import service
 from server.chat.adapter import now, usage_object
 from server.chat.cached import CacheLookup, lookup
 from server.chat.protocol import ChatCompletionRequest, CompletionRequest
-from server.chat.service import ChatService
 from server.chat.streaming import error_event, sse
 from server.chat.wire import CompletionChoice, CompletionFinishReason, TextCompletion
 from server.errors import OpenAIHTTPError
 from server.settings import Settings
 from server.stores.cache import ResponseCache
-from server.turns.events import StreamEvent, TextDelta, TurnDone, final_text
-from server.turns.prepare import PreparedRun
-from server.turns.pump import EventPump
+from server.turns.events import StreamEvent, TextDelta, TurnDone
+from server.turns.http import TurnFeed
+from server.turns.kit import TurnKit
+from server.turns.request import TurnRequest
+from server.turns.result import TurnResult
+
+DOOR = "completions"
+"""The door's name in the turn metrics."""
 
 
 def completion_id() -> str:
@@ -132,37 +135,37 @@ def validate(body: CompletionRequest, settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class PlannedChoice:
-    """One answer to run: choice `index`, for `prompt`, with its run and cache lookup."""
+    """One answer to run: choice `index`, for `prompt`, with its turn and cache lookup."""
 
     index: int
     prompt: str
-    run: PreparedRun
+    turn: TurnRequest
     cached: CacheLookup
 
 
 async def plan(
     body: CompletionRequest,
-    service: ChatService,
+    kit: TurnKit,
     cache: ResponseCache,
     headers: Mapping[str, str],
     *,
-    caller_id: str | None,
-    settings: Settings,
+    caller: Caller,
 ) -> list[PlannedChoice]:
-    """Validate the request and prepare every choice's run (all before any runs).
+    """Validate the request and plan every choice's turn (all before any runs).
 
     Raises:
         OpenAIHTTPError: 400 for what cannot be honoured (`validate`).
         ModelNotFoundError: `model` is no alias (404).
     """
-    validate(body, settings)
+    validate(body, kit.settings)
+    kit.providers.resolve(body.model)
     planned: list[PlannedChoice] = []
     for prompt in body.prompts:
         chat = as_chat(body, prompt)
         for _ in range(body.choices_per_prompt):
-            run = await service.prepare(chat, None)
-            cached = await lookup(cache, chat, headers, stateful=False, caller_id=caller_id)
-            planned.append(PlannedChoice(len(planned), prompt, run, cached))
+            turn = service.turn_request(chat, caller, None, door=DOOR)
+            cached = await lookup(cache, chat, headers, stateful=False, caller_id=caller.key_id)
+            planned.append(PlannedChoice(len(planned), prompt, turn, cached))
     return planned
 
 
@@ -174,66 +177,84 @@ def cache_headers(planned: list[PlannedChoice]) -> dict[str, str]:
     return {"x-cache": seen.pop() if len(seen) == 1 else "miss"}
 
 
-async def complete_all(service: ChatService, planned: list[PlannedChoice]) -> list[dict[str, Any]]:
-    """Every choice's output, the runs side by side; one failing stops the others.
+async def _complete(kit: TurnKit, choice: PlannedChoice) -> TurnResult:
+    async with kit.open(choice.turn) as turn:
+        return await choice.cached.complete(turn.complete)
+
+
+async def complete_all(kit: TurnKit, planned: list[PlannedChoice]) -> list[TurnResult]:
+    """Every choice's result, the turns side by side; one failing stops the others.
 
     Raises:
-        Exception: The first failure of a run (not an exception group: the error handlers
+        Exception: The first failure of a turn (not an exception group: the error handlers
             answer it as the chat door would).
     """
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(choice.cached.complete(partial(service.complete, choice.run)))
-                for choice in planned
-            ]
+            tasks = [group.create_task(_complete(kit, choice)) for choice in planned]
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
 
 
-def finish_reason(output: dict[str, Any]) -> CompletionFinishReason:
-    """The graph's finish reason as a completion's (it has no tool calls)."""
-    reason = output.get("finish_reason")
-    return reason if reason in ("length", "content_filter") else "stop"
+def finish_reason(result: TurnResult) -> CompletionFinishReason:
+    """The turn's finish reason as a completion's (it has no tool calls)."""
+    if result.finish_reason == "length":
+        return "length"
+    return "content_filter" if result.finish_reason == "content_filter" else "stop"
 
 
-def total_usage(outputs: list[dict[str, Any]]) -> Usage:
-    """The usage of every run of the request, summed."""
+def total_usage(results: list[TurnResult]) -> Usage:
+    """The usage of every turn of the request, summed."""
     usage = empty_usage()
-    for output in outputs:
-        usage = add_usage(usage, output.get("usage") or empty_usage())
+    for result in results:
+        usage = add_usage(usage, result.usage or empty_usage())
     return usage
 
 
 def completion(
     body: CompletionRequest,
     planned: list[PlannedChoice],
-    outputs: list[dict[str, Any]],
+    results: list[TurnResult],
     *,
     cid: str,
 ) -> dict[str, Any]:
-    """The `text_completion` object of the runs' outputs, as a JSON-ready dict."""
+    """The `text_completion` object of the turns' results, as a JSON-ready dict."""
     choices = [
         CompletionChoice(
-            text=(choice.prompt if body.echo else "") + final_text(output),
+            text=(choice.prompt if body.echo else "") + result.text,
             index=choice.index,
-            finish_reason=finish_reason(output),
+            finish_reason=finish_reason(result),
         )
-        for choice, output in zip(planned, outputs, strict=True)
+        for choice, result in zip(planned, results, strict=True)
     ]
     return TextCompletion(
         id=cid,
         created=now(),
         model=body.model,
         choices=choices,
-        usage=usage_object(total_usage(outputs)),
+        usage=usage_object(total_usage(results)),
     ).model_dump()
 
 
-def open_stream(service: ChatService, choice: PlannedChoice) -> EventPump[StreamEvent]:
-    """Start streaming one choice's run (or its cached answer)."""
-    return EventPump(choice.cached.stream(partial(service.stream, choice.run)))
+@dataclass(frozen=True)
+class ChoiceEvent:
+    """An event of one choice's turn, in a stream of every choice's."""
+
+    choice: PlannedChoice
+    event: StreamEvent
+
+
+async def stream_all(
+    kit: TurnKit, planned: list[PlannedChoice]
+) -> AsyncGenerator[ChoiceEvent, None]:
+    """Every choice's turn streamed (or its cached answer), one after the other."""
+    for choice in planned:
+        async with kit.open(choice.turn) as turn:
+            events = choice.cached.stream(turn.stream)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield ChoiceEvent(choice, event)
 
 
 @dataclass(frozen=True)
@@ -263,38 +284,29 @@ class _Chunks:
 
 async def sse_stream(
     body: CompletionRequest,
-    service: ChatService,
-    planned: list[PlannedChoice],
-    started: tuple[EventPump[StreamEvent], StreamEvent],
+    feed: TurnFeed[ChoiceEvent],
     *,
-    run_held: AsyncExitStack,
     cid: str,
 ) -> AsyncIterator[str]:
     """The choices' `text_completion` chunks, one choice after the other, then `[DONE]`.
 
-    `started` is the first choice's stream (`open_stream`, held by `run_held`) and its first
-    event; each next choice starts when the one before has ended. An error after the first
-    byte is one error event, then the end (as on the chat route).
+    An error after the first byte is one error event, then the end (as on the chat route).
     """
     chunks = _Chunks(cid, body.model, now(), body.include_usage)
     usage = empty_usage()
-    pump, event = started
+    current: PlannedChoice | None = None
     try:
-        for number, choice in enumerate(planned):
-            if number:
-                pump = open_stream(service, choice)
-                run_held.push_async_callback(pump.aclose)
-                event = await pump.next()
-            if body.echo:
-                yield chunks.text(choice.index, choice.prompt)
-            while not isinstance(event, TurnDone):
-                if isinstance(event, TextDelta) and event.text:
-                    yield chunks.text(choice.index, event.text)
-                event = await pump.next()
-            usage = add_usage(usage, event.output.get("usage") or empty_usage())
-            yield chunks.text(choice.index, "", finish_reason(event.output))
-        with anyio.CancelScope(shield=True):  # the runs are over: free what they held
-            await run_held.aclose()
+        async for item in feed:
+            choice, event = item.choice, item.event
+            if choice is not current:
+                current = choice
+                if body.echo:
+                    yield chunks.text(choice.index, choice.prompt)
+            if isinstance(event, TextDelta) and event.text:
+                yield chunks.text(choice.index, event.text)
+            elif isinstance(event, TurnDone):
+                usage = add_usage(usage, event.result.usage or empty_usage())
+                yield chunks.text(choice.index, "", finish_reason(event.result))
         if body.include_usage:
             yield chunks.usage(usage)
         yield sse("[DONE]")

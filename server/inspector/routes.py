@@ -28,6 +28,7 @@ from server.errors import OpenAIHTTPError
 from server.inspector.timeline import build_timeline, clip, message_view, updated_text
 from server.state import AppState
 from server.stores.thread_list import list_threads
+from server.turns.errors import TurnRefused
 from server.turns.history import messages_of, read_history
 from server.turns.threads import checked_thread_id, scoped_thread_id, unscoped_thread_id
 
@@ -206,7 +207,7 @@ def _storable(thread_id: str) -> bool:
     """Whether a door could have stored a thread of this id (see `server.turns.threads`)."""
     try:
         return checked_thread_id(thread_id, "thread_id") == thread_id
-    except OpenAIHTTPError:
+    except TurnRefused:
         return False
 
 

@@ -6,10 +6,9 @@ objects. The modifier is the first code of the door that sees both the caller an
 so the request is admitted there, before any message is built, in the other doors' order:
 
 - a batch of more than MAX_BATCH_INPUTS inputs: 400 `too_many_inputs`;
-- the rate limit (`server.deps.rate_limit`; each input of a batch is one request), then the
-  monthly budget (`server.deps.check_budget`): 429;
-- more than MAX_MESSAGES messages (a batch's inputs together): 400 `too_many_messages`
-  (`server.turns.prepare.check_message_count`).
+- the turn kit's admission (`server.turns.kit.TurnKit.admit`): the rate limit (each input of
+  a batch is one request), the monthly budget, more than MAX_MESSAGES messages (a batch's
+  inputs together).
 
 A streaming route (`stream`, `stream_log`, `stream_events`) also takes the thread's lock
 before LangServe starts its response (`thread_lease`), so a busy thread is a 409, as on the
@@ -25,13 +24,11 @@ from fastapi import Request
 
 from graph.errors import ErrorCode
 from server.auth import Caller
-from server.deps import check_budget, rate_limit
 from server.errors import OpenAIHTTPError
-from server.state import AppState
 from server.stores.locks import ThreadLease
-from server.turns.prepare import check_message_count
+from server.turns.kit import TurnKit
 
-__all__ = ["STREAMING_ROUTES", "admit", "lease_of", "thread_lease"]
+__all__ = ["DOOR", "STREAMING_ROUTES", "admit", "lease_of", "thread_lease"]
 
 STREAMING_ROUTES = ("/stream", "/stream_log", "/stream_events")
 """The run routes whose response starts before the run does."""
@@ -55,7 +52,11 @@ def _message_count(value: Any) -> int:
     return len(messages) if isinstance(messages, list) else 0
 
 
-async def admit(request: Request, app: AppState, caller: Caller) -> None:
+DOOR = "agent"
+"""The door's name in the turn metrics."""
+
+
+async def admit(request: Request, kit: TurnKit, caller: Caller) -> None:
     """Admit the request once (see the module docstring); later calls do nothing.
 
     Raises:
@@ -68,7 +69,7 @@ async def admit(request: Request, app: AppState, caller: Caller) -> None:
     batch = request.url.path.endswith("/batch")
     # Parsed already: LangServe read the body before it called the config modifier.
     inputs = _inputs(await request.json(), batch=batch)
-    limit = app.settings.max_batch_inputs
+    limit = kit.settings.max_batch_inputs
     if len(inputs) > limit:
         raise OpenAIHTTPError(
             400,
@@ -77,11 +78,14 @@ async def admit(request: Request, app: AppState, caller: Caller) -> None:
             code=ErrorCode.TOO_MANY_INPUTS,
             param="inputs",
         )
-    for _ in inputs or [None]:
-        await rate_limit(request, caller, app)
-    await check_budget(app, caller)
-    count = sum(_message_count(value) for value in inputs)
-    check_message_count(count, app.settings, param="inputs" if batch else "input.messages")
+    await kit.admit(
+        request,
+        caller,
+        door=DOOR,
+        messages=sum(_message_count(value) for value in inputs),
+        param="inputs" if batch else "input.messages",
+        inputs=len(inputs),
+    )
 
 
 async def thread_lease(request: Request) -> AsyncIterator[ThreadLease]:

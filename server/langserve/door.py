@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast, overload
 
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
-from langgraph.types import Durability
 from pydantic import BaseModel
 
-from graph.builder import AgentGraph
-from graph.context import Context
-from nodes.images import ImageStore
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
-from server.stores.locks import ThreadLease, ThreadLocks
-from server.turns.prepare import PreparedRun, prepare_run, stateless_run
+from server.stores.locks import ThreadLease
+from server.turns.kit import TurnKit
 from server.turns.reconcile import stamp_client_messages
-from server.turns.threads import ThreadRef
+from server.turns.request import TurnRequest
+from server.turns.turn import Turn
 
 __all__ = ["RUN_KEY", "AgentDoor", "DoorRun"]
 
@@ -37,21 +34,11 @@ RUN_KEY = "__agent_door_run"
 
 @dataclass(frozen=True)
 class DoorRun:
-    """What the request decided: the graphs, the thread and the per-run options."""
+    """What the request decided: its turn (the messages come with the input), and the kit."""
 
-    graph: AgentGraph
-    stateless_graph: AgentGraph
-    context: Context
-    locks: ThreadLocks
-    """One run per thread, shared with every door (a second concurrent run gets 409)."""
-    thread: ThreadRef | None
-    """None: a stateless run that stores nothing."""
-    checkpoint_id: str | None = None
-    """Run from this earlier checkpoint of the thread (a branch)."""
-    durability: Durability = "exit"
-    """When the run writes its checkpoints (CHECKPOINT_DURABILITY)."""
-    images: ImageStore | None = None
-    """Where threads keep their images (`server.turns.prepare.prepare_run`)."""
+    kit: TurnKit
+    turn: TurnRequest
+    """The turn without its messages: `AgentDoor` adds them from the run's input."""
     lease: ThreadLease | None = None
     """The thread's lock, taken already by a streaming route (its run releases it)."""
 
@@ -105,8 +92,8 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
     @asynccontextmanager
     async def _run(
         self, input: dict[str, Any], config: RunnableConfig | None
-    ) -> AsyncIterator[PreparedRun]:
-        """The run the request decided, prepared under the thread's lock (held until exit)."""
+    ) -> AsyncIterator[Turn]:
+        """The turn the request decided, opened by the kit (its thread held until exit)."""
         configurable = dict((config or {}).get("configurable") or {})
         door = configurable.pop(RUN_KEY, None)
         if not isinstance(door, DoorRun):
@@ -114,41 +101,9 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         run_config = cast(RunnableConfig, {**(config or {}), "configurable": configurable})
         # Stamped on arrival, as on /v1: a node may rewrite them and still be matched.
         messages = stamp_client_messages(list(input.get("messages") or []))
-        thread = door.thread
-        if thread is None:
-            yield stateless_run(
-                door.stateless_graph, messages, door.context, config=run_config, answerable=False
-            )
-            return
-        async with self._locked(door, thread):
-            yield await prepare_run(
-                door.graph,
-                messages,
-                thread,
-                door.context,
-                config=run_config,
-                checkpoint_id=door.checkpoint_id,
-                durability=door.durability,
-                images=door.images,
-                # The playground resends answers as it rendered them, not as they were given.
-                assistant_text=False,
-                # LangServe's streams have started when this runs: the graph answers instead.
-                answerable=False,
-            )
-
-    @staticmethod
-    @asynccontextmanager
-    async def _locked(door: DoorRun, thread: ThreadRef) -> AsyncIterator[None]:
-        """Hold the thread's lock for the run: the route's lease, or the lock taken now."""
-        lease = door.lease
-        if lease is not None and lease.claim():
-            try:
-                yield
-            finally:
-                await lease.release()  # before the stream's last event, as on the other doors
-            return
-        async with door.locks.hold(thread.stored_id):
-            yield
+        turn = replace(door.turn, messages=messages, config=run_config)
+        async with door.kit.open(turn, lease=door.lease) as opened:
+            yield opened
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -160,27 +115,17 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """Run the graph to the end; returns its output (`OutputState`)."""
-        async with self._run(input, config) as run:
-            if run.replay is not None:
-                return run.replay
-            output = await run.graph.ainvoke(
-                run.input, run.config, context=run.context, durability=run.durability
-            )
-        return dict(output)
+        async with self._run(input, config) as turn:
+            result = await turn.complete()
+        return result.output
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream one `{node: update}` per step, so a client sees each node's decision."""
-        async with self._run(input, config) as run:
-            async for update in run.graph.astream(
-                run.input,
-                run.config,
-                context=run.context,
-                stream_mode="updates",
-                durability=run.durability,
-            ):
-                yield cast(dict[str, Any], update)
+        async with self._run(input, config) as turn:
+            async for update in turn.updates():
+                yield update
 
     @overload
     def astream_log(

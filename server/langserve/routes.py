@@ -8,8 +8,8 @@ Threads: `configurable.thread_id` in the request's config, else the thread heade
 reaches the checkpointer. `configurable.checkpoint_id` with it runs from (or branches at) an
 earlier checkpoint. Without a thread id a run is stateless, as on `/v1`. On a thread the
 input's messages are reconciled with the stored thread exactly as on `/v1`
-(`server.turns.prepare.prepare_run`): a client may send only the new messages, or resend the whole
-conversation (the playground does), and an edited earlier message forks the thread.
+(`server.turns.kit`): a client may send only the new messages, or resend the whole conversation
+(the playground does), and an edited earlier message forks the thread.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from pydantic import ValidationError
 from graph.errors import ErrorCode
 from server.deps import app_state_of, authenticate_browser, browser_caller_of
 from server.errors import OpenAIHTTPError
-from server.langserve.admission import STREAMING_ROUTES, admit, lease_of, thread_lease
+from server.langserve.admission import DOOR, STREAMING_ROUTES, admit, lease_of, thread_lease
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
-from server.langserve.threads import state_at
-from server.turns.prepare import run_context
+from server.turns.request import TurnRequest
 from server.turns.threads import thread_of
 
 __all__ = ["PATH", "mount_agent_routes", "playground_link"]
@@ -64,14 +63,14 @@ def _configured(configurable: dict[str, Any], key: str) -> str | None:
 
 
 async def _per_request_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Decide the run of one request (graph, thread, options) from its config and headers."""
-    app = app_state_of(request)
+    """Translate one request's config and headers into its turn (without its messages yet)."""
+    kit = app_state_of(request).turns
     caller = browser_caller_of(request)
-    await admit(request, app, caller)  # sizes, rate limit, budget: before any message is built
+    await admit(request, kit, caller)  # sizes, rate limit, budget: before any message is built
     configurable = dict(config.get("configurable") or {})
     model = _configured(configurable, "model")
     if model is not None:
-        app.deps.providers.resolve(model)  # an unknown alias is a 404 before the run starts
+        kit.providers.resolve(model)  # an unknown alias is a 404 before the run starts
     thread = thread_of(caller.key_id, request.headers, configured=configurable.get("thread_id"))
     checkpoint_id = _configured(configurable, "checkpoint_id")
     if thread is None and checkpoint_id is not None:
@@ -83,23 +82,23 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         )
     if thread is not None and checkpoint_id is not None:
         # A branch from a checkpoint that is not stored would start the thread over: 404.
-        param = "config.configurable.checkpoint_id"
-        await state_at(app.graph, thread.client_id, thread.stored_id, checkpoint_id, param=param)
+        await kit.read_stored(thread, checkpoint_id, param="config.configurable.checkpoint_id")
     lease = lease_of(request) if thread is not None else None
-    if lease is not None and thread is not None:
-        await lease.take(app.locks, thread.stored_id)  # a busy thread: 409 before the stream
-    door = DoorRun(
-        graph=app.graph,
-        stateless_graph=app.stateless_graph,
-        context=run_context(app.settings, caller=caller.key_id, model=model),
-        locks=app.locks,
+    if lease is not None:
+        await kit.lease(thread, lease)  # a busy thread: 409 before the stream starts
+    turn = TurnRequest(
+        door=DOOR,
+        caller=caller,
+        messages=(),
         thread=thread,
+        options={"model": model},
         checkpoint_id=checkpoint_id,
-        durability=app.settings.checkpoint_durability,
-        images=app.deps.images,
-        lease=lease,
+        # The playground resends answers as it rendered them, not as they were given.
+        assistant_text=False,
+        # LangServe's streams have started when the run starts: the graph answers instead.
+        answerable=False,
     )
-    return {**config, "configurable": {RUN_KEY: door}}
+    return {**config, "configurable": {RUN_KEY: DoorRun(kit, turn, lease)}}
 
 
 class _ClientInputRoute(APIRoute):

@@ -2,7 +2,7 @@
 
 `chat(message, thread_id=None, model=None)` sends only the new message (the thread keeps the
 rest) and runs the graph with memory, as `/v1` does with `X-Thread-Id`: the same run kit
-(`server.turns.prepare`, `server.turns.run`), the same per-key thread namespace (so the thread
+(`server.turns.kit`), the same per-key thread namespace (so the thread
 continues from `/v1` with `X-Thread-Id` and the same key), the same lock (one run per thread),
 budget
 and rate limit. Without a `thread_id` the turn starts a new thread; the result names it, so
@@ -15,27 +15,22 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from langchain_core.messages import HumanMessage
 from mcp import types
 from starlette.requests import Request
 
-from graph.errors import ErrorCode
 from server.auth import Caller
-from server.deps import check_budget, rate_limit
-from server.errors import STORE_UNAVAILABLE_MESSAGE
-from server.mcp_server.results import REFUSALS, refusal, structured, tool_error
-from server.state import AppState
-from server.store_errors import store_unavailable
-from server.turns import run as turn
-from server.turns.events import final_text
-from server.turns.prepare import prepare_run, run_context
+from server.mcp_server.results import REFUSALS, refusal, structured
+from server.turns.kit import TurnKit
 from server.turns.reconcile import stamp_client_messages
-from server.turns.threads import ThreadRef, thread_of
+from server.turns.request import TurnRequest
+from server.turns.threads import ThreadRef, path_thread
 
 __all__ = ["CHAT_TOOL", "ChatArguments", "chat"]
 
 CHAT = "chat"
+DOOR = "mcp"
+"""The door's name in the turn metrics."""
 
 CHAT_TOOL = types.Tool(
     name=CHAT,
@@ -110,57 +105,43 @@ def _thread(caller: Caller, thread_id: str | None) -> ThreadRef:
     """The thread the call names, or a new one; only the new message is sent (`delta`).
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_thread_id` for an id that `server.turns.threads` refuses.
+        TurnRefused: `invalid_thread_id` for an id that `server.turns.threads` refuses.
     """
-    named = thread_of(
-        caller.key_id, {}, configured=thread_id or uuid.uuid4().hex, configured_as="thread_id"
-    )
-    assert named is not None  # a door's own field is always taken (a delta)  # nosec B101
-    return named
+    return path_thread(caller.key_id, thread_id or uuid.uuid4().hex)
 
 
 async def chat(
-    state: AppState, request: Request, caller: Caller, arguments: ChatArguments
+    kit: TurnKit, request: Request, caller: Caller, arguments: ChatArguments
 ) -> types.CallToolResult:
     """Run one turn on the thread; what the service refuses is a tool error, not a crash.
 
     Args:
-        state: The app's resources.
+        kit: The turn kit.
         request: The HTTP request that carries the call (on an open service the rate
             limit counts its client's address).
         caller: The authenticated caller: the thread's namespace and the usage's key.
         arguments: The call's arguments.
     """
+    model = arguments.model
     try:
-        await check_budget(state, caller)
-        await rate_limit(request, caller, state)
-        model = arguments.model
-        aliases = state.deps.providers
-        aliases.resolve(model)  # an unknown alias is refused before anything is stored
+        await kit.admit(request, caller, door=DOOR, messages=1, param="message", model=model)
         thread = _thread(caller, arguments.thread_id)
-        context = run_context(state.settings, caller=caller.key_id, model=model)
-        messages = stamp_client_messages([HumanMessage(arguments.message)])
-        async with state.locks.hold(thread.stored_id):
-            run = await prepare_run(
-                state.graph,
-                messages,
-                thread,
-                context,
-                durability=state.settings.checkpoint_durability,
-                images=state.deps.images,
-            )
-            output = await turn.complete(run)
+        turn = TurnRequest(
+            door=DOOR,
+            caller=caller,
+            messages=stamp_client_messages([HumanMessage(arguments.message)]),
+            thread=thread,
+            options={"model": model},
+        )
+        async with kit.open(turn) as opened:
+            result = await opened.complete()
     except REFUSALS as error:
         return refusal(error)
-    except psycopg.OperationalError as error:
-        if not store_unavailable(error):
-            raise
-        return tool_error(STORE_UNAVAILABLE_MESSAGE, ErrorCode.CHECKPOINTER_UNAVAILABLE)
     return structured(
         {
-            "answer": final_text(output),
+            "answer": result.text,
             "thread_id": thread.client_id,
-            "model": model or aliases.default_alias,
-            "provider": output.get("provider"),
+            "model": model or kit.providers.default_alias,
+            "provider": result.provider,
         }
     )

@@ -14,11 +14,11 @@ from typing import Any
 from mcp import types
 
 from graph.errors import AgentError, ErrorCode
-from server.errors import OpenAIHTTPError
+from server.turns.errors import TurnRefused
 
 __all__ = ["REFUSALS", "refusal", "structured", "tool_error"]
 
-REFUSALS = (AgentError, OpenAIHTTPError)
+REFUSALS = (AgentError, TurnRefused)
 """What a call may raise on purpose (the doors' own errors): each becomes a tool error."""
 
 
@@ -28,7 +28,7 @@ def tool_error(message: str, code: ErrorCode | None = None) -> types.CallToolRes
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
 
 
-def refusal(error: AgentError | OpenAIHTTPError) -> types.CallToolResult:
+def refusal(error: AgentError | TurnRefused) -> types.CallToolResult:
     """The tool error of one of `REFUSALS`, with its message and code."""
     return tool_error(error.message, error.code)
 

@@ -34,11 +34,11 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from server.deps import app_state_of, caller_of, rate_limit
-from server.errors import OpenAIHTTPError
+from server.deps import app_state_of, caller_of
 from server.mcp_server.chat import CHAT, CHAT_TOOL, ChatArguments, chat
 from server.mcp_server.results import refusal, tool_error
 from server.mcp_server.tools import call_catalogue_tool, catalogue_tool
+from server.turns.errors import TurnRefused
 
 __all__ = ["INSTRUCTIONS", "AgentMcpServer"]
 
@@ -104,13 +104,13 @@ class AgentMcpServer:
         caller = caller_of(request)
         try:
             if name == CHAT:
-                return await chat(state, request, caller, ChatArguments.parse(arguments))
+                return await chat(state.turns, request, caller, ChatArguments.parse(arguments))
             tool = state.deps.tools.get(name)
             if tool is None:
                 return tool_error(f"There is no tool named {name!r}; see tools/list.")
             try:
-                await rate_limit(request, caller, state)  # a call of any tool counts
-            except OpenAIHTTPError as error:
+                await state.turns.rate_limit(request, caller)  # a call of any tool counts
+            except TurnRefused as error:
                 return refusal(error)
             return await call_catalogue_tool(
                 tool, arguments, deps=state.deps, settings=state.settings, caller=caller.key_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -13,14 +12,13 @@ from server.deps import (
     AppStateDep,
     CallerDep,
     ResponseStoreDep,
+    TurnKitDep,
     authenticate,
-    rate_limit,
-    within_budget,
 )
 from server.errors import OpenAIHTTPError
 from server.responses.options import not_found
 from server.responses.protocol import CreateResponseRequest
-from server.responses.service import ResponsesService, response_id
+from server.responses.service import DOOR, ResponsesService, response_id
 from server.responses.streaming import response_events
 from server.responses.wire import (
     CREATE_RESPONSES,
@@ -29,8 +27,8 @@ from server.responses.wire import (
     ResponseItemList,
     ResponseObject,
 )
-from server.turns.disconnect import ClosingStreamingResponse, until_disconnect
-from server.turns.pump import EventPump
+from server.turns.disconnect import until_disconnect
+from server.turns.http import stream_turn
 
 router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authenticate)])
 
@@ -38,60 +36,42 @@ router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authe
 async def responses_service(
     state: AppStateDep, caller: CallerDep, store: ResponseStoreDep
 ) -> ResponsesService:
-    """The door's service over the app's graphs (built per request: it only holds references)."""
+    """The door's service over the turn kit (built per request: it only holds references)."""
     return ResponsesService(
-        graph=state.graph,
-        stateless_graph=state.stateless_graph,
-        providers=state.deps.providers,
-        settings=state.settings,
-        store=store,
-        caller=caller.key_id,
-        images=state.deps.images,
+        kit=state.turns, providers=state.deps.providers, store=store, caller=caller
     )
 
 
 ResponsesServiceDep = Annotated[ResponsesService, Depends(responses_service)]
 
 
-@router.post(
-    "/responses",
-    response_model=None,
-    responses=CREATE_RESPONSES,
-    dependencies=[Depends(rate_limit), Depends(within_budget)],
-)
+@router.post("/responses", response_model=None, responses=CREATE_RESPONSES)
 async def create_response(
     body: CreateResponseRequest,
     request: Request,
-    state: AppStateDep,
+    caller: CallerDep,
+    kit: TurnKitDep,
     service: ResponsesServiceDep,
 ) -> Response:
     """Create a response, streamed as OpenAI's Responses events when `stream` is true."""
+    await kit.admit(request, caller, door=DOOR, messages=len(body.items), param="input")
     service.validate(body)
     body = await service.resolve(body)
     previous = await service.previous(body)
     rid = response_id()
-    thread = service.thread_for(body, previous, rid)
-    headers = dict(thread.header) if thread else {}
-    async with AsyncExitStack() as held:
-        if thread:
-            await held.enter_async_context(state.locks.hold(thread.stored_id))
-        turn = await service.prepare(body, rid, previous, thread)
+    planned = await service.plan(body, rid, previous, service.thread_for(body, previous, rid))
+    headers = dict(planned.thread.header) if planned.thread else {}
+    async with kit.open(planned.turn) as turn:
         if not body.stream:
-            output = await until_disconnect(request, service.complete(turn))
-            response = service.response(turn, status="completed", output=output)
-            await service.record(turn, response)
+            result = await until_disconnect(request, turn.complete())
+            response = service.response(planned, status="completed", result=result)
+            await service.record(planned, response, result)
             return JSONResponse(response.model_dump(mode="json"), headers=headers)
-        events = EventPump(service.stream(turn))
-        held.push_async_callback(events.aclose)
-        # Wait for the first event so that a failure before any token is a proper HTTP error.
-        first = await until_disconnect(request, events.next())
-        run_held = held.pop_all()
-        stream = response_events(first, events, run_held=run_held, service=service, turn=turn)
-        return ClosingStreamingResponse(
-            stream,
-            on_close=run_held,
-            media_type="text/event-stream",
-            headers={**headers, "cache-control": "no-cache"},
+        return await stream_turn(
+            request,
+            turn,
+            lambda feed: response_events(feed, service=service, planned=planned),
+            headers=headers,
         )
 
 

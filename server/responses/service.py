@@ -12,19 +12,12 @@ that response's checkpoint, without writing to its thread).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AnyMessage
-from langchain_core.runnables import RunnableConfig
-
-from graph.builder import AgentGraph
-from graph.context import Context
 from graph.errors import ErrorCode
-from graph.state import InputState
-from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue
+from server.auth import Caller
 from server.errors import OpenAIHTTPError
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
@@ -47,31 +40,31 @@ from server.responses.wire import (
     ResponseError,
     ResponseObject,
 )
-from server.settings import Settings
 from server.stores.response_store import ResponseStore, StoredResponse
-from server.turns import run as turn
-from server.turns.events import StreamEvent, final_reasoning, final_text, pending_tool_calls
-from server.turns.prepare import (
-    PreparedRun,
-    prepare_run,
-    refuse_image_references,
-    require_answerable,
-    run_context,
-)
+from server.turns.errors import TurnRefused
+from server.turns.kit import TurnKit
+from server.turns.request import ClientOptions, TurnRequest
+from server.turns.result import TurnResult
 from server.turns.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
+
+DOOR = "responses"
+"""The door's name in the turn metrics."""
 
 
 @dataclass(frozen=True)
-class Turn:
-    """One request, prepared: its response id, thread, the run, and what the response echoes."""
+class PlannedResponse:
+    """One request, planned: its response id, the turn to run, and what the response echoes."""
 
     id: str
     request: CreateResponseRequest
-    run: PreparedRun
-    thread: ThreadRef | None
-    """The thread the response is stored on; None: `store: false`."""
+    turn: TurnRequest
     input_items: list[dict[str, Any]]
     created_at: int = field(default_factory=now)
+
+    @property
+    def thread(self) -> ThreadRef | None:
+        """The thread the response is stored on; None: `store: false`."""
+        return self.turn.thread
 
 
 class ResponsesService:
@@ -80,22 +73,18 @@ class ResponsesService:
     def __init__(
         self,
         *,
-        graph: AgentGraph,
-        stateless_graph: AgentGraph,
+        kit: TurnKit,
         providers: ProviderCatalogue,
-        settings: Settings,
         store: ResponseStore,
-        caller: str,
-        images: ImageStore | None = None,
+        caller: Caller,
     ) -> None:
-        self._graph = graph
-        self._stateless = stateless_graph
+        self._kit = kit
         self._providers = providers
-        self._settings = settings
+        self._settings = kit.settings
         self._store = store
         self._caller = caller
+        self._key = caller.key_id
         """The API key id: responses are stored under it, and only it reads them."""
-        self._images = images
 
     def validate(self, request: CreateResponseRequest) -> None:
         """Refuse what the service cannot honour, before any work (400/404).
@@ -120,27 +109,18 @@ class ResponsesService:
                     name,
                     value=False,
                 )
-        if len(request.items) > self._settings.max_messages:
-            raise OpenAIHTTPError(
-                400,
-                f"Too many input items: at most {self._settings.max_messages} are accepted.",
-                code=ErrorCode.TOO_MANY_MESSAGES,
-                param="input",
-            )
         function_tools(request)
         chat_tool_choice(request)
         response_format(request)
         self._providers.resolve(request.model)
 
-    def context_for(self, request: CreateResponseRequest) -> Context:
-        """Per-run options from the request, with the server's limits."""
+    def options_for(self, request: CreateResponseRequest) -> ClientOptions:
+        """The request's per-run options (the kit bounds them by the server's limits)."""
         tools = [
             {"type": "function", "function": tool.model_dump(exclude={"type"}, exclude_none=True)}
             for tool in function_tools(request)
         ]
-        return run_context(
-            self._settings,
-            caller=self._caller,
+        return ClientOptions(
             model=request.model,
             temperature=request.temperature,
             top_p=request.top_p,
@@ -159,7 +139,7 @@ class ResponsesService:
         Raises:
             OpenAIHTTPError: 400 `item_not_found` for a reference to no item of the caller.
         """
-        return await resolve_references(request, self._store, self._caller)
+        return await resolve_references(request, self._store, self._key)
 
     async def previous(self, request: CreateResponseRequest) -> StoredResponse | None:
         """The stored response `previous_response_id` names, or None when it names none.
@@ -169,7 +149,7 @@ class ResponsesService:
         """
         if request.previous_response_id is None:
             return None
-        record = await self._store.get(request.previous_response_id, self._caller)
+        record = await self._store.get(request.previous_response_id, self._key)
         if record is None:
             raise not_found(request.previous_response_id)
         return record
@@ -181,98 +161,64 @@ class ResponsesService:
         if not request.stored:
             return None
         if previous is not None:
-            client_id = unscoped_thread_id(self._caller, previous.thread_id)
+            client_id = unscoped_thread_id(self._key, previous.thread_id)
             return ThreadRef(client_id, previous.thread_id, delta=True)
-        return ThreadRef(response_id, scoped_thread_id(self._caller, response_id), delta=True)
+        return ThreadRef(response_id, scoped_thread_id(self._key, response_id), delta=True)
 
-    async def prepare(
+    async def plan(
         self,
         request: CreateResponseRequest,
         response_id: str,
         previous: StoredResponse | None,
         thread: ThreadRef | None,
-    ) -> Turn:
-        """Prepare the run of a validated request (`validate`, `previous`, `thread_for`).
+    ) -> PlannedResponse:
+        """The turn of a validated request (`validate`, `previous`, `thread_for`).
 
-        The route holds the thread's lock from before this until the response is recorded.
+        A stored response continues from its previous one's checkpoint (the kit appends when
+        that is still the thread's latest, and forks from it otherwise); `store: false` runs
+        statelessly on the previous response's messages.
 
         Raises:
-            OpenAIHTTPError: 400 for input that cannot be run (or answers the wrong calls),
-                404 when the previous response's checkpoint is gone.
+            TurnRefused: `thread_not_found` when the previous response's conversation is
+                no longer stored.
         """
-        context = self.context_for(request)
-        messages = to_messages(request.items)
-        records = input_records(request.items)
-        if thread is None:
-            run = await self._stateless_run(messages, context, previous)
-        else:
-            run = await prepare_run(
-                self._graph,
-                messages,
-                thread,
-                context,
-                checkpoint_id=await self._fork_point(previous),
-                durability=self._settings.checkpoint_durability,
-                images=self._images,
-                exact=True,
-            )
-        return Turn(response_id, request, run, thread, records)
+        history = [] if thread is not None else await self._history(previous)
+        turn = TurnRequest(
+            door=DOOR,
+            caller=self._caller,
+            messages=to_messages(request.items),
+            thread=thread,
+            options=self.options_for(request),
+            checkpoint_id=previous.checkpoint_id if previous and thread else None,
+            exact=True,
+            history=history,
+            wants_checkpoint=thread is not None,
+        )
+        return PlannedResponse(response_id, request, turn, input_records(request.items))
 
-    async def _fork_point(self, previous: StoredResponse | None) -> str | None:
-        """The checkpoint to fork from: the previous response's, unless it is the latest.
-
-        On the thread's latest checkpoint the turn simply appends (LangGraph then reads the
-        thread once; naming a checkpoint also reads the latest, to compare). The check is
-        one indexed query (`ResponseStore.latest_checkpoint`), run under the thread's lock.
-        """
+    async def _history(self, previous: StoredResponse | None) -> list[Any]:
+        """The messages a `store: false` request continues (its previous response's)."""
         if previous is None:
-            return None
-        if await self._store.latest_checkpoint(previous.thread_id) == previous.checkpoint_id:
-            return None
-        return previous.checkpoint_id
-
-    async def _stateless_run(
-        self, messages: list[AnyMessage], context: Context, previous: StoredResponse | None
-    ) -> PreparedRun:
-        """`store: false`: the graph without a checkpointer, on the previous response's thread.
-
-        The stored messages come from the service's own thread (their images by reference,
-        resolved by the graph), so only the client's new messages are checked.
-        """
-        refuse_image_references(messages)
-        require_answerable(messages)
-        history: list[AnyMessage] = []
-        if previous is not None:
-            snapshot = await self._graph.aget_state(_at(previous))
-            if snapshot.created_at is None:
-                raise OpenAIHTTPError(
-                    404,
-                    f"The conversation of response '{previous.id}' is no longer stored.",
-                    code=ErrorCode.THREAD_NOT_FOUND,
-                    param="previous_response_id",
-                )
-            history = list(snapshot.values.get("messages", []))
-        state = InputState(messages=[*history, *messages])
-        return PreparedRun(self._stateless, state, {}, context)
-
-    async def complete(self, turn_: Turn) -> dict[str, Any]:
-        """Run to the end (or to a pause for client tools) and return the graph's output."""
-        return await turn.complete(turn_.run)
-
-    def stream(self, turn_: Turn) -> AsyncGenerator[StreamEvent, None]:
-        """Run, yielding reasoning and text as the provider produces them, then the output.
-
-        Reasoning only with SHOW_REASONING; progress lines (PROGRESS_EVENTS) are the chat
-        door's, shown as reasoning there, and not sent here.
-        """
-        return turn.stream(turn_.run, show_reasoning=self._settings.show_reasoning, progress=False)
+            return []
+        stored = ThreadRef(unscoped_thread_id(self._key, previous.thread_id), previous.thread_id)
+        try:
+            view = await self._kit.read_stored(stored, previous.checkpoint_id)
+        except TurnRefused as refused:
+            if refused.code not in (ErrorCode.THREAD_NOT_FOUND, ErrorCode.CHECKPOINT_NOT_FOUND):
+                raise
+            raise TurnRefused(
+                ErrorCode.THREAD_NOT_FOUND,
+                f"The conversation of response '{previous.id}' is no longer stored.",
+                param="previous_response_id",
+            ) from None
+        return view.messages
 
     def response(
         self,
-        turn_: Turn,
+        planned: PlannedResponse,
         *,
         status: str,
-        output: dict[str, Any] | None = None,
+        result: TurnResult | None = None,
         error: ResponseError | None = None,
         text: str | None = None,
         reasoning: str | None = None,
@@ -284,28 +230,28 @@ class ResponsesService:
         reasoning, and their items' ids, as they were streamed (by default the output's,
         and fresh ids). Reasoning is shown only with SHOW_REASONING.
         """
-        request = turn_.request
+        request = planned.request
         ids = ids or {}
-        if reasoning is None and output is not None and self._settings.show_reasoning:
-            reasoning = final_reasoning(output)
-        cut = output is not None and output.get("finish_reason") == "length"
+        if reasoning is None and result is not None:
+            reasoning = result.reasoning
+        cut = result is not None and result.finish_reason == "length"
         if cut and status == "completed":
             status = "incomplete"
         items = (
             output_items(
-                final_text(output) if text is None else text,
-                pending_tool_calls(output),
+                result.text if text is None else text,
+                result.tool_calls,
                 reasoning=reasoning,
                 message_id=ids.get("message"),
                 reasoning_id=ids.get("reasoning"),
                 cut=cut,
             )
-            if output is not None
+            if result is not None
             else []
         )
         return ResponseObject(
-            id=turn_.id,
-            created_at=turn_.created_at,
+            id=planned.id,
+            created_at=planned.created_at,
             status=status,
             completed_at=now() if status == "completed" else None,
             error=error,
@@ -327,46 +273,36 @@ class ResponsesService:
             ],
             top_p=request.top_p,
             truncation=request.truncation or "disabled",
-            usage=response_usage(output.get("usage")) if output is not None else None,
+            usage=response_usage(result.usage) if result is not None else None,
             user=request.user,
             metadata=request.metadata or {},
         )
 
-    async def record(self, turn_: Turn, response: ResponseObject) -> None:
-        """Store a finished response under the checkpoint its run ended on (stored turns only).
+    async def record(
+        self, planned: PlannedResponse, response: ResponseObject, result: TurnResult
+    ) -> None:
+        """Store a finished response under the checkpoint its turn ended on (stored turns only).
 
-        Called while the route still holds the thread: the thread's latest checkpoint is
-        the one this run wrote.
+        Called before the response's last byte: a client may continue from it at once.
         """
-        if turn_.thread is None:
+        thread = planned.thread
+        if thread is None:
             return
-        latest = await self._store.latest_checkpoint(turn_.thread.stored_id)
-        if latest is None:
+        if result.checkpoint_id is None:
             raise RuntimeError("a stored run ended without a checkpoint")
         await self._store.save(
             StoredResponse(
-                id=turn_.id,
-                key_id=self._caller,
-                thread_id=turn_.thread.stored_id,
-                checkpoint_id=latest,
-                model=turn_.request.model,
-                created_at=float(turn_.created_at),
+                id=planned.id,
+                key_id=self._key,
+                thread_id=thread.stored_id,
+                checkpoint_id=result.checkpoint_id,
+                model=planned.request.model,
+                created_at=float(planned.created_at),
                 response=response.model_dump(mode="json"),
-                input_items=turn_.input_items,
-                metadata=turn_.request.metadata or {},
+                input_items=planned.input_items,
+                metadata=planned.request.metadata or {},
             )
         )
-
-
-def _at(previous: StoredResponse) -> RunnableConfig:
-    """The config of a stored response's checkpoint."""
-    return {
-        "configurable": {
-            "thread_id": previous.thread_id,
-            "checkpoint_ns": "",
-            "checkpoint_id": previous.checkpoint_id,
-        }
-    }
 
 
 def response_id() -> str:

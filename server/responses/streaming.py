@@ -13,19 +13,13 @@ stream ends there.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import psycopg
-
-from graph.errors import AgentError
-from server.errors import STORE_UNAVAILABLE_MESSAGE
+from server.errors import stream_failure
 from server.responses.adapter import new_id
-from server.responses.service import ResponsesService, Turn
+from server.responses.service import PlannedResponse, ResponsesService
 from server.responses.wire import (
     SERVER_ERROR,
     ArgumentsDeltaEvent,
@@ -47,14 +41,9 @@ from server.responses.wire import (
     TextDeltaEvent,
     TextDoneEvent,
 )
-from server.store_errors import store_unavailable
-from server.turns.events import ReasoningDelta, TextDelta, TurnDone, final_text
-from server.turns.events import StreamEvent as RunEvent
-from server.turns.pump import EventPump
-
-logger = logging.getLogger(__name__)
-
-SERVER_ERROR_MESSAGE = "The server had an error while processing your request."
+from server.turns.events import ReasoningDelta, TextDelta, TurnDone
+from server.turns.events import StreamEvent as TurnEvent
+from server.turns.http import TurnFeed
 
 
 @dataclass
@@ -209,28 +198,24 @@ def _rest(streamed: str, final: str | None) -> str:
 
 
 async def response_events(
-    first: RunEvent,
-    events: EventPump[RunEvent],
-    *,
-    run_held: AsyncExitStack,
-    service: ResponsesService,
-    turn: Turn,
+    feed: TurnFeed[TurnEvent], *, service: ResponsesService, planned: PlannedResponse
 ) -> AsyncIterator[str]:
     """The SSE body of a streamed response.
 
-    `run_held` is what the run holds (its event pump, the thread lock). Once the run is done
-    the response is recorded, then `run_held` is closed, before the last events are
-    written: a client may continue from the response the instant it reads
-    `response.completed`, and a `kill -9` right after must not lose it.
+    The feed hands over the end of the turn once its run is done and the thread released
+    (`server.turns.http`); the response is recorded before the last events are written: a
+    client may continue from the response the instant it reads `response.completed`, and a
+    `kill -9` right after must not lose it.
     """
     out = _Events()
-    started = service.response(turn, status="in_progress")
+    started = service.response(planned, status="in_progress")
     yield out.lifecycle("response.created", started)
     yield out.lifecycle("response.in_progress", started)
     try:
         streamed: dict[str, list[str]] = {"reasoning": [], "message": []}
-        event = first
-        while not isinstance(event, TurnDone):
+        async for event in feed:
+            if isinstance(event, TurnDone):
+                break
             kind = {TextDelta: "message", ReasoningDelta: "reasoning"}.get(type(event))
             if kind == "message" and "reasoning" in out.opened:
                 # The reasoning is done when the answer begins, as OpenAI streams it; what a
@@ -248,22 +233,21 @@ async def response_events(
                     yield frame
                 streamed[kind].append(event.text)
                 yield out.delta(kind, event.text)
-            event = await events.next()
-        await events.join()  # the run's generator has returned: its checkpoints are written
+        else:
+            raise RuntimeError("a turn's stream ended without its result")
+        result = event.result
         text, reasoning = "".join(streamed["message"]), "".join(streamed["reasoning"])
-        rest = {"message": _rest(text, final_text(event.output)), "reasoning": ""}
+        rest = {"message": _rest(text, result.text), "reasoning": ""}
         response = service.response(
-            turn,
+            planned,
             status="completed",
-            output=event.output,
+            result=result,
             text=text + rest["message"],
             reasoning=reasoning or None,
             ids=out.ids,
         )
         response = out.in_stream_order(response)
-        await service.record(turn, response)
-        with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
-            await run_held.aclose()
+        await service.record(planned, response, result)
         for index, item in enumerate(response.output):
             if isinstance(item, FunctionCall):
                 for frame in out.function_call(index, item):
@@ -277,20 +261,9 @@ async def response_events(
                 yield frame
         # An answer cut at max_output_tokens ends `incomplete`, as OpenAI's does.
         yield out.lifecycle(f"response.{response.status}", response)
-    except AgentError as exc:
-        yield out.lifecycle("response.failed", _failed(service, turn, exc.message))
-    except psycopg.OperationalError as exc:
-        if store_unavailable(exc):
-            message = STORE_UNAVAILABLE_MESSAGE
-        else:
-            logger.exception("unhandled database error while streaming a response")
-            message = SERVER_ERROR_MESSAGE
-        yield out.lifecycle("response.failed", _failed(service, turn, message))
-    except Exception:  # the stream's boundary: headers are sent, so report it in-band
-        logger.exception("unhandled error while streaming a response")
-        yield out.lifecycle("response.failed", _failed(service, turn, SERVER_ERROR_MESSAGE))
-
-
-def _failed(service: ResponsesService, turn: Turn, message: str) -> ResponseObject:
-    error = ResponseError(code=SERVER_ERROR, message=message)
-    return service.response(turn, status="failed", error=error)
+    except Exception as exc:  # noqa: BLE001 - the stream's boundary: reported in-band
+        _, message, _ = stream_failure(exc)
+        error = ResponseError(code=SERVER_ERROR, message=message)
+        yield out.lifecycle(
+            "response.failed", service.response(planned, status="failed", error=error)
+        )

@@ -14,9 +14,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
-from graph.errors import ErrorCode
-from server.errors import OpenAIHTTPError
 from server.stores.redis import RedisLink
+from server.turns.errors import thread_busy
 
 logger = logging.getLogger(__name__)
 
@@ -24,16 +23,6 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-
-
-def thread_busy() -> OpenAIHTTPError:
-    """The 409 a client gets for a thread that is already running."""
-    return OpenAIHTTPError(
-        409,
-        "Another request is already running on this thread; retry when it has finished.",
-        code=ErrorCode.THREAD_BUSY,
-        headers={"retry-after": "1"},
-    )
 
 
 class ThreadLocks:
@@ -53,7 +42,7 @@ class ThreadLocks:
         """Hold the thread's lock for the block.
 
         Raises:
-            OpenAIHTTPError: 409 when the thread is busy here or on another replica.
+            TurnRefused: `thread_busy` when the thread is busy here or on another replica.
         """
         if thread_id in self._held:
             raise thread_busy()
@@ -116,7 +105,7 @@ class ThreadLease:
         """Hold `thread_id`'s lock until `release`.
 
         Raises:
-            OpenAIHTTPError: 409 when the thread is busy (`ThreadLocks.hold`).
+            TurnRefused: `thread_busy` when the thread is busy (`ThreadLocks.hold`).
         """
         await self._held.enter_async_context(locks.hold(thread_id))
 

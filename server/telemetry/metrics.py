@@ -191,6 +191,13 @@ class Metrics:
             namespace=ns,
             registry=reg,
         )
+        self.turns = Counter(
+            "turns",
+            "Turns run by each door, by how they ended (ok, paused, error, cancelled, refused).",
+            ["door", "outcome"],
+            namespace=ns,
+            registry=reg,
+        )
         self.active_streams = Gauge(
             "active_streams",
             "Server-sent-event responses open right now, by route template.",

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from server.turns.errors import ClientGone
+
+__all__ = ["ClientGone", "ClosingStreamingResponse", "cancel_until_stopped", "until_disconnect"]
+
 T = TypeVar("T")
-
-
-class ClientGone(Exception):  # noqa: N818 - a condition, not a failure
-    """The client disconnected before its answer was ready; the work was cancelled."""
 
 
 async def _wait_for_disconnect(request: Request) -> None:

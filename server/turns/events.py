@@ -1,14 +1,13 @@
-"""What a run yields while it streams, and what a door reads from a run's output (every door)."""
+"""What a turn yields while it streams: text, reasoning, progress, then its end."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolCall
+from server.turns.result import TurnResult
 
-from nodes.messages import content_text, is_client_message
-from nodes.providers.reasoning import reasoning_text
+__all__ = ["ProgressDelta", "ReasoningDelta", "StreamEvent", "TextDelta", "TurnDone"]
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,15 @@ class ReasoningDelta:
 
 @dataclass(frozen=True)
 class TurnDone:
-    """The end of a run, with the graph's output."""
+    """The end of a run, with its result."""
 
-    output: dict[str, Any]
+    result: TurnResult
     kind: Literal["done"] = "done"
+
+    @property
+    def output(self) -> dict[str, Any]:
+        """The graph's output (`TurnResult.output`)."""
+        return self.result.output
 
 
 @dataclass(frozen=True)
@@ -44,42 +48,3 @@ class ProgressDelta:
 
 
 StreamEvent = TextDelta | ReasoningDelta | ProgressDelta | TurnDone
-
-
-def run_messages(output: dict[str, Any]) -> list[AIMessage]:
-    """The AI messages this run added: those after the last message the client sent."""
-    messages: list[BaseMessage] = output.get("messages", [])
-    start = 0
-    for index in range(len(messages) - 1, -1, -1):
-        if is_client_message(messages[index]):
-            start = index + 1
-            break
-    return [m for m in messages[start:] if isinstance(m, AIMessage)]
-
-
-def final_text(output: dict[str, Any]) -> str:
-    """The answer's text as the client sees it: every AI message of the run, joined."""
-    return "".join(content_text(m.content) for m in run_messages(output))
-
-
-REASONING_SEPARATOR = "\n\n"
-"""Between the reasoning of two model calls of one run (before and after a tool round)."""
-
-
-def final_reasoning(output: dict[str, Any]) -> str | None:
-    """The reasoning of every AI message of the run, joined; None when there was none.
-
-    None rather than "": a completion without reasoning has no `reasoning_content` field.
-    """
-    parts = [text for m in run_messages(output) if (text := reasoning_text(m))]
-    return REASONING_SEPARATOR.join(parts) or None
-
-
-def pending_tool_calls(output: dict[str, Any]) -> list[ToolCall]:
-    """The client tool calls a paused run waits for (empty when the run finished)."""
-    calls: list[ToolCall] = []
-    for pause in output.get("__interrupt__", ()):
-        value = getattr(pause, "value", None)
-        if isinstance(value, dict):
-            calls.extend(value.get("tool_calls", []))
-    return calls

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack, cast
+from typing import Any, cast
 
 from langchain_core.messages import (
     AnyMessage,
@@ -30,45 +30,9 @@ from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
 from nodes.images import ImageStore, externalize, names_stored_image
 from nodes.messages import content_text
-from server.errors import OpenAIHTTPError
-from server.settings import Settings
+from server.turns.errors import TurnRefused
 from server.turns.reconcile import Plan, plan
 from server.turns.threads import ThreadRef
-
-
-class ClientOptions(TypedDict, total=False):
-    """The per-run options a client may choose (see `graph.context.Context`)."""
-
-    model: str | None
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int | None
-    stop: list[str]
-    client_tools: list[dict[str, Any]]
-    tool_choice: str | dict[str, Any] | None
-    parallel_tool_calls: bool | None
-    response_format: dict[str, Any] | None
-    openai_params: dict[str, Any]
-    instructions: str | None
-
-
-def run_context(
-    settings: Settings, *, caller: str | None = None, **client: Unpack[ClientOptions]
-) -> Context:
-    """A run's options: what the client chose, with the server's limits.
-
-    `caller` is the API key id of the request (`server.auth.Caller.key_id`): its usage is
-    counted under it (None: `anonymous`). Every door passes it.
-    """
-    return Context(
-        caller=caller,
-        max_tool_rounds=settings.max_tool_rounds,
-        tool_timeout=settings.tool_timeout,
-        tool_output_max_chars=settings.tool_output_max_chars,
-        max_tools_offered=settings.max_tools_offered,
-        max_input_chars=settings.max_input_chars,
-        **client,
-    )
 
 
 @dataclass(frozen=True)
@@ -99,42 +63,31 @@ def stateless_run(
     *,
     config: RunnableConfig | None = None,
     answerable: bool = True,
+    checked: Sequence[AnyMessage] | None = None,
 ) -> PreparedRun:
     """A run that stores nothing: the graph without a checkpointer, on the client's history.
 
     `config` is the door's own run config (callbacks, tags), passed through; `answerable` as
-    in `prepare_run`.
+    in `prepare_run`. `checked`: the messages the client sent, when `messages` also holds
+    stored ones that lead them (their images by reference, which the graph resolves); by
+    default all of `messages`.
     """
-    refuse_image_references(messages)
+    new = messages if checked is None else checked
+    refuse_image_references(new)
     if answerable:
-        require_answerable(messages)
+        require_answerable(new)
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
-
-
-def check_message_count(count: int, settings: Settings, *, param: str = "messages") -> None:
-    """A 400 for more messages in one request than MAX_MESSAGES (every door, before any work).
-
-    Raises:
-        OpenAIHTTPError: 400 `too_many_messages`, naming `param`.
-    """
-    if count > settings.max_messages:
-        raise OpenAIHTTPError(
-            400,
-            f"Too many messages: at most {settings.max_messages} are accepted.",
-            code=ErrorCode.TOO_MANY_MESSAGES,
-            param=param,
-        )
 
 
 def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
     """A 400 for a client message that names a stored image (`agent-image:`) itself.
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_request`, param `messages`.
+        TurnRefused: 400 `invalid_request`, param `messages`.
     """
     if names_stored_image(messages):
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             "An image must be an http(s) URL or a data: URI; agent-image: references are "
             "the service's own.",
             param="messages",
@@ -184,7 +137,7 @@ async def prepare_run(
             tools, must answer its calls first. A named checkpoint that is gone is a 404.
 
     Raises:
-        OpenAIHTTPError: 400 when nothing in `messages` is left to answer, or when pending
+        TurnRefused: 400 when nothing in `messages` is left to answer, or when pending
             client tool calls are answered wrongly; 404 `thread_not_found` (`exact`) when
             the named checkpoint is gone.
     """
@@ -207,10 +160,9 @@ async def prepare_run(
     stored: list[AnyMessage] = list(snapshot.values.get("messages", []))
     interrupted = any(task.interrupts for task in snapshot.tasks)
     if exact and checkpoint_id is not None and snapshot.created_at is None:
-        raise OpenAIHTTPError(
-            404,
+        raise TurnRefused(
+            ErrorCode.THREAD_NOT_FOUND,
             "The checkpoint this request continues is no longer stored (its thread was deleted).",
-            code=ErrorCode.THREAD_NOT_FOUND,
         )
     decided = (
         _exact_plan(stored, messages, interrupted=interrupted)
@@ -276,25 +228,23 @@ def _exact_plan(
     """What follows a named checkpoint (`prepare_run(exact=True)`): nothing to reconcile.
 
     Raises:
-        OpenAIHTTPError: 400 when a checkpoint paused for client tools is not answered
+        TurnRefused: 400 when a checkpoint paused for client tools is not answered
             first, or when tool results answer a checkpoint that waits for none.
     """
     if not stored:
         return Plan("seed")
     answers = bool(new) and isinstance(new[0], ToolMessage)
     if interrupted and not answers:
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             "The conversation waits for the results of its function calls: send them "
             "(function_call_output) first.",
-            code=ErrorCode.INVALID_REQUEST,
             param="input",
         )
     if answers and not interrupted:
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             "There is no pending function call to answer.",
-            code=ErrorCode.INVALID_REQUEST,
             param="input",
         )
     return Plan("resume" if interrupted else "append")
@@ -320,10 +270,9 @@ async def _fork_base(
 def require_answerable(new: Sequence[BaseMessage]) -> None:
     """A 400 unless the run has a user or tool message to answer last."""
     if not new or not isinstance(new[-1], HumanMessage | ToolMessage):
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             "The last message must be a user or tool message with something new to answer.",
-            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
 
@@ -332,19 +281,17 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
     """The client's tool results for a paused run, checked against what it waits for."""
     answers = {m.tool_call_id: content_text(m.content) for m in new if isinstance(m, ToolMessage)}
     if len(answers) != len(new):
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             "Answer the pending tool calls with tool messages before sending anything else.",
-            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     _, pending = pending_client_calls(cast(State, values))
     missing = [c.get("id") for c in pending if c.get("id") not in answers]
     if missing:
-        raise OpenAIHTTPError(
-            400,
+        raise TurnRefused(
+            ErrorCode.INVALID_REQUEST,
             f"Missing tool results for tool_call_id {', '.join(str(m) for m in missing)}.",
-            code=ErrorCode.INVALID_REQUEST,
             param="messages",
         )
     return answers

@@ -1,9 +1,8 @@
 """Running a prepared run to its end, or streaming it: the part of a turn every door shares.
 
-A door prepares the run (`server.turns.prepare.prepare_run` or `stateless_run`), then either awaits
-`complete` for the graph's output or iterates `stream` for the text and reasoning as the
-provider produces them, ending with `TurnDone`. What a door reads from the output
-(the answer's text, pending client tool calls) is in `server.turns.events`.
+The kit (`server.turns.kit.Turn`) prepares the run (`server.turns.prepare`), then either
+awaits `complete` for the graph's output or iterates `stream` for the text and reasoning as
+the provider produces them, ending with `TurnDone` and the turn's `TurnResult`.
 """
 
 from __future__ import annotations
@@ -19,19 +18,16 @@ from graph.routing import STREAMED_NODES
 from graph.state import Usage
 from nodes.messages import clean_text, content_text
 from nodes.providers.reasoning import reasoning_text
-from server.turns.events import (
+from server.turns.events import ProgressDelta, ReasoningDelta, StreamEvent, TextDelta, TurnDone
+from server.turns.prepare import PreparedRun
+from server.turns.progress import progress_lines
+from server.turns.result import (
     REASONING_SEPARATOR,
-    ProgressDelta,
-    ReasoningDelta,
-    StreamEvent,
-    TextDelta,
-    TurnDone,
+    TurnResult,
     final_reasoning,
     final_text,
     pending_tool_calls,
 )
-from server.turns.prepare import PreparedRun
-from server.turns.progress import progress_lines
 
 _MODES: list[StreamMode] = ["messages", "values"]
 _MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
@@ -86,7 +82,7 @@ async def stream(
         text = final_text(run.replay)
         if text:
             yield TextDelta(text)
-        yield TurnDone(run.replay)
+        yield TurnDone(TurnResult.of(run.replay, show_reasoning=show_reasoning))
         return
     output: dict[str, Any] = {}
     reasoned: str | None = None  # the id of the last message whose reasoning was sent
@@ -125,4 +121,21 @@ async def stream(
                 text = content_text(message.content)
                 if text:
                     yield TextDelta(text)
-    yield TurnDone(settle(run, output))
+    yield TurnDone(TurnResult.of(settle(run, output), show_reasoning=show_reasoning))
+
+
+async def updates(run: PreparedRun) -> AsyncGenerator[dict[str, Any], None]:
+    """Run, yielding one `{node: update}` per step (LangGraph's `updates` stream mode)."""
+    parts = cast(
+        AsyncGenerator[Any, None],
+        run.graph.astream(
+            run.input,
+            run.config,
+            context=run.context,
+            stream_mode="updates",
+            durability=run.durability,
+        ),
+    )
+    async with contextlib.aclosing(parts):
+        async for update in parts:
+            yield cast(dict[str, Any], update)

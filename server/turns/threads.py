@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote
 
 from graph.errors import ErrorCode
 from server.auth import ANONYMOUS
-from server.errors import OpenAIHTTPError
+from server.turns.errors import TurnRefused, thread_not_found
 
 __all__ = [
     "MAX_THREAD_ID_LENGTH",
@@ -44,6 +44,7 @@ __all__ = [
     "ThreadRef",
     "checked_thread_id",
     "header_thread_id",
+    "path_thread",
     "scoped_thread_id",
     "thread_header_value",
     "thread_of",
@@ -127,8 +128,8 @@ def _refused_character(thread_id: str) -> str | None:
     return None
 
 
-def _invalid(where: str, message: str) -> OpenAIHTTPError:
-    return OpenAIHTTPError(400, f"{where} {message}", code=ErrorCode.INVALID_THREAD_ID, param=where)
+def _invalid(where: str, message: str) -> TurnRefused:
+    return TurnRefused(ErrorCode.INVALID_THREAD_ID, f"{where} {message}", param=where)
 
 
 def checked_thread_id(value: str, where: str) -> str | None:
@@ -143,7 +144,7 @@ def checked_thread_id(value: str, where: str) -> str | None:
         thread: a stateless run).
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_thread_id`, `param` set to `where`, for an id over
+        TurnRefused: `invalid_thread_id`, `param` set to `where`, for an id over
             `MAX_THREAD_ID_LENGTH` characters or with a character that is refused.
     """
     thread_id = value.strip()
@@ -174,7 +175,7 @@ def _from_header(value: str, where: str) -> str:
     """A header's id as text: its bytes read as UTF-8, then percent-decoded.
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_thread_id` when either is not UTF-8.
+        TurnRefused: `invalid_thread_id` when either is not UTF-8.
     """
     try:
         text = value.encode("latin-1").decode("utf-8")  # the ASGI server decoded latin-1
@@ -205,7 +206,7 @@ def thread_of(
         configured_as: How the error message names `configured`.
 
     Raises:
-        OpenAIHTTPError: 400 `invalid_thread_id` for an id that `checked_thread_id` refuses,
+        TurnRefused: `invalid_thread_id` for an id that `checked_thread_id` refuses,
             or a header that is not percent-encoded UTF-8.
     """
     candidates: list[tuple[str | None, str, bool]] = [(_named(configured), configured_as, True)]
@@ -221,3 +222,19 @@ def thread_of(
         if thread_id is not None:
             return ThreadRef(thread_id, scoped_thread_id(key_id, thread_id), delta=delta)
     return None
+
+
+def path_thread(key_id: str, thread_id: str, *, param: str = "thread_id") -> ThreadRef:
+    """The caller's thread a URL path names (`/.../threads/{thread_id}`).
+
+    Checked as every door checks an id; the client named it explicitly, so it may send only
+    new messages.
+
+    Raises:
+        TurnRefused: `invalid_thread_id` (naming `param`); `thread_not_found` for an id that
+            is blank (no door could have stored it).
+    """
+    checked = checked_thread_id(thread_id, param)
+    if checked is None:
+        raise thread_not_found(thread_id, param=param)
+    return ThreadRef(checked, scoped_thread_id(key_id, checked), delta=True)

@@ -1,4 +1,5 @@
-"""The `/v1` core without a server: the real graph on the offline model, in memory."""
+"""The `/v1` core without a server: the real graph on the offline model, in memory, through
+the turn kit as the door uses it."""
 
 from __future__ import annotations
 
@@ -13,23 +14,28 @@ from langgraph.types import StateSnapshot
 
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
+from server.auth import ANONYMOUS, Caller
+from server.chat import service
 from server.chat.protocol import ChatCompletionRequest
-from server.chat.service import ChatService
 from server.settings import Settings
+from server.stores.locks import ThreadLocks
+from server.stores.ratelimit import RateLimiter
 from server.stores.resources import cooldown_store
+from server.telemetry.metrics import Metrics
+from server.turns.kit import TurnKit
 from server.turns.threads import ThreadRef
 from server.wiring import build_agent_deps
 
 
 @dataclass
 class Chat:
-    """A `ChatService` over the checkpointed and the stateless graph, and ways to look inside."""
+    """The turn kit over the checkpointed and the stateless graph, and ways to look inside."""
 
     settings: Settings
     deps: AgentDeps
     graph: AgentGraph
     stateless: AgentGraph
-    service: ChatService
+    kit: TurnKit
 
     async def snapshot(self, thread: ThreadRef) -> StateSnapshot:
         """The thread's latest checkpoint."""
@@ -44,10 +50,27 @@ class Chat:
         """Every checkpoint of the thread, newest first (all branches)."""
         return [s async for s in self.graph.aget_state_history(thread_config(thread))]
 
-    async def turn(self, thread: ThreadRef | None, *messages: Any, **extra: Any) -> dict[str, Any]:
-        """Prepare and complete one request; the graph's output."""
-        run = await self.service.prepare(request(*messages, **extra), thread)
-        return await self.service.complete(run)
+    async def turn(
+        self,
+        thread: ThreadRef | None,
+        *messages: Any,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Open and complete one request's turn, as `/v1/chat/completions` does; its output."""
+        body = request(*messages, **extra)
+        service.validate(body)
+        turn = service.turn_request(
+            body, CALLER, thread, retry=retry, idempotency_key=idempotency_key
+        )
+        async with self.kit.open(turn) as opened:
+            result = await opened.complete()
+        return result.output
+
+
+CALLER = Caller(ANONYMOUS)
+"""The caller of an open service."""
 
 
 MakeChat = Callable[..., Chat]
@@ -59,10 +82,18 @@ def build_chat(settings: Settings) -> Chat:
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     graph = build_graph(lambda: deps, checkpointer=InMemorySaver())
     stateless = build_graph(lambda: deps)
-    service = ChatService(
-        graph=graph, stateless_graph=stateless, providers=deps.providers, settings=settings
+    kit = TurnKit(
+        settings=settings,
+        graph=graph,
+        stateless_graph=stateless,
+        checkpointer=graph.checkpointer,
+        locks=ThreadLocks(),
+        limiter=RateLimiter(settings),
+        providers=deps.providers,
+        metrics=Metrics(),
+        images=deps.images,
     )
-    return Chat(settings, deps, graph, stateless, service)
+    return Chat(settings, deps, graph, stateless, kit)
 
 
 def thread_config(thread: ThreadRef) -> RunnableConfig:

@@ -1,0 +1,118 @@
+"""What the turn kit refuses, in no door's words: a code and a message, never a status.
+
+Every refusal of the kit (a limit, a busy or unknown thread, a malformed thread id, input
+that cannot be run, a store that is away) is a `TurnRefused` carrying its `ErrorCode`. The
+door that called the kit shows it in its own shape; `server.errors` is the one place that
+picks its HTTP status (`server.errors.status_of`), so two doors never disagree on one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import psycopg
+
+from graph.errors import ErrorCode
+from server.store_errors import store_unavailable
+
+__all__ = [
+    "STORE_RETRY_AFTER",
+    "STORE_UNAVAILABLE_MESSAGE",
+    "ClientGone",
+    "TurnRefused",
+    "checkpoint_not_found",
+    "invalid_request",
+    "store_away",
+    "store_call",
+    "thread_busy",
+    "thread_not_found",
+]
+
+
+class TurnRefused(Exception):  # noqa: N818 - a refusal, raised to the door
+    """The kit will not run (or read) this turn: why, as a code the client can act on.
+
+    Attributes:
+        code: The machine-readable reason (`graph.errors.ErrorCode`).
+        message: What the client is told.
+        param: The request field at fault, as the door's wire names it (if one is).
+        headers: Advice for the client that goes with any shape (`Retry-After`,
+            `x-ratelimit-*`, `x-should-retry`).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+class ClientGone(Exception):  # noqa: N818 - a condition, not a failure
+    """The client disconnected before its answer was ready; the work was cancelled."""
+
+
+def thread_busy() -> TurnRefused:
+    """Another run holds the thread (one run per thread, on every replica)."""
+    return TurnRefused(
+        ErrorCode.THREAD_BUSY,
+        "Another request is already running on this thread; retry when it has finished.",
+        headers={"retry-after": "1"},
+    )
+
+
+def thread_not_found(thread_id: str, *, param: str = "thread_id") -> TurnRefused:
+    """No thread of the caller's has this id (every door's words for it)."""
+    return TurnRefused(
+        ErrorCode.THREAD_NOT_FOUND, f"No thread found with id '{thread_id}'.", param=param
+    )
+
+
+def checkpoint_not_found(thread_id: str, *, param: str = "checkpoint_id") -> TurnRefused:
+    """The thread is stored, without the checkpoint the request names."""
+    return TurnRefused(
+        ErrorCode.CHECKPOINT_NOT_FOUND,
+        f"No checkpoint with that id in thread '{thread_id}'.",
+        param=param,
+    )
+
+
+def invalid_request(message: str, *, param: str | None = "messages") -> TurnRefused:
+    """Input the graph cannot run as sent."""
+    return TurnRefused(ErrorCode.INVALID_REQUEST, message, param=param)
+
+
+STORE_UNAVAILABLE_MESSAGE = (
+    "The conversation store (PostgreSQL) is not reachable right now; retry shortly."
+)
+STORE_RETRY_AFTER = "2"
+
+
+def store_away() -> TurnRefused:
+    """The conversation store cannot be reached right now (PostgreSQL down or failing over)."""
+    return TurnRefused(
+        ErrorCode.CHECKPOINTER_UNAVAILABLE,
+        STORE_UNAVAILABLE_MESSAGE,
+        headers={"retry-after": STORE_RETRY_AFTER},
+    )
+
+
+T = TypeVar("T")
+
+
+async def store_call(work: Awaitable[T]) -> T:
+    """`work`, with a store that cannot be reached made a refusal (503 on HTTP doors)."""
+    try:
+        return await work
+    except psycopg.OperationalError as error:
+        if not store_unavailable(error):
+            raise
+        raise store_away() from error

@@ -1,0 +1,106 @@
+"""What a door asks of the turn kit: `TurnRequest`, the one form every wire is translated into.
+
+A door reads its own wire (OpenAI chat, Responses, MCP, LangServe, ...) and says, here, who
+calls (`caller`), what they sent (`messages`, as LangChain messages), on which thread
+(`thread`; None: a stateless turn that stores nothing), with which per-run options
+(`options`), and how the messages meet the stored thread (`retry`, `idempotency_key`,
+`checkpoint_id`, `exact`). Nothing else of the door reaches the kit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict, Unpack
+
+from langchain_core.messages import AnyMessage
+from langchain_core.runnables import RunnableConfig
+
+from graph.context import Context
+from server.auth import Caller
+from server.settings import Settings
+from server.turns.threads import ThreadRef
+
+__all__ = ["ClientOptions", "TurnRequest", "run_context"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """The per-run options a client may choose (see `graph.context.Context`)."""
+
+    model: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    stop: list[str]
+    client_tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any] | None
+    parallel_tool_calls: bool | None
+    response_format: dict[str, Any] | None
+    openai_params: dict[str, Any]
+    instructions: str | None
+
+
+def run_context(
+    settings: Settings, *, caller: str | None = None, **client: Unpack[ClientOptions]
+) -> Context:
+    """A run's options: what the client chose, with the server's limits.
+
+    `caller` is the API key id of the request (`server.auth.Caller.key_id`): its usage is
+    counted under it (None: `anonymous`).
+    """
+    return Context(
+        caller=caller,
+        max_tool_rounds=settings.max_tool_rounds,
+        tool_timeout=settings.tool_timeout,
+        tool_output_max_chars=settings.tool_output_max_chars,
+        max_tools_offered=settings.max_tools_offered,
+        max_input_chars=settings.max_input_chars,
+        **client,
+    )
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One turn, as a door asks for it.
+
+    Attributes:
+        door: The door's name (`chat`, `responses`, `mcp`, `agent`, ...): the `door` label
+            of the turn's metrics.
+        caller: Who asks: the thread's namespace, the usage's and the limits' key.
+        messages: What the client sent, as LangChain messages: its whole history, or (a
+            thread named explicitly, `ThreadRef.delta`) only the new messages.
+        thread: The thread the turn continues; None: a stateless turn that stores nothing.
+        options: The client's per-run options (model, sampling, tools, ...).
+        retry: The client marked the request as a retry of one already answered.
+        idempotency_key: The client's key for the request; the same key again is a retry.
+        checkpoint_id: Continue from this earlier checkpoint of the thread (a branch).
+        exact: The client names the checkpoint it continues and sends only what follows
+            it (the Responses API): nothing is reconciled.
+        assistant_text: Match the client's assistant messages by their text too (a client
+            that resends answers as it rendered them, like the playground, sets False).
+        answerable: Refuse a turn whose new messages leave nothing to answer. False for a
+            door that can no longer answer with an error once it has started (LangServe's
+            streams): the graph answers such a turn itself.
+        history: For a stateless turn, stored messages that lead the client's (a Responses
+            request with `store: false` continuing a stored response).
+        config: The door's own run config (callbacks, tags), passed to the graph.
+        wants_checkpoint: Read the checkpoint the turn ended on into the result.
+        progress: Stream lines about the graph's steps (PROGRESS_EVENTS, where the door
+            shows them).
+    """
+
+    door: str
+    caller: Caller
+    messages: Sequence[AnyMessage]
+    thread: ThreadRef | None = None
+    options: ClientOptions = field(default_factory=lambda: ClientOptions())
+    retry: bool = False
+    idempotency_key: str | None = None
+    checkpoint_id: str | None = None
+    exact: bool = False
+    assistant_text: bool = True
+    answerable: bool = True
+    history: Sequence[AnyMessage] = ()
+    config: RunnableConfig | None = None
+    wants_checkpoint: bool = False
+    progress: bool = False

@@ -1,0 +1,139 @@
+"""One opened turn (`TurnKit.open`): run it to the end, or stream it; counted once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import psycopg
+
+from server.settings import Settings
+from server.store_errors import store_unavailable
+from server.turns import run as running
+from server.turns.errors import store_away, store_call
+from server.turns.events import StreamEvent, TurnDone
+from server.turns.prepare import PreparedRun
+from server.turns.request import TurnRequest
+from server.turns.result import TurnResult
+from server.turns.threads import ThreadRef
+
+__all__ = ["LatestCheckpoint", "Turn"]
+
+LatestCheckpoint = Callable[[str], Awaitable[str | None]]
+"""The id of a stored thread's latest checkpoint (one indexed query), or None."""
+
+
+class Turn:
+    """One opened turn: run it to the end (`complete`) or stream it (`stream`), once."""
+
+    def __init__(
+        self,
+        request: TurnRequest,
+        run: PreparedRun,
+        held: AsyncExitStack,
+        *,
+        settings: Settings,
+        count: Callable[[str, str], None],
+        latest_checkpoint: LatestCheckpoint | None = None,
+    ) -> None:
+        self.settings = settings
+        self._count = count
+        self._latest_checkpoint = latest_checkpoint
+        self.request = request
+        self.run = run
+        self.held = held
+        """What the turn holds (its thread's lock, its stream): released with the turn."""
+
+    @property
+    def thread(self) -> ThreadRef | None:
+        """The thread the turn runs on; None: stateless."""
+        return self.request.thread
+
+    async def complete(self) -> TurnResult:
+        """Run to the end (or to a pause for client tools); the result, computed once."""
+        door = self.request.door
+        try:
+            output = await store_call(running.complete(self.run))
+            result = await self._result(output)
+        except BaseException as error:
+            self._count(door, _outcome_of(error))
+            raise
+        self._count(door, "paused" if result.tool_calls else "ok")
+        return result
+
+    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
+        """Run, yielding reasoning and text as the provider produces them, then `TurnDone`.
+
+        Reasoning only with SHOW_REASONING; progress lines when the request asks for them
+        and PROGRESS_EVENTS is on.
+        """
+        settings, door = self.settings, self.request.door
+        events = running.stream(
+            self.run,
+            show_reasoning=settings.show_reasoning,
+            progress=self.request.progress and settings.progress_events,
+        )
+        outcome: str | None = None
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, TurnDone):
+                        result = event.result
+                        if self.request.wants_checkpoint:
+                            result = await self._result(result.output)
+                        outcome = "paused" if result.tool_calls else "ok"
+                        yield TurnDone(result)
+                        return
+                    yield event
+        except psycopg.OperationalError as error:
+            outcome = "error"
+            raise _refusal_of(error) from error
+        except BaseException as error:
+            outcome = outcome or _outcome_of(error)
+            raise
+        finally:
+            self._count(door, outcome or "cancelled")
+
+    async def updates(self) -> AsyncGenerator[dict[str, Any], None]:
+        """Run, yielding each step's `{node: update}` (a door that shows the graph's steps)."""
+        outcome: str | None = None
+        try:
+            async with contextlib.aclosing(running.updates(self.run)) as updates:
+                async for update in updates:
+                    yield update
+            outcome = "ok"
+        except psycopg.OperationalError as error:
+            outcome = "error"
+            raise _refusal_of(error) from error
+        except BaseException as error:
+            outcome = outcome or _outcome_of(error)
+            raise
+        finally:
+            self._count(self.request.door, outcome or "cancelled")
+
+    def detach(self) -> AsyncExitStack:
+        """Hand what the turn holds to a response that outlives the door's block (a stream)."""
+        return self.held.pop_all()
+
+    async def _result(self, output: dict[str, Any]) -> TurnResult:
+        checkpoint_id = None
+        thread = self.request.thread
+        latest = self._latest_checkpoint
+        if self.request.wants_checkpoint and thread is not None and latest is not None:
+            checkpoint_id = await latest(thread.stored_id)
+        return TurnResult.of(
+            output, show_reasoning=self.settings.show_reasoning, checkpoint_id=checkpoint_id
+        )
+
+
+def _outcome_of(error: BaseException) -> str:
+    cancelled = isinstance(error, (anyio.get_cancelled_exc_class(), GeneratorExit))
+    return "cancelled" if cancelled else "error"
+
+
+def _refusal_of(error: psycopg.OperationalError) -> Exception:
+    """A store that cannot be reached is a refusal; any other database error stays itself."""
+    return store_away() if store_unavailable(error) else error
