@@ -7,16 +7,16 @@ targets from the configuration, outcomes and error kinds from closed sets. Threa
 text and raw paths never become label values.
 
 Feeds: `server.telemetry.middleware` (HTTP), `server.telemetry.node_observer` (graph nodes,
-providers, tools, tokens, time to first token), `server.telemetry.saver` (checkpoints), the response
-cache
-(`cache_request`, `cache_error`), the usage ledger (`usage`, `usage_store_error`) and, read
-at each scrape, the PostgreSQL connection pool (`watch_pool`) and the MCP servers of
-MCP_SERVERS (`watch_mcp`).
+providers, tools, tokens, time to first token), `server.telemetry.saver` (checkpoints), the
+response cache (`cache_request`, `cache_error`), the usage ledger (`usage`,
+`usage_store_error`) and, read at each scrape by the collectors of
+`server.telemetry.collectors`, the PostgreSQL connection pool (`watch_pool`) and the MCP
+servers of MCP_SERVERS (`watch_mcp`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import (
@@ -26,8 +26,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+
+from server.telemetry.collectors import McpCollector, McpStats, PoolCollector, PoolStats
 
 NAMESPACE: Final = "agent"
 
@@ -44,112 +44,6 @@ OTHER: Final = "other"
 """The label value of anything outside a bounded set (unknown path, method, node, ...)."""
 
 HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-PoolStats = Callable[[], Mapping[str, int]]
-McpStats = Callable[[], Mapping[str, Mapping[str, object]]]
-"""Each MCP server's `/ready` entry by name (`state`, `tools`, `sessions`, ...)."""
-"""psycopg_pool's `pool.get_stats()`: gauges and counters of one connection pool."""
-
-#: `agent_db_pool_<name>` gauge -> psycopg_pool stats key, help.
-_POOL_GAUGES: Final = (
-    ("size", "pool_size", "Connections the pool holds now, in use or idle."),
-    ("available", "pool_available", "Idle connections ready to be handed out."),
-    ("min_size", "pool_min", "Connections the pool keeps open even when idle."),
-    ("max_size", "pool_max", "Most connections the pool may open."),
-    ("requests_waiting", "requests_waiting", "Requests waiting for a connection right now."),
-)
-#: `agent_db_pool_<name>_total` counter -> psycopg_pool stats key, help, scale.
-_POOL_COUNTERS: Final = (
-    ("requests", "requests_num", "Connections asked of the pool.", 1.0),
-    (
-        "request_wait_seconds",
-        "requests_wait_ms",
-        "Seconds requests spent waiting for a connection, in all.",
-        0.001,
-    ),
-    (
-        "request_errors",
-        "requests_errors",
-        "Requests that got no connection (timed out, or too many waiting).",
-        1.0,
-    ),
-    (
-        "connection_errors",
-        "connections_errors",
-        "Failed attempts to open a connection (server down, refused, timed out).",
-        1.0,
-    ),
-    (
-        "connections_lost",
-        "connections_lost",
-        "Connections found dead (e.g. after a PostgreSQL restart) and replaced.",
-        1.0,
-    ),
-)
-
-
-class _PoolCollector(Collector):
-    """Reads a connection pool's stats at each scrape (the pool keeps the counts itself)."""
-
-    def __init__(self, stats: PoolStats) -> None:
-        self._stats = stats
-
-    def describe(self) -> Iterator[Metric]:
-        """The families, without reading the pool (registration calls this)."""
-        return self._families({})
-
-    def collect(self) -> Iterator[Metric]:
-        """The pool's current gauges and counters."""
-        return self._families(self._stats())
-
-    @staticmethod
-    def _families(stats: Mapping[str, int]) -> Iterator[Metric]:
-        prefix = f"{NAMESPACE}_db_pool_"
-        for name, key, doc in _POOL_GAUGES:
-            yield GaugeMetricFamily(prefix + name, doc, value=stats.get(key, 0))
-        for name, key, doc, scale in _POOL_COUNTERS:
-            # psycopg_pool counts only what happened, so a key appears at its first event.
-            yield CounterMetricFamily(prefix + name, doc, value=stats.get(key, 0) * scale)
-
-
-class _McpCollector(Collector):
-    """Reads the MCP servers' states at each scrape (labels: the configured server names)."""
-
-    def __init__(self, stats: McpStats) -> None:
-        self._stats = stats
-
-    def describe(self) -> Iterator[Metric]:
-        """The families, without reading the servers."""
-        return self._families({})
-
-    def collect(self) -> Iterator[Metric]:
-        """Each server's gauges and counter."""
-        return self._families(self._stats())
-
-    @staticmethod
-    def _families(stats: Mapping[str, Mapping[str, object]]) -> Iterator[Metric]:
-        prefix = f"{NAMESPACE}_mcp_server_"
-        up = GaugeMetricFamily(
-            prefix + "up", "1 while the MCP server's session is up, else 0.", labels=["server"]
-        )
-        tools = GaugeMetricFamily(
-            prefix + "tools", "Tools the MCP server offers the model.", labels=["server"]
-        )
-        sessions = CounterMetricFamily(
-            prefix + "sessions",
-            "Sessions opened with the MCP server (more than one: it went away and came back).",
-            labels=["server"],
-        )
-        for name, entry in stats.items():
-            up.add_metric([name], 1.0 if entry.get("state") == "up" else 0.0)
-            tools.add_metric([name], float(_number(entry.get("tools"))))
-            sessions.add_metric([name], float(_number(entry.get("sessions"))))
-        yield from (up, tools, sessions)
-
-
-def _number(value: object) -> int:
-    return value if isinstance(value, int) else 0
 
 
 def bounded(value: str | None, allowed: Iterable[str]) -> str:
@@ -400,11 +294,11 @@ class Metrics:
 
     def watch_pool(self, stats: PoolStats) -> None:
         """Export a connection pool's `get_stats()` as `agent_db_pool_*`, read at each scrape."""
-        self.registry.register(_PoolCollector(stats))
+        self.registry.register(PoolCollector(stats, prefix=f"{NAMESPACE}_db_pool_"))
 
     def watch_mcp(self, stats: McpStats) -> None:
         """Export the MCP servers' states as `agent_mcp_server_*`, read at each scrape."""
-        self.registry.register(_McpCollector(stats))
+        self.registry.register(McpCollector(stats, prefix=f"{NAMESPACE}_mcp_server_"))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -3,7 +3,8 @@
 Read from the source (module-level and function-level `import` statements alike), so a
 lazy import cannot hide an inverted dependency. Layers, lowest first:
 
-0. `graph/`, `nodes/`: the agent itself; never imports `server`.
+0. `graph/`, `nodes/`: the agent itself; never imports `server`. Of `nodes/`, `server/` imports
+   only the modules of `nodes.SERVER_FACE`.
 1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
 2. `server/stores/`, `server/telemetry/`, `server/knowledge/`: stores, guards and instruments; no
    door, no app state.
@@ -21,6 +22,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+
+from nodes import SERVER_FACE
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("graph", "nodes", "server")
@@ -142,3 +145,28 @@ def test_the_rules_catch_an_inverted_import() -> None:
     assert layer("server.stores.cache") < layer("server.chat.service")
     assert layer("graph.builder") < layer("server.wiring")
     assert layer("server.admin.health") > layer("server.deps") > layer("server.stores.cache")
+
+
+def _server_uses_of_nodes() -> list[tuple[str, str]]:
+    """(server module, nodes module) of every import; `from nodes import x` names `nodes.x`."""
+    return [
+        (source, target)
+        for source, target in _edges()
+        if _within(source, ("server",)) and _within(target, ("nodes",)) and target != "nodes"
+    ]
+
+
+def _face() -> set[str]:
+    return {module for group in SERVER_FACE.values() for module in group}
+
+
+def test_server_imports_only_the_public_face_of_nodes() -> None:
+    """`nodes.SERVER_FACE` lists what server/ may use; the rest of nodes/ is the graph's."""
+    outside = [(s, t) for s, t in _server_uses_of_nodes() if t not in _face()]
+    assert outside == [], "add the module to nodes.SERVER_FACE, or use one that is there"
+
+
+def test_the_public_face_of_nodes_is_exactly_what_server_uses() -> None:
+    """Each listed module exists and server/ still imports it (else: drop it from the list)."""
+    assert _face() <= _modules(), f"not modules: {sorted(_face() - _modules())}"
+    assert _face() == {target for _, target in _server_uses_of_nodes()}

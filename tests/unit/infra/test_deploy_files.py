@@ -174,7 +174,7 @@ def deployment_env_names() -> dict[str, set[str]]:
 def test_every_variable_the_deployment_sets_is_a_setting(source: str) -> None:
     names = deployment_env_names()[source]
     unknown = sorted(name for name in names if name.upper() not in SETTINGS)
-    assert not unknown, f"{source} sets variables server/settings.py does not read: {unknown}"
+    assert not unknown, f"{source} sets variables server/settings/ does not read: {unknown}"
 
 
 def test_the_consistency_check_would_catch_a_typo() -> None:

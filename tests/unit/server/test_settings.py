@@ -181,7 +181,7 @@ def test_every_variable_in_env_example_is_a_setting() -> None:
     names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
     assert {"OPENAI_API_KEY", "PROVIDER_TIMEOUT", "REDIS_URL"} <= names
     unknown = sorted(name for name in names if name.lower() not in Settings.model_fields)
-    assert not unknown, f".env.example shows variables server/settings.py does not read: {unknown}"
+    assert not unknown, f".env.example shows variables server/settings/ does not read: {unknown}"
 
 
 # --- cooldowns: built once, by server.stores.resources.cooldown_store ---------------------------

@@ -1,105 +1,35 @@
-"""All configuration of the service: the only module that reads the environment (and `.env`).
+"""`ServiceSettings`: every setting of the service but the provider kinds' own variables.
 
-The provider kinds' own variables (OPENAI_API_KEY, OLLAMA_BASE_URL, ...) are not listed here:
-each kind declares them in `nodes/providers/kinds/`, and `settings_model` adds one typed field
-per declared variable, named after it, to the settings read here.
+Its fields, by group (serving, access, memory, models and providers, tools and graph, the
+production layer), their checks, and how a provider kind's key or URL is read back from the
+generated fields (`server/settings/__init__.py` adds those).
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from dotenv import dotenv_values
 from langgraph.types import Durability
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SecretStr,
-    Tag,
-    create_model,
-    field_validator,
-)
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
-from nodes.providers.registry import ProviderConfig, ProviderSpec, provider_kinds
+from nodes.providers.registry import ProviderConfig, ProviderSpec
 from server.provider_file import LoadedProviders, load_provider_file
+from server.settings.values import (
+    MCP_SERVER_NAME,
+    KeyBudget,
+    McpHttpServer,
+    McpServerSpec,
+    McpStdioServer,
+)
 
 
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
-
-
-class KeyBudget(BaseModel):
-    """One key's monthly budget in KEY_BUDGETS; a limit left out is no limit."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tokens: int | None = Field(default=None, ge=0)
-    """Input plus output tokens per calendar month (UTC)."""
-    usd: float | None = Field(default=None, ge=0)
-    """US dollars per calendar month (UTC), at the endpoints' prices."""
-
-
-MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,62}$")
-"""A name of MCP_SERVERS: the prefix of its tools' names, which OpenAI limits to 64
-characters of `[A-Za-z0-9_-]` (so at most 62, leaving `_` and one character)."""
-
-
-class McpStdioServer(BaseModel):
-    """An MCP server of MCP_SERVERS that the service starts as a child process (stdio)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    command: str = Field(min_length=1)
-    """The executable, e.g. `npx`, `uvx` or a path."""
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    """Variables added to the few the child inherits (PATH, HOME, USER, SHELL, TERM, LOGNAME)."""
-    cwd: str | None = None
-    """Its working directory; the service's when unset."""
-
-
-class McpHttpServer(BaseModel):
-    """An MCP server of MCP_SERVERS reached over Streamable HTTP."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(pattern=r"^https?://[^\s/]+")
-    """The MCP endpoint, e.g. `http://127.0.0.1:9000/mcp`."""
-    headers: dict[str, str] = Field(default_factory=dict)
-    """Sent with every request."""
-    headers_env: dict[str, str] = Field(default_factory=dict)
-    """Header -> name of the variable (environment or `.env`) that holds its value, so a
-    secret stays out of MCP_SERVERS: {"Authorization": "DOCS_MCP_AUTH"}."""
-
-
-def _mcp_transport(value: Any) -> str | None:
-    if isinstance(value, McpStdioServer | McpHttpServer):
-        return "stdio" if isinstance(value, McpStdioServer) else "http"
-    if isinstance(value, dict):
-        return "stdio" if "command" in value else "http" if "url" in value else None
-    return None
-
-
-McpServerSpec = Annotated[
-    Annotated[McpStdioServer, Tag("stdio")] | Annotated[McpHttpServer, Tag("http")],
-    Discriminator(
-        _mcp_transport,
-        custom_error_type="mcp_server",
-        custom_error_message=(
-            'an MCP server is {"command": ..., "args": [...], "env": {...}} (stdio) or '
-            '{"url": ..., "headers": {...}} (Streamable HTTP)'
-        ),
-    ),
-]
-"""One server of MCP_SERVERS: a `command` to run (stdio) or a `url` (Streamable HTTP)."""
 
 
 class ServiceSettings(BaseSettings):
@@ -416,48 +346,3 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"these settings do not read provider kind {spec.kind!r}")
         value: object = getattr(self, name)
         return value
-
-
-_SETTINGS_DOC = """Environment variables (case-insensitive) and `.env`; see `.env.example`.
-
-Besides the fields of `ServiceSettings`, one field per key or URL a provider kind declares
-(`openai_api_key` for OPENAI_API_KEY); read them with `provider_api_key`/`provider_base_url`.
-"""
-
-
-def settings_model(kinds: Iterable[ProviderSpec]) -> type[ServiceSettings]:
-    """`ServiceSettings` plus one typed field per variable the given kinds declare.
-
-    A key is a `SecretStr | None` field and a URL a `str | None` field, both None by default
-    and named after their variable, so OPENAI_API_KEY is read exactly as a hand-written
-    `openai_api_key` field would be, from the environment or `.env`.
-    """
-    specs = tuple(kinds)
-    fields: dict[str, Any] = {}
-    for spec in specs:
-        for role, setting in spec.settings():
-            name = setting.field
-            if name in ServiceSettings.model_fields or name in fields:
-                raise ValueError(f"{setting.env} of provider kind {spec.kind!r} is taken")
-            kind_of_value: Any = SecretStr | None if role == "api_key" else str | None
-            what = "API key" if role == "api_key" else "base URL"
-            fields[name] = (kind_of_value, Field(default=None, description=f"{spec.kind} {what}"))
-    model = create_model(
-        "Settings",
-        __base__=ServiceSettings,
-        __module__=__name__,
-        __doc__=_SETTINGS_DOC,
-        **fields,
-    )
-    model.provider_specs = specs
-    return model
-
-
-if TYPE_CHECKING:
-    # mypy sees Settings without the generated provider fields: typed code reads those
-    # through `provider_api_key` / `provider_base_url`, by the names a kind declares.
-    class Settings(ServiceSettings):
-        """Environment variables (case-insensitive) and `.env`; see `.env.example`."""
-
-else:
-    Settings = settings_model(provider_kinds().values())
