@@ -212,7 +212,7 @@ async def test_langchain_mcp_adapters_use_the_agent_with_memory(
         }
     )
     tools = {tool.name: tool for tool in await client.get_tools()}
-    assert list(tools)[0] == "chat"
+    assert next(iter(tools)) == "chat"
     assert set(CATALOGUE) <= set(tools)
 
     await tools["chat"].ainvoke({"message": "echo pineapple", "thread_id": "lc"})
