@@ -6,7 +6,7 @@ at the start of every turn, before the router (`graph/builder.py`), and answers 
 itself with a short refusal, so no provider ever sees it. The limit is
 `Context.max_input_chars` (the `MAX_INPUT_CHARS` setting).
 
-It is also the worked example of "a new node" in the README: one module here, plus its
+It is also the worked example of "a new node" in docs/extending.md: one module here, plus its
 `add_node`/edge lines in `graph/builder.py`. Like every node it only returns a state update
 (`refused`, written on every turn); it never names the next node: `after_guard` in
 `graph/routing.py` reads `refused`, and `graph/builder.py` maps that verdict to a node.

@@ -1,4 +1,4 @@
-"""The README's worked extensions through the service's doors: the guard node and the plugin tool.
+"""docs/extending.md's worked extensions through the service's doors: guard node, plugin tool.
 
 `/v1` is driven with the openai SDK, `/agent` with LangServe's RemoteRunnable; the third
 door, `langgraph dev`, is in test_langgraph_dev.py. The plugin is the example package

@@ -1,4 +1,4 @@
-"""The README's knowledge base example: `examples/knowledge/` ingested, then asked about.
+"""docs/knowledge.md's example: `examples/knowledge/` ingested, then asked about.
 
 On both stores: the CLI writes, a served app answers a `/v1` turn on the offline model with
 the passage and its source. On PostgreSQL the store is pgvector (`pgvector_url`).

@@ -31,6 +31,7 @@ Serve = Callable[[Settings], ServedApp]
 KEY = "sk-mcp"
 OTHER_KEY = "sk-other"
 CATALOGUE = ["calculator", "clock", "searxng_search", "echo", "knowledge_search"]
+"""Tools the catalogue has today: the door lists them all, and any tool added later too."""
 
 
 def keyed(make_settings: SettingsFactory, **extra: Any) -> Settings:
@@ -85,7 +86,10 @@ async def test_tools_are_chat_and_the_catalogue_with_their_json_schemas(
     async with mcp(app) as session:
         listed = {tool.name: tool for tool in (await session.list_tools()).tools}
 
-    assert list(listed) == ["chat", *CATALOGUE]
+    names = list(listed)
+    assert names[0] == "chat"
+    assert set(CATALOGUE) <= set(names[1:])  # a new catalogue tool needs no edit here
+    assert len(names) == len(set(names))
     chat_tool = listed["chat"]
     assert chat_tool.inputSchema["required"] == ["message"]
     assert set(chat_tool.inputSchema["properties"]) == {"message", "thread_id", "model"}
@@ -208,7 +212,8 @@ async def test_langchain_mcp_adapters_use_the_agent_with_memory(
         }
     )
     tools = {tool.name: tool for tool in await client.get_tools()}
-    assert list(tools) == ["chat", *CATALOGUE]
+    assert next(iter(tools)) == "chat"
+    assert set(CATALOGUE) <= set(tools)
 
     await tools["chat"].ainvoke({"message": "echo pineapple", "thread_id": "lc"})
     second = await tools["chat"].ainvoke({"message": "what did I say?", "thread_id": "lc"})

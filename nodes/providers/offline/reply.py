@@ -37,7 +37,8 @@ NOT_CONFIGURED = (
     'the built-in tools (try "What is 17 * 23?", "What time is it in Europe/Paris?" or '
     '"echo hello"). To talk to a real model, set a provider key and a model alias, for '
     'example OPENROUTER_API_KEY=... and AGENT_MODELS=\'{"default": '
-    '["openrouter:openai/gpt-4o-mini"]}\', then restart; the README lists every provider.'
+    '["openrouter:openai/gpt-4o-mini"]}\', then restart; docs/configuration.md lists every '
+    "provider."
 )
 
 CANNOT_SEE_IMAGES = (

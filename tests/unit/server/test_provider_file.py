@@ -206,9 +206,10 @@ def test_the_service_refuses_to_start_on_a_wrong_file_in_one_line(tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
-def test_the_readme_s_example_file_passes_the_start_up_check(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    blocks = [part.split("```", 1)[0] for part in readme.split("```toml\n")[1:]]
+def test_the_docs_example_file_passes_the_start_up_check(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    text = docs.read_text(encoding="utf-8")
+    blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]
     (block,) = [b for b in blocks if "[endpoints." in b]
     loaded = load(write(tmp_path, block), {"VLLM_A_KEY": "k", "ANTHROPIC_API_KEY": "k"})
     assert loaded.summary_model == "cheap"  # type: ignore[attr-defined]

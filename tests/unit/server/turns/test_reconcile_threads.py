@@ -54,7 +54,7 @@ def redacting_graph(deps: AgentDeps, checkpointer: Any) -> AgentGraph:
     """The real graph, with `redact` run before `guard` (as a developer would add it)."""
     builder = build_builder(lambda: deps)
     builder.edges.discard((START, GUARD))
-    # A name of its own: a developer following the README may have added a `redact` node.
+    # A name of its own: a developer following docs/extending.md may have added a `redact` node.
     builder.add_node("test_mask_emails", redact)
     builder.add_edge(START, "test_mask_emails")
     builder.add_edge("test_mask_emails", GUARD)
