@@ -70,7 +70,7 @@ def _settings_and_app() -> tuple[Settings, FastAPI]:
     from server.app import create_app
     from server.settings import Settings
     from server.telemetry.logging import configure_logging
-    from server.wiring import provider_catalogue
+    from server.wiring.services import provider_catalogue
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -7,7 +7,6 @@ from starlette.middleware.cors import CORSMiddleware
 
 from server.admin import admin, health, knowledge, metrics, usage_report
 from server.chat import routes as openai_routes
-from server.deps import door_caller
 from server.edge.body_limit import BodyLimitMiddleware
 from server.edge.page_headers import PageHeadersMiddleware
 from server.edge.sanitize import SanitizeMiddleware
@@ -15,7 +14,6 @@ from server.errors import install_error_handlers
 from server.inspector.routes import FORM_PATHS as INSPECTOR_FORMS
 from server.inspector.routes import inspector_router
 from server.langserve.routes import mount_agent_routes, playground_link
-from server.lifespan import make_lifespan
 from server.mcp_server.door import PATH as MCP_PATH
 from server.mcp_server.door import mount_mcp
 from server.openapi import install_openapi
@@ -23,6 +21,9 @@ from server.responses import routes as responses_routes
 from server.settings import Settings
 from server.stores.ratelimit import RateLimitHeaders
 from server.telemetry.middleware import ObservabilityMiddleware
+from server.turns.threads import header_thread_id
+from server.wiring.deps import door_caller
+from server.wiring.lifespan import make_lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,5 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_middleware(PageHeadersMiddleware)  # nosniff everywhere; CSP on the HTML pages
-    app.add_middleware(ObservabilityMiddleware)  # pure ASGI: request id, metrics, access log
+    app.add_middleware(
+        ObservabilityMiddleware, thread_id_of=header_thread_id
+    )  # pure ASGI: request id, metrics, access log
     return app

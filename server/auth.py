@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import SecretStr
 
 from graph.errors import ErrorCode
-from server.errors import OpenAIHTTPError
-from server.settings import Settings
+from server.refusals import Refused
 
 ANONYMOUS = "anonymous"
 
@@ -56,6 +58,19 @@ def _digests(clear: list[str], hashed: list[str]) -> frozenset[str]:
     return frozenset({digest(key) for key in clear} | set(hashed))
 
 
+class KeySettings(Protocol):
+    """The settings a key ring is made from (`server.settings.Settings` has them)."""
+
+    @property
+    def api_keys(self) -> list[SecretStr]: ...  # noqa: D102 - as in Settings
+    @property
+    def api_key_hashes(self) -> list[str]: ...  # noqa: D102
+    @property
+    def admin_api_keys(self) -> list[SecretStr]: ...  # noqa: D102
+    @property
+    def admin_api_key_hashes(self) -> list[str]: ...  # noqa: D102
+
+
 @dataclass(frozen=True)
 class KeyRing:
     """The accepted key digests: client keys (empty: open doors) and admin keys."""
@@ -64,7 +79,7 @@ class KeyRing:
     admin_digests: frozenset[str] = frozenset()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KeyRing:
+    def from_settings(cls, settings: KeySettings) -> KeyRing:
         """Digest the clear keys, merge the configured digests."""
         clients = _digests(
             [k.get_secret_value() for k in settings.api_keys], settings.api_key_hashes
@@ -96,7 +111,7 @@ class KeyRing:
         A client key or an admin key; anyone while no client key is configured.
 
         Raises:
-            OpenAIHTTPError: 401 in OpenAI's shape for a missing or wrong key.
+            Refused: `missing_api_key` or `invalid_api_key` (401) for a missing or wrong key.
         """
         if self.open:
             return Caller(ANONYMOUS)
@@ -108,17 +123,16 @@ class KeyRing:
         With admin keys configured only they pass; without, the client doors' rule applies.
 
         Raises:
-            OpenAIHTTPError: 401 for a missing or wrong key, 403 `permission_denied` for a
+            Refused: 401 for a missing or wrong key, 403 `permission_denied` for a
                 client key where admin keys are required.
         """
         if not self.has_admin_keys:
             return self.caller(authorization)
         caller = self._check(authorization)
         if not caller.admin:
-            raise OpenAIHTTPError(
-                403,
+            raise Refused(
+                ErrorCode.PERMISSION_DENIED,
                 "This route needs an admin key (ADMIN_API_KEYS); the key you sent is a client key.",
-                code=ErrorCode.PERMISSION_DENIED,
             )
         return caller
 
@@ -144,7 +158,7 @@ REALM = "agent-service"
 """The realm of the 401s' `WWW-Authenticate` challenge."""
 
 
-def _unauthorized(message: str, code: ErrorCode) -> OpenAIHTTPError:
+def _unauthorized(message: str, code: ErrorCode) -> Refused:
     """A 401 in OpenAI's shape, with RFC 6750's challenge.
 
     `WWW-Authenticate: Bearer realm="agent-service", error="invalid_token",
@@ -153,7 +167,7 @@ def _unauthorized(message: str, code: ErrorCode) -> OpenAIHTTPError:
     the key itself is what is wrong (a static API key, never an OAuth token).
     """
     challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{message}"'
-    return OpenAIHTTPError(401, message, code=code, headers={"www-authenticate": challenge})
+    return Refused(code, message, headers={"www-authenticate": challenge})
 
 
 def _find(digests: frozenset[str], candidate: str) -> str | None:

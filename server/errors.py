@@ -21,13 +21,13 @@ from graph.errors import (
     ProviderRejectedError,
     ProviderStreamBrokenError,
 )
-from server.store_errors import store_unavailable
-from server.turns.errors import (
+from server.refusals import (
     STORE_RETRY_AFTER,
     STORE_UNAVAILABLE_MESSAGE,
     ClientGone,
-    TurnRefused,
+    Refused,
 )
+from server.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ _REFUSAL_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_MESSAGES: 400,
     ErrorCode.TOO_MANY_INPUTS: 400,
     ErrorCode.INVALID_THREAD_ID: 400,
+    ErrorCode.MISSING_API_KEY: 401,
+    ErrorCode.INVALID_API_KEY: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.MODEL_NOT_FOUND: 404,
     ErrorCode.THREAD_NOT_FOUND: 404,
     ErrorCode.CHECKPOINT_NOT_FOUND: 404,
@@ -152,16 +155,16 @@ _REFUSAL_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INSUFFICIENT_QUOTA: 429,
     ErrorCode.CHECKPOINTER_UNAVAILABLE: 503,
 }
-"""The status of each refusal of the turn kit (`server.turns.errors.TurnRefused`)."""
+"""The status of each refusal of the turn kit (`server.refusals.Refused`)."""
 
 
-def status_of(refused: TurnRefused) -> int:
-    """The HTTP status of a refusal of the turn kit: one answer for every door."""
+def status_of(refused: Refused) -> int:
+    """The HTTP status of a refusal: one answer for every door."""
     return _REFUSAL_STATUS.get(refused.code, 400)
 
 
-def http_error(refused: TurnRefused) -> OpenAIHTTPError:
-    """A refusal of the turn kit as the HTTP error every OpenAI-shaped door sends."""
+def http_error(refused: Refused) -> OpenAIHTTPError:
+    """A refusal as the HTTP error every OpenAI-shaped door sends."""
     return OpenAIHTTPError(
         status_of(refused),
         refused.message,
@@ -181,7 +184,7 @@ def stream_failure(exc: Exception) -> tuple[int, str, ErrorCode | None]:
     unreachable store keeps its status, message and code; anything else is logged and
     reported as a 500.
     """
-    if isinstance(exc, TurnRefused):
+    if isinstance(exc, Refused):
         return status_of(exc), exc.message, exc.code
     if isinstance(exc, AgentError):
         status, _ = agent_error_status(exc)
@@ -193,7 +196,7 @@ def stream_failure(exc: Exception) -> tuple[int, str, ErrorCode | None]:
 
 
 async def _turn_refused(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TurnRefused)  # registered for that class only  # nosec B101
+    assert isinstance(exc, Refused)  # registered for that class only  # nosec B101
     return await _openai_error(request, http_error(exc))
 
 
@@ -340,7 +343,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(AgentError, _agent_error)
     app.add_exception_handler(OpenAIHTTPError, _openai_error)
-    app.add_exception_handler(TurnRefused, _turn_refused)
+    app.add_exception_handler(Refused, _turn_refused)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(psycopg.OperationalError, _database_error)

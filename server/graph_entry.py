@@ -9,7 +9,7 @@ checkpointer.
 from __future__ import annotations
 
 from graph.builder import build_graph
-from server.wiring import default_agent_deps
+from server.wiring.services import default_agent_deps
 
 __all__ = ["graph"]
 

@@ -3,7 +3,7 @@
 A provider kind is one module in `nodes/providers/kinds/` that defines `KIND`, a
 `ProviderSpec`: its name in `kind:model` targets, the environment variables of its API key
 and base URL, and how it builds LangChain chat models. Nothing else names a kind:
-`server/settings/` turns every declared variable into a typed setting, `server/wiring.py`
+`server/settings/` turns every declared variable into a typed setting, `server/wiring/services.py`
 reads them back by the declared names, and the catalogue builds models through `open`.
 """
 

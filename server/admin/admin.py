@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from server.deps import ResponseCacheDep, authenticate_operator
+from server.wiring.deps import ResponseCacheDep, authenticate_operator
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 

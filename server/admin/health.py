@@ -31,9 +31,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 
-from server.deps import AppStateDep, authenticate_operator
-from server.state import AppState
 from server.stores.drain import drain_of
+from server.wiring.deps import AppStateDep, authenticate_operator
+from server.wiring.state import AppState
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from graph.errors import ErrorCode
 from nodes.tools.knowledge import SHARED_NAMESPACE, KnowledgeUnavailableError
-from server.deps import KnowledgeDep, authenticate_operator
 from server.errors import OpenAIHTTPError, error_responses
 from server.knowledge.namespaces import NAMESPACE_HELP, parse_namespace
 from server.knowledge.service import STORE_ERRORS, Document
 from server.knowledge.store import DocumentInfo, EmbeddingsUnavailableError
 from server.knowledge.titles import markdown_title
+from server.wiring.deps import KnowledgeDep, authenticate_operator
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from server.deps import MetricsDep, guard_metrics
+from server.wiring.deps import MetricsDep, guard_metrics
 
 router = APIRouter(tags=["metrics"])
 

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from graph.errors import ErrorCode
 from server.auth import ANONYMOUS, KEY_ID_LENGTH
-from server.deps import UsageLedgerDep, authenticate_operator
 from server.errors import OpenAIHTTPError, error_responses
 from server.stores.usage_table import STORE_ERRORS, Amount, month_start
+from server.wiring.deps import UsageLedgerDep, authenticate_operator
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(authenticate_operator)])
 

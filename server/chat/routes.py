@@ -33,7 +33,11 @@ from server.chat.wire import (
     ModelCard,
     ModelList,
 )
-from server.deps import (
+from server.errors import OpenAIHTTPError
+from server.turns.disconnect import until_disconnect
+from server.turns.http import stream_events, stream_turn
+from server.turns.threads import thread_of
+from server.wiring.deps import (
     AppStateDep,
     CallerDep,
     ResponseCacheDep,
@@ -41,10 +45,6 @@ from server.deps import (
     app_state_of,
     authenticate,
 )
-from server.errors import OpenAIHTTPError
-from server.turns.disconnect import until_disconnect
-from server.turns.http import stream_events, stream_turn
-from server.turns.threads import thread_of
 
 logger = logging.getLogger(__name__)
 

@@ -58,7 +58,8 @@ from server.edge.request_gate import (
     is_json,
     route_path,
 )
-from server.errors import INVALID_JSON_MESSAGE, OpenAIHTTPError, error_response
+from server.errors import INVALID_JSON_MESSAGE, error_response, status_of
+from server.refusals import Refused
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -165,7 +166,7 @@ def _more_to_come(message: Message) -> bool:
 
 
 Authenticate = Callable[[Request], Caller]
-"""The caller as the request's door checks it (its 401 or 403 raised as `OpenAIHTTPError`)."""
+"""The caller as the request's door checks it (its 401 or 403 raised as `Refused`)."""
 
 
 class SanitizeMiddleware:
@@ -175,7 +176,7 @@ class SanitizeMiddleware:
 
     Args:
         app: The app.
-        authenticate: Checks the key as the request's door does (`server.deps.door_caller`).
+        authenticate: Checks the key as the request's door does (`server.wiring.deps.door_caller`).
         cors_origins: `CORS_ORIGINS`: sites whose pages may write to an open door.
         form_paths: Routes that take a form, not JSON (the inspector's sign-in): no JSON rule,
             no scan (the cross-site rule still holds).
@@ -222,8 +223,8 @@ class SanitizeMiddleware:
         rpc = path in self.rpc_paths
         try:
             caller = self.authenticate(Request(scope))
-        except OpenAIHTTPError as error:
-            unauthorised: OpenAIHTTPError | None = error
+        except Refused as error:
+            unauthorised: Refused | None = error
         else:
             unauthorised = None
             if caller.key_id == ANONYMOUS and cross_site_refused(headers, self.cors_origins):
@@ -242,7 +243,7 @@ class SanitizeMiddleware:
         if rpc:
             return False
         return error_response(
-            unauthorised.status,
+            status_of(unauthorised),
             unauthorised.message,
             code=unauthorised.code,
             headers=unauthorised.headers,

@@ -3,7 +3,7 @@
 For the developer debugging in the playground: no front-end build, no JavaScript, the same
 API keys as `/agent`. A browser sends its key as `Authorization: Bearer ...`, or signs in
 once through the form of the 401 page, which keeps the key in an HttpOnly, SameSite=Strict
-cookie for `/agent` (the playground then works with it too: `server.deps.browser_caller_of`).
+cookie for `/agent` (the playground then works with it too: `server.wiring.deps.browser_caller_of`).
 
 A caller sees only its own threads (their stored ids start with its namespace, see
 `server.turns.threads`); another key's thread is a 404, like one that does not exist. Thread
@@ -23,14 +23,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from server.auth import ANONYMOUS, Caller
-from server.deps import KEY_COOKIE, app_state_of, browser_caller_of, same_origin
-from server.errors import OpenAIHTTPError
+from server.errors import status_of
 from server.inspector.timeline import build_timeline, clip, message_view, updated_text
-from server.state import AppState
+from server.refusals import Refused
 from server.stores.thread_list import list_threads
-from server.turns.errors import TurnRefused
 from server.turns.history import messages_of, read_history
 from server.turns.threads import checked_thread_id, scoped_thread_id, unscoped_thread_id
+from server.wiring.deps import KEY_COOKIE, app_state_of, browser_caller_of, same_origin
+from server.wiring.state import AppState
 
 __all__ = [
     "FORM_PATHS",
@@ -94,8 +94,8 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
     def caller_or_page(request: Request) -> Caller | HTMLResponse:
         try:
             return browser_caller_of(request)
-        except OpenAIHTTPError as error:
-            if error.status != 401:
+        except Refused as error:
+            if status_of(error) != 401:
                 raise
             return page("login.html", 401, message=error.message, target=request.url.path)
 
@@ -178,7 +178,7 @@ def inspector_router(playground_link: PlaygroundLink | None = None) -> APIRouter
         keys = app_state_of(request).keys
         try:
             keys.caller(f"Bearer {key}")
-        except OpenAIHTTPError as error:
+        except Refused as error:
             return page("login.html", 401, message=error.message, target=target)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
@@ -207,7 +207,7 @@ def _storable(thread_id: str) -> bool:
     """Whether a door could have stored a thread of this id (see `server.turns.threads`)."""
     try:
         return checked_thread_id(thread_id, "thread_id") == thread_id
-    except TurnRefused:
+    except Refused:
         return False
 
 

@@ -26,13 +26,13 @@ from langserve.lzstring import LZString
 from pydantic import ValidationError
 
 from graph.errors import ErrorCode
-from server.deps import app_state_of, authenticate_browser, browser_caller_of
 from server.errors import OpenAIHTTPError
 from server.langserve.admission import DOOR, STREAMING_ROUTES, admit, lease_of, thread_lease
 from server.langserve.door import RUN_KEY, AgentDoor, DoorRun
 from server.langserve.threads import router as threads_router
 from server.turns.request import TurnRequest
 from server.turns.threads import thread_of
+from server.wiring.deps import app_state_of, authenticate_browser, browser_caller_of
 
 __all__ = ["PATH", "mount_agent_routes", "playground_link"]
 

@@ -15,9 +15,9 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
 from nodes.messages import message_text
-from server.deps import BrowserCallerDep, TurnKitDep
 from server.errors import error_responses
 from server.turns.history import messages_of
+from server.wiring.deps import BrowserCallerDep, TurnKitDep
 
 __all__ = [
     "CheckpointSummary",

@@ -105,7 +105,7 @@ def _thread(caller: Caller, thread_id: str | None) -> ThreadRef:
     """The thread the call names, or a new one; only the new message is sent (`delta`).
 
     Raises:
-        TurnRefused: `invalid_thread_id` for an id that `server.turns.threads` refuses.
+        Refused: `invalid_thread_id` for an id that `server.turns.threads` refuses.
     """
     return path_thread(caller.key_id, thread_id or uuid.uuid4().hex)
 

@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from server.deps import caller_of
-from server.errors import OpenAIHTTPError, error_response
+from server.errors import error_response, status_of
+from server.refusals import Refused
+from server.wiring.deps import caller_of
 
 if TYPE_CHECKING:
     from server.mcp_server.server import AgentMcpServer
@@ -43,9 +44,9 @@ class McpDoor:
         """Refuse a request without a valid key (401), hand the others to MCP."""
         try:
             caller_of(Request(scope))
-        except OpenAIHTTPError as error:
+        except Refused as error:
             response = error_response(
-                error.status, error.message, code=error.code, headers=error.headers
+                status_of(error), error.message, code=error.code, headers=error.headers
             )
             await response(scope, receive, send)
             return

@@ -14,11 +14,11 @@ from typing import Any
 from mcp import types
 
 from graph.errors import AgentError, ErrorCode
-from server.turns.errors import TurnRefused
+from server.refusals import Refused
 
 __all__ = ["REFUSALS", "refusal", "structured", "tool_error"]
 
-REFUSALS = (AgentError, TurnRefused)
+REFUSALS = (AgentError, Refused)
 """What a call may raise on purpose (the doors' own errors): each becomes a tool error."""
 
 
@@ -28,7 +28,7 @@ def tool_error(message: str, code: ErrorCode | None = None) -> types.CallToolRes
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
 
 
-def refusal(error: AgentError | TurnRefused) -> types.CallToolResult:
+def refusal(error: AgentError | Refused) -> types.CallToolResult:
     """The tool error of one of `REFUSALS`, with its message and code."""
     return tool_error(error.message, error.code)
 

@@ -34,11 +34,11 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from server.deps import app_state_of, caller_of
 from server.mcp_server.chat import CHAT, CHAT_TOOL, ChatArguments, chat
 from server.mcp_server.results import refusal, tool_error
 from server.mcp_server.tools import call_catalogue_tool, catalogue_tool
-from server.turns.errors import TurnRefused
+from server.refusals import Refused
+from server.wiring.deps import app_state_of, caller_of
 
 __all__ = ["INSTRUCTIONS", "AgentMcpServer"]
 
@@ -110,7 +110,7 @@ class AgentMcpServer:
                 return tool_error(f"There is no tool named {name!r}; see tools/list.")
             try:
                 await state.turns.rate_limit(request, caller)  # a call of any tool counts
-            except TurnRefused as error:
+            except Refused as error:
                 return refusal(error)
             return await call_catalogue_tool(
                 tool, arguments, deps=state.deps, settings=state.settings, caller=caller.key_id

@@ -8,13 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from graph.errors import ErrorCode
-from server.deps import (
-    AppStateDep,
-    CallerDep,
-    ResponseStoreDep,
-    TurnKitDep,
-    authenticate,
-)
 from server.errors import OpenAIHTTPError
 from server.responses.options import not_found
 from server.responses.protocol import CreateResponseRequest
@@ -29,6 +22,13 @@ from server.responses.wire import (
 )
 from server.turns.disconnect import until_disconnect
 from server.turns.http import stream_turn
+from server.wiring.deps import (
+    AppStateDep,
+    CallerDep,
+    ResponseStoreDep,
+    TurnKitDep,
+    authenticate,
+)
 
 router = APIRouter(prefix="/v1", tags=["responses"], dependencies=[Depends(authenticate)])
 

@@ -19,6 +19,7 @@ from graph.errors import ErrorCode
 from nodes.providers.catalogue import ProviderCatalogue
 from server.auth import Caller
 from server.errors import OpenAIHTTPError
+from server.refusals import Refused
 from server.responses.adapter import input_records, new_id, now, output_items, to_messages
 from server.responses.adapter import usage_object as response_usage
 from server.responses.options import (
@@ -41,7 +42,6 @@ from server.responses.wire import (
     ResponseObject,
 )
 from server.stores.response_store import ResponseStore, StoredResponse
-from server.turns.errors import TurnRefused
 from server.turns.kit import TurnKit
 from server.turns.request import ClientOptions, TurnRequest
 from server.turns.result import TurnResult
@@ -179,7 +179,7 @@ class ResponsesService:
         statelessly on the previous response's messages.
 
         Raises:
-            TurnRefused: `thread_not_found` when the previous response's conversation is
+            Refused: `thread_not_found` when the previous response's conversation is
                 no longer stored.
         """
         history = [] if thread is not None else await self._history(previous)
@@ -203,10 +203,10 @@ class ResponsesService:
         stored = ThreadRef(unscoped_thread_id(self._key, previous.thread_id), previous.thread_id)
         try:
             view = await self._kit.read_stored(stored, previous.checkpoint_id)
-        except TurnRefused as refused:
+        except Refused as refused:
             if refused.code not in (ErrorCode.THREAD_NOT_FOUND, ErrorCode.CHECKPOINT_NOT_FOUND):
                 raise
-            raise TurnRefused(
+            raise Refused(
                 ErrorCode.THREAD_NOT_FOUND,
                 f"The conversation of response '{previous.id}' is no longer stored.",
                 param="previous_response_id",

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.context import DEFAULT_MAX_INPUT_CHARS
 from nodes.providers.registry import ProviderConfig, ProviderSpec
-from server.provider_file import LoadedProviders, load_provider_file
+from server.settings.provider_file import LoadedProviders, load_provider_file
 from server.settings.values import (
     MCP_SERVER_NAME,
     KeyBudget,
@@ -121,8 +121,9 @@ class ServiceSettings(BaseSettings):
     first alias, when unset."""
     agent_config: Path | None = None
     """The provider file (TOML): named endpoints and model aliases, for more than one
-    endpoint of a kind (see `server/provider_file.py`). Its `[models]` replace AGENT_MODELS;
-    the endpoints of the environment-only form (named after their kinds) stay usable."""
+    endpoint of a kind (see `server/settings/provider_file.py`). Its `[models]` replace
+    AGENT_MODELS; the endpoints of the environment-only form (named after their kinds) stay
+    usable."""
     summary_model: str | None = None
     """Alias whose chain summarises old turns when a prompt outgrows its model's context
     window (a cheap model does); the provider file's `summary_model`, else each turn's own

@@ -14,8 +14,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
+from server.refusals import thread_busy
 from server.stores.redis import RedisLink
-from server.turns.errors import thread_busy
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ThreadLocks:
         """Hold the thread's lock for the block.
 
         Raises:
-            TurnRefused: `thread_busy` when the thread is busy here or on another replica.
+            Refused: `thread_busy` when the thread is busy here or on another replica.
         """
         if thread_id in self._held:
             raise thread_busy()
@@ -105,7 +105,7 @@ class ThreadLease:
         """Hold `thread_id`'s lock until `release`.
 
         Raises:
-            TurnRefused: `thread_busy` when the thread is busy (`ThreadLocks.hold`).
+            Refused: `thread_busy` when the thread is busy (`ThreadLocks.hold`).
         """
         await self._held.enter_async_context(locks.hold(thread_id))
 

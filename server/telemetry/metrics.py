@@ -254,6 +254,10 @@ class Metrics:
 
     # --- hooks for the other parts of the service -------------------------------------
 
+    def count_turn(self, door: str, outcome: str) -> None:
+        """One turn of `door` ended with `outcome` (the turn kit's counter)."""
+        self.turns.labels(door=door, outcome=outcome).inc()
+
     def cache_request(self, layer: str, outcome: str) -> None:
         """Count one cache lookup; `layer` and `outcome` must come from closed sets."""
         self.cache_requests.labels(layer=layer, outcome=outcome).inc()

@@ -22,6 +22,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 from starlette.datastructures import Headers
@@ -29,7 +30,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.telemetry.logging import RequestInfo, current_request, hash_thread_id
 from server.telemetry.metrics import HTTP_METHODS, OTHER, Metrics, bounded
-from server.turns.threads import header_thread_id
 
 access_log = logging.getLogger("server.access")
 
@@ -71,11 +71,25 @@ def _metrics_of(scope: Scope) -> Metrics | None:
     return metrics if isinstance(metrics, Metrics) else None
 
 
+def _no_thread(headers: Headers) -> str | None:
+    return None
+
+
 class ObservabilityMiddleware:
     """Wraps the app; see the module docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, *, thread_id_of: Callable[[Headers], str | None] = _no_thread
+    ) -> None:
+        """Observe `app`.
+
+        Args:
+            app: The app.
+            thread_id_of: The thread id a request's headers name, unchecked, for the log
+                (`server.turns.threads.header_thread_id`); the log keeps only its hash.
+        """
         self.app = app
+        self._thread_id_of = thread_id_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one connection event; only HTTP requests are observed."""
@@ -84,7 +98,7 @@ class ObservabilityMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = request_id_from(headers)
-        thread_id = header_thread_id(headers)
+        thread_id = self._thread_id_of(headers)
         info = RequestInfo(
             request_id=request_id,
             method=bounded(scope["method"], HTTP_METHODS),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from server.turns.errors import ClientGone
+from server.refusals import ClientGone
 
 __all__ = ["ClientGone", "ClosingStreamingResponse", "cancel_until_stopped", "until_disconnect"]
 

@@ -14,13 +14,13 @@ the stream's events; everything between is here, the same for every door:
 `read` gives a door a caller's thread by the id a path names (validated as every door
 validates it, a 404 for a thread that is not stored), with its state and history.
 
-The kit refuses with `server.turns.errors.TurnRefused` (a code, never a status); a store
+The kit refuses with `server.refusals.Refused` (a code, never a status); a store
 that cannot be reached is a refusal too (`checkpointer_unavailable`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -33,14 +33,13 @@ from graph.errors import ErrorCode
 from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue
 from server.auth import Caller
+from server.refusals import Refused, store_call, thread_not_found
 from server.settings import Settings
 from server.stores.budgets import BudgetPolicy
 from server.stores.locks import ThreadLease, ThreadLocks
 from server.stores.ratelimit import RateLimiter, over_limit_message, subject_of
 from server.stores.usage_ledger import UsageLedger
 from server.stores.usage_table import month_start, next_month
-from server.telemetry.metrics import Metrics
-from server.turns.errors import TurnRefused, store_call, thread_not_found
 from server.turns.history import HistoryCheckpoint, read_history
 from server.turns.prepare import PreparedRun, prepare_run, stateless_run
 from server.turns.reading import ThreadView, read_thread
@@ -48,7 +47,10 @@ from server.turns.request import TurnRequest, run_context
 from server.turns.threads import ThreadRef, path_thread
 from server.turns.turn import LatestCheckpoint, Turn
 
-__all__ = ["Turn", "TurnKit"]
+__all__ = ["Turn", "TurnCounter", "TurnKit"]
+
+TurnCounter = Callable[[str, str], None]
+"""Counts one turn of a door by how it ended (`Metrics.count_turn`: `agent_turns_total`)."""
 
 
 class TurnKit:
@@ -64,7 +66,7 @@ class TurnKit:
         locks: ThreadLocks,
         limiter: RateLimiter,
         providers: ProviderCatalogue,
-        metrics: Metrics,
+        count: TurnCounter,
         budgets: BudgetPolicy | None = None,
         usage: UsageLedger | None = None,
         images: ImageStore | None = None,
@@ -77,7 +79,7 @@ class TurnKit:
         self.locks = locks
         self._limiter = limiter
         self.providers = providers
-        self._metrics = metrics
+        self._count_turn = count
         self._budgets = budgets or BudgetPolicy()
         self._usage = usage
         self._images = images
@@ -110,7 +112,7 @@ class TurnKit:
             model: The model alias asked for (None: the default); an unknown one is a 404.
 
         Raises:
-            TurnRefused: `rate_limit_exceeded` (with `Retry-After`), `insufficient_quota`,
+            Refused: `rate_limit_exceeded` (with `Retry-After`), `insufficient_quota`,
                 `too_many_messages`.
             ModelNotFoundError: No model alias of that name.
         """
@@ -119,12 +121,12 @@ class TurnKit:
                 await self.rate_limit(request, caller)
             await self._check_budget(caller)
             if messages > self.settings.max_messages:
-                raise TurnRefused(
+                raise Refused(
                     ErrorCode.TOO_MANY_MESSAGES,
                     f"Too many messages: at most {self.settings.max_messages} are accepted.",
                     param=param,
                 )
-        except TurnRefused:
+        except Refused:
             self._count(door, "refused")
             raise
         if model is not None:
@@ -137,7 +139,7 @@ class TurnKit:
         limit only.
 
         Raises:
-            TurnRefused: `rate_limit_exceeded`, with `Retry-After` and `x-ratelimit-*`.
+            Refused: `rate_limit_exceeded`, with `Retry-After` and `x-ratelimit-*`.
         """
         limiter = self._limiter
         if not limiter.enabled:
@@ -145,7 +147,7 @@ class TurnKit:
         decision = await limiter.hit(subject_of(request, caller.key_id))
         request.state.rate_limit = decision
         if not decision.allowed:
-            raise TurnRefused(
+            raise Refused(
                 ErrorCode.RATE_LIMIT_EXCEEDED,
                 over_limit_message(decision),
                 headers=decision.headers(),
@@ -160,7 +162,7 @@ class TurnKit:
         if spent is None:
             return
         resets = next_month(month_start(self._usage.clock()))
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INSUFFICIENT_QUOTA,
             f"You exceeded your current quota: this API key has used {spent} for this month. "
             f"It resets at {resets.isoformat().replace('+00:00', 'Z')}.",
@@ -173,7 +175,7 @@ class TurnKit:
         """Take `thread`'s lock into `lease` now, for a run that starts later (LangServe).
 
         Raises:
-            TurnRefused: `thread_busy`.
+            Refused: `thread_busy`.
         """
         if thread is not None:
             await lease.take(self.locks, thread.stored_id)
@@ -190,7 +192,7 @@ class TurnKit:
                 before its run does.
 
         Raises:
-            TurnRefused: `thread_busy`; `invalid_request` for input that cannot be run;
+            Refused: `thread_busy`; `invalid_request` for input that cannot be run;
                 `thread_not_found` for a continued checkpoint that is gone;
                 `checkpointer_unavailable`.
         """
@@ -211,7 +213,7 @@ class TurnKit:
                 count=self._count,
                 latest_checkpoint=self._latest_checkpoint,
             )
-        except TurnRefused:
+        except Refused:
             self._count(request.door, "refused")
             raise
         finally:
@@ -263,7 +265,7 @@ class TurnKit:
         """The caller's thread a path names, validated as every door validates a thread id.
 
         Raises:
-            TurnRefused: `invalid_thread_id`; `thread_not_found` for a blank id.
+            Refused: `invalid_thread_id`; `thread_not_found` for a blank id.
         """
         return path_thread(caller.key_id, thread_id, param=param)
 
@@ -278,7 +280,7 @@ class TurnKit:
         """The caller's stored thread (at `checkpoint_id`, else its latest checkpoint).
 
         Raises:
-            TurnRefused: `invalid_thread_id`; `thread_not_found` (every door's 404);
+            Refused: `invalid_thread_id`; `thread_not_found` (every door's 404);
                 `checkpoint_not_found`; `checkpointer_unavailable`.
         """
         thread = self.thread(caller, thread_id, param=param)
@@ -292,7 +294,7 @@ class TurnKit:
         """A thread the door named itself (a stored response's, a config's), at `checkpoint_id`.
 
         Raises:
-            TurnRefused: `thread_not_found`; `checkpoint_not_found` (naming `param`);
+            Refused: `thread_not_found`; `checkpoint_not_found` (naming `param`);
                 `checkpointer_unavailable`.
         """
         return await store_call(
@@ -307,7 +309,7 @@ class TurnKit:
         """The caller's thread's newest `limit` checkpoints (every branch), newest first.
 
         Raises:
-            TurnRefused: `invalid_thread_id`; `thread_not_found`; `checkpointer_unavailable`.
+            Refused: `invalid_thread_id`; `thread_not_found`; `checkpointer_unavailable`.
         """
         thread = self.thread(caller, thread_id)
         history = await store_call(
@@ -321,4 +323,4 @@ class TurnKit:
 
     def _count(self, door: str, outcome: str) -> None:
         """One turn of `door` ended with `outcome` (`agent_turns_total`)."""
-        self._metrics.turns.labels(door=door, outcome=outcome).inc()
+        self._count_turn(door, outcome)

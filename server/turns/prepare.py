@@ -30,7 +30,7 @@ from graph.routing import pending_client_calls
 from graph.state import InputState, State, Usage
 from nodes.images import ImageStore, externalize, names_stored_image
 from nodes.messages import content_text
-from server.turns.errors import TurnRefused
+from server.refusals import Refused
 from server.turns.reconcile import Plan, plan
 from server.turns.threads import ThreadRef
 
@@ -83,10 +83,10 @@ def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
     """A 400 for a client message that names a stored image (`agent-image:`) itself.
 
     Raises:
-        TurnRefused: 400 `invalid_request`, param `messages`.
+        Refused: 400 `invalid_request`, param `messages`.
     """
     if names_stored_image(messages):
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             "An image must be an http(s) URL or a data: URI; agent-image: references are "
             "the service's own.",
@@ -137,7 +137,7 @@ async def prepare_run(
             tools, must answer its calls first. A named checkpoint that is gone is a 404.
 
     Raises:
-        TurnRefused: 400 when nothing in `messages` is left to answer, or when pending
+        Refused: 400 when nothing in `messages` is left to answer, or when pending
             client tool calls are answered wrongly; 404 `thread_not_found` (`exact`) when
             the named checkpoint is gone.
     """
@@ -160,7 +160,7 @@ async def prepare_run(
     stored: list[AnyMessage] = list(snapshot.values.get("messages", []))
     interrupted = any(task.interrupts for task in snapshot.tasks)
     if exact and checkpoint_id is not None and snapshot.created_at is None:
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.THREAD_NOT_FOUND,
             "The checkpoint this request continues is no longer stored (its thread was deleted).",
         )
@@ -228,21 +228,21 @@ def _exact_plan(
     """What follows a named checkpoint (`prepare_run(exact=True)`): nothing to reconcile.
 
     Raises:
-        TurnRefused: 400 when a checkpoint paused for client tools is not answered
+        Refused: 400 when a checkpoint paused for client tools is not answered
             first, or when tool results answer a checkpoint that waits for none.
     """
     if not stored:
         return Plan("seed")
     answers = bool(new) and isinstance(new[0], ToolMessage)
     if interrupted and not answers:
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             "The conversation waits for the results of its function calls: send them "
             "(function_call_output) first.",
             param="input",
         )
     if answers and not interrupted:
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             "There is no pending function call to answer.",
             param="input",
@@ -270,7 +270,7 @@ async def _fork_base(
 def require_answerable(new: Sequence[BaseMessage]) -> None:
     """A 400 unless the run has a user or tool message to answer last."""
     if not new or not isinstance(new[-1], HumanMessage | ToolMessage):
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             "The last message must be a user or tool message with something new to answer.",
             param="messages",
@@ -281,7 +281,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
     """The client's tool results for a paused run, checked against what it waits for."""
     answers = {m.tool_call_id: content_text(m.content) for m in new if isinstance(m, ToolMessage)}
     if len(answers) != len(new):
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             "Answer the pending tool calls with tool messages before sending anything else.",
             param="messages",
@@ -289,7 +289,7 @@ def _tool_answers(new: Sequence[BaseMessage], values: dict[str, Any]) -> dict[st
     _, pending = pending_client_calls(cast(State, values))
     missing = [c.get("id") for c in pending if c.get("id") not in answers]
     if missing:
-        raise TurnRefused(
+        raise Refused(
             ErrorCode.INVALID_REQUEST,
             f"Missing tool results for tool_call_id {', '.join(str(m) for m in missing)}.",
             param="messages",

@@ -15,7 +15,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot
 
 from graph.builder import AgentGraph
-from server.turns.errors import checkpoint_not_found, thread_not_found
+from server.refusals import checkpoint_not_found, thread_not_found
 from server.turns.history import (
     HistoryCheckpoint,
     checkpoint_id_of,
@@ -41,7 +41,7 @@ async def state_at(
     echoes the id it was given; that is a refusal here, never a state.
 
     Raises:
-        TurnRefused: `thread_not_found`, or `checkpoint_not_found` (naming `param`) when the
+        Refused: `thread_not_found`, or `checkpoint_not_found` (naming `param`) when the
             thread is stored without that checkpoint.
     """
     configurable: dict[str, Any] = {"thread_id": thread.stored_id}

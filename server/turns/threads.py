@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote
 
 from graph.errors import ErrorCode
 from server.auth import ANONYMOUS
-from server.turns.errors import TurnRefused, thread_not_found
+from server.refusals import Refused, thread_not_found
 
 __all__ = [
     "MAX_THREAD_ID_LENGTH",
@@ -128,8 +128,8 @@ def _refused_character(thread_id: str) -> str | None:
     return None
 
 
-def _invalid(where: str, message: str) -> TurnRefused:
-    return TurnRefused(ErrorCode.INVALID_THREAD_ID, f"{where} {message}", param=where)
+def _invalid(where: str, message: str) -> Refused:
+    return Refused(ErrorCode.INVALID_THREAD_ID, f"{where} {message}", param=where)
 
 
 def checked_thread_id(value: str, where: str) -> str | None:
@@ -144,7 +144,7 @@ def checked_thread_id(value: str, where: str) -> str | None:
         thread: a stateless run).
 
     Raises:
-        TurnRefused: `invalid_thread_id`, `param` set to `where`, for an id over
+        Refused: `invalid_thread_id`, `param` set to `where`, for an id over
             `MAX_THREAD_ID_LENGTH` characters or with a character that is refused.
     """
     thread_id = value.strip()
@@ -175,7 +175,7 @@ def _from_header(value: str, where: str) -> str:
     """A header's id as text: its bytes read as UTF-8, then percent-decoded.
 
     Raises:
-        TurnRefused: `invalid_thread_id` when either is not UTF-8.
+        Refused: `invalid_thread_id` when either is not UTF-8.
     """
     try:
         text = value.encode("latin-1").decode("utf-8")  # the ASGI server decoded latin-1
@@ -206,7 +206,7 @@ def thread_of(
         configured_as: How the error message names `configured`.
 
     Raises:
-        TurnRefused: `invalid_thread_id` for an id that `checked_thread_id` refuses,
+        Refused: `invalid_thread_id` for an id that `checked_thread_id` refuses,
             or a header that is not percent-encoded UTF-8.
     """
     candidates: list[tuple[str | None, str, bool]] = [(_named(configured), configured_as, True)]
@@ -231,7 +231,7 @@ def path_thread(key_id: str, thread_id: str, *, param: str = "thread_id") -> Thr
     new messages.
 
     Raises:
-        TurnRefused: `invalid_thread_id` (naming `param`); `thread_not_found` for an id that
+        Refused: `invalid_thread_id` (naming `param`); `thread_not_found` for an id that
             is blank (no door could have stored it).
     """
     checked = checked_thread_id(thread_id, param)

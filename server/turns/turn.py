@@ -10,10 +10,10 @@ from typing import Any
 import anyio
 import psycopg
 
+from server.refusals import store_away, store_call
 from server.settings import Settings
 from server.store_errors import store_unavailable
 from server.turns import run as running
-from server.turns.errors import store_away, store_call
 from server.turns.events import StreamEvent, TurnDone
 from server.turns.prepare import PreparedRun
 from server.turns.request import TurnRequest

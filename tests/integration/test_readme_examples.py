@@ -71,7 +71,7 @@ NOT_RUN: dict[str, str] = {
     ),
     "docs/extending.md: Add a provider kind #1": "code to add to the repository: tests/unit/nodes/",
     "docs/extending.md: A read-only route: a thread's summary #1": (
-        "code to add to the repository, on the turn kit's `TurnKitDep` (server/deps.py)"
+        "code to add to the repository, on the turn kit's `TurnKitDep` (server/wiring/deps.py)"
     ),
     "docs/development.md: Development #1": (
         "`make dev`, `make check`, `make format`, `make bench-quick`"

@@ -22,9 +22,9 @@ from pydantic import SecretStr
 from nodes.providers.registry import Price
 from server.auth import digest
 from server.settings import Settings
-from server.state import AppState
 from server.stores.usage_ledger import FIRST_READ_TIMEOUT
 from server.stores.usage_table import month_start, next_month
+from server.wiring.state import AppState
 from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp

@@ -1,18 +1,22 @@
-"""The import rules of the layout: lower layers never import higher ones, doors never each other.
+"""The import rules of the layout: lower layers never import higher ones, doors never each other,
+and the house is at most `MAX_FLOORS` floors tall.
 
 Read from the source (module-level and function-level `import` statements alike), so a
-lazy import cannot hide an inverted dependency. Layers, lowest first:
+lazy import cannot hide an inverted dependency. Layers, lowest first (`LAYERS`):
 
 0. `graph/`, `nodes/`: the agent itself; never imports `server`. Of `nodes/`, `server/` imports
    only the modules of `nodes.SERVER_FACE`.
-1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
-2. `server/stores/`, `server/telemetry/`, `server/knowledge/`: stores, guards and instruments; no
-   door, no app state.
-3. `server/state.py`, `server/deps.py`, `server/turns/prepare.py`: the app's state and the run kit.
-4. the doors: `server/chat/`, `server/responses/`, `server/langserve/`, `server/mcp_server/`,
-   `server/inspector/` (the HTML thread inspector), and `server/admin/` (health, admin,
-   metrics routes).
-5. composition: `server/wiring.py`, `server/lifespan.py`, `server/app.py`, the entry points.
+1. the vocabulary: `server/store_errors.py` (which database errors mean "away"),
+   `server/refusals.py` (what the service refuses, in no door's words).
+2. `server/errors.py` (the one place a refusal gets its status), `server/settings/`,
+   `server/auth.py`.
+3. `server/stores/` (stores, locks, limits), `server/edge/` (what every request passes before
+   a door), `server/openapi.py`.
+4. `server/turns/` (the turn kit), `server/telemetry/`, `server/knowledge/`.
+5. `server/wiring/`: settings into services, the lifespan, the app state, route dependencies.
+6. the doors: `server/chat/`, `server/responses/`, `server/langserve/`, `server/mcp_server/`,
+   `server/inspector/`, `server/admin/`; and `server/graph_entry.py` (`langgraph.json`'s graph).
+7. `server/app.py`; 8. `server/__main__.py`.
 """
 
 from __future__ import annotations
@@ -36,16 +40,21 @@ DOORS = (
     "server.mcp_server",
     "server.inspector",
 )
-KIT = ("server.state", "server.deps", "server.turns")
-TURN_VOCABULARY = ("server.turns.threads", "server.turns.disconnect")
-"""What the edge and the error handlers name of the turn: thread ids, a client gone."""
-COMPOSITION = (
-    "server.wiring",
-    "server.lifespan",
-    "server.app",
-    "server.__main__",
-    "server.graph_entry",
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("graph", "nodes"),
+    ("server.store_errors", "server.refusals"),
+    ("server.errors", "server.settings", "server.auth"),
+    ("server.stores", "server.edge", "server.openapi"),
+    ("server.turns", "server.telemetry", "server.knowledge"),
+    ("server.wiring",),
+    (*DOORS, "server.graph_entry"),
+    ("server.app",),
+    ("server.__main__",),
 )
+KIT = ("server.turns.kit", "server.wiring.deps", "server.wiring.state")
+MAX_FLOORS = 9
+"""How tall the house may be: the longest chain of imports between rooms (a package of
+`server/`, a module at its top, `graph/`, `nodes/`), as the structure drawing counts it."""
 
 
 def _module(path: Path) -> str:
@@ -60,20 +69,15 @@ def _within(module: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def layer(module: str) -> int:
-    """The layer of a first-party module (see the module docstring)."""
-    if _within(module, ("graph", "nodes")):
-        return 0
-    if _within(module, COMPOSITION):
-        return 5
-    if _within(module, DOORS):
-        return 4
-    if _within(module, TURN_VOCABULARY):
-        return 1
-    if _within(module, KIT):
-        return 3
-    if _within(module, ("server.stores", "server.telemetry", "server.knowledge")):
-        return 2
-    return 1
+    """The layer of a first-party module (see the module docstring).
+
+    Raises:
+        LookupError: A module of no layer (a new room: give it one in `LAYERS`).
+    """
+    for number, rooms in enumerate(LAYERS):
+        if _within(module, rooms):
+            return number
+    raise LookupError(f"{module} is in no layer: add its room to LAYERS")
 
 
 def _imports(path: Path) -> set[str]:
@@ -122,6 +126,8 @@ def test_the_layer_of_every_module_is_known() -> None:
     assert {m for m in modules if m.startswith("server.chat.")}, "the /v1 door moved?"
     assert {m for m in modules if m.startswith("server.langserve.")}, "the /agent door moved?"
     assert set(KIT) <= modules
+    for module in modules - {"server"}:
+        layer(module)  # raises for a module of no layer
 
 
 @pytest.mark.parametrize(("source", "target"), _edges(), ids=lambda value: str(value))
@@ -143,8 +149,68 @@ def test_no_door_imports_another_door() -> None:
 def test_the_rules_catch_an_inverted_import() -> None:
     """The check itself: what the old layout did is refused."""
     assert layer("server.stores.cache") < layer("server.chat.service")
-    assert layer("graph.builder") < layer("server.wiring")
-    assert layer("server.admin.health") > layer("server.deps") > layer("server.stores.cache")
+    assert layer("graph.builder") < layer("server.wiring.services")
+    assert layer("server.admin.health") > layer("server.wiring.deps") > layer("server.stores.cache")
+    # The turn kit once counted turns through telemetry, and telemetry read thread ids
+    # through the turn: each is told what it needs instead (a counter, a header reader).
+    assert layer("server.telemetry.middleware") == layer("server.turns.kit")
+
+
+def _room(module: str) -> str:
+    """The room of a module in the structure drawing: `graph`, `nodes`, a package of
+    `server/` or a module at its top."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "server" else parts[0]
+
+
+def _room_edges() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for source, target in _edges():
+        a, b = _room(source), _room(target)
+        # graph/builder.py wires the nodes: the one arrow that runs back up, not a floor.
+        if a != b and b != "server" and (a, b) != ("graph", "nodes"):
+            edges.setdefault(a, set()).add(b)
+    return edges
+
+
+def floors(edges: dict[str, set[str]] | None = None) -> dict[str, int]:
+    """Each room's floor: 1 + the highest floor it imports from (1 for a room that imports none).
+
+    Raises:
+        RecursionError: Rooms that import each other in a circle.
+    """
+    edges = _room_edges() if edges is None else edges
+    found: dict[str, int] = {}
+
+    def floor(room: str, seen: tuple[str, ...] = ()) -> int:
+        if room in seen:
+            raise RecursionError(f"rooms import each other: {' -> '.join((*seen, room))}")
+        if room not in found:
+            below = [floor(t, (*seen, room)) for t in edges.get(room, ())]
+            found[room] = 1 + max(below, default=0)
+        return found[room]
+
+    for room in ({_room(m) for m in _modules()} | set(edges)) - {"server"}:
+        floor(room)
+    return found
+
+
+def test_the_house_is_at_most_max_floors_tall_and_has_no_circle() -> None:
+    """A long chain of rooms is a layout nobody can hold in their head (and slow to import)."""
+    tallest = max(floors().items(), key=lambda item: item[1])
+    assert tallest[1] <= MAX_FLOORS, f"{tallest[0]} is on floor {tallest[1]}"
+
+
+def test_the_floor_count_sees_a_taller_house_and_a_circle() -> None:
+    """The count itself: a room on top of the tallest is one floor more; a circle is refused."""
+    counted = floors()
+    top = max(counted, key=counted.__getitem__)
+    edges = _room_edges()
+    edges["server.new_top"] = {top}
+    assert floors(edges)["server.new_top"] == counted[top] + 1
+    edges["server.refusals"] = {"server.new_top"}
+    with pytest.raises(RecursionError):
+        floors(edges)
 
 
 def _server_uses_of_nodes() -> list[tuple[str, str]]:

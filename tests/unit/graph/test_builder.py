@@ -122,7 +122,7 @@ def test_the_langgraph_json_graph_is_this_graph_and_builds_no_services_at_import
     module = Path(path).with_suffix("").as_posix().removeprefix("./").replace("/", ".")
     loaded = _run(
         "import importlib, json\n"
-        "from server.wiring import default_agent_deps\n"
+        "from server.wiring.services import default_agent_deps\n"
         f"graph = getattr(importlib.import_module({module!r}), {attribute!r})\n"
         "drawn = graph.get_graph()\n"
         "print(json.dumps({'name': graph.name, 'saver': graph.checkpointer is not None,"

@@ -186,7 +186,7 @@ def test_the_consistency_check_would_catch_a_typo() -> None:
 def test_kubernetes_mounts_a_valid_provider_file_from_a_generated_config_map() -> None:
     from pydantic import SecretStr
 
-    from server.provider_file import load_provider_file
+    from server.settings.provider_file import load_provider_file
 
     docs = k8s_documents()
     (generated,) = load(K8S / "kustomization.yaml")["configMapGenerator"]

@@ -29,7 +29,7 @@ from nodes.providers.registry import (
     provider_kinds,
 )
 from server.settings import settings_model
-from server.wiring import provider_catalogue
+from server.wiring.services import provider_catalogue
 from tests.factories import make_deps, make_graph
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"

@@ -24,7 +24,7 @@ from server.stores.resources import cooldown_store
 from server.telemetry.metrics import Metrics
 from server.turns.kit import TurnKit
 from server.turns.threads import ThreadRef
-from server.wiring import build_agent_deps
+from server.wiring.services import build_agent_deps
 
 
 @dataclass
@@ -90,7 +90,7 @@ def build_chat(settings: Settings) -> Chat:
         locks=ThreadLocks(),
         limiter=RateLimiter(settings),
         providers=deps.providers,
-        metrics=Metrics(),
+        count=Metrics().count_turn,
         images=deps.images,
     )
     return Chat(settings, deps, graph, stateless, kit)

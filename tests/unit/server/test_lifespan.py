@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.app import create_app
-from server.lifespan import search_client
+from server.wiring.lifespan import search_client
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.helpers import chat_body
@@ -89,7 +89,7 @@ async def test_the_start_says_who_can_reach_admin_without_admin_keys(
     warning: str | None,
 ) -> None:
     app = create_app(make_settings(**keys))
-    with caplog.at_level("INFO", logger="server.lifespan"):
+    with caplog.at_level("INFO", logger="server.wiring.lifespan"):
         async with app.router.lifespan_context(app):
             pass
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

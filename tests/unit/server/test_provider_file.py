@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.registry import Price
-from server.provider_file import ProviderFileError, load_provider_file
-from server.wiring import provider_catalogue
+from server.settings.provider_file import ProviderFileError, load_provider_file
+from server.wiring.services import provider_catalogue
 from tests.conftest import SettingsFactory
 
 FLEET = """\

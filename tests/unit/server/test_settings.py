@@ -14,7 +14,7 @@ from nodes.providers.registry import provider_kinds
 from nodes.tools import ToolConfig, build_tool_registry
 from server.settings import Settings
 from server.stores.resources import cooldown_store
-from server.wiring import (
+from server.wiring.services import (
     build_agent_deps,
     default_agent_deps,
     provider_catalogue,

@@ -11,7 +11,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from server.app import create_app
-from server.state import AppState
+from server.wiring.state import AppState
 from tests.conftest import SettingsFactory
 from tests.helpers import WEATHER_TOOL, chat_body
 

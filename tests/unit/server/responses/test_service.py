@@ -19,7 +19,7 @@ from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
 from server.stores.resources import cooldown_store
 from server.stores.response_store import ResponseStore, StoredResponse, open_response_store
-from server.wiring import build_agent_deps
+from server.wiring.services import build_agent_deps
 from tests.conftest import SettingsFactory
 
 

@@ -15,12 +15,12 @@ from server.auth import Caller
 from server.edge.request_gate import route_path
 from server.errors import OpenAIHTTPError
 from server.knowledge.service import Knowledge
-from server.state import AppState
 from server.stores.cache import ResponseCache
 from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
 from server.telemetry.metrics import Metrics
 from server.turns.kit import TurnKit
+from server.wiring.state import AppState
 
 
 def app_state_of(request: Request) -> AppState:
@@ -119,7 +119,7 @@ def door_caller(request: Request) -> Caller:
     door's own dependency still decides.
 
     Raises:
-        OpenAIHTTPError: The door's 401 (or 403) for a missing or wrong key.
+        Refused: The door's 401 (or 403) for a missing or wrong key.
     """
     keys = app_state_of(request).keys
     path = route_path(request.scope)

@@ -1,9 +1,10 @@
-"""What the turn kit refuses, in no door's words: a code and a message, never a status.
+"""What the service refuses, in no door's words: a code and a message, never a status.
 
-Every refusal of the kit (a limit, a busy or unknown thread, a malformed thread id, input
-that cannot be run, a store that is away) is a `TurnRefused` carrying its `ErrorCode`. The
-door that called the kit shows it in its own shape; `server.errors` is the one place that
-picks its HTTP status (`server.errors.status_of`), so two doors never disagree on one.
+Every refusal of the turn kit (a limit, a busy or unknown thread, a malformed thread id,
+input that cannot be run, a store that is away) and of the key check (`server.auth`) is a
+`Refused` carrying its `ErrorCode`. The door shows it in its own shape (an OpenAI error
+object, a JSON-RPC tool error, ...); `server.errors` is the one place that picks its HTTP
+status (`server.errors.status_of`), so two doors never disagree on one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = [
     "STORE_RETRY_AFTER",
     "STORE_UNAVAILABLE_MESSAGE",
     "ClientGone",
-    "TurnRefused",
+    "Refused",
     "checkpoint_not_found",
     "invalid_request",
     "store_away",
@@ -30,8 +31,8 @@ __all__ = [
 ]
 
 
-class TurnRefused(Exception):  # noqa: N818 - a refusal, raised to the door
-    """The kit will not run (or read) this turn: why, as a code the client can act on.
+class Refused(Exception):  # noqa: N818 - a refusal, raised to the door
+    """The service will not run (or read) this request: why, as a code the client can act on.
 
     Attributes:
         code: The machine-readable reason (`graph.errors.ErrorCode`).
@@ -60,34 +61,34 @@ class ClientGone(Exception):  # noqa: N818 - a condition, not a failure
     """The client disconnected before its answer was ready; the work was cancelled."""
 
 
-def thread_busy() -> TurnRefused:
+def thread_busy() -> Refused:
     """Another run holds the thread (one run per thread, on every replica)."""
-    return TurnRefused(
+    return Refused(
         ErrorCode.THREAD_BUSY,
         "Another request is already running on this thread; retry when it has finished.",
         headers={"retry-after": "1"},
     )
 
 
-def thread_not_found(thread_id: str, *, param: str = "thread_id") -> TurnRefused:
+def thread_not_found(thread_id: str, *, param: str = "thread_id") -> Refused:
     """No thread of the caller's has this id (every door's words for it)."""
-    return TurnRefused(
+    return Refused(
         ErrorCode.THREAD_NOT_FOUND, f"No thread found with id '{thread_id}'.", param=param
     )
 
 
-def checkpoint_not_found(thread_id: str, *, param: str = "checkpoint_id") -> TurnRefused:
+def checkpoint_not_found(thread_id: str, *, param: str = "checkpoint_id") -> Refused:
     """The thread is stored, without the checkpoint the request names."""
-    return TurnRefused(
+    return Refused(
         ErrorCode.CHECKPOINT_NOT_FOUND,
         f"No checkpoint with that id in thread '{thread_id}'.",
         param=param,
     )
 
 
-def invalid_request(message: str, *, param: str | None = "messages") -> TurnRefused:
+def invalid_request(message: str, *, param: str | None = "messages") -> Refused:
     """Input the graph cannot run as sent."""
-    return TurnRefused(ErrorCode.INVALID_REQUEST, message, param=param)
+    return Refused(ErrorCode.INVALID_REQUEST, message, param=param)
 
 
 STORE_UNAVAILABLE_MESSAGE = (
@@ -96,9 +97,9 @@ STORE_UNAVAILABLE_MESSAGE = (
 STORE_RETRY_AFTER = "2"
 
 
-def store_away() -> TurnRefused:
+def store_away() -> Refused:
     """The conversation store cannot be reached right now (PostgreSQL down or failing over)."""
-    return TurnRefused(
+    return Refused(
         ErrorCode.CHECKPOINTER_UNAVAILABLE,
         STORE_UNAVAILABLE_MESSAGE,
         headers={"retry-after": STORE_RETRY_AFTER},

@@ -13,8 +13,8 @@ from nodes.providers.cooldown import CooldownStore
 from nodes.providers.registry import ProviderConfig
 from nodes.tools import ToolConfig, build_tool_registry
 from nodes.tools.knowledge import KnowledgeBase, make_knowledge_tool
-from server.provider_file import ProviderFileError
 from server.settings import Settings
+from server.settings.provider_file import ProviderFileError
 from server.stores.mcp_servers import McpServers
 from server.stores.resources import cooldown_store
 

@@ -1,6 +1,6 @@
 """`AppState`: the one typed holder of what the lifespan opened.
 
-Routes never read it from the request themselves: `server.deps` is its only reader, and
+Routes never read it from the request themselves: `server.wiring.deps` is its only reader, and
 route signatures name what they use through its dependency aliases.
 """
 
@@ -28,7 +28,7 @@ from server.turns.kit import TurnKit
 
 @dataclass(frozen=True)
 class AppState:
-    """What the doors share, opened by the lifespan (`server.lifespan`)."""
+    """What the doors share, opened by the lifespan (`server.wiring.lifespan`)."""
 
     settings: Settings
     deps: AgentDeps

@@ -15,7 +15,6 @@ from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.knowledge.opening import open_knowledge
 from server.settings import Settings
-from server.state import AppState
 from server.stores.budgets import BudgetPolicy
 from server.stores.checkpointer import connection_pool, open_checkpointer
 from server.stores.images import open_image_store
@@ -29,7 +28,8 @@ from server.telemetry.node_observer import TurnMetrics
 from server.telemetry.saver import InstrumentedSaver
 from server.telemetry.usage_observer import UsageObserver
 from server.turns.kit import TurnKit
-from server.wiring import build_agent_deps
+from server.wiring.services import build_agent_deps
+from server.wiring.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def make_lifespan(
                 locks=locks,
                 limiter=ops.limiter,
                 providers=deps.providers,
-                metrics=metrics,
+                count=metrics.count_turn,
                 budgets=budgets,
                 usage=usage,
                 images=deps.images,

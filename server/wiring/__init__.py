@@ -1,0 +1,1 @@
+"""How the service is put together: services, the lifespan, the app state, what routes get."""
