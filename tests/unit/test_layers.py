@@ -34,8 +34,8 @@ DOORS = (
     "server.inspector",
 )
 KIT = ("server.state", "server.deps", "server.turns")
-TURN_VOCABULARY = ("server.turns.threads", "server.turns.disconnect")
-"""What the edge and the error handlers name of the turn: thread ids, a client gone."""
+TURN_VOCABULARY = ("server.turns.threads", "server.turns.disconnect", "server.turns.errors")
+"""What the edge and the error handlers name of the turn: thread ids, a client gone, a refusal."""
 COMPOSITION = (
     "server.wiring",
     "server.lifespan",
