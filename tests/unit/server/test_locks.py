@@ -20,7 +20,11 @@ async def test_a_second_hold_of_a_busy_thread_is_a_409_to_retry() -> None:
                 pytest.fail("two runs on one thread")
         assert locks.busy("t")  # the refused request did not free the running one
     error = caught.value
-    assert (status_of(error), error.code, error.headers) == (409, "thread_busy", {"retry-after": "1"})
+    assert (status_of(error), error.code, error.headers) == (
+        409,
+        "thread_busy",
+        {"retry-after": "1"},
+    )
     assert not locks.busy("t")
 
 

@@ -63,7 +63,9 @@ def test_within_the_limits_nothing_is_refused(make_settings: SettingsFactory) ->
 
 
 def test_a_completion_ends_for_stop_length_or_content_filter_only() -> None:
-    ended = [finish_reason(TurnResult.of({"finish_reason": r})) for r in ("length", "content_filter")]
+    ended = [
+        finish_reason(TurnResult.of({"finish_reason": r})) for r in ("length", "content_filter")
+    ]
     assert ended == ["length", "content_filter"]
     assert finish_reason(TurnResult.of({"finish_reason": "tool_calls"})) == "stop"
     assert finish_reason(TurnResult.of({})) == "stop"
