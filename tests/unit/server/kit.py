@@ -42,6 +42,8 @@ class Chat:
     graph: AgentGraph
     stateless: AgentGraph
     kit: TurnKit
+    metrics: Metrics
+    """The kit's instruments (`agent_turns_total`)."""
 
     async def snapshot(self, thread: ThreadRef) -> StateSnapshot:
         """The thread's latest checkpoint."""
@@ -55,6 +57,11 @@ class Chat:
     async def checkpoints(self, thread: ThreadRef) -> list[StateSnapshot]:
         """Every checkpoint of the thread, newest first (all branches)."""
         return [s async for s in self.graph.aget_state_history(thread_config(thread))]
+
+    def turns(self, outcome: str, door: str = service.DOOR) -> float:
+        """How many turns of `door` ended with `outcome` (`agent_turns_total`)."""
+        labels = {"door": door, "outcome": outcome}
+        return self.metrics.registry.get_sample_value("agent_turns_total", labels) or 0.0
 
     def request_for(
         self,
@@ -138,8 +145,11 @@ def build_chat(settings: Settings) -> Chat:
     graph = build_graph(lambda: deps, checkpointer=InMemorySaver())
     stateless = build_graph(lambda: deps)
     assert isinstance(graph.checkpointer, BaseCheckpointSaver)
-    kit = turn_kit(settings, deps, graph, stateless, checkpointer=graph.checkpointer)
-    return Chat(settings, deps, graph, stateless, kit)
+    metrics = Metrics()
+    kit = turn_kit(
+        settings, deps, graph, stateless, checkpointer=graph.checkpointer, metrics=metrics
+    )
+    return Chat(settings, deps, graph, stateless, kit, metrics)
 
 
 def turn_kit(
