@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg_pool
 import pytest
 
 from graph.errors import ErrorCode
@@ -14,7 +15,8 @@ from server.errors import status_of
 from server.stores.budgets import BudgetPolicy
 from server.stores.usage_ledger import ModelCall, UsageLedger
 from server.stores.usage_table import open_sqlite_usage_store
-from server.turns.errors import TurnRefused
+from server.turns import run as running
+from server.turns.errors import TurnRefused, thread_busy
 from server.turns.events import TextDelta, TurnDone
 from server.turns.threads import ThreadRef
 from tests.helpers import WEATHER_TOOL
@@ -193,6 +195,35 @@ async def test_a_stream_left_before_its_end_counts_cancelled(chat: Chat) -> None
         await stream.aclose()
     assert not chat.kit.locks.busy(THREAD.stored_id)
     assert (chat.turns("cancelled"), chat.turns("ok")) == (1, 0)
+
+
+async def test_a_store_lost_mid_turn_counts_the_turn_once_as_an_error(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def store_gone(*_: object, **__: object) -> None:
+        raise psycopg_pool.PoolTimeout("no connection")
+
+    monkeypatch.setattr(running, "complete", store_gone)
+    with pytest.raises(TurnRefused) as caught:
+        async with chat.open(THREAD, ASK) as turn:
+            await turn.complete()
+    assert caught.value.code == ErrorCode.CHECKPOINTER_UNAVAILABLE
+    # Opened, then failed: an error of the turn, not also a refusal of the kit.
+    assert (chat.turns("error"), chat.turns("refused")) == (1, 0)
+    assert not chat.kit.locks.busy(THREAD.stored_id)
+
+
+async def test_a_refusal_the_door_raises_in_the_block_is_not_counted_by_the_kit(
+    chat: Chat,
+) -> None:
+    async def door() -> None:
+        async with chat.open(THREAD, ASK) as turn:
+            await turn.complete()
+            raise thread_busy()  # the door's own, after the turn was counted
+
+    with pytest.raises(TurnRefused):
+        await door()
+    assert (chat.turns("ok"), chat.turns("refused")) == (1, 0)
 
 
 # --- read ----------------------------------------------------------------------------------
