@@ -4,10 +4,11 @@ Read from the source (module-level and function-level `import` statements alike)
 lazy import cannot hide an inverted dependency. Layers, lowest first:
 
 0. `graph/`, `nodes/`: the agent itself; never imports `server`.
-1. the shared edge of `server/`: settings, errors, auth, threads, reconcile, limits, ...
+1. the shared edge of `server/`: settings, errors, auth, limits, ..., and the turn's vocabulary
+   (`server/turns/threads.py`, `disconnect.py`, `errors.py`: thread ids, a client gone, a refusal).
 2. `server/stores/`, `server/telemetry/`, `server/knowledge/`: stores, guards and instruments; no
    door, no app state.
-3. `server/state.py`, `server/deps.py`, `server/turns/prepare.py`: the app's state and the run kit.
+3. `server/state.py`, `server/deps.py`, `server/turns/`: the app's state and the turn kit.
 4. the doors: `server/chat/`, `server/responses/`, `server/langserve/`, `server/mcp_server/`,
    `server/inspector/` (the HTML thread inspector), and `server/admin/` (health, admin,
    metrics routes).

@@ -13,6 +13,7 @@ from graph.errors import ErrorCode
 from server.auth import Caller
 from server.errors import status_of
 from server.stores.budgets import BudgetPolicy
+from server.stores.locks import ThreadLease
 from server.stores.usage_ledger import ModelCall, UsageLedger
 from server.stores.usage_table import open_sqlite_usage_store
 from server.turns import run as running
@@ -159,6 +160,24 @@ async def test_a_detached_turn_keeps_the_thread_until_its_holder_releases_it(cha
     assert chat.kit.locks.busy(THREAD.stored_id)
     await held.aclose()
     assert not chat.kit.locks.busy(THREAD.stored_id)
+
+
+async def test_a_lease_taken_before_the_turn_is_the_turn_s_and_released_with_it(
+    chat: Chat,
+) -> None:
+    lease = ThreadLease()
+    await chat.kit.lease(THREAD, lease)
+    assert chat.kit.locks.busy(THREAD.stored_id)
+    with pytest.raises(TurnRefused) as busy:
+        await chat.kit.lease(THREAD, ThreadLease())
+    assert busy.value.code == ErrorCode.THREAD_BUSY
+
+    async with chat.kit.open(chat.request_for(THREAD, ASK), lease=lease) as turn:
+        assert chat.kit.locks.busy(THREAD.stored_id)
+        await turn.complete()
+    assert not chat.kit.locks.busy(THREAD.stored_id)
+    await lease.release()  # the request's own release, after the run's: nothing left to do
+    assert chat.turns("ok") == 1
 
 
 # --- outcomes ---------------------------------------------------------------------------------
