@@ -12,7 +12,8 @@ from nodes.messages import client_message_id
 from server.chat.cached import cache_key, lookup
 from server.chat.protocol import ChatCompletionRequest
 from server.stores.cache import CachedAnswer, MemoryLayer, ResponseCache, decode, encode
-from server.turns.events import StreamEvent, TextDelta, TurnDone, final_text
+from server.turns.events import StreamEvent, TextDelta, TurnDone
+from server.turns.result import TurnResult
 from server.turns.threads import thread_of
 from tests.conftest import SettingsFactory
 
@@ -132,17 +133,17 @@ def ran(text: str, *, outcomes: tuple[str, ...] = ("ok",)) -> dict[str, Any]:
 
 class Runs:
     def __init__(self, output: dict[str, Any]) -> None:
-        self.output = output
+        self.result = TurnResult.of(output)
         self.count = 0
 
-    async def complete(self) -> dict[str, Any]:
+    async def complete(self) -> TurnResult:
         self.count += 1
-        return self.output
+        return self.result
 
     async def stream(self) -> AsyncGenerator[StreamEvent, None]:
         self.count += 1
-        yield TextDelta(final_text(self.output))
-        yield TurnDone(self.output)
+        yield TextDelta(self.result.text)
+        yield TurnDone(self.result)
 
 
 async def test_a_miss_stores_the_answer_and_the_same_request_is_then_a_hit(
@@ -153,13 +154,13 @@ async def test_a_miss_stores_the_answer_and_the_same_request_is_then_a_hit(
 
     miss = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
     assert (miss.hit, miss.headers) == (False, {"x-cache": "miss"})
-    assert await miss.complete(runs.complete) is runs.output
+    assert await miss.complete(runs.complete) is runs.result
 
     hit = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
-    output = await hit.complete(runs.complete)
+    result = await hit.complete(runs.complete)
     assert (hit.hit, hit.headers, runs.count) == (True, {"x-cache": "hit"}, 1)
-    assert final_text(output) == "Hello there."
-    assert (output["finish_reason"], output["usage"]) == ("length", runs.output["usage"])
+    assert result.text == "Hello there."
+    assert (result.finish_reason, result.usage) == ("length", runs.result.usage)
     other_key = await lookup(cache, request(), {}, stateful=False, caller_id="k2")
     assert not other_key.hit
 
@@ -179,7 +180,7 @@ async def test_a_streamed_miss_is_stored_at_its_end_and_a_hit_streams_it_at_once
     assert runs.count == 1
     assert replayed[0] == TextDelta("Streamed answer.")
     assert isinstance(replayed[1], TurnDone)
-    assert replayed[1].output["finish_reason"] == "length"
+    assert replayed[1].result.finish_reason == "length"
 
 
 async def test_an_answer_from_a_fallback_provider_is_not_stored(
@@ -208,16 +209,16 @@ async def test_cache_control_no_store_skips_the_cache_and_no_cache_only_the_read
         cache, request(), {"cache-control": "no-store"}, stateful=False, caller_id="k1"
     )
     assert (no_store.key, no_store.headers) == (None, {})
-    assert final_text(await no_store.complete(fresh.complete)) == "fresh"
+    assert (await no_store.complete(fresh.complete)).text == "fresh"
 
     no_cache = await lookup(
         cache, request(), {"cache-control": "max-age=0, No-Cache"}, stateful=False, caller_id="k1"
     )
     assert (no_cache.hit, no_cache.headers) == (False, {"x-cache": "bypass"})
-    assert final_text(await no_cache.complete(fresh.complete)) == "fresh"
+    assert (await no_cache.complete(fresh.complete)).text == "fresh"
     # …and what it ran replaced the stored answer.
     later = await lookup(cache, request(), {}, stateful=False, caller_id="k1")
-    assert final_text(await later.complete(fresh.complete)) == "fresh"
+    assert (await later.complete(fresh.complete)).text == "fresh"
     assert fresh.count == 2
 
 

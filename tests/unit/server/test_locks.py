@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from server.errors import OpenAIHTTPError
+from server.errors import status_of
+from server.refusals import Refused
 from server.stores.locks import ThreadLease, ThreadLocks
 
 
@@ -14,12 +15,16 @@ async def test_a_second_hold_of_a_busy_thread_is_a_409_to_retry() -> None:
     locks = ThreadLocks()
     async with locks.hold("t"):
         assert locks.busy("t")
-        with pytest.raises(OpenAIHTTPError) as caught:
+        with pytest.raises(Refused) as caught:
             async with locks.hold("t"):
                 pytest.fail("two runs on one thread")
         assert locks.busy("t")  # the refused request did not free the running one
     error = caught.value
-    assert (error.status, error.code, error.headers) == (409, "thread_busy", {"retry-after": "1"})
+    assert (status_of(error), error.code, error.headers) == (
+        409,
+        "thread_busy",
+        {"retry-after": "1"},
+    )
     assert not locks.busy("t")
 
 
@@ -34,7 +39,7 @@ async def test_a_concurrent_request_is_refused_at_once_not_queued() -> None:
 
     task = asyncio.create_task(first())
     await holding.wait()
-    with pytest.raises(OpenAIHTTPError):
+    with pytest.raises(Refused):
         await asyncio.wait_for(locks.hold("t").__aenter__(), timeout=1)
     release.set()
     await task
@@ -80,7 +85,7 @@ async def test_a_lease_holds_the_lock_until_released_once_whoever_releases_it() 
     locks, lease = ThreadLocks(), ThreadLease()
     await lease.take(locks, "t")
     assert locks.busy("t")
-    with pytest.raises(OpenAIHTTPError):
+    with pytest.raises(Refused):
         await ThreadLease().take(locks, "t")  # a second taker gets the 409 at once
     assert lease.claim()
     assert not lease.claim()  # the lease is one run's

@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from graph.errors import ErrorCode
 from server.auth import ANONYMOUS, Caller
 from server.edge.request_gate import (
     WRITE_METHODS,
@@ -20,8 +21,8 @@ from server.edge.request_gate import (
     route_path,
 )
 from server.edge.sanitize import SanitizeMiddleware
-from server.errors import OpenAIHTTPError
 from server.inspector.routes import FORM_PATHS
+from server.refusals import Refused
 
 # --- the rules ----------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ def test_the_route_path_is_the_path_under_the_proxys_prefix() -> None:
 
 # --- the middleware -----------------------------------------------------------------------
 
-KEYED = OpenAIHTTPError(401, "Incorrect API key provided.")
+KEYED = Refused(ErrorCode.INVALID_API_KEY, "Incorrect API key provided.")
 
 
 def open_door(request: Request) -> Caller:

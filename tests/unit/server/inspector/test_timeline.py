@@ -18,7 +18,8 @@ from server.inspector.timeline import (
     message_view,
 )
 from server.turns.history import HistoryCheckpoint, read_history
-from server.turns.prepare import prepare_run, run_context
+from server.turns.prepare import prepare_run
+from server.turns.request import run_context
 from server.turns.threads import ThreadRef
 from tests.unit.server.kit import Chat
 

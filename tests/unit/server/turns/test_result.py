@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessa
 from langgraph.types import Interrupt
 
 from nodes.messages import client_message_id
-from server.turns.events import final_text, pending_tool_calls, run_messages
+from server.turns.result import final_text, pending_tool_calls, run_messages
 
 CALL = ToolCall(name="get_weather", args={"city": "Oslo"}, id="c1")
 
