@@ -79,16 +79,17 @@ check: lint typecheck security test ## Lint, types, the security scan and tests:
 clean: ## Remove the virtual environments and caches
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
 
-# The benchmark (tests/bench/): the service and its comparators pinned to core 0, the fake
-# upstream and the load generator on core 1; PostgreSQL and Redis on 127.0.0.1 (the database
-# `bench` and its siblings are recreated; Redis db 14, prefix `bench`). BENCH_PEERS=1 adds
-# LiteLLM's proxy (installed into .bench/peers/ on first use); BENCH_ARGS passes options
-# (`python -m tests.bench --help`), e.g. BENCH_ARGS='--threads 5000 --json out.json'.
+# The benchmark (bench/, its tests in tests/unit/bench/ and tests/integration/test_bench.py):
+# the service and its comparators pinned to core 0, the fake upstream (tests/fakes/) and the
+# load generator on core 1; PostgreSQL and Redis on 127.0.0.1 (the database `bench` and its
+# siblings are recreated; Redis db 14, prefix `bench`). BENCH_PEERS=1 adds LiteLLM's proxy
+# (installed into .bench/peers/ on first use); BENCH_ARGS passes options
+# (`python -m bench --help`), e.g. BENCH_ARGS='--threads 5000 --json out.json'.
 bench: install ## The benchmark: service vs one-node LangGraph floor (and LiteLLM: BENCH_PEERS=1)
-	$(UV) run --frozen python -m tests.bench $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 bench-quick: install ## The benchmark's short form (under two minutes: C=1 and 8, one repeat)
-	$(UV) run --frozen python -m tests.bench --quick $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench --quick $(BENCH_ARGS)
 
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them

@@ -18,12 +18,12 @@ from typing import IO, Self
 
 import httpx
 
-from tests.bench.pinning import Pinning
+from bench.pinning import Pinning
 from tests.fakes.server_thread import StartStop, free_port
 
 __all__ = ["ROOT", "TargetProcess", "base_env", "start_together"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def base_env(home: Path) -> dict[str, str]:

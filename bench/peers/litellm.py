@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bench.targets import ROOT
+from bench.targets import ROOT
 
 __all__ = ["VERSION", "command", "ensure_installed", "environment", "master_key", "write_config"]
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.bench.loadgen import closed_loop, run_loop
-from tests.bench.payloads import Endpoint, FreshThreads, Stateless
-from tests.bench.procfs import rss_mib
-from tests.bench.stats import median_of
-from tests.bench.targets import TargetProcess
+from bench.loadgen import closed_loop, run_loop
+from bench.payloads import Endpoint, FreshThreads, Stateless
+from bench.procfs import rss_mib
+from bench.stats import median_of
+from bench.targets import TargetProcess
 
 __all__ = ["ColdStart", "ThreadMemory", "cold_starts"]
 

@@ -1,6 +1,6 @@
 """The benchmark of the service against the libraries it is built on (`make bench`).
 
-`python -m tests.bench [--quick]` (`__main__`) runs one benchmark (`run`): the systems under
+`python -m bench [--quick]` (`__main__`) runs one benchmark (`run`): the systems under
 test (`systems`, `peers/`) as processes pinned to core 0 (`targets`, `pinning`), the fake
 upstream in a process of its own (`upstream`) and the closed-loop load generator (`loadgen`,
 `wire`, `payloads`) on core 1; each series (`series`) takes CPU and memory from `/proc`

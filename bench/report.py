@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tests.bench.series import SeriesRun
-from tests.bench.stats import median_of, ratio
+from bench.series import SeriesRun
+from bench.stats import median_of, ratio
 
 __all__ = [
     "Goal",

@@ -13,8 +13,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tests.bench.payloads import Endpoint, RequestSource
-from tests.bench.wire import Answer, Connection, ProtocolError
+from bench.payloads import Endpoint, RequestSource
+from bench.wire import Answer, Connection, ProtocolError
 
 __all__ = ["LoadResult", "closed_loop", "run_loop", "split"]
 

@@ -10,9 +10,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from tests.bench.goals import Measured
-from tests.bench.report import Goal, Row, summarize
-from tests.bench.run import Outcome
+from bench.goals import Measured
+from bench.report import Goal, Row, summarize
+from bench.run import Outcome
 
 __all__ = ["measured", "rows_of", "to_json", "write"]
 
