@@ -8,4 +8,7 @@ upstream in a process of its own (`upstream`) and the closed-loop load generator
 from `growth`, cold start and memory over many threads from `memory`. `plan` sizes a run,
 `stats`, `report` and `goals` turn it into the printed table and the issue's goals, `results`
 into JSON. `overhead` is the older one-client script, kept for two paths this one leaves out.
+
+Its tests are in `tests/unit/bench/` and `tests/integration/test_bench.py`; the fake upstream
+and the server helpers it runs are the tests' own (`tests/fakes/`), so it runs from a checkout.
 """

@@ -1,5 +1,7 @@
-"""`python -m bench [--quick] [--json PATH]`: run the benchmark, print its table and
-goals, write its JSON (default `.bench/results/<timestamp>.json`)."""
+"""`python -m bench [--quick] [--json PATH]`: run the benchmark.
+
+Prints its table and goals, and writes its JSON (default `.bench/results/<timestamp>.json`).
+"""
 
 from __future__ import annotations
 

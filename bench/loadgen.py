@@ -1,5 +1,6 @@
-"""A closed-loop load generator: C workers, each on its own keep-alive connection, each
-sending its next request the moment the previous answer is read.
+"""A closed-loop load generator: C workers, each on its own keep-alive connection.
+
+Each worker sends its next request the moment the previous answer is read.
 
 The requests are split evenly between the workers up front (worker w sends n // C, the
 first n % C one more), so a `ThreadPool` grows each thread by exactly the turns asked.

@@ -1,6 +1,7 @@
-"""Cold start and memory of the service on its embedded defaults (`offline` model, SQLite,
-no Redis): spawn to first answered completion, idle RSS after a warm-up, RSS over many
-fresh threads.
+"""Cold start and memory of the service on its embedded defaults.
+
+The defaults are the `offline` model, SQLite and no Redis. Measured: spawn to first answered
+completion, idle RSS after a warm-up, RSS over many fresh threads.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""A run's results as JSON: the raw runs, the per-series medians, the goals, and the
-conditions (plan, pinning, machine)."""
+"""A run's results as JSON.
+
+The raw runs, the per-series medians, the goals, and the conditions (plan, pinning,
+machine).
+"""
 
 from __future__ import annotations
 

@@ -166,8 +166,11 @@ class Bench:
         *,
         exactly: int | None = None,
     ) -> SeriesRun:
-        """Run one series and keep it; `exactly` that many requests, without a warm-up,
-        when given (the long threads), else the plan's limits."""
+        """Run one series and keep it.
+
+        `exactly` that many requests, without a warm-up, when given (the long threads), else
+        the plan's limits.
+        """
         plan = self.plan
         run = run_loop(
             lambda: measure(

@@ -75,8 +75,10 @@ class Systems:
         return TargetProcess("service-pg", ["python", "-m", "server"], env, home, self.pinning)
 
     def service_defaults(self, run: int) -> TargetProcess:
-        """The service on its embedded defaults, in a fresh directory (its SQLite in
-        `data/` there), plugins not loaded."""
+        """The service on its embedded defaults, in a fresh directory, plugins not loaded.
+
+        Its SQLite is in `data/` there.
+        """
         home = self._home(f"service-defaults-{run}")
         env = base_env(home) | {"LOAD_PLUGIN_TOOLS": "false"}
         if self.log_level is not None:
