@@ -47,11 +47,31 @@ install: $(UV) ## Install the locked dependencies into .venv, then the PLUGINS
 	$(UV) sync --frozen --compile-bytecode
 	$(if $(strip $(PLUGINS)),$(UV) pip install --python .venv/bin/python $(addprefix -e ,$(PLUGINS)))
 
+# `make run` and `make dev`: the server replaces the recipe's shell (exec), so it is make's own
+# child, with .venv's bin first on PATH as `uv run` would set it (`install` synced .venv; a uv
+# in between would have to pass each signal on, which a uv before 0.4 did not). GNU make passes
+# a SIGTERM it gets on to its children; a SIGINT, SIGHUP or SIGQUIT sent to make alone (not to
+# its process group, as a terminal's Ctrl+C is) it passes on to none and waits for them. So on
+# Linux a watcher beside the server reads make's /proc status every half second: once make has
+# taken one of those (its handler resets the signal to the default, so the bit leaves SigCgt),
+# or make is gone (SIGKILL), the server gets SIGTERM and drains as under any SIGTERM.
+define SERVE
+if [ -r /proc/$$PPID/status ]; then \
+  ( make_pid=$$PPID server_pid=$$$$; \
+    caught() { while read -r key value; do \
+      [ "$$key" = SigCgt: ] && echo $$(( 0x$$value & 7 )); done </proc/$$make_pid/status; }; \
+    before=$$(caught); \
+    while kill -0 $$server_pid && [ "$$(caught)" = "$$before" ]; do sleep 0.5; done; \
+    kill -TERM $$server_pid ) >/dev/null 2>&1 & \
+fi; \
+exec env VIRTUAL_ENV='$(CURDIR)/.venv' PATH='$(CURDIR)/.venv/bin':"$$PATH" python -m server $(1)
+endef
+
 run: install ## Serve on HOST:PORT (default 127.0.0.1:8000) with the settings from env/.env
-	$(UV) run --frozen python -m server
+	@$(call SERVE)
 
 dev: install ## `make run` restarted on every change under graph/, nodes/, server/
-	$(UV) run --frozen python -m server --reload
+	@$(call SERVE,--reload)
 
 test: install ## Run the whole test suite
 	$(UV) run --frozen pytest
