@@ -1,6 +1,6 @@
 """The fake upstream in its own process, beside the load generator on the client core.
 
-`python -m tests.bench.upstream --port P` serves `tests.fakes.upstream` answering every
+`python -m bench.upstream --port P` serves `tests.fakes.upstream` answering every
 completion with `REPLY_TEXT` (zero latency, nothing recorded); `UpstreamProcess` spawns it
 from the benchmark. A process of its own keeps its work out of the load generator's GIL and
 event loop (whose clocks time the requests) and gives it a CPU figure of its own per series.
@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import IO, Self
 
-from tests.bench.pinning import Pinning
-from tests.bench.targets import ROOT, base_env
+from bench.pinning import Pinning
+from bench.targets import ROOT, base_env
 from tests.fakes.server_thread import StartStop, free_port
 from tests.fakes.upstream import FakeUpstream, Reply
 
@@ -33,14 +33,14 @@ MODEL = "bench"
 
 
 class UpstreamProcess(StartStop):
-    """`python -m tests.bench.upstream` on a free port, on the client core."""
+    """`python -m bench.upstream` on a free port, on the client core."""
 
     def __init__(self, workdir: Path, pinning: Pinning, *, http: str = "httptools") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.openai_base_url = f"{self.url}/v1"
         self._command = pinning.client_command(
-            [sys.executable, "-m", "tests.bench.upstream", "--port", str(self.port), "--http", http]
+            [sys.executable, "-m", "bench.upstream", "--port", str(self.port), "--http", http]
         )
         self._workdir = workdir
         self._log: IO[bytes] | None = None

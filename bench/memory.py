@@ -1,6 +1,7 @@
-"""Cold start and memory of the service on its embedded defaults (`offline` model, SQLite,
-no Redis): spawn to first answered completion, idle RSS after a warm-up, RSS over many
-fresh threads.
+"""Cold start and memory of the service on its embedded defaults.
+
+The defaults are the `offline` model, SQLite and no Redis. Measured: spawn to first answered
+completion, idle RSS after a warm-up, RSS over many fresh threads.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.bench.loadgen import closed_loop, run_loop
-from tests.bench.payloads import Endpoint, FreshThreads, Stateless
-from tests.bench.procfs import rss_mib
-from tests.bench.stats import median_of
-from tests.bench.targets import TargetProcess
+from bench.loadgen import closed_loop, run_loop
+from bench.payloads import Endpoint, FreshThreads, Stateless
+from bench.procfs import rss_mib
+from bench.stats import median_of
+from bench.targets import TargetProcess
 
 __all__ = ["ColdStart", "ThreadMemory", "cold_starts"]
 

@@ -1,5 +1,6 @@
-"""The processes under load: spawned (pinned by `Pinning`), timed to their first answer,
-and stopped again.
+"""The processes under load.
+
+Spawned (pinned by `Pinning`), timed to their first answer, and stopped again.
 
 A target is ready when it answers a chat completion, not merely `/health`: the time from
 spawn to that answer is its cold start.
@@ -18,17 +19,20 @@ from typing import IO, Self
 
 import httpx
 
-from tests.bench.pinning import Pinning
+from bench.pinning import Pinning
 from tests.fakes.server_thread import StartStop, free_port
 
 __all__ = ["ROOT", "TargetProcess", "base_env", "start_together"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def base_env(home: Path) -> dict[str, str]:
-    """What every spawned process gets: the repository importable, nothing from our own
-    environment (no stray settings, no keys), a private HOME."""
+    """The environment every spawned process gets.
+
+    The repository importable, nothing from our own environment (no stray settings, no
+    keys), a private HOME.
+    """
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
@@ -101,8 +105,10 @@ class TargetProcess(StartStop):
         return self.wait_ready()
 
     def spawn(self, *, pinned: bool) -> None:
-        """Start the process, on the target core or (`pinned=False`, see `start_together`)
-        on any."""
+        """Start the process, on the target core or on any.
+
+        `pinned=False` starts it on any core (see `start_together`).
+        """
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         self._began = time.perf_counter()
@@ -168,9 +174,10 @@ class TargetProcess(StartStop):
 
 
 def start_together(targets: Sequence[TargetProcess], pinning: Pinning) -> None:
-    """Start several targets at once on any core, then move each (all its threads) to the
-    target core: their imports take half the time on two cores. Their `cold_start_s` is
-    then that of a start beside the others.
+    """Start several targets at once on any core, then move each to the target core.
+
+    Each moves with all its threads. Their imports take half the time on two cores; their
+    `cold_start_s` is then that of a start beside the others.
 
     Raises:
         RuntimeError: One did not start (the others are stopped).

@@ -1,6 +1,7 @@
-"""LiteLLM's proxy as a comparator (only when BENCH_PEERS=1): installed on first use into a
-virtual environment of its own under the cache directory, configured with one model routed
-to the fake upstream, one worker.
+"""LiteLLM's proxy as a comparator (only when BENCH_PEERS=1).
+
+Installed on first use into a virtual environment of its own under the cache directory,
+configured with one model routed to the fake upstream, one worker.
 
 uv makes the environment when there is one (on PATH, the repository's `.tools/bin/uv`, or
 beside the interpreter), else `python -m venv` and pip. Nothing of LiteLLM reaches the
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bench.targets import ROOT
+from bench.targets import ROOT
 
 __all__ = ["VERSION", "command", "ensure_installed", "environment", "master_key", "write_config"]
 
@@ -36,8 +37,9 @@ def _uv() -> str | None:
 
 
 def ensure_installed(cache: Path, version: str = VERSION) -> Path:
-    """The `litellm` executable of `litellm[proxy]==version` in `<cache>/litellm`,
-    installing it first when it is not there (that takes a minute or two, once).
+    """The `litellm` executable of `litellm[proxy]==version` in `<cache>/litellm`.
+
+    Installs it first when it is not there (that takes a minute or two, once).
 
     Raises:
         subprocess.CalledProcessError: The installation failed.
@@ -74,8 +76,10 @@ def master_key() -> str:
 
 
 def write_config(path: Path, upstream_base_url: str, master_key: str, model: str = "bench") -> Path:
-    """A proxy config routing `model` to the fake upstream (JSON is valid YAML); clients
-    authenticate with `master_key` (the proxy refuses to start without one)."""
+    """A proxy config routing `model` to the fake upstream (JSON is valid YAML).
+
+    Clients authenticate with `master_key` (the proxy refuses to start without one).
+    """
     config = {
         "general_settings": {"master_key": master_key},
         "model_list": [

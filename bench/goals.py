@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.bench.growth import Growth
-from tests.bench.report import Goal, Row, added_p50, cpu_ratio, find, label, tail_ratio
-from tests.bench.stats import ratio
+from bench.growth import Growth
+from bench.report import Goal, Row, added_p50, cpu_ratio, find, label, tail_ratio
+from bench.stats import ratio
 
 __all__ = ["Measured", "goals"]
 

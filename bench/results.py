@@ -1,5 +1,8 @@
-"""A run's results as JSON: the raw runs, the per-series medians, the goals, and the
-conditions (plan, pinning, machine)."""
+"""A run's results as JSON.
+
+The raw runs, the per-series medians, the goals, and the conditions (plan, pinning,
+machine).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from tests.bench.goals import Measured
-from tests.bench.report import Goal, Row, summarize
-from tests.bench.run import Outcome
+from bench.goals import Measured
+from bench.report import Goal, Row, summarize
+from bench.run import Outcome
 
 __all__ = ["measured", "rows_of", "to_json", "write"]
 

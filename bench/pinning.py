@@ -45,8 +45,10 @@ class Pinning:
         return [self.taskset, "-c", str(CLIENT_CORE), *command]
 
     def pin_running(self, pid: int) -> None:
-        """Move a running process, every thread of it, to `TARGET_CORE` (`taskset -a -p`);
-        threads it starts later inherit the affinity."""
+        """Move a running process, every thread of it, to `TARGET_CORE` (`taskset -a -p`).
+
+        Threads it starts later inherit the affinity.
+        """
         if self.taskset is None:
             return
         subprocess.run(  # noqa: S603 - taskset, arguments built here

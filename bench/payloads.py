@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tests.bench.wire import build_request
+from bench.wire import build_request
 
 __all__ = ["Endpoint", "FreshThreads", "RequestSource", "Stateless", "ThreadPool", "chat_body"]
 

@@ -1,5 +1,8 @@
-"""How much the benchmark measures: the full run (`make bench`) and the short one
-(`make bench-quick`, under two minutes on a 2-core machine)."""
+"""How much the benchmark measures.
+
+The full run (`make bench`) and the short one (`make bench-quick`, under two minutes on a
+2-core machine).
+"""
 
 from __future__ import annotations
 
@@ -65,8 +68,10 @@ class Plan:
 
     @property
     def long_span(self) -> tuple[int, int]:
-        """Turns of the long threads at the first long series and after the last one (the
-        probe's turns, spread over them, come on top)."""
+        """Turns of the long threads at the first long series and after the last one.
+
+        The probe's turns, spread over them, come on top.
+        """
         series = self.repeats * 2 * len(self.concurrencies)
         return (self.long_turns, self.long_turns + series * self.long_step)
 
@@ -82,8 +87,10 @@ class Plan:
 
 
 def windows(turns: int, width: int = 10) -> list[tuple[int, int]]:
-    """Turns 2.. against the last ones of a thread of `turns` turns, `width` each (fewer
-    when the thread is too short for two such windows apart; none under 5 turns)."""
+    """Turns 2.. against the last ones of a thread of `turns` turns, `width` each.
+
+    Fewer when the thread is too short for two such windows apart; none under 5 turns.
+    """
     width = min(width, (turns - 1) // 2)
     if width < 2:
         return []

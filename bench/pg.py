@@ -183,9 +183,11 @@ class Quiet:
         return max(0.0, latest + FLUSH_WAIT - time.monotonic())
 
     def wait(self, *databases: str, meanwhile: Callable[[], bool] | None = None) -> float:
-        """Wait until the databases are quiet, running `meanwhile` (other work, which must
-        not touch them) as long as it returns True and the wait lasts. Returns the seconds
-        spent idle."""
+        """Wait until the databases are quiet; return the seconds spent idle.
+
+        Runs `meanwhile` (other work, which must not touch them) as long as it returns True
+        and the wait lasts.
+        """
         while meanwhile is not None and self.remaining(*databases) > 0 and meanwhile():
             pass
         idle = self.remaining(*databases)

@@ -1,5 +1,7 @@
-"""The printed report: one row per series (medians of its repeats), then the ratios the
-issue's goals are stated in, each with its goal and whether it is met.
+"""The printed report: one row per series (medians of its repeats), then the goals.
+
+The ratios the issue's goals are stated in follow the rows, each with its goal and whether
+it is met.
 
 Pure functions of the results, so they can be tested without running anything.
 """
@@ -9,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tests.bench.series import SeriesRun
-from tests.bench.stats import median_of, ratio
+from bench.series import SeriesRun
+from bench.stats import median_of, ratio
 
 __all__ = [
     "Goal",

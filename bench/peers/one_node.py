@@ -1,7 +1,9 @@
-"""The floor: a one-node LangGraph graph (`MessagesState`, one node calling `ChatOpenAI`)
-behind the least FastAPI door that answers `/v1/chat/completions`.
+"""The floor: a one-node LangGraph graph behind the least FastAPI door.
 
-`python -m tests.bench.peers.one_node` serves it on 127.0.0.1:$PORT, with uvicorn's defaults
+The graph is `MessagesState` with one node calling `ChatOpenAI`; the door answers
+`/v1/chat/completions` and nothing else.
+
+`python -m bench.peers.one_node` serves it on 127.0.0.1:$PORT, with uvicorn's defaults
 (one worker, uvloop, httptools) as `python -m server` runs. Environment:
 
 * `BENCH_UPSTREAM_URL`: the OpenAI-compatible base URL `ChatOpenAI` calls (ends in `/v1`);

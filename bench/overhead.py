@@ -1,8 +1,8 @@
 """What the service adds on top of a direct call, on two paths `make bench` does not cover.
 
-`make bench` (`python -m tests.bench`) is the benchmark: pinned processes, closed-loop load,
+`make bench` (`python -m bench`) is the benchmark: pinned processes, closed-loop load,
 CPU per request against a one-node LangGraph floor. This older script, run with
-`python -m tests.bench.overhead`, still times what that one leaves out: a client that resends
+`python -m bench.overhead`, still times what that one leaves out: a client that resends
 the whole history every turn (as Open WebUI does) and an answer from the response cache. It
 starts a fake OpenAI-compatible upstream (in this process) and the service
 as its own process (`python -m server`: uvicorn on loopback, the real graph, SQLite

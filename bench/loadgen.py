@@ -1,5 +1,6 @@
-"""A closed-loop load generator: C workers, each on its own keep-alive connection, each
-sending its next request the moment the previous answer is read.
+"""A closed-loop load generator: C workers, each on its own keep-alive connection.
+
+Each worker sends its next request the moment the previous answer is read.
 
 The requests are split evenly between the workers up front (worker w sends n // C, the
 first n % C one more), so a `ThreadPool` grows each thread by exactly the turns asked.
@@ -13,8 +14,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tests.bench.payloads import Endpoint, RequestSource
-from tests.bench.wire import Answer, Connection, ProtocolError
+from bench.payloads import Endpoint, RequestSource
+from bench.wire import Answer, Connection, ProtocolError
 
 __all__ = ["LoadResult", "closed_loop", "run_loop", "split"]
 

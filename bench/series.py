@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tests.bench.loadgen import closed_loop
-from tests.bench.payloads import Endpoint, RequestSource
-from tests.bench.procfs import CpuSample, rss_mib
-from tests.bench.stats import percentile
-from tests.bench.wire import Connection
+from bench.loadgen import closed_loop
+from bench.payloads import Endpoint, RequestSource
+from bench.procfs import CpuSample, rss_mib
+from bench.stats import percentile
+from bench.wire import Connection
 
 __all__ = ["Config", "SeriesRun", "measure"]
 

@@ -1,5 +1,7 @@
-"""`python -m tests.bench [--quick] [--json PATH]`: run the benchmark, print its table and
-goals, write its JSON (default `.bench/results/<timestamp>.json`)."""
+"""`python -m bench [--quick] [--json PATH]`: run the benchmark.
+
+Prints its table and goals, and writes its JSON (default `.bench/results/<timestamp>.json`).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench.goals import goals
-from tests.bench.plan import FULL, QUICK
-from tests.bench.report import format_goals, format_table
-from tests.bench.results import measured, rows_of, to_json, write
-from tests.bench.run import Options, Outcome, run
-from tests.bench.targets import ROOT
+from bench.goals import goals
+from bench.plan import FULL, QUICK
+from bench.report import format_goals, format_table
+from bench.results import measured, rows_of, to_json, write
+from bench.run import Options, Outcome, run
+from bench.targets import ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the short run (make bench-quick)")
     parser.add_argument("--json", type=Path, help="where to write the results")
     parser.add_argument("--requests", type=int, help="measured requests per series, at most")

@@ -28,18 +28,18 @@ from pathlib import Path
 
 import redis
 
-from tests.bench.growth import Growth, grow
-from tests.bench.loadgen import closed_loop, run_loop
-from tests.bench.memory import ColdStart, ThreadMemory, cold_starts
-from tests.bench.payloads import Endpoint, FreshThreads, RequestSource, Stateless, ThreadPool
-from tests.bench.peers import litellm
-from tests.bench.pg import BenchDatabases, Calibration, Quiet
-from tests.bench.pinning import Pinning, pinning
-from tests.bench.plan import Plan
-from tests.bench.series import Config, SeriesRun, measure
-from tests.bench.systems import Systems
-from tests.bench.targets import TargetProcess, start_together
-from tests.bench.upstream import MODEL, REPLY_TEXT, UpstreamProcess
+from bench.growth import Growth, grow
+from bench.loadgen import closed_loop, run_loop
+from bench.memory import ColdStart, ThreadMemory, cold_starts
+from bench.payloads import Endpoint, FreshThreads, RequestSource, Stateless, ThreadPool
+from bench.peers import litellm
+from bench.pg import BenchDatabases, Calibration, Quiet
+from bench.pinning import Pinning, pinning
+from bench.plan import Plan
+from bench.series import Config, SeriesRun, measure
+from bench.systems import Systems
+from bench.targets import TargetProcess, start_together
+from bench.upstream import MODEL, REPLY_TEXT, UpstreamProcess
 
 __all__ = ["Options", "Outcome", "Probe", "run"]
 
@@ -166,8 +166,11 @@ class Bench:
         *,
         exactly: int | None = None,
     ) -> SeriesRun:
-        """Run one series and keep it; `exactly` that many requests, without a warm-up,
-        when given (the long threads), else the plan's limits."""
+        """Run one series and keep it.
+
+        `exactly` that many requests, without a warm-up, when given (the long threads), else
+        the plan's limits.
+        """
         plan = self.plan
         run = run_loop(
             lambda: measure(

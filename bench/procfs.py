@@ -26,7 +26,7 @@ def clock_tick_ms() -> float:
 
 
 def parse_stat_ticks(stat: str) -> int:
-    """utime + stime, in clock ticks, from the text of `/proc/<pid>/stat`.
+    """The CPU time (utime + stime), in clock ticks, from the text of `/proc/<pid>/stat`.
 
     The second field (the command name, in parentheses) may itself hold spaces and
     parentheses, so the fields are counted from the last `)`.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.bench.loadgen import closed_loop
-from tests.bench.payloads import Endpoint, ThreadPool
-from tests.bench.procfs import CpuSample
-from tests.bench.stats import percentile, ratio
+from bench.loadgen import closed_loop
+from bench.payloads import Endpoint, ThreadPool
+from bench.procfs import CpuSample
+from bench.stats import percentile, ratio
 
 __all__ = ["Growth", "Window", "grow", "segments"]
 

@@ -1,5 +1,7 @@
-"""A minimal HTTP/1.1 keep-alive client for the load generator: one request at a time per
-connection, JSON or SSE answers, timed to the first content token.
+"""A minimal HTTP/1.1 keep-alive client for the load generator.
+
+One request at a time per connection, JSON or SSE answers, timed to the first content
+token.
 
 The openai SDK and httpx spend around a millisecond of CPU per request, which at C=32 on one
 core would make the load generator, not the target, the bottleneck. This client writes
@@ -71,8 +73,9 @@ def build_request(
 
 
 def sse_content(event: bytes) -> tuple[str, bool]:
-    """The content delta of one SSE event of a chat completion stream, and whether it was
-    the final `[DONE]` event.
+    """The content delta of one SSE event of a chat completion stream, and whether it ends.
+
+    The second value is True for the final `[DONE]` event.
 
     Raises:
         ProtocolError: A `data:` line that is not JSON (nor `[DONE]`).

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench.peers import litellm
-from tests.bench.pinning import Pinning
-from tests.bench.targets import TargetProcess, base_env
-from tests.bench.upstream import MODEL
+from bench.peers import litellm
+from bench.pinning import Pinning
+from bench.targets import TargetProcess, base_env
+from bench.upstream import MODEL
 
 __all__ = ["Systems"]
 
@@ -75,8 +75,10 @@ class Systems:
         return TargetProcess("service-pg", ["python", "-m", "server"], env, home, self.pinning)
 
     def service_defaults(self, run: int) -> TargetProcess:
-        """The service on its embedded defaults, in a fresh directory (its SQLite in
-        `data/` there), plugins not loaded."""
+        """The service on its embedded defaults, in a fresh directory, plugins not loaded.
+
+        Its SQLite is in `data/` there.
+        """
         home = self._home(f"service-defaults-{run}")
         env = base_env(home) | {"LOAD_PLUGIN_TOOLS": "false"}
         if self.log_level is not None:
@@ -97,7 +99,7 @@ class Systems:
         env = base_env(home) | {"BENCH_UPSTREAM_URL": self.upstream_url}
         if database_url is not None:
             env["BENCH_DATABASE_URL"] = database_url
-        command = ["python", "-m", "tests.bench.peers.one_node"]
+        command = ["python", "-m", "bench.peers.one_node"]
         return TargetProcess(name, command, env, home, self.pinning)
 
     def litellm(self, cache: Path) -> TargetProcess:
