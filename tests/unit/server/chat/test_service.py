@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -232,7 +233,7 @@ async def test_a_client_tool_call_pauses_the_run_with_the_calls(chat: Chat) -> N
 
 async def test_tool_results_resume_the_paused_run_and_report_only_the_rest(chat: Chat) -> None:
     paused, calls = await paused_for_weather(chat)
-    history = [ASK_WEATHER, assistant_calls(None, *calls)]
+    history: list[tuple[str, str] | dict[str, Any]] = [ASK_WEATHER, assistant_calls(None, *calls)]
     history.append({"role": "tool", "tool_call_id": calls[0]["id"], "content": "sunny, 21C"})
 
     run = await chat.service.prepare(request(*history, tools=[WEATHER_TOOL]), THREAD)
@@ -306,7 +307,10 @@ async def test_resending_a_finished_history_unmarked_is_a_400(chat: Chat) -> Non
 async def cut_after_tools(chat: Chat, *, key: str | None = None) -> None:
     """Start ASK on THREAD and stop it once the calculator has run (a client that left)."""
     run = await chat.service.prepare(request(ASK), THREAD, idempotency_key=key)
-    stream = run.graph.astream(run.input, run.config, context=run.context, stream_mode="updates")
+    stream = cast(
+        AsyncGenerator[dict[str, Any], None],
+        run.graph.astream(run.input, run.config, context=run.context, stream_mode="updates"),
+    )
     async for update in stream:
         if "tools" in update:
             break

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import build_graph
 from server.errors import OpenAIHTTPError
 from server.responses.protocol import CreateResponseRequest
 from server.responses.service import ResponsesService, response_id
-from server.responses.wire import ResponseObject
+from server.responses.wire import OutputMessage, ResponseObject
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
 from server.stores.resources import cooldown_store
@@ -61,14 +62,14 @@ async def door(make_settings: SettingsFactory, tmp_path: Path) -> AsyncIterator[
 
 
 async def parent_of(door: Door, record: StoredResponse) -> str | None:
-    config = {
+    config: RunnableConfig = {
         "configurable": {
             "thread_id": record.thread_id,
             "checkpoint_ns": "",
             "checkpoint_id": record.checkpoint_id,
         }
     }
-    found = await door.saver.aget_tuple(config)  # type: ignore[arg-type]
+    found = await door.saver.aget_tuple(config)
     assert found is not None
     parent = found.parent_config
     return None if parent is None else str(parent["configurable"]["checkpoint_id"])
@@ -91,7 +92,8 @@ async def test_continuing_appends_and_an_older_id_forks(door: Door) -> None:
     assert await parent_of(door, second) is not None
     forked, third = await door.create(input="what did I say?", previous_response_id=first.id)
     assert third is not None
-    assert forked.output[0].content[0].text == 'Earlier you said: "echo one"'  # type: ignore[union-attr]
+    assert isinstance(forked.output[0], OutputMessage)
+    assert forked.output[0].content[0].text == 'Earlier you said: "echo one"'
     # ... and so does a fork: both branches hang off the first response's checkpoint.
     chain = [third.checkpoint_id]
     while (up := await parent_of(door, _at(third, chain[-1]))) is not None:
