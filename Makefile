@@ -64,7 +64,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-typecheck: install ## mypy --strict on graph/, nodes/, server/
+typecheck: install ## mypy --strict on graph/, nodes/, server/, tests/
 	$(UV) run --frozen mypy
 
 security: install ## bandit on graph/, nodes/, server/ (settings: [tool.bandit] in pyproject.toml)
