@@ -89,7 +89,7 @@ format: install ## Apply ruff's formatting and fixes, then list what is left to 
 	-$(UV) run --frozen ruff format --quiet .
 	$(UV) run --frozen ruff check --exit-zero --output-format concise .
 
-typecheck: install ## mypy --strict on graph/, nodes/, server/, bench/
+typecheck: install ## mypy --strict on graph/, nodes/, server/, bench/, tests/
 	$(UV) run --frozen mypy
 
 security: install ## bandit on graph/, nodes/, server/ (settings: [tool.bandit] in pyproject.toml)

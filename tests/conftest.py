@@ -106,7 +106,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
             "load_plugin_tools": False,
         }
         values.update(overrides)
-        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, **values)
         # Fields not passed still come from the environment; keep the ones that matter unset.
         if "database_url" not in overrides:
             settings.database_url = None

@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langserve import RemoteRunnable
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from graph.builder import build_graph
 from nodes.deps import AgentDeps
@@ -35,8 +37,8 @@ NULLABLE = [
 ]
 
 
-#: A client tool in OpenAI's shape, as chat clients declare one.
-WEATHER_TOOL = {
+#: A client tool in OpenAI's shape, as chat clients declare one (typed for the openai SDK).
+SDK_WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -49,15 +51,23 @@ WEATHER_TOOL = {
     },
 }
 
+#: The same tool as a plain dict, as the service keeps one (`Context.client_tools`).
+WEATHER_TOOL: dict[str, Any] = {**SDK_WEATHER_TOOL}
 
-def _no_deps() -> AgentDeps:
+
+AgentRunnable = RemoteRunnable[dict[str, Any], dict[str, Any]]
+"""LangServe's client of the /agent door: a turn's input in, the final state out."""
+
+
+def no_deps() -> AgentDeps:
+    """The dependencies of a graph built only to read threads: it runs no node."""
     raise AssertionError("reading a thread runs no node")
 
 
 async def thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
     """The latest state stored for a thread, read straight from the checkpointer."""
     async with open_checkpointer(settings) as saver:
-        graph = build_graph(_no_deps, checkpointer=saver)
+        graph = build_graph(no_deps, checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     return dict(snapshot.values)
 

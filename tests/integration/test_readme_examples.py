@@ -216,7 +216,7 @@ def app(tmp_path: Path) -> Iterator[ServedApp]:
     from `make run` does, whichever blocks ran before it.
     """
     data = tmp_path
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         sqlite_path=data / "checkpoints.sqlite",
         knowledge_path=data / "knowledge.sqlite",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -111,11 +112,12 @@ class Sdk:
 
     def __init__(self, app: ServedApp, key: str) -> None:
         self.sent = 0
-        self._http = httpx.Client(event_hooks={"request": [self._count]}, timeout=30)
+        # httpx2: the HTTP client the SDK is built on (it wraps a legacy httpx one too).
+        self._http = httpx2.Client(event_hooks={"request": [self._count]}, timeout=30)
         # The SDK's default retries stay on: a spent quota must not be retried anyway.
         self.client = openai.OpenAI(base_url=f"{app.url}/v1", api_key=key, http_client=self._http)
 
-    def _count(self, request: httpx.Request) -> None:
+    def _count(self, request: httpx2.Request) -> None:
         self.sent += 1
 
     def ask(self, text: str, **options: Any) -> str:

@@ -51,7 +51,7 @@ def test_what_the_statement_or_the_pool_caused_is_not_a_lost_connection(
 
 
 def test_connections_get_the_service_name_and_a_connect_timeout() -> None:
-    settings = Settings(_env_file=None, database_connect_timeout=7)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_connect_timeout=7)
 
     kwargs = connection_kwargs("postgresql://u@db:5432/agent", settings, "agent-service")
 
@@ -61,7 +61,7 @@ def test_connections_get_the_service_name_and_a_connect_timeout() -> None:
 
 
 def test_the_url_names_the_application_and_timeout_when_it_says_so() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     kwargs = connection_kwargs(
         "postgresql://u@db/agent?application_name=blue-replica&connect_timeout=3",

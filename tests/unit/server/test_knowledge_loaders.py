@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.knowledge.loaders import UnreadableFileError, load, markdown_title, scan
+from server.knowledge.loaders import UnreadableFileError, load, scan
+from server.knowledge.titles import markdown_title
 
 
 @pytest.mark.parametrize(

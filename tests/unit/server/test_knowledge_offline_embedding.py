@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from server.knowledge.embeddings import OFFLINE_DIMENSION, OfflineEmbeddings, offline_spec
 from server.knowledge.service import Document, Knowledge, content_hash
+from server.knowledge.store import VectorStore
 
 
 def dot(a: list[float], b: list[float]) -> float:
@@ -34,11 +36,14 @@ def test_question_words_do_not_count() -> None:
 
 
 class NoStore:
+    """A stand-in store: splitting a document never reaches it."""
+
     where = "nowhere"
 
 
 def test_short_pieces_join_the_next_chunk() -> None:
-    knowledge = Knowledge(NoStore(), OfflineEmbeddings(), offline_spec(), chunk_size=200)  # type: ignore[arg-type]
+    store = cast(VectorStore, NoStore())
+    knowledge = Knowledge(store, OfflineEmbeddings(), offline_spec(), chunk_size=200)
     text = "# Title\n\n## Section\n\n" + "word " * 60 + "\n\n" + "more " * 60
     chunks = knowledge.split(Document(id="d", text=text))
     assert chunks[0].startswith("# Title\n\n## Section\n\nword")

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from server.app import create_app
 from server.wiring.lifespan import search_client
@@ -49,10 +50,11 @@ async def test_web_search_has_a_pooled_client_only_when_it_is_configured(
 async def ask_offline(make_settings: SettingsFactory, text: str, **overrides: str) -> str:
     app = create_app(make_settings(**overrides))
     async with app.router.lifespan_context(app) as state:
+        assert state is not None
 
-        async def with_state(scope: object, receive: object, send: object) -> None:
-            scope["state"] = dict(state)  # type: ignore[index]
-            await app(scope, receive, send)  # type: ignore[arg-type]
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
 
         transport = httpx.ASGITransport(app=with_state)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -28,7 +28,7 @@ def test_mcp_servers_are_read_from_the_environment_as_json(
         '{"shop": {"command": "uvx", "args": ["shop-mcp"], "env": {"SHOP": "1"}},'
         ' "docs": {"url": "https://docs.example/mcp", "headers": {"X-Team": "a"}}}',
     )
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     assert settings.mcp_servers == {
         "shop": McpStdioServer(command="uvx", args=["shop-mcp"], env={"SHOP": "1"}),
@@ -51,7 +51,7 @@ def test_a_wrong_mcp_server_is_refused_with_a_clear_error(
     servers: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValidationError, match=message) as error:
-        Settings(_env_file=None, mcp_servers=servers)  # type: ignore[call-arg]
+        Settings(_env_file=None, mcp_servers=servers)
     assert "mcp_servers" in str(error.value)
 
 

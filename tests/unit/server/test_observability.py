@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
@@ -105,13 +106,13 @@ async def test_the_instrumented_saver_times_reads_and_writes_and_keeps_state() -
     saver = InstrumentedSaver(inner, metrics)
     deps = make_deps(["offline"], {})
     graph = make_graph(deps).copy({"checkpointer": saver})
-    config = {"configurable": {"thread_id": "t"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
 
-    await graph.ainvoke({"messages": [HumanMessage("echo hi")]}, config)  # type: ignore[arg-type]
-    state = await graph.aget_state(config)  # type: ignore[arg-type]
+    await graph.ainvoke({"messages": [HumanMessage("echo hi")]}, config)
+    state = await graph.aget_state(config)
 
     assert [m.type for m in state.values["messages"]][:1] == ["human"]
-    assert inner.get_tuple(config) is not None  # type: ignore[arg-type]  # stored in the real saver
+    assert inner.get_tuple(config) is not None  # stored in the real saver
     text = metrics.exposition().decode()
     for operation in ("read", "write", "write_pending"):
         assert f'agent_checkpoint_duration_seconds_count{{operation="{operation}"}}' in text

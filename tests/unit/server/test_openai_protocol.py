@@ -103,7 +103,7 @@ def test_null_means_not_set_for_every_nullable_parameter_and_extras_are_ignored(
 # --- content parts ------------------------------------------------------------------------
 
 
-ALL_PARTS = [TEXT, IMAGE, AUDIO, FILE, REFUSAL]
+ALL_PARTS: list[dict[str, Any]] = [TEXT, IMAGE, AUDIO, FILE, REFUSAL]
 
 
 @pytest.mark.parametrize(

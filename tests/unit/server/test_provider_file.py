@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from nodes.providers.catalogue import ProviderTarget
 from nodes.providers.registry import Price
-from server.settings.provider_file import ProviderFileError, load_provider_file
+from server.settings.provider_file import LoadedProviders, ProviderFileError, load_provider_file
 from server.wiring.services import provider_catalogue
 from tests.conftest import SettingsFactory
 
@@ -53,7 +53,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def load(path: Path, secrets: dict[str, str] | None = None) -> object:
+def load(path: Path, secrets: dict[str, str] | None = None) -> LoadedProviders:
     values = SECRETS if secrets is None else secrets
 
     def secret(name: str) -> SecretStr | None:
@@ -64,7 +64,7 @@ def load(path: Path, secrets: dict[str, str] | None = None) -> object:
 
 def test_a_fleet_of_endpoints_and_aliases_is_read(tmp_path: Path) -> None:
     loaded = load(write(tmp_path, FLEET))
-    endpoints = loaded.endpoints  # type: ignore[attr-defined]
+    endpoints = loaded.endpoints
     a = endpoints["vllm-a"]
     assert (a.kind, a.name, a.base_url) == (
         "openai-compatible",
@@ -80,14 +80,14 @@ def test_a_fleet_of_endpoints_and_aliases_is_read(tmp_path: Path) -> None:
     assert a.price == Price(0.15, 0.6)
     b = endpoints["vllm-b"]  # unset fields take the service-wide defaults
     assert (b.timeout, b.max_retries, b.api_key, b.price) == (60.0, 1, None, None)
-    chain = loaded.models["chat"]  # type: ignore[attr-defined]
+    chain = loaded.models["chat"]
     assert [t.id for t in chain] == [
         "vllm-a:qwen2.5-7b",
         "vllm-b:qwen2.5-7b",
         "claude:claude-haiku-4-5",
     ]
     assert [t.kind for t in chain] == ["openai-compatible", "openai-compatible", "anthropic"]
-    assert loaded.default_model == "chat"  # type: ignore[attr-defined]
+    assert loaded.default_model == "chat"
 
 
 def test_the_catalogue_takes_the_file_beside_the_environment_form(
@@ -212,8 +212,8 @@ def test_the_docs_example_file_passes_the_start_up_check(tmp_path: Path) -> None
     blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]
     (block,) = [b for b in blocks if "[endpoints." in b]
     loaded = load(write(tmp_path, block), {"VLLM_A_KEY": "k", "ANTHROPIC_API_KEY": "k"})
-    assert loaded.summary_model == "cheap"  # type: ignore[attr-defined]
-    assert [t.id for t in loaded.models["chat"]] == [  # type: ignore[attr-defined]
+    assert loaded.summary_model == "cheap"
+    assert [t.id for t in loaded.models["chat"]] == [
         "vllm-a:qwen2.5-7b",
         "vllm-b:qwen2.5-7b",
         "claude:claude-haiku-4-5",

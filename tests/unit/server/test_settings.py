@@ -25,7 +25,7 @@ from server.wiring.services import (
 def test_defaults_run_offline_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AGENT_MODELS", "DEFAULT_MODEL", "DATABASE_URL", "HOST", "PORT"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     assert settings.agent_models == {"offline": ["offline"]}
     assert settings.default_alias == "offline"
@@ -41,7 +41,7 @@ def test_agent_models_and_keys_come_from_the_environment(monkeypatch: pytest.Mon
     )
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-secret")
     monkeypatch.setenv("PROVIDER_TIMEOUTS", '{"ollama": 300}')
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     catalogue = provider_catalogue(settings)
 
@@ -59,13 +59,13 @@ def test_agent_models_and_keys_come_from_the_environment(monkeypatch: pytest.Mon
 
 
 def test_an_unknown_provider_kind_is_refused_with_the_known_ones() -> None:
-    settings = Settings(_env_file=None, agent_models={"x": ["openia:gpt-4o"]})  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, agent_models={"x": ["openia:gpt-4o"]})
     with pytest.raises(ValueError, match=r"unknown provider endpoint 'openia'.*openrouter"):
         provider_catalogue(settings)
 
 
 def test_openai_compatible_needs_a_base_url() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         agent_models={"x": ["openai-compatible:local"]},
         openai_compatible_base_url=None,
@@ -76,13 +76,11 @@ def test_openai_compatible_needs_a_base_url() -> None:
 
 def test_empty_chains_are_invalid() -> None:
     with pytest.raises(ValidationError, match="without providers"):
-        Settings(_env_file=None, agent_models={"x": []})  # type: ignore[call-arg]
+        Settings(_env_file=None, agent_models={"x": []})
 
 
 def test_default_model_must_exist() -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, agent_models={"a": ["offline"]}, default_model="b"
-    )
+    settings = Settings(_env_file=None, agent_models={"a": ["offline"]}, default_model="b")
     with pytest.raises(ValueError, match="default model alias 'b'"):
         provider_catalogue(settings)
 
@@ -90,28 +88,26 @@ def test_default_model_must_exist() -> None:
 def test_summary_model_reaches_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_MODELS", '{"main": ["ollama:llama3.1"], "cheap": ["offline"]}')
     monkeypatch.setenv("SUMMARY_MODEL", "cheap")
-    catalogue = provider_catalogue(Settings(_env_file=None))  # type: ignore[call-arg]
+    catalogue = provider_catalogue(Settings(_env_file=None))
 
     assert catalogue.summary_alias == "cheap"
 
 
 def test_an_unknown_summary_model_is_refused_at_start() -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, agent_models={"a": ["offline"]}, summary_model="b"
-    )
+    settings = Settings(_env_file=None, agent_models={"a": ["offline"]}, summary_model="b")
     with pytest.raises(ValueError, match="summary model alias 'b'"):
         provider_catalogue(settings)
 
 
 async def test_deps_offer_the_built_in_tools_and_plugins_only_when_allowed() -> None:
     built_in = build_tool_registry(ToolConfig(load_plugins=False)).names()
-    settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, load_plugin_tools=False)
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     assert deps.tools.names() == built_in
     await deps.providers.aclose()
 
     # The dev group installs the example plugin (examples/agent-tool-dice).
-    settings = Settings(_env_file=None, load_plugin_tools=True)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, load_plugin_tools=True)
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     assert deps.tools.names()[: len(built_in)] == built_in
     assert "roll_dice" in deps.tools.names()[len(built_in) :]
@@ -119,7 +115,7 @@ async def test_deps_offer_the_built_in_tools_and_plugins_only_when_allowed() -> 
 
 
 def test_a_hosted_provider_without_its_key_is_refused_at_start() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         agent_models={"x": ["anthropic:claude-sonnet-4-5"]},
         anthropic_api_key=None,
@@ -144,7 +140,7 @@ def test_every_declared_provider_variable_is_read_by_its_name(
 ) -> None:
     value = f"http://127.0.0.1:9/{kind}" if role == "base_url" else f"sk-{kind}"
     monkeypatch.setenv(env, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     config = provider_configs(settings)[kind]
 
@@ -171,7 +167,7 @@ def test_a_required_provider_variable_is_named_when_it_is_missing(
 ) -> None:
     for _, setting in provider_kinds()[kind].settings():
         monkeypatch.delenv(setting.env, raising=False)
-    settings = Settings(_env_file=None, agent_models={"a": [f"{kind}:x"]})  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, agent_models={"a": [f"{kind}:x"]})
     with pytest.raises(ValueError, match=rf"which needs {env}$"):
         provider_catalogue(settings)
 
@@ -188,7 +184,7 @@ def test_every_variable_in_env_example_is_a_setting() -> None:
 
 
 def test_the_graph_uses_the_cooldown_store_it_is_given() -> None:
-    settings = Settings(_env_file=None, load_plugin_tools=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, load_plugin_tools=False)
     store = InProcessCooldowns(threshold=9, cooldown=1.0)
     assert build_agent_deps(settings, cooldowns=store).cooldowns is store
 
@@ -216,5 +212,5 @@ def test_provider_variables_are_read_from_dotenv_too(
     monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
     dotenv = tmp_path / ".env"
     dotenv.write_text("OLLAMA_BASE_URL=http://127.0.0.1:9/dotenv\n")
-    settings = Settings(_env_file=dotenv)  # type: ignore[call-arg]
+    settings = Settings(_env_file=dotenv)
     assert provider_configs(settings)["ollama"].base_url == "http://127.0.0.1:9/dotenv"

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from graph.context import Context
 from graph.routing import COMPACT, FALLBACK_PROVIDER, ROUTER
-from graph.state import State
+from graph.state import State, Usage
 from nodes.deps import AgentDeps
 from nodes.providers.registry import Price
 from server.stores.usage_ledger import UsageLedger
@@ -105,8 +105,8 @@ async def test_the_compact_nodes_summary_calls_are_counted_at_their_price(
     deps = agent_deps(["openai:gpt-a"], {"openai": "http://x"})
     metrics = Metrics()
     usage = observer(deps, metrics, None)
-    earlier = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
-    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)  # type: ignore[typeddict-item]
+    earlier: Usage = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)
     summary_call = {"provider": "openai:gpt-a", "outcome": "ok", "error": None, "detail": None}
     update = {
         "attempts": [{**summary_call, "duration_ms": 5.0}],
@@ -127,8 +127,8 @@ async def test_a_retry_s_summary_calls_are_counted_beside_the_answer(agent_deps:
     deps = agent_deps(["openai:gpt-a"], {"openai": "http://x"})
     metrics = Metrics()
     usage = observer(deps, metrics, None)
-    earlier = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
-    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)  # type: ignore[typeddict-item]
+    earlier: Usage = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    state = State(messages=[HumanMessage("hi")], attempts=[], usage=earlier)
     call = {"provider": "openai:gpt-a", "error": None, "detail": None, "duration_ms": 5.0}
     update = {
         **answered("openai:gpt-a", (300, 30)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -324,8 +325,9 @@ async def cut_after_tools(chat: Chat, *, key: str | None = None) -> None:
     """Start ASK on THREAD and stop it once the calculator has run (a client that left)."""
     async with chat.open(THREAD, ASK, idempotency_key=key) as turn:
         run = turn.run
-        stream = run.graph.astream(
-            run.input, run.config, context=run.context, stream_mode="updates"
+        stream = cast(
+            AsyncGenerator[dict[str, Any], None],
+            run.graph.astream(run.input, run.config, context=run.context, stream_mode="updates"),
         )
         async for update in stream:
             if "tools" in update:

@@ -39,7 +39,7 @@ async def feed_of(events: AsyncGenerator[StreamEvent, None], held: AsyncExitStac
 
 
 async def test_the_end_is_handed_over_after_the_run_returned_and_the_lock_is_free() -> None:
-    locks, held, log = ThreadLocks(), AsyncExitStack(), []
+    locks, held, log = ThreadLocks(), AsyncExitStack(), list[str]()
     await held.enter_async_context(locks.hold("t"))
     held.callback(log.append, "released")
 

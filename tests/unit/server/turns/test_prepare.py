@@ -8,6 +8,7 @@ import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import (
     AIMessage,
+    AnyMessage,
     HumanMessage,
     RemoveMessage,
     SystemMessage,
@@ -152,7 +153,7 @@ async def test_a_client_that_names_the_thread_may_send_only_the_new_message(chat
 
 async def test_assistant_text_may_be_ignored_when_the_client_renders_answers(chat: Chat) -> None:
     await finish(chat, user("What is 2+2?"))
-    rendered = [user("What is 2+2?"), client_ai("**2+2 = 4**"), user("echo next")]
+    rendered: list[AnyMessage] = [user("What is 2+2?"), client_ai("**2+2 = 4**"), user("echo next")]
 
     loose = await prepare_run(chat.graph, rendered, THREAD, Context(), assistant_text=False)
     strict = await prepare_run(chat.graph, rendered, THREAD, Context())
@@ -172,7 +173,7 @@ async def test_a_fork_without_a_checkpoint_at_its_base_rewrites_the_branch(chat:
     written = [first, answer, second, AIMessage("3+3 = 6", id="run-a2")]
     await chat.graph.aupdate_state(config, {"messages": written}, as_node="respond")
 
-    edited = [user("What is 2+2?"), client_ai("2+2 = 4"), user("What is 4+4?")]
+    edited: list[AnyMessage] = [user("What is 2+2?"), client_ai("2+2 = 4"), user("What is 4+4?")]
     run = await prepare_run(chat.graph, edited, THREAD, Context())
 
     assert isinstance(run.input, dict)
@@ -194,7 +195,7 @@ async def test_exact_runs_append_to_the_named_checkpoint_without_reconciling(cha
     await finish(chat, user("echo one"), thread=DELTA)
     # An assistant message first would make a full-history client's request an edit (a
     # fork); a client that names its checkpoint exactly has it appended as sent.
-    resent = [client_ai("one"), user("echo two")]
+    resent: list[AnyMessage] = [client_ai("one"), user("echo two")]
     before = await chat.messages(DELTA)
     run = await prepare_run(chat.graph, resent, DELTA, Context(), exact=True)
     assert isinstance(run.input, dict)

@@ -72,7 +72,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     values: dict[str, Any] = {"sqlite_path": tmp_path / "c.sqlite", "load_plugin_tools": False}
     if request.param == "postgres":
         values["database_url"] = request.getfixturevalue("postgres_url")
-    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **values)
     if request.param == "sqlite":
         settings.database_url = None
     return settings
