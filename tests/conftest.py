@@ -94,25 +94,34 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+def settings_in(directory: Path, **overrides: Any) -> Settings:
+    """Settings built only from what the test passes (no .env, no stray environment).
+
+    Its SQLite files go in `directory`. `make_settings` for one test; a module-scoped fixture
+    that shares an app between tests calls this with a directory of its own.
+    """
+    values: dict[str, Any] = {
+        "sqlite_path": directory / "checkpoints.sqlite",
+        "knowledge_path": directory / "knowledge.sqlite",
+        "provider_backoff_base": 0.01,
+        "load_plugin_tools": False,
+    }
+    values.update(overrides)
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    # Fields not passed still come from the environment; keep the ones that matter unset.
+    if "database_url" not in overrides:
+        settings.database_url = None
+    if "redis_url" not in overrides:
+        settings.redis_url = None
+    return settings
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> SettingsFactory:
     """Settings built only from what the test passes (no .env, no stray environment)."""
 
     def factory(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "sqlite_path": tmp_path / "checkpoints.sqlite",
-            "knowledge_path": tmp_path / "knowledge.sqlite",
-            "provider_backoff_base": 0.01,
-            "load_plugin_tools": False,
-        }
-        values.update(overrides)
-        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        # Fields not passed still come from the environment; keep the ones that matter unset.
-        if "database_url" not in overrides:
-            settings.database_url = None
-        if "redis_url" not in overrides:
-            settings.redis_url = None
-        return settings
+        return settings_in(tmp_path, **overrides)
 
     return factory
 
@@ -270,14 +279,21 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
         process.stop()
 
 
+def serve_app(settings: Settings) -> ServedApp:
+    """`create_app(settings)` served by uvicorn on a loopback port (the caller stops it).
+
+    With the bounds `python -m server` applies (request head size, head and body time).
+    """
+    return ServedApp(create_app(settings), **server_options(settings)).start()
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[[Settings], ServedApp]]:
     """Serve `create_app(settings)` with uvicorn on a loopback port; stopped at the end."""
     served: list[ServedApp] = []
 
     def start(settings: Settings) -> ServedApp:
-        # The bounds `python -m server` applies (request head size, head and body time).
-        app = ServedApp(create_app(settings), **server_options(settings)).start()
+        app = serve_app(settings)
         served.append(app)
         return app
 
