@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import os
@@ -165,9 +166,9 @@ def secondary(_secondary: FakeUpstream) -> FakeUpstream:
     return _secondary
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped at the end (`postgres_url`, or a wider scope)."""
     try:
         admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
@@ -183,6 +184,13 @@ def postgres_url() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -237,9 +245,8 @@ def pgvector_url(pgvector_cluster: PostgresCluster) -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
+def reachable_redis() -> str:
+    """The shared Redis's URL, once it answers (`redis_url`, or a wider scope)."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
@@ -252,8 +259,14 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own (REDIS_PREFIX); its keys are deleted afterwards."""
+def redis_url() -> str:
+    """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
+    return reachable_redis()
+
+
+@contextlib.contextmanager
+def own_redis_prefix() -> Iterator[str]:
+    """A key prefix of its own (REDIS_PREFIX) in the shared Redis; its keys deleted at the end."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -263,6 +276,13 @@ def redis_prefix() -> Iterator[str]:
             client.unlink(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own (REDIS_PREFIX); its keys are deleted afterwards."""
+    with own_redis_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture

@@ -243,17 +243,36 @@ async def check_busy_thread(cell: Cell, form: Form) -> None:
     await disconnected(upstream, left, f"{form.name}: the holder left")
 
 
+async def thread_free(cell: Cell, form: Form, thread: str) -> None:
+    """Wait until a turn on `thread` runs again (the run before it has let go of it)."""
+
+    async def runs() -> bool:
+        answer = await cell.send(form, cell.turn(thread=thread))
+        assert answer.ok or answer.code == "thread_busy", f"{form.name}: {answer.raw[:300]!r}"
+        return answer.ok
+
+    await until(runs, f"{form.name}: the thread free again")
+
+
 async def check_disconnect(cell: Cell, form: Form) -> None:
-    """A client that leaves mid-turn: the provider's request is cancelled."""
+    """A client that leaves mid-turn: the provider's request is cancelled, the thread freed.
+
+    The provider hangs only a little longer than a cancellation may take, so a run that is
+    not cancelled ends soon after by itself (and frees its thread for the next check).
+    """
     upstream = cell.upstream
-    upstream.script(Fault.hang(TIMEOUT * 2))
+    upstream.script(Fault.hang(LEAVE_TIMEOUT + 1))
     calls, left = len(upstream.requests) + 1, upstream.disconnects + 1
-    leaving = asyncio.create_task(cell.send(form, cell.turn()))
+    thread = cell.thread()
+    leaving = asyncio.create_task(cell.send(form, cell.turn(thread=thread)))
     await until(requests_seen(upstream, calls), f"{form.name}: the model call")
     leaving.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await leaving
-    await disconnected(upstream, left, f"{form.name}: the client left")
+    cancelled = await asyncio.to_thread(upstream.wait_for_disconnects, left, LEAVE_TIMEOUT)
+    if thread is not None:
+        await thread_free(cell, form, thread)
+    assert cancelled, f"{form.name}: the client left, the provider's request went on"
 
 
 async def usage_tokens(http: httpx.AsyncClient, api_key: str) -> int:

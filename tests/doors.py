@@ -146,7 +146,8 @@ def _json(raw: bytes) -> Any:
 
 
 def _is_json(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("application/json")
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("application/json")
 
 
 def _stream_error(events: list[tuple[str | None, Any]]) -> dict[str, Any] | None:

@@ -10,14 +10,19 @@ door (each route, JSON and streamed). A guard that does not apply to a door is a
 door's `not_applicable` gives the reason, and the cell checks that it is given.
 
 Two apps are shared by the cells (module scope), over one fake provider (`_primary`): `main`
-with small limits (MAX_MESSAGES, MAX_REQUEST_BYTES), per-key budgets (KEY_BUDGETS) and an
-admin key; `limited` with a rate limit of one request a minute. Each cell has API keys of its
-own (`key(door, guard)`), so cells never share a budget or a rate window; every check holds
-when the cell runs again on the same app (`--count 3`).
+on PostgreSQL (checkpoints, stored responses, usage) and Redis (thread locks), with small
+limits (MAX_MESSAGES, MAX_REQUEST_BYTES), per-key budgets (KEY_BUDGETS) and an admin key;
+`limited`, on SQLite and Redis (the rate windows), with a rate limit of one request a minute.
+Each cell has an API key of its own (`key(door, guard)`), so cells never share a budget or a
+rate window; every check holds when the cell runs again on the same app (`--count 3`).
+
+The turn counter `agent_turns_total{door, outcome}` is the turn kit's (server/turns/): the
+`metrics` cells fail until it is there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,9 +33,16 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from langserve.lzstring import LZString
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from server.app import create_app
-from tests.conftest import serve_app, settings_in
+from tests.conftest import (
+    fresh_database,
+    own_redis_prefix,
+    reachable_redis,
+    serve_app,
+    settings_in,
+)
 from tests.door_checks import (
     ADMIN,
     CHECKS,
@@ -111,24 +123,32 @@ def apps(_primary: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> It
         **{id_of(key(door.name, "token_budget")): {"tokens": 1} for door in DOORS},
         **{id_of(key(door.name, "cost_budget")): {"usd": COST_BUDGET} for door in DOORS},
     }
-    started: list[ServedApp] = []
-    try:
+    with contextlib.ExitStack() as stack:
+        shared = {"redis_url": reachable_redis(), "redis_timeout": 5.0}  # a loaded CI machine
         main = serve_app(
             settings_in(
-                directory.joinpath("main"),
+                directory,
+                database_url=stack.enter_context(fresh_database()),
+                redis_prefix=stack.enter_context(own_redis_prefix()),
                 max_messages=MAX_MESSAGES,
                 max_request_bytes=MAX_BYTES,
                 key_budgets=budgets,
+                **shared,
                 **common,
             )
         )
-        started.append(main)
-        limited = serve_app(settings_in(directory.joinpath("limited"), rate_limit_rpm=1, **common))
-        started.append(limited)
+        stack.callback(main.stop)
+        limited = serve_app(
+            settings_in(
+                directory.joinpath("limited"),
+                redis_prefix=stack.enter_context(own_redis_prefix()),
+                rate_limit_rpm=1,
+                **shared,
+                **common,
+            )
+        )
+        stack.callback(limited.stop)
         yield Apps(main, limited)
-    finally:
-        for app in started:
-            app.stop()
 
 
 @pytest.fixture
@@ -224,7 +244,8 @@ def test_a_new_post_route_is_not_enrolled(tmp_path: Path) -> None:
     async def new_door() -> dict[str, str]:
         return {}
 
-    assert unenrolled(app) == ["/v1/new_door"]
+    app.mount("/v2", Starlette())  # a mounted app takes any method
+    assert unenrolled(app) == ["/v1/new_door", "/v2"]
 
 
 def test_the_lists_name_routes_that_exist(apps: Apps) -> None:
