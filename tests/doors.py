@@ -92,6 +92,11 @@ class Door:
     read: Reader
     thread_ids: bool
     """It takes a thread id from the client (`invalid_thread_id` applies)."""
+    tool_errors: bool = False
+    """It answers what the service refuses as an MCP tool error (HTTP 200, `isError`), not as
+    an HTTP error (but for what the HTTP edge refuses before the door reads the request)."""
+    response_threads: bool = False
+    """Its thread is a stored response's, continued with `previous_response_id`."""
     not_applicable: dict[str, str] = field(default_factory=dict)
     """Guard -> why it does not apply to this door."""
     holds_with: str | None = None
@@ -349,6 +354,7 @@ DOORS: tuple[Door, ...] = (
         ),
         openai_reader,
         thread_ids=False,
+        response_threads=True,
         not_applicable={
             "thread_id": "the Responses door takes no thread id from the client: a stored "
             "response's thread is named after its server-made id and continued with "
@@ -360,6 +366,7 @@ DOORS: tuple[Door, ...] = (
         (Form("mcp chat", "/mcp", False, _mcp),),
         mcp_reader,
         thread_ids=True,
+        tool_errors=True,
         not_applicable={
             "max_messages": "the chat tool takes exactly one message (its `message` "
             "argument), and MAX_MESSAGES is at least 1",

@@ -118,6 +118,7 @@ def apps(_primary: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> It
         "agent_config": prices,
         "provider_max_retries": 0,
         "cache_enabled": False,
+        "knowledge_enabled": False,  # no turn here searches it (and PostgreSQL has no pgvector)
     }
     budgets = {
         **{id_of(key(door.name, "token_budget")): {"tokens": 1} for door in DOORS},
