@@ -7,7 +7,9 @@ that are another door's route under a second path). A route in neither fails
 
 Each cell of the table is one test, `test_guard[<door>-<guard>]`, run on every form of the
 door (each route, JSON and streamed). A guard that does not apply to a door is a cell too: the
-door's `not_applicable` gives the reason, and the cell checks that it is given.
+door's `not_applicable` gives the reason, and the cell checks that it is given. A guard that a
+door lacks today on some forms is listed in GAPS: its cell is an xfail while exactly those
+forms fail.
 
 Two apps are shared by the cells (module scope), over one fake provider (`_primary`): `main`
 on PostgreSQL (checkpoints, stored responses, usage) and Redis (thread locks), with small
@@ -161,9 +163,10 @@ def upstream(_primary: FakeUpstream) -> FakeUpstream:
 
 
 NOT_CANCELLED = (
-    "LangServe's JSON routes await the run without watching for the client's disconnect "
-    "(no `until_disconnect`, as /v1 has): the run and its model call go on to the end, "
-    "holding the thread's lock"
+    "a client that leaves mid-turn does not cancel the run: LangServe's invoke and batch "
+    "handlers await it without watching for `http.disconnect` (the /v1 doors' JSON runs go "
+    "through `until_disconnect`), so the model call goes on to its end and the thread stays "
+    "busy (409 to every door) until then; the streaming routes do cancel"
 )
 
 GAPS: dict[tuple[str, str], dict[str, str]] = {
