@@ -1,13 +1,10 @@
 """The doors that run the agent, as a client drives them: one table for the door-parity test.
 
-A door is a name (the `door` label of `agent_turns_total`) and its forms: each route (and for
-the OpenAI doors, JSON or a stream) a client can run a turn through. A form builds the raw
-request of a `Turn` (key, messages, thread), and its door reads what came back (`Answer`) in
-the door's own shape: OpenAI's `{"error": {...}}` on `/v1` and `/agent`, a JSON-RPC result
-with `isError` (`Error (<code>): ...`) on `/mcp`.
-
-Driven with raw httpx, as the bytes on the wire are the point (a refusal must come before any
-streamed byte). `tests/integration/test_door_parity.py` proves each guard on each door.
+A door is a name (the `door` label of `agent_turns_total`) and its forms: each route (JSON or
+streamed) a client runs a turn through. A form builds the raw request of a `Turn`; its door
+reads the answer (`Answer`) in its own shape: OpenAI's `{"error": {...}}` on `/v1` and
+`/agent`, a JSON-RPC result with `isError` (`Error (<code>): ...`) on `/mcp`. Raw httpx: the
+bytes on the wire are the point (a refusal must come before any streamed byte).
 """
 
 from __future__ import annotations
@@ -200,20 +197,12 @@ _TOOL_ERROR = re.compile(r"^Error \((?P<code>[a-z_]+)\): (?P<message>.*)$", re.D
 
 
 def mcp_reader(response: httpx.Response, raw: bytes) -> Answer:
-    """An answer of `/mcp`: a JSON-RPC response (in an event stream), or an HTTP refusal."""
+    """An answer of `/mcp`: a JSON-RPC response (in an event stream), or an HTTP refusal.
+
+    An HTTP refusal's `error` is read as on the other doors (OpenAI's shape, or JSON-RPC's
+    `{"code": -32600, "message": ...}`).
+    """
     if response.status_code != 200:
-        body = _json(raw)
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = body["error"]
-            return Answer(
-                response.status_code,
-                False,
-                str(error.get("code")),
-                str(error.get("message")),
-                _is_json(response),
-                response.headers,
-                raw,
-            )
         return openai_reader(response, raw)
     messages = [data for _, data in sse_events(raw) if isinstance(data, dict)]
     if _is_json(response):
