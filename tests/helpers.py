@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -11,6 +14,7 @@ from openai.types.chat import ChatCompletionFunctionToolParam
 
 from graph.builder import build_graph
 from nodes.deps import AgentDeps
+from nodes.providers.registry import Price
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
 
@@ -98,3 +102,31 @@ def chat_body(*messages: tuple[str, str], model: str = "offline", **extra: Any) 
         "messages": [{"role": role, "content": content} for role, content in messages],
         **extra,
     }
+
+
+def priced_provider_file(
+    path: Path, endpoints: Mapping[str, tuple[str, Price]], models: Mapping[str, list[str]]
+) -> Path:
+    """Write a provider file (AGENT_CONFIG) that prices its endpoints, and return its path.
+
+    Args:
+        path: Where to write it.
+        endpoints: Endpoint name -> (base URL, price per million tokens). Each endpoint takes
+            the name of its kind (`openai`, `openai-compatible`), so AGENT_MODELS' and
+            `models`' `kind:model` ids name it.
+        models: Its `[models]`: alias -> chain of `kind:model` ids.
+    """
+    lines: list[str] = []
+    for name, (url, price) in endpoints.items():
+        lines += [
+            f"[endpoints.{name}]",
+            f'kind = "{name}"',
+            f'base_url = "{url}"',
+            "retries = 0",
+            f"price = {{ input = {price.input_per_million}, output = {price.output_per_million} }}",
+            "",
+        ]
+    lines.append("[models]")
+    lines += [f"{alias} = {json.dumps(chain)}" for alias, chain in models.items()]  # TOML too
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
