@@ -188,7 +188,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_the_service_refuses_to_start_on_a_wrong_file_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, '[endpoints.a]\nkind = "ollama"\nbase_url = "http://h"\ntimeout = 0\n')
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[4]
     env = {"AGENT_CONFIG": str(path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
     done = subprocess.run(
         [sys.executable, "-m", "server"],
@@ -207,7 +207,7 @@ def test_the_service_refuses_to_start_on_a_wrong_file_in_one_line(tmp_path: Path
 
 
 def test_the_docs_example_file_passes_the_start_up_check(tmp_path: Path) -> None:
-    docs = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    docs = Path(__file__).resolve().parents[4] / "docs" / "configuration.md"
     text = docs.read_text(encoding="utf-8")
     blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]
     (block,) = [b for b in blocks if "[endpoints." in b]

@@ -173,7 +173,7 @@ def test_a_required_provider_variable_is_named_when_it_is_missing(
 
 
 def test_every_variable_in_env_example_is_a_setting() -> None:
-    text = (Path(__file__).resolve().parents[3] / ".env.example").read_text()
+    text = (Path(__file__).resolve().parents[4] / ".env.example").read_text()
     names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
     assert {"OPENAI_API_KEY", "PROVIDER_TIMEOUT", "REDIS_URL"} <= names
     unknown = sorted(name for name in names if name.lower() not in Settings.model_fields)
