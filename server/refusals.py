@@ -9,6 +9,7 @@ status (`server.errors.status_of`), so two doors never disagree on one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -24,8 +25,10 @@ __all__ = [
     "Refused",
     "checkpoint_not_found",
     "invalid_request",
+    "outcome_of",
     "store_away",
     "store_call",
+    "store_refusal",
     "thread_busy",
     "thread_not_found",
 ]
@@ -117,3 +120,14 @@ async def store_call(work: Awaitable[T]) -> T:
         if not store_unavailable(error):
             raise
         raise store_away() from error
+
+
+def store_refusal(error: psycopg.OperationalError) -> Exception:
+    """A store that cannot be reached is a refusal; any other database error stays itself."""
+    return store_away() if store_unavailable(error) else error
+
+
+def outcome_of(error: BaseException) -> str:
+    """How a turn that raised `error` ended: `cancelled` (the client left) or `error`."""
+    cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
+    return "cancelled" if cancelled else "error"

@@ -39,26 +39,39 @@ class TurnFeed(Generic[E]):
     """
 
     def __init__(self, first: E, pump: EventPump[E], held: AsyncExitStack) -> None:
-        self._first = first
+        self._first: E | None = first
         self._pump = pump
         self._held = held
+        self._ended = False
 
-    def __aiter__(self) -> AsyncIterator[E]:
-        return self._events()
+    def __aiter__(self) -> TurnFeed[E]:
+        return self
 
-    async def _events(self) -> AsyncIterator[E]:
-        event: E | None = self._first
-        while event is not None and not isinstance(event, TurnDone):
-            yield event
+    async def __anext__(self) -> E:
+        """The next event; the turn's end only once what the run held is released.
+
+        A plain iterator, not a generator: every event of every stream passes here.
+        """
+        event = self._first
+        if event is None:
+            if self._ended:
+                raise StopAsyncIteration
             try:
                 event = await self._pump.next()
             except StopAsyncIteration:
-                event = None
+                await self._end()
+                raise
+        else:
+            self._first = None
+        if isinstance(event, TurnDone):
+            await self._end()
+        return event
+
+    async def _end(self) -> None:
+        self._ended = True
         await self._pump.join()  # the run's generator has returned: its checkpoints are written
         with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
             await self._held.aclose()
-        if event is not None:
-            yield event
 
 
 async def stream_events(

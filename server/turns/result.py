@@ -8,6 +8,7 @@ once, and a door only puts them in its own shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall
@@ -28,29 +29,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TurnResult:
-    """One turn's outcome, typed.
+    """One turn's outcome, typed; each fact read from the output once, when first asked for.
 
     Attributes:
         output: The graph's output as it ran (`graph.state.OutputState`): for a door that
             shows the whole state (`/agent`).
-        text: The answer's text: every AI message of the run, joined.
-        reasoning: The model's reasoning, or None when there was none or SHOW_REASONING is
-            off (the thread keeps it either way).
-        tool_calls: The client tool calls the run paused on (empty when it finished).
-        usage: This turn's tokens (a resumed run reports only what it added).
-        finish_reason: `stop`, `length`, or `tool_calls` on a pause.
-        provider: The provider endpoint that gave the last answer.
+        show_reasoning: SHOW_REASONING: whether `reasoning` is shown at all.
         checkpoint_id: The checkpoint the turn ended on, when the door asked for it
             (`TurnRequest.wants_checkpoint`); None for a stateless turn.
     """
 
     output: dict[str, Any]
-    text: str
-    reasoning: str | None
-    tool_calls: list[ToolCall]
-    usage: Usage | None
-    finish_reason: str
-    provider: str | None
+    show_reasoning: bool = True
     checkpoint_id: str | None = None
 
     @classmethod
@@ -62,17 +52,39 @@ class TurnResult:
         checkpoint_id: str | None = None,
     ) -> TurnResult:
         """The result of a graph's output (already settled: this turn's usage, its pause)."""
-        provider = output.get("provider")
-        return cls(
-            output=output,
-            text=final_text(output),
-            reasoning=final_reasoning(output) if show_reasoning else None,
-            tool_calls=pending_tool_calls(output),
-            usage=output.get("usage"),
-            finish_reason=str(output.get("finish_reason") or "stop"),
-            provider=provider if isinstance(provider, str) else None,
-            checkpoint_id=checkpoint_id,
-        )
+        return cls(output, show_reasoning, checkpoint_id)
+
+    @cached_property
+    def text(self) -> str:
+        """The answer's text: every AI message of the run, joined."""
+        return final_text(self.output)
+
+    @cached_property
+    def reasoning(self) -> str | None:
+        """The model's reasoning; None when there was none or SHOW_REASONING is off."""
+        return final_reasoning(self.output) if self.show_reasoning else None
+
+    @cached_property
+    def tool_calls(self) -> list[ToolCall]:
+        """The client tool calls the run paused on (empty when it finished)."""
+        return pending_tool_calls(self.output)
+
+    @property
+    def usage(self) -> Usage | None:
+        """This turn's tokens (a resumed run reports only what it added)."""
+        usage: Usage | None = self.output.get("usage")
+        return usage
+
+    @property
+    def finish_reason(self) -> str:
+        """`stop`, `length`, or `tool_calls` on a pause."""
+        return str(self.output.get("finish_reason") or "stop")
+
+    @property
+    def provider(self) -> str | None:
+        """The provider endpoint that gave the last answer."""
+        provider = self.output.get("provider")
+        return provider if isinstance(provider, str) else None
 
 
 def run_messages(output: dict[str, Any]) -> list[AIMessage]:

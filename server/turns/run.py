@@ -8,9 +8,10 @@ the provider produces them, ending with `TurnDone` and the turn's `TurnResult`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, cast
 
+import psycopg
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langgraph.types import StreamMode
 
@@ -18,14 +19,13 @@ from graph.routing import STREAMED_NODES
 from graph.state import Usage
 from nodes.messages import clean_text, content_text
 from nodes.providers.reasoning import reasoning_text
+from server.refusals import outcome_of, store_refusal
 from server.turns.events import ProgressDelta, ReasoningDelta, StreamEvent, TextDelta, TurnDone
 from server.turns.prepare import PreparedRun
 from server.turns.progress import progress_lines
 from server.turns.result import (
     REASONING_SEPARATOR,
     TurnResult,
-    final_reasoning,
-    final_text,
     pending_tool_calls,
 )
 
@@ -66,62 +66,88 @@ async def complete(run: PreparedRun) -> dict[str, Any]:
 
 
 async def stream(
-    run: PreparedRun, *, show_reasoning: bool = True, progress: bool = False
+    run: PreparedRun,
+    *,
+    show_reasoning: bool = True,
+    progress: bool = False,
+    ended: Callable[[str], None] | None = None,
+    finish: Callable[[TurnResult], Awaitable[TurnResult]] | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
-    """Run, yielding reasoning and answer text as the provider produces them, then the output.
+    """Run, yielding reasoning and answer text as the provider produces them, then the result.
+
+    One generator from the graph's stream to the door (each layer between would cost every
+    event of every stream a hop): the turn's outcome and its last touches are hooks.
 
     Args:
         run: The prepared run.
         show_reasoning: Yield `ReasoningDelta`s (SHOW_REASONING; the thread keeps it either way).
         progress: Yield `ProgressDelta`s about the graph's steps (PROGRESS_EVENTS).
+        ended: Told how the turn ended, once: `ok`, `paused`, `error` or `cancelled`.
+        finish: Completes the result before it is yielded (the checkpoint it ended on).
+
+    Raises:
+        Refused: `checkpointer_unavailable` when the store went away mid-turn.
     """
-    if run.replay is not None:
-        reasoning = final_reasoning(run.replay) if show_reasoning else None
-        if reasoning:
-            yield ReasoningDelta(reasoning)
-        text = final_text(run.replay)
-        if text:
-            yield TextDelta(text)
-        yield TurnDone(TurnResult.of(run.replay, show_reasoning=show_reasoning))
-        return
-    output: dict[str, Any] = {}
-    reasoned: str | None = None  # the id of the last message whose reasoning was sent
-    modes = _MODES_WITH_PROGRESS if progress else _MODES
-    parts = cast(
-        AsyncGenerator[Any, None],
-        run.graph.astream(
-            run.input,
-            run.config,
-            context=run.context,
-            stream_mode=modes,
-            durability=run.durability,
-        ),
-    )
-    # Closed explicitly: a client that leaves must cancel the run and its provider call.
-    async with contextlib.aclosing(parts):
-        async for part in parts:
-            mode, payload = cast(tuple[str, Any], part)
-            if mode == "values":
-                output = dict(payload)
-                continue
-            if mode == "updates":
-                for line in progress_lines(payload):
-                    yield ProgressDelta(line)
-                continue
-            message, metadata = payload
-            if metadata.get("langgraph_node") not in STREAMED_NODES:
-                continue
-            if isinstance(message, AIMessageChunk | AIMessage):
-                reasoning = reasoning_text(message) if show_reasoning else ""
-                if reasoning:
-                    if reasoned is not None and reasoned != message.id:
-                        reasoning = REASONING_SEPARATOR + reasoning  # a new model call
-                    reasoned = message.id
-                    yield ReasoningDelta(clean_text(reasoning))
-                text = content_text(message.content)
-                if text:
-                    yield TextDelta(text)
-    yield TurnDone(TurnResult.of(settle(run, output), show_reasoning=show_reasoning))
+    outcome: str | None = None
+    try:
+        if run.replay is not None:
+            result = TurnResult.of(run.replay, show_reasoning=show_reasoning)
+            if result.reasoning:
+                yield ReasoningDelta(result.reasoning)
+            if result.text:
+                yield TextDelta(result.text)
+        else:
+            output: dict[str, Any] = {}
+            reasoned: str | None = None  # the id of the last message whose reasoning was sent
+            modes = _MODES_WITH_PROGRESS if progress else _MODES
+            parts = cast(
+                AsyncGenerator[Any, None],
+                run.graph.astream(
+                    run.input,
+                    run.config,
+                    context=run.context,
+                    stream_mode=modes,
+                    durability=run.durability,
+                ),
+            )
+            # Closed explicitly: a client that leaves must cancel the run and its provider call.
+            async with contextlib.aclosing(parts):
+                async for part in parts:
+                    mode, payload = cast(tuple[str, Any], part)
+                    if mode == "values":
+                        output = dict(payload)
+                        continue
+                    if mode == "updates":
+                        for line in progress_lines(payload):
+                            yield ProgressDelta(line)
+                        continue
+                    message, metadata = payload
+                    if metadata.get("langgraph_node") not in STREAMED_NODES:
+                        continue
+                    if isinstance(message, AIMessageChunk | AIMessage):
+                        reasoning = reasoning_text(message) if show_reasoning else ""
+                        if reasoning:
+                            if reasoned is not None and reasoned != message.id:
+                                reasoning = REASONING_SEPARATOR + reasoning  # a new model call
+                            reasoned = message.id
+                            yield ReasoningDelta(clean_text(reasoning))
+                        text = content_text(message.content)
+                        if text:
+                            yield TextDelta(text)
+            result = TurnResult.of(settle(run, output), show_reasoning=show_reasoning)
+        if finish is not None:
+            result = await finish(result)
+        outcome = "paused" if result.tool_calls else "ok"
+        yield TurnDone(result)
+    except psycopg.OperationalError as error:
+        outcome = "error"
+        raise store_refusal(error) from error
+    except BaseException as error:
+        outcome = outcome or outcome_of(error)
+        raise
+    finally:
+        if ended is not None:
+            ended(outcome or "cancelled")
 
 
 async def updates(run: PreparedRun) -> AsyncGenerator[dict[str, Any], None]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
-import anyio
 import psycopg
 
-from server.refusals import store_away, store_call
+from server.refusals import outcome_of, store_call, store_refusal
 from server.settings import Settings
-from server.store_errors import store_unavailable
 from server.turns import run as running
-from server.turns.events import StreamEvent, TurnDone
+from server.turns.events import StreamEvent
 from server.turns.prepare import PreparedRun
 from server.turns.request import TurnRequest
 from server.turns.result import TurnResult
@@ -59,43 +58,25 @@ class Turn:
             output = await store_call(running.complete(self.run))
             result = await self._result(output)
         except BaseException as error:
-            self._count(door, _outcome_of(error))
+            self._count(door, outcome_of(error))
             raise
         self._count(door, "paused" if result.tool_calls else "ok")
         return result
 
-    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
+    def stream(self) -> AsyncGenerator[StreamEvent, None]:
         """Run, yielding reasoning and text as the provider produces them, then `TurnDone`.
 
         Reasoning only with SHOW_REASONING; progress lines when the request asks for them
         and PROGRESS_EVENTS is on.
         """
         settings, door = self.settings, self.request.door
-        events = running.stream(
+        return running.stream(
             self.run,
             show_reasoning=settings.show_reasoning,
             progress=self.request.progress and settings.progress_events,
+            ended=partial(self._count, door),
+            finish=self._finish if self.request.wants_checkpoint else None,
         )
-        outcome: str | None = None
-        try:
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    if isinstance(event, TurnDone):
-                        result = event.result
-                        if self.request.wants_checkpoint:
-                            result = await self._result(result.output)
-                        outcome = "paused" if result.tool_calls else "ok"
-                        yield TurnDone(result)
-                        return
-                    yield event
-        except psycopg.OperationalError as error:
-            outcome = "error"
-            raise _refusal_of(error) from error
-        except BaseException as error:
-            outcome = outcome or _outcome_of(error)
-            raise
-        finally:
-            self._count(door, outcome or "cancelled")
 
     async def updates(self) -> AsyncGenerator[dict[str, Any], None]:
         """Run, yielding each step's `{node: update}` (a door that shows the graph's steps)."""
@@ -107,9 +88,9 @@ class Turn:
             outcome = "ok"
         except psycopg.OperationalError as error:
             outcome = "error"
-            raise _refusal_of(error) from error
+            raise store_refusal(error) from error
         except BaseException as error:
-            outcome = outcome or _outcome_of(error)
+            outcome = outcome or outcome_of(error)
             raise
         finally:
             self._count(self.request.door, outcome or "cancelled")
@@ -117,6 +98,10 @@ class Turn:
     def detach(self) -> AsyncExitStack:
         """Hand what the turn holds to a response that outlives the door's block (a stream)."""
         return self.held.pop_all()
+
+    async def _finish(self, result: TurnResult) -> TurnResult:
+        """The streamed result with the checkpoint the turn ended on."""
+        return await self._result(result.output)
 
     async def _result(self, output: dict[str, Any]) -> TurnResult:
         checkpoint_id = None
@@ -127,13 +112,3 @@ class Turn:
         return TurnResult.of(
             output, show_reasoning=self.settings.show_reasoning, checkpoint_id=checkpoint_id
         )
-
-
-def _outcome_of(error: BaseException) -> str:
-    cancelled = isinstance(error, (anyio.get_cancelled_exc_class(), GeneratorExit))
-    return "cancelled" if cancelled else "error"
-
-
-def _refusal_of(error: psycopg.OperationalError) -> Exception:
-    """A store that cannot be reached is a refusal; any other database error stays itself."""
-    return store_away() if store_unavailable(error) else error
