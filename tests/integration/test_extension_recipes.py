@@ -86,7 +86,11 @@ def one(pattern: str, text: str) -> re.Match[str]:
     return match
 
 
-GUIDE_SECTIONS = sections(GUIDE.read_text(encoding="utf-8"))
+def guide_section(heading: str) -> str:
+    """The text under `heading` in docs/extending.md, as the page is now."""
+    found = sections(GUIDE.read_text(encoding="utf-8"))
+    assert heading in found, f"docs/extending.md has no heading {heading!r}"
+    return found[heading]
 
 
 # --- editing the copy -----------------------------------------------------------------------
@@ -101,8 +105,7 @@ def add_import(path: Path, statement: str) -> None:
 
 
 def insert_after_last(path: Path, pattern: str, line: str) -> None:
-    """Insert `line` after the last line matching `pattern` (after its indentation), alike
-    indented."""
+    """Insert `line`, alike indented, after the last line matching `pattern` (past indentation)."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     found = [i for i, old in enumerate(lines) if re.match(pattern, old.lstrip())]
     assert found, f"{path.name} has no line like {pattern!r}"
@@ -117,7 +120,7 @@ def module_of(path: str) -> str:
 
 def apply_tool_recipe(copy: Path) -> dict[str, str]:
     """The tool: its module as the page gives it, added to the list the page names."""
-    section = GUIDE_SECTIONS[TOOL_HEADING]
+    section = guide_section(TOOL_HEADING)
     step = " ".join(section.split())
     module = one(r"here `(nodes/tools/\w+\.py)`", step)[1]
     (copy / module).write_text(python_blocks(section)[0], encoding="utf-8")
@@ -140,7 +143,7 @@ def apply_tool_recipe(copy: Path) -> dict[str, str]:
 
 def apply_node_recipe(copy: Path) -> dict[str, str]:
     """A node between the guard and the router, wired as the page's sentence says."""
-    section = GUIDE_SECTIONS[NODE_HEADING]
+    section = guide_section(NODE_HEADING)
     builder = copy / one(r"Its wiring in `([\w/]+\.py)`", section)[1]
     sentence = paragraph_with(section, "between* two others")
     spans = re.findall(r"`([^`]+)`", sentence)
@@ -184,7 +187,7 @@ def apply_node_recipe(copy: Path) -> dict[str, str]:
 
 def apply_route_recipe(copy: Path) -> dict[str, str]:
     """The read-only route: its module as the page gives it, included in the app."""
-    section = GUIDE_SECTIONS[ROUTE_HEADING]
+    section = guide_section(ROUTE_HEADING)
     step = " ".join(section.split())
     path = one(r"`GET (/v1/threads/\{thread_id\}/summary)`", step)[1]
     module = one(r"in a module of its own.*?`(server/[\w/]+\.py)`", step)[1]
@@ -367,7 +370,7 @@ def run_pytest(copy: Path, *targets: str) -> tuple[subprocess.CompletedProcess[s
         f"{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
     )
     failed = {
-        m[1] for m in re.finditer(r"^(?:FAILED|ERROR) (\S+?)(?: - .*)?$", run.stdout, re.MULTILINE)
+        m[1] for m in re.finditer(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", run.stdout, re.MULTILINE)
     }
     return run, failed
 
@@ -409,11 +412,11 @@ def test_the_recipes_followed_on_a_copy_pass_the_tests_without_an_edit(tmp_path:
     changed = sorted(name for name, digest in before.items() if after.get(name) != digest)
     assert not changed, f"following the recipes changed existing tests: {changed}"
     passed = passed_cases(copy)
-    for name in NEW_TESTS:
-        module = module_of(name)
-        assert any(case.startswith(f"{module}.") for case in passed), (
-            f"{name} did not pass:\n{run.stdout[-6000:]}"
-        )
+    for name in NEW_TESTS:  # each ran (from the copy) and none of its tests failed
+        ran = any(case.startswith(f"{module_of(name)}.") for case in passed)
+        broken = sorted(test for test in failed if test.startswith(name))
+        assert ran, f"{name} did not run:\n{run.stdout[-6000:]}"
+        assert not broken, f"{name} failed: {broken}\n{run.stdout[-6000:]}"
     if failed:
         # Failures of the tree itself (on an unmodified copy too) are not the recipes'.
         pristine = copy_tree(tmp_path / "pristine")
