@@ -167,8 +167,9 @@ def apply_node_recipe(copy: Path) -> dict[str, str]:
     add_import(builder, f"from {module_of(routing.relative_to(copy).as_posix())} import {constant}")
     text = builder.read_text(encoding="utf-8")
     mapped = re.compile(rf'(\w+)(, [^\n]*\{{"{branch}": )(\w+)')
-    (source, *_), *more = mapped.findall(text)
-    assert not more, f'{builder.name} has more than one {{"{branch}": …}} map'
+    maps = mapped.findall(text)
+    assert len(maps) == 1, f'{builder.name} has {len(maps)} {{"{branch}": …}} maps, not one'
+    source = maps[0][0]
     builder.write_text(mapped.sub(rf"\g<1>\g<2>{constant}", text), encoding="utf-8")
     # Next to the node it follows: the nodes are listed in the order they are added.
     insert_after_last(builder, rf"add\({source}, ", f"add({constant}, {function})")
@@ -415,8 +416,8 @@ def test_the_recipes_followed_on_a_copy_pass_the_tests_without_an_edit(tmp_path:
     for name in NEW_TESTS:  # each ran (from the copy) and none of its tests failed
         ran = any(case.startswith(f"{module_of(name)}.") for case in passed)
         broken = sorted(test for test in failed if test.startswith(name))
-        assert ran, f"{name} did not run:\n{run.stdout[-6000:]}"
         assert not broken, f"{name} failed: {broken}\n{run.stdout[-6000:]}"
+        assert ran, f"{name} passed no test:\n{run.stdout[-6000:]}"
     if failed:
         # Failures of the tree itself (on an unmodified copy too) are not the recipes'.
         pristine = copy_tree(tmp_path / "pristine")
