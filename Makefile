@@ -47,11 +47,31 @@ install: $(UV) ## Install the locked dependencies into .venv, then the PLUGINS
 	$(UV) sync --frozen --compile-bytecode
 	$(if $(strip $(PLUGINS)),$(UV) pip install --python .venv/bin/python $(addprefix -e ,$(PLUGINS)))
 
+# `make run` and `make dev`: the server replaces the recipe's shell (exec), so it is make's own
+# child, with .venv's bin first on PATH as `uv run` would set it (`install` synced .venv; a uv
+# in between would have to pass each signal on, which a uv before 0.4 did not). GNU make passes
+# a SIGTERM it gets on to its children; a SIGINT, SIGHUP or SIGQUIT sent to make alone (not to
+# its process group, as a terminal's Ctrl+C is) it passes on to none and waits for them. So on
+# Linux a watcher beside the server reads make's /proc status every half second: once make has
+# taken one of those (its handler resets the signal to the default, so the bit leaves SigCgt),
+# or make is gone (SIGKILL), the server gets SIGTERM and drains as under any SIGTERM.
+define SERVE
+if [ -r /proc/$$PPID/status ]; then \
+  ( make_pid=$$PPID server_pid=$$$$; \
+    caught() { while read -r key value; do \
+      [ "$$key" = SigCgt: ] && echo $$(( 0x$$value & 7 )); done </proc/$$make_pid/status; }; \
+    before=$$(caught); \
+    while kill -0 $$server_pid && [ "$$(caught)" = "$$before" ]; do sleep 0.5; done; \
+    kill -TERM $$server_pid ) >/dev/null 2>&1 & \
+fi; \
+exec env VIRTUAL_ENV='$(CURDIR)/.venv' PATH='$(CURDIR)/.venv/bin':"$$PATH" python -m server $(1)
+endef
+
 run: install ## Serve on HOST:PORT (default 127.0.0.1:8000) with the settings from env/.env
-	$(UV) run --frozen python -m server
+	@$(call SERVE)
 
 dev: install ## `make run` restarted on every change under graph/, nodes/, server/
-	$(UV) run --frozen python -m server --reload
+	@$(call SERVE,--reload)
 
 test: install ## Run the whole test suite
 	$(UV) run --frozen pytest
@@ -60,11 +80,16 @@ lint: install ## ruff lint and format check
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
-format: install ## Apply ruff's fixes and formatting
-	$(UV) run --frozen ruff check --fix .
-	$(UV) run --frozen ruff format .
+# Formats first, fixes, formats what the fixes changed, then lists what ruff cannot fix (what
+# `make lint` fails on) without failing: a lint left to fix by hand stops nothing, and a file
+# ruff cannot parse is named in that list, the other files formatted all the same.
+format: install ## Apply ruff's formatting and fixes, then list what is left to fix by hand
+	-$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix --exit-zero --silent .
+	-$(UV) run --frozen ruff format --quiet .
+	$(UV) run --frozen ruff check --exit-zero --output-format concise .
 
-typecheck: install ## mypy --strict on graph/, nodes/, server/
+typecheck: install ## mypy --strict on graph/, nodes/, server/, bench/, tests/
 	$(UV) run --frozen mypy
 
 security: install ## bandit on graph/, nodes/, server/ (settings: [tool.bandit] in pyproject.toml)
@@ -79,16 +104,17 @@ check: lint typecheck security test ## Lint, types, the security scan and tests:
 clean: ## Remove the virtual environments and caches
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache
 
-# The benchmark (tests/bench/): the service and its comparators pinned to core 0, the fake
-# upstream and the load generator on core 1; PostgreSQL and Redis on 127.0.0.1 (the database
-# `bench` and its siblings are recreated; Redis db 14, prefix `bench`). BENCH_PEERS=1 adds
-# LiteLLM's proxy (installed into .bench/peers/ on first use); BENCH_ARGS passes options
-# (`python -m tests.bench --help`), e.g. BENCH_ARGS='--threads 5000 --json out.json'.
+# The benchmark (bench/, its tests in tests/unit/bench/ and tests/integration/test_bench.py):
+# the service and its comparators pinned to core 0, the fake upstream (tests/fakes/) and the
+# load generator on core 1; PostgreSQL and Redis on 127.0.0.1 (the database `bench` and its
+# siblings are recreated; Redis db 14, prefix `bench`). BENCH_PEERS=1 adds LiteLLM's proxy
+# (installed into .bench/peers/ on first use); BENCH_ARGS passes options
+# (`python -m bench --help`), e.g. BENCH_ARGS='--threads 5000 --json out.json'.
 bench: install ## The benchmark: service vs one-node LangGraph floor (and LiteLLM: BENCH_PEERS=1)
-	$(UV) run --frozen python -m tests.bench $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 bench-quick: install ## The benchmark's short form (under two minutes: C=1 and 8, one repeat)
-	$(UV) run --frozen python -m tests.bench --quick $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench --quick $(BENCH_ARGS)
 
 OLDER_THAN ?= 30d
 retention: install ## Delete threads idle for OLDER_THAN (default 30d); DRY_RUN=1 only lists them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import os
@@ -94,25 +95,34 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+def settings_in(directory: Path, **overrides: Any) -> Settings:
+    """Settings built only from what the test passes (no .env, no stray environment).
+
+    Its SQLite files go in `directory`. `make_settings` for one test; a module-scoped fixture
+    that shares an app between tests calls this with a directory of its own.
+    """
+    values: dict[str, Any] = {
+        "sqlite_path": directory / "checkpoints.sqlite",
+        "knowledge_path": directory / "knowledge.sqlite",
+        "provider_backoff_base": 0.01,
+        "load_plugin_tools": False,
+    }
+    values.update(overrides)
+    settings = Settings(_env_file=None, **values)
+    # Fields not passed still come from the environment; keep the ones that matter unset.
+    if "database_url" not in overrides:
+        settings.database_url = None
+    if "redis_url" not in overrides:
+        settings.redis_url = None
+    return settings
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> SettingsFactory:
     """Settings built only from what the test passes (no .env, no stray environment)."""
 
     def factory(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "sqlite_path": tmp_path / "checkpoints.sqlite",
-            "knowledge_path": tmp_path / "knowledge.sqlite",
-            "provider_backoff_base": 0.01,
-            "load_plugin_tools": False,
-        }
-        values.update(overrides)
-        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        # Fields not passed still come from the environment; keep the ones that matter unset.
-        if "database_url" not in overrides:
-            settings.database_url = None
-        if "redis_url" not in overrides:
-            settings.redis_url = None
-        return settings
+        return settings_in(tmp_path, **overrides)
 
     return factory
 
@@ -156,9 +166,9 @@ def secondary(_secondary: FakeUpstream) -> FakeUpstream:
     return _secondary
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped at the end (`postgres_url`, or a wider scope)."""
     try:
         admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
@@ -174,6 +184,13 @@ def postgres_url() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -228,9 +245,8 @@ def pgvector_url(pgvector_cluster: PostgresCluster) -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
+def reachable_redis() -> str:
+    """The shared Redis's URL, once it answers (`redis_url`, or a wider scope)."""
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
@@ -243,8 +259,14 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own (REDIS_PREFIX); its keys are deleted afterwards."""
+def redis_url() -> str:
+    """A reachable Redis; pair it with `redis_prefix` (tests share it, so never FLUSHDB)."""
+    return reachable_redis()
+
+
+@contextlib.contextmanager
+def own_redis_prefix() -> Iterator[str]:
+    """A key prefix of its own (REDIS_PREFIX) in the shared Redis; its keys deleted at the end."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -254,6 +276,13 @@ def redis_prefix() -> Iterator[str]:
             client.unlink(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own (REDIS_PREFIX); its keys are deleted afterwards."""
+    with own_redis_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture
@@ -270,14 +299,21 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
         process.stop()
 
 
+def serve_app(settings: Settings) -> ServedApp:
+    """`create_app(settings)` served by uvicorn on a loopback port (the caller stops it).
+
+    With the bounds `python -m server` applies (request head size, head and body time).
+    """
+    return ServedApp(create_app(settings), **server_options(settings)).start()
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[[Settings], ServedApp]]:
     """Serve `create_app(settings)` with uvicorn on a loopback port; stopped at the end."""
     served: list[ServedApp] = []
 
     def start(settings: Settings) -> ServedApp:
-        # The bounds `python -m server` applies (request head size, head and body time).
-        app = ServedApp(create_app(settings), **server_options(settings)).start()
+        app = serve_app(settings)
         served.append(app)
         return app
 

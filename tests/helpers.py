@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langserve import RemoteRunnable
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from graph.builder import build_graph
 from nodes.deps import AgentDeps
+from nodes.providers.registry import Price
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
 
@@ -35,8 +41,8 @@ NULLABLE = [
 ]
 
 
-#: A client tool in OpenAI's shape, as chat clients declare one.
-WEATHER_TOOL = {
+#: A client tool in OpenAI's shape, as chat clients declare one (typed for the openai SDK).
+SDK_WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -49,15 +55,23 @@ WEATHER_TOOL = {
     },
 }
 
+#: The same tool as a plain dict, as the service keeps one (`Context.client_tools`).
+WEATHER_TOOL: dict[str, Any] = {**SDK_WEATHER_TOOL}
 
-def _no_deps() -> AgentDeps:
+
+AgentRunnable = RemoteRunnable[dict[str, Any], dict[str, Any]]
+"""LangServe's client of the /agent door: a turn's input in, the final state out."""
+
+
+def no_deps() -> AgentDeps:
+    """The dependencies of a graph built only to read threads: it runs no node."""
     raise AssertionError("reading a thread runs no node")
 
 
 async def thread_values(settings: Settings, thread_id: str) -> dict[str, Any]:
     """The latest state stored for a thread, read straight from the checkpointer."""
     async with open_checkpointer(settings) as saver:
-        graph = build_graph(_no_deps, checkpointer=saver)
+        graph = build_graph(no_deps, checkpointer=saver)
         snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     return dict(snapshot.values)
 
@@ -88,3 +102,31 @@ def chat_body(*messages: tuple[str, str], model: str = "offline", **extra: Any) 
         "messages": [{"role": role, "content": content} for role, content in messages],
         **extra,
     }
+
+
+def priced_provider_file(
+    path: Path, endpoints: Mapping[str, tuple[str, Price]], models: Mapping[str, list[str]]
+) -> Path:
+    """Write a provider file (AGENT_CONFIG) that prices its endpoints, and return its path.
+
+    Args:
+        path: Where to write it.
+        endpoints: Endpoint name -> (base URL, price per million tokens). Each endpoint takes
+            the name of its kind (`openai`, `openai-compatible`), so AGENT_MODELS' and
+            `models`' `kind:model` ids name it.
+        models: Its `[models]`: alias -> chain of `kind:model` ids.
+    """
+    lines: list[str] = []
+    for name, (url, price) in endpoints.items():
+        lines += [
+            f"[endpoints.{name}]",
+            f'kind = "{name}"',
+            f'base_url = "{url}"',
+            "retries = 0",
+            f"price = {{ input = {price.input_per_million}, output = {price.output_per_million} }}",
+            "",
+        ]
+    lines.append("[models]")
+    lines += [f"{alias} = {json.dumps(chain)}" for alias, chain in models.items()]  # TOML too
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

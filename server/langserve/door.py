@@ -17,10 +17,12 @@ from typing import Any, Literal, cast, overload
 from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
 from server.stores.locks import ThreadLease
+from server.turns.disconnect import until_disconnect
 from server.turns.kit import TurnKit
 from server.turns.reconcile import stamp_client_messages
 from server.turns.request import TurnRequest
@@ -41,6 +43,8 @@ class DoorRun:
     """The turn without its messages: `AgentDoor` adds them from the run's input."""
     lease: ThreadLease | None = None
     """The thread's lock, taken already by a streaming route (its run releases it)."""
+    request: Request | None = None
+    """The HTTP request: a client that leaves cancels a run it waits for (invoke, batch)."""
 
 
 class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
@@ -92,7 +96,7 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
     @asynccontextmanager
     async def _run(
         self, input: dict[str, Any], config: RunnableConfig | None
-    ) -> AsyncIterator[Turn]:
+    ) -> AsyncIterator[tuple[Turn, Request | None]]:
         """The turn the request decided, opened by the kit (its thread held until exit)."""
         configurable = dict((config or {}).get("configurable") or {})
         door = configurable.pop(RUN_KEY, None)
@@ -103,7 +107,7 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         messages = stamp_client_messages(list(input.get("messages") or []))
         turn = replace(door.turn, messages=messages, config=run_config)
         async with door.kit.open(turn, lease=door.lease) as opened:
-            yield opened
+            yield opened, door.request
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -115,15 +119,18 @@ class AgentDoor(Runnable[dict[str, Any], dict[str, Any]]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """Run the graph to the end; returns its output (`OutputState`)."""
-        async with self._run(input, config) as turn:
-            result = await turn.complete()
+        async with self._run(input, config) as (turn, request):
+            # LangServe waits for the run without watching the client: a client that leaves
+            # cancels it here, as on the other doors (each input of a batch alike).
+            work = turn.complete()
+            result = await (work if request is None else until_disconnect(request, work))
         return result.output
 
     async def astream(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream one `{node: update}` per step, so a client sees each node's decision."""
-        async with self._run(input, config) as turn:
+        async with self._run(input, config) as (turn, _):
             async for update in turn.updates():
                 yield update
 

@@ -98,7 +98,7 @@ async def _per_request_config(config: dict[str, Any], request: Request) -> dict[
         # LangServe's streams have started when the run starts: the graph answers instead.
         answerable=False,
     )
-    return {**config, "configurable": {RUN_KEY: DoorRun(kit, turn, lease)}}
+    return {**config, "configurable": {RUN_KEY: DoorRun(kit, turn, lease, request)}}
 
 
 class _ClientInputRoute(APIRoute):

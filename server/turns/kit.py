@@ -198,13 +198,18 @@ class TurnKit:
         """
         held = AsyncExitStack()
         try:
-            thread = request.thread
-            if thread is not None:
-                if lease is not None and lease.claim():
-                    held.push_async_callback(lease.release)
-                else:
-                    await held.enter_async_context(self.locks.hold(thread.stored_id))
-            run = await store_call(self._prepare(request))
+            try:
+                thread = request.thread
+                if thread is not None:
+                    if lease is not None and lease.claim():
+                        held.push_async_callback(lease.release)
+                    else:
+                        await held.enter_async_context(self.locks.hold(thread.stored_id))
+                run = await store_call(self._prepare(request))
+            except Refused:
+                # Only a refusal to open; once opened, the turn counts its own outcome.
+                self._count(request.door, "refused")
+                raise
             yield Turn(
                 request,
                 run,
@@ -213,9 +218,6 @@ class TurnKit:
                 count=self._count,
                 latest_checkpoint=self._latest_checkpoint,
             )
-        except Refused:
-            self._count(request.door, "refused")
-            raise
         finally:
             with anyio.CancelScope(shield=True):  # half a release would leave the thread busy
                 await held.aclose()

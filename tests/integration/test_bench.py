@@ -10,13 +10,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.bench.loadgen import run_loop
-from tests.bench.payloads import Endpoint, FreshThreads
-from tests.bench.pg import BenchDatabases
-from tests.bench.pinning import pinning
-from tests.bench.series import measure
-from tests.bench.systems import Systems
-from tests.bench.upstream import MODEL, REPLY_TEXT
+from bench.loadgen import run_loop
+from bench.payloads import Endpoint, FreshThreads
+from bench.pg import BenchDatabases
+from bench.pinning import pinning
+from bench.series import measure
+from bench.systems import Systems
+from bench.upstream import MODEL, REPLY_TEXT
 from tests.conftest import ADMIN_DSN
 from tests.fakes.upstream import FakeUpstream, Reply
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -23,7 +24,7 @@ from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
 
 Serve = Callable[[Settings], ServedApp]
 
-WEATHER = {
+WEATHER: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -80,7 +81,7 @@ def test_a_streamed_tool_call_opens_with_content_null_and_text_with_empty_conten
             client.chat.completions.create(
                 model="m",
                 messages=[{"role": "user", "content": "Rome?"}],
-                tools=[WEATHER],  # type: ignore[list-item]
+                tools=[WEATHER],
                 stream=True,
             )
         )

@@ -44,6 +44,8 @@ from agents import (
     set_tracing_disabled,
 )
 from agents.items import ToolCallItem, ToolCallOutputItem
+from litellm.types.llms.openai import ResponsesAPIResponse
+from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from openai.types.shared import Reasoning
 from pydantic import BaseModel, Field
 
@@ -314,12 +316,22 @@ def test_litellm_text_completion_on_the_completions_door(
     assert answer.usage.completion_tokens > 0
 
 
+def first_text(response: ResponsesAPIResponse) -> str:
+    """The text of the first part of a response's first output item, a message."""
+    message = response.output[0]
+    assert isinstance(message, ResponseOutputMessage)
+    part = message.content[0]
+    assert isinstance(part, ResponseOutputText)
+    return part.text
+
+
 def test_litellm_responses_holds_a_conversation_with_reasoning_and_verbosity(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
     target = litellm_target(serve(make_settings()))
 
     first = litellm.responses(input="echo apricot", **target)
+    assert isinstance(first, ResponsesAPIResponse)
     second = litellm.responses(
         input="What did I say?",
         previous_response_id=first.id,  # LiteLLM's own id, wrapping the service's
@@ -328,9 +340,12 @@ def test_litellm_responses_holds_a_conversation_with_reasoning_and_verbosity(
         **target,
     )
 
-    assert first.output[0].content[0].text == "apricot"
-    assert second.output[0].content[0].text == 'Earlier you said: "echo apricot"'
+    assert isinstance(second, ResponsesAPIResponse)
+    assert first_text(first) == "apricot"
+    assert first_text(second) == 'Earlier you said: "echo apricot"'
+    assert second.reasoning is not None
     assert second.reasoning["effort"] == "low"
+    assert second.text is not None
     assert second.text["verbosity"] == "low"
 
 

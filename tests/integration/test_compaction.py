@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from graph.prompts import SUMMARY_PROMPT
 from nodes.compaction.prompt import SUMMARY_HEADING
@@ -141,9 +142,9 @@ async def test_a_300_turn_thread_never_fails_and_is_summarised(
     assert stored["prompt_tokens"]["estimated"] <= WINDOW
 
 
-def history(turns: int, *, edit: int | None = None) -> list[dict[str, str]]:
+def history(turns: int, *, edit: int | None = None) -> list[ChatCompletionMessageParam]:
     """What a chat UI resends: every turn so far (answers `ok`), the last one unanswered."""
-    messages: list[dict[str, str]] = [{"role": "system", "content": "You are terse."}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": "You are terse."}]
     for n in range(1, turns + 1):
         text = f"{question(n)} (edited)" if n == edit else question(n)
         messages.append({"role": "user", "content": text})
@@ -160,7 +161,7 @@ def test_a_chat_ui_resending_300_turns_is_answered(
     webui = sdk(app, **{"X-OpenWebUI-Chat-Id": "webui-chat"})
 
     for turns in (TURNS, TURNS + 1, TURNS + 2):  # seeded at once, then two more turns
-        reply = webui.chat.completions.create(model="m", messages=history(turns))  # type: ignore[arg-type]
+        reply = webui.chat.completions.create(model="m", messages=history(turns))
         assert reply.choices[0].message.content == "ok"
         sent = texts(chat_calls(primary)[-1])
         assert sent[0] == "You are terse."
@@ -169,7 +170,7 @@ def test_a_chat_ui_resending_300_turns_is_answered(
 
     # Stateless (no thread at all): the whole history is compacted for this one run.
     before = len(summary_calls(primary))
-    reply = sdk(app).chat.completions.create(model="m", messages=history(TURNS))  # type: ignore[arg-type]
+    reply = sdk(app).chat.completions.create(model="m", messages=history(TURNS))
     assert reply.choices[0].message.content == "ok"
     assert len(summary_calls(primary)) > before
 
@@ -182,7 +183,7 @@ def test_a_fork_gets_the_prompt_of_its_own_branch(
     client = sdk(serve(settings), **{"X-Thread-Id": "forked"})
     summaries_by_turn: dict[int, int] = {}
     for turns in range(1, 121):
-        client.chat.completions.create(model="m", messages=history(turns))  # type: ignore[arg-type]
+        client.chat.completions.create(model="m", messages=history(turns))
         summaries_by_turn[turns] = len(summary_calls(primary))
     assert summaries_by_turn[9] == 0, "turn 9 was not compacted yet"
     assert summaries_by_turn[120] >= 2, "the thread was compacted more than once"
@@ -192,7 +193,7 @@ def test_a_fork_gets_the_prompt_of_its_own_branch(
     newest = summaries_by_turn[120]
     edited = max(t for t in range(2, 121) if summaries_by_turn[t - 1] < newest)
     base = summaries_by_turn[edited - 1]
-    client.chat.completions.create(model="m", messages=history(edited, edit=edited))  # type: ignore[arg-type]
+    client.chat.completions.create(model="m", messages=history(edited, edit=edited))
     sent = texts(chat_calls(primary)[-1])
     notes = [t for t in sent if SUMMARY_HEADING in t]
     assert len(notes) == 1
@@ -205,7 +206,7 @@ def test_a_fork_gets_the_prompt_of_its_own_branch(
     assert sent[-3] == question(edited - 1)
 
     # The user edits turn 10: a fork from the checkpoint of turn 9, which had no summary.
-    client.chat.completions.create(model="m", messages=history(10, edit=10))  # type: ignore[arg-type]
+    client.chat.completions.create(model="m", messages=history(10, edit=10))
     sent = texts(chat_calls(primary)[-1])
     assert sent == [
         "You are terse.",

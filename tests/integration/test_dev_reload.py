@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 
 def dev_arguments() -> list[str]:
-    """What `make dev` runs after `python` (`uv run --frozen python -m server --reload`)."""
+    """What `make dev` runs after `python` (`exec env ... python -m server --reload`)."""
     shown = subprocess.run(
         ["make", "-n", "--no-print-directory", "dev"],  # noqa: S607 - make on PATH
         cwd=ROOT,

@@ -20,7 +20,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
-from tests.helpers import thread_messages
+from tests.helpers import AgentRunnable, thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 DICE = "use roll_dice count=2 sides=6 seed=3"
@@ -75,7 +75,7 @@ def test_guard_uses_the_max_input_chars_setting_on_agent(
     make_settings: SettingsFactory, serve: Serve
 ) -> None:
     app = serve(make_settings(max_input_chars=20))
-    runnable = RemoteRunnable(f"{app.url}/agent/")
+    runnable: AgentRunnable = RemoteRunnable(f"{app.url}/agent/")
 
     refused = runnable.invoke({"messages": [HumanMessage("echo " + "y" * 20)]})
     accepted = runnable.invoke({"messages": [HumanMessage("echo short")]})
@@ -108,7 +108,8 @@ async def test_plugin_tool_is_called_through_v1(
 
 def test_plugin_tool_is_called_through_agent(make_settings: SettingsFactory, serve: Serve) -> None:
     app = serve(make_settings(load_plugin_tools=True))
-    output = RemoteRunnable(f"{app.url}/agent/").invoke({"messages": [HumanMessage(DICE)]})
+    runnable: AgentRunnable = RemoteRunnable(f"{app.url}/agent/")
+    output = runnable.invoke({"messages": [HumanMessage(DICE)]})
 
     call = output["messages"][1]
     assert isinstance(call, AIMessage)
@@ -119,7 +120,8 @@ def test_plugin_tool_is_called_through_agent(make_settings: SettingsFactory, ser
 
 def test_plugins_stay_off_when_disabled(make_settings: SettingsFactory, serve: Serve) -> None:
     app = serve(make_settings(load_plugin_tools=False))
-    output = RemoteRunnable(f"{app.url}/agent/").invoke({"messages": [HumanMessage(DICE)]})
+    runnable: AgentRunnable = RemoteRunnable(f"{app.url}/agent/")
+    output = runnable.invoke({"messages": [HumanMessage(DICE)]})
     assert not any(isinstance(m, ToolMessage) for m in output["messages"])
 
 
@@ -144,8 +146,11 @@ def test_a_real_model_sees_and_calls_the_plugin_tool(
     )
 
     assert completion.choices[0].message.content == "You rolled well."
-    offered = [t["function"]["name"] for t in primary.requests[0].body["tools"]]
+    first, second = (request.body for request in primary.requests[:2])
+    assert first is not None
+    assert second is not None
+    offered = [t["function"]["name"] for t in first["tools"]]
     assert "roll_dice" in offered
-    sent_back = primary.requests[1].body["messages"][-1]
+    sent_back = second["messages"][-1]
     assert sent_back["role"] == "tool"
     assert sent_back["content"].startswith("Rolled 3d6: ")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -29,7 +30,8 @@ def service(primary: FakeUpstream, tmp_path: Path) -> Iterator[tuple[subprocess.
     }
     with ServiceProcess(tmp_path, env) as running:
         assert running.process is not None
-        yield running.process, running.url  # type: ignore[misc]
+        # Its stderr goes to a log file: the pipes it has are bytes.
+        yield cast("subprocess.Popen[bytes]", running.process), running.url
 
 
 def test_sigterm_lets_a_running_stream_finish_then_exits_zero(

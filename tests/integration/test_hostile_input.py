@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from openai.types.chat import ChatCompletionContentPartImageParam
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -380,7 +381,7 @@ def test_content_parts_are_typed_per_role_and_errors_name_the_part(
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
 
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="m", messages=[message])  # type: ignore[list-item]
+        client.chat.completions.create(model="m", messages=[message])  # type: ignore[list-item]  # malformed on purpose
 
     assert caught.value.param == param
     assert param in caught.value.message
@@ -393,11 +394,12 @@ def test_every_part_type_a_role_allows_reaches_the_provider_in_openai_shape(
     app = serve_on(make_settings, serve, primary)
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
     primary.script(Reply("I see a cat."))
-    image = {
+    image: ChatCompletionContentPartImageParam = {
         "type": "image_url",
         "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"},
     }
-    noted = {**image, "cache_control": {"type": "ephemeral"}}  # not OpenAI's: not passed on
+    # Not OpenAI's (nor the SDK's type): not passed on.
+    noted: ChatCompletionContentPartImageParam = {**image, "cache_control": {"type": "ephemeral"}}  # type: ignore[typeddict-unknown-key]
 
     answer = client.chat.completions.create(
         model="m",

@@ -11,7 +11,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import openai
@@ -19,6 +19,12 @@ import psycopg
 import pytest
 from langchain_core.messages import HumanMessage
 from langserve import RemoteRunnable
+from openai.types.chat import (
+    ChatCompletionContentPartImageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionUserMessageParam,
+)
+from openai.types.chat.chat_completion_content_part_image_param import ImageURL
 
 from nodes.images import REFERENCE_PREFIX
 from nodes.providers.offline.reply import CANNOT_SEE_IMAGES
@@ -27,7 +33,7 @@ from tests.conftest import SettingsFactory
 from tests.fakes.ollama import FakeOllama, OllamaReply
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, RecordedRequest, Reply
-from tests.helpers import thread_messages
+from tests.helpers import AgentRunnable, thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -43,14 +49,18 @@ def sdk(app: ServedApp, **headers: str) -> openai.OpenAI:
     )
 
 
-def image_part(url: str, detail: str | None = None) -> dict[str, Any]:
-    image: dict[str, Any] = {"url": url}
+def image_part(
+    url: str, detail: Literal["auto", "low", "high"] | None = None
+) -> ChatCompletionContentPartImageParam:
+    image: ImageURL = {"url": url}
     if detail is not None:
         image["detail"] = detail
     return {"type": "image_url", "image_url": image}
 
 
-def question(text: str, *images: dict[str, Any]) -> dict[str, Any]:
+def question(
+    text: str, *images: ChatCompletionContentPartImageParam
+) -> ChatCompletionUserMessageParam:
     return {"role": "user", "content": [{"type": "text", "text": text}, *images]}
 
 
@@ -74,10 +84,14 @@ def test_openai_gets_image_url_parts_with_their_detail_on_every_turn(
     primary.script(Reply("A cat."), Reply("Grey."))
     first = question("What is it?", image_part(DATA_URL, "low"), image_part(LINK))
 
-    client.chat.completions.create(model="m", messages=[first])  # type: ignore[list-item]
+    client.chat.completions.create(model="m", messages=[first])
     # Open WebUI resends the whole history, the image inline again.
-    history = [first, {"role": "assistant", "content": "A cat."}, question("Its colour?")]
-    answer = client.chat.completions.create(model="m", messages=history)  # type: ignore[arg-type]
+    history: list[ChatCompletionMessageParam] = [
+        first,
+        {"role": "assistant", "content": "A cat."},
+        question("Its colour?"),
+    ]
+    answer = client.chat.completions.create(model="m", messages=history)
 
     assert answer.choices[0].message.content == "Grey."
     native = [
@@ -100,7 +114,7 @@ def test_anthropic_gets_image_blocks_with_a_source(
 
     answer = client.chat.completions.create(
         model="m",
-        messages=[question("How many?", image_part(DATA_URL), image_part(LINK, "high"))],  # type: ignore[list-item]
+        messages=[question("How many?", image_part(DATA_URL), image_part(LINK, "high"))],
     )
 
     assert answer.choices[0].message.content == "Two cats."
@@ -128,11 +142,11 @@ def test_ollama_gets_inline_images_and_an_image_link_falls_through(
 
     inline = client.chat.completions.create(
         model="m",
-        messages=[question("What is it?", image_part(DATA_URL))],  # type: ignore[list-item]
+        messages=[question("What is it?", image_part(DATA_URL))],
     )
     linked = client.chat.completions.create(
         model="m",
-        messages=[question("And this?", image_part(LINK))],  # type: ignore[list-item]
+        messages=[question("And this?", image_part(LINK))],
     )
 
     assert (inline.choices[0].message.content or "").strip() == "A cat."
@@ -168,9 +182,9 @@ def test_a_provider_that_refuses_images_falls_through_to_one_that_takes_them(
 
     seen = client.chat.completions.create(
         model="m",
-        messages=[question("What is it?", image_part(DATA_URL))],  # type: ignore[list-item]
+        messages=[question("What is it?", image_part(DATA_URL))],
     )
-    text = client.chat.completions.create(model="m", messages=[question("Hello?")])  # type: ignore[list-item]
+    text = client.chat.completions.create(model="m", messages=[question("Hello?")])
 
     assert seen.choices[0].message.content == "I see a cat."
     assert user_content(primary.requests[0])[1]["type"] == "image_url"  # it was asked first
@@ -187,7 +201,7 @@ def test_when_every_provider_refuses_images_the_client_reads_why(
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
             model="m",
-            messages=[question("What is it?", image_part(DATA_URL))],  # type: ignore[list-item]
+            messages=[question("What is it?", image_part(DATA_URL))],
         )
 
     assert caught.value.code == "provider_rejected_request"
@@ -205,7 +219,7 @@ def test_the_offline_model_says_it_cannot_see_the_image_and_answers_the_text(
 
     answer = client.chat.completions.create(
         model="offline",
-        messages=[question("What is 17 * 23?", image_part(DATA_URL))],  # type: ignore[list-item]
+        messages=[question("What is 17 * 23?", image_part(DATA_URL))],
     )
 
     content = answer.choices[0].message.content or ""
@@ -266,11 +280,13 @@ async def test_a_ten_turn_thread_stores_its_image_once(
     client = sdk(serve(settings), **{"X-OpenWebUI-Chat-Id": "ten-turns"})
     photo = os.urandom(100_000)  # 100 KB that no compression shrinks
     photo_url = f"data:image/jpeg;base64,{base64.b64encode(photo).decode()}"
-    history: list[dict[str, Any]] = [question("Turn 1: what is it?", image_part(photo_url))]
+    history: list[ChatCompletionMessageParam] = [
+        question("Turn 1: what is it?", image_part(photo_url))
+    ]
     first_id: str | None = None
     for turn in range(1, 11):
         primary.script(Reply(f"Answer {turn}."))
-        answer = client.chat.completions.create(model="m", messages=history)  # type: ignore[arg-type]
+        answer = client.chat.completions.create(model="m", messages=history)
         history.append({"role": "assistant", "content": answer.choices[0].message.content})
         history.append(question(f"Turn {turn + 1}?"))
         if turn == 1:
@@ -280,7 +296,9 @@ async def test_a_ten_turn_thread_stores_its_image_once(
     assert len(stored) == 20
     assert stored[0].id == first_id  # every resent turn matched the thread: no fork
     reference = f"{REFERENCE_PREFIX}{hashlib.sha256(photo).hexdigest()}"
-    assert stored[0].content[1]["url"] == reference  # type: ignore[index]
+    image = stored[0].content[1]
+    assert isinstance(image, dict)
+    assert image["url"] == reference
     assert stored_images(settings) == [(hashlib.sha256(photo).hexdigest(), 100_000)]
     # Every turn's provider request carried the image itself.
     assert all(user_content(r)[1]["image_url"]["url"] == photo_url for r in primary.requests)
@@ -302,7 +320,7 @@ async def test_a_stateless_run_stores_no_image(
 
     client.chat.completions.create(
         model="m",
-        messages=[question("What is it?", image_part(DATA_URL))],  # type: ignore[list-item]
+        messages=[question("What is it?", image_part(DATA_URL))],
     )
 
     assert user_content(primary.requests[0])[1]["image_url"]["url"] == DATA_URL
@@ -313,7 +331,7 @@ def test_the_langserve_door_keeps_a_threads_images_by_reference_too(
     make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
 ) -> None:
     settings = on_vision(make_settings, primary)
-    runnable = RemoteRunnable(f"{serve(settings).url}/agent/")
+    runnable: AgentRunnable = RemoteRunnable(f"{serve(settings).url}/agent/")
     primary.script(Reply("A cat."))
     image = {"type": "image", "base64": B64, "mime_type": "image/png"}
 
@@ -340,7 +358,7 @@ def test_a_client_cannot_read_a_stored_image_by_naming_its_digest(
     url = f"{serve(settings).url}/agent"
     primary.script(Reply("A cat."))
     image = {"type": "image", "base64": B64, "mime_type": "image/png"}
-    first = RemoteRunnable(f"{url}/")
+    first: AgentRunnable = RemoteRunnable(f"{url}/")
     first.invoke(
         {"messages": [HumanMessage([{"type": "text", "text": "What is it?"}, image])]},
         {"configurable": {"thread_id": "playground-owner"}},

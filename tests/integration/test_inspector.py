@@ -20,6 +20,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault, Reply
+from tests.helpers import AgentRunnable
 
 Serve = Callable[[Settings], ServedApp]
 ALICE = {"Authorization": "Bearer sk-alice"}
@@ -34,8 +35,8 @@ def run(
     **configurable: str,
 ) -> dict[str, Any]:
     """One turn through the /agent door."""
-    runnable = RemoteRunnable(f"{app.url}/agent/", headers=headers)
-    return runnable.invoke(  # type: ignore[no-any-return]
+    runnable: AgentRunnable = RemoteRunnable(f"{app.url}/agent/", headers=headers)
+    return runnable.invoke(
         {"messages": [HumanMessage(text)]},
         {"configurable": {"thread_id": thread_id, **configurable}},
     )

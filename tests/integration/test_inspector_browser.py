@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
+from tests.helpers import AgentRunnable
 from tests.integration.test_playground_browser import (
     chromium_path,
     policy_violations,
@@ -52,8 +53,8 @@ def screenshots(tmp_path: Path) -> Path:
 
 
 def turn(app: ServedApp, text: str, **configurable: str) -> dict[str, Any]:
-    runnable = RemoteRunnable(f"{app.url}/agent/", headers=BEARER)
-    return runnable.invoke(  # type: ignore[no-any-return]
+    runnable: AgentRunnable = RemoteRunnable(f"{app.url}/agent/", headers=BEARER)
+    return runnable.invoke(
         {"messages": [HumanMessage(text)]},
         {"configurable": {"thread_id": THREAD, **configurable}},
     )

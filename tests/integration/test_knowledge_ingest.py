@@ -345,7 +345,7 @@ def test_a_v1_turn_answers_from_files_the_cli_ingested(
 CLIENT, ADMIN = "sk-client", "sk-operator"
 CLIENT_ID = digest(CLIENT)[:16]
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {
         "id": "runbooks/database.md",
         "title": "Database runbook",

@@ -157,6 +157,7 @@ async def test_langgraph_dev_runs_the_graph_on_a_thread(langgraph_dev: str) -> N
         assert isinstance(second, dict)
         assert last_text(second) == 'Earlier you said: "What is 17 * 23?"'
         state = await client.threads.get_state(thread["thread_id"])
+        assert isinstance(state["values"], dict)
         assert len(state["values"]["messages"]) == 6
 
 

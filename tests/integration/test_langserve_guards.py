@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langserve import RemoteRunnable
 
 from server.langserve.schemas import AgentInput
@@ -22,7 +23,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault, Reply
-from tests.helpers import thread_messages
+from tests.helpers import AgentRunnable, thread_messages
 from tests.integration.test_rate_limits import clear_of_a_minute_boundary
 
 Serve = Callable[[Settings], ServedApp]
@@ -34,17 +35,17 @@ def turn(*texts: str) -> dict[str, Any]:
     return {"messages": [HumanMessage(text) for text in texts]}
 
 
-def on_thread(thread_id: str) -> dict[str, Any]:
+def on_thread(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}}
 
 
-def agent(app: ServedApp, key: str | None = None) -> RemoteRunnable:
+def agent(app: ServedApp, key: str | None = None) -> AgentRunnable:
     headers = {"Authorization": f"Bearer {key}"} if key else None
     return RemoteRunnable(f"{app.url}/agent/", headers=headers)
 
 
 @contextlib.asynccontextmanager
-async def async_agent(app: ServedApp, key: str | None = None) -> AsyncIterator[RemoteRunnable]:
+async def async_agent(app: ServedApp, key: str | None = None) -> AsyncIterator[AgentRunnable]:
     """`agent` for async calls, its connections closed while the test's loop still runs."""
     runnable = agent(app, key)
     try:
@@ -61,7 +62,7 @@ def refusal(caught: pytest.ExceptionInfo[httpx.HTTPStatusError]) -> tuple[int, d
     return response.status_code, error
 
 
-async def drain(runnable: RemoteRunnable, route: str, input: Any, config: Any = None) -> None:
+async def drain(runnable: AgentRunnable, route: str, input: Any, config: Any = None) -> None:
     """Read a whole stream of `route` (`stream`, `stream_events`, `stream_log`)."""
     if route == "stream_events":
         events = runnable.astream_events(input, config, version="v2")
@@ -150,14 +151,16 @@ async def test_a_batch_is_bounded_in_inputs_and_in_messages_altogether(
     inputs = [turn("a", "echo b"), turn("echo c"), turn("d", "echo e")]
     configs = [on_thread(f"wide-{n}") for n in range(3)]
     with pytest.raises(httpx.HTTPStatusError) as caught:
-        runnable.batch(inputs, configs)
+        # A config per input: langserve annotates `batch`'s config as a single one.
+        runnable.batch(inputs, configs)  # type: ignore[arg-type]
     status, error = refusal(caught)
     assert (status, error["code"], error["param"]) == (400, "too_many_messages", "inputs")
     assert validations == []
     for n in range(3):
         assert await thread_messages(settings, f"wide-{n}") == []
     # Within both limits the batch runs, each input on its own thread.
-    outputs = runnable.batch(inputs[:2], configs[:2])
+    # A config per input: langserve annotates `batch`'s config as a single one.
+    outputs = runnable.batch(inputs[:2], configs[:2])  # type: ignore[arg-type]
     assert [o["messages"][-1].content for o in outputs] == ["b", "c"]
 
 
@@ -321,7 +324,7 @@ async def test_a_run_from_a_made_up_checkpoint_is_a_404_and_leaves_the_thread_as
     runnable = agent(app)
     runnable.invoke(turn("echo kept"), on_thread("real"))
     before = await thread_messages(settings, "real")
-    branch = {"configurable": {"thread_id": "real", "checkpoint_id": "1f0-made-up"}}
+    branch: RunnableConfig = {"configurable": {"thread_id": "real", "checkpoint_id": "1f0-made-up"}}
 
     with pytest.raises(httpx.HTTPStatusError) as caught:
         runnable.invoke(turn("echo lost"), branch)

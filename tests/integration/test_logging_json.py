@@ -8,7 +8,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -28,7 +28,13 @@ def service(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = {"API_KEYS": json.dumps([KEY]), "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
     with ServiceProcess(tmp_path, env, capture_stderr=True) as running:
         assert running.process is not None
-        yield running.url, running.process  # type: ignore[misc]
+        yield running.url, captured(running)
+
+
+def captured(running: ServiceProcess) -> subprocess.Popen[str]:
+    """The process of a service started with `capture_stderr`: its stderr is a text pipe."""
+    assert running.process is not None
+    return cast("subprocess.Popen[str]", running.process)
 
 
 def stop_and_read_log(process: subprocess.Popen[str]) -> tuple[str, list[dict[str, Any]]]:
@@ -111,7 +117,7 @@ def test_at_debug_only_the_services_own_loggers_go_below_info_and_urls_lose_thei
                 timeout=30,
             )
             assert answered.status_code == 200
-            raw, records = stop_and_read_log(running.process)  # type: ignore[arg-type]
+            raw, records = stop_and_read_log(captured(running))
     finally:
         server.stop()
 

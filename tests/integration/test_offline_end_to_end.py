@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from nodes.providers.offline import NOT_CONFIGURED
 from server.settings import Settings
@@ -196,24 +197,25 @@ def test_api_key_required_when_configured(
 
 # --- what a client asks of the model: max_tokens, stop, tool_choice ---------------------
 
-RESERVATION_TOOL = {
+RESERVATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "description": "City of the restaurant"},
+        "guests": {"type": "integer", "minimum": 1, "maximum": 12},
+        "meal": {"type": "string", "enum": ["breakfast", "lunch", "dinner"]},
+        "terrace": {"type": "boolean"},
+        "budget": {"type": "number", "exclusiveMinimum": 0},
+        "notes": {"type": "string"},
+    },
+    "required": ["city", "guests", "meal", "terrace", "budget"],
+    "additionalProperties": False,
+}
+RESERVATION_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "reserve",
         "description": "Reserve a table at a restaurant",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": "City of the restaurant"},
-                "guests": {"type": "integer", "minimum": 1, "maximum": 12},
-                "meal": {"type": "string", "enum": ["breakfast", "lunch", "dinner"]},
-                "terrace": {"type": "boolean"},
-                "budget": {"type": "number", "exclusiveMinimum": 0},
-                "notes": {"type": "string"},
-            },
-            "required": ["city", "guests", "meal", "terrace", "budget"],
-            "additionalProperties": False,
-        },
+        "parameters": RESERVATION_SCHEMA,
     },
 }
 
@@ -224,7 +226,7 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(
 ) -> None:
     app = serve(make_settings())
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
-    question = [{"role": "user", "content": "Tell me a story"}]
+    question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a story"}]
     limit: dict[str, Any] = {field: 6}
 
     completion = client.chat.completions.create(model="offline", messages=question, **limit)
@@ -251,7 +253,7 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(
 def test_stop_cuts_the_text_streamed_and_not(make_settings: SettingsFactory, serve: Serve) -> None:
     app = serve(make_settings())
     client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
-    question = [{"role": "user", "content": "What is 17 * 23?"}]
+    question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is 17 * 23?"}]
 
     completion = client.chat.completions.create(model="offline", messages=question, stop=" =")
     stream = client.chat.completions.create(
@@ -293,7 +295,7 @@ def test_tool_choice_forces_a_client_tool_with_arguments_that_fit_its_schema(
 
     assert finish == "tool_calls"
     args = json.loads(arguments)
-    schema = RESERVATION_TOOL["function"]["parameters"]
+    schema = RESERVATION_SCHEMA
     assert set(schema["required"]) <= set(args) <= set(schema["properties"])
     assert isinstance(args["city"], str)
     assert isinstance(args["guests"], int)
@@ -319,6 +321,7 @@ def test_a_forced_tool_reads_its_arguments_from_the_user_text(
     )
 
     [call] = completion.choices[0].message.tool_calls or []
+    assert call.type == "function"
     assert json.loads(call.function.arguments) == {
         "city": "Lisbon",
         "guests": 3,

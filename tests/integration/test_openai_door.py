@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+)
 
 from graph.errors import ErrorCode
 from server.chat import wire
@@ -21,7 +26,7 @@ from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault, Reply, ToolCallSpec
-from tests.helpers import WEATHER_TOOL, settled_messages, thread_messages
+from tests.helpers import SDK_WEATHER_TOOL, WEATHER_TOOL, no_deps, settled_messages, thread_messages
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -338,7 +343,7 @@ def test_client_tools_round_trip(
     if stream:
         chunks = list(
             client.chat.completions.create(
-                model="m", messages=history, tools=[WEATHER_TOOL], stream=True
+                model="m", messages=history, tools=[SDK_WEATHER_TOOL], stream=True
             )
         )
         calls = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
@@ -348,10 +353,13 @@ def test_client_tools_round_trip(
         arguments = "".join(d.function.arguments or "" for d in calls if d.function)
         finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
     else:
-        answer = client.chat.completions.create(model="m", messages=history, tools=[WEATHER_TOOL])
+        answer = client.chat.completions.create(
+            model="m", messages=history, tools=[SDK_WEATHER_TOOL]
+        )
         message = answer.choices[0].message
         assert message.tool_calls is not None
         call = message.tool_calls[0]
+        assert isinstance(call, ChatCompletionMessageFunctionToolCall)
         assert (call.id, call.type, call.function.name) == ("c1", "function", "get_weather")
         arguments = call.function.arguments
         finish = answer.choices[0].finish_reason
@@ -374,7 +382,7 @@ def test_client_tools_round_trip(
         },
         {"role": "tool", "tool_call_id": "c1", "content": "sunny, 21C"},
     ]
-    final = client.chat.completions.create(model="m", messages=history, tools=[WEATHER_TOOL])
+    final = client.chat.completions.create(model="m", messages=history, tools=[SDK_WEATHER_TOOL])
     assert final.choices[0].message.content == "It is sunny in Oslo."
     assert final.choices[0].finish_reason == "stop"
     sent = primary.requests[1].body or {}
@@ -395,15 +403,17 @@ async def test_client_tool_pause_resumes_the_same_checkpoint(
         Reply("Warm."),
     )
     first = client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "Rome?"}], tools=[WEATHER_TOOL]
+        model="m", messages=[{"role": "user", "content": "Rome?"}], tools=[SDK_WEATHER_TOOL]
     )
-    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    calls = first.choices[0].message.tool_calls
+    assert calls is not None
+    call = calls[0]
     history: list[Any] = [
         {"role": "user", "content": "Rome?"},
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": "c9", "content": "28C"},
     ]
-    client.chat.completions.create(model="m", messages=history, tools=[WEATHER_TOOL])
+    client.chat.completions.create(model="m", messages=history, tools=[SDK_WEATHER_TOOL])
     stored = await thread_messages(settings, "resume")
     # One user message, one AI call, one tool result, one answer: resumed, not re-seeded.
     assert [m.type for m in stored] == ["human", "ai", "tool", "ai"]
@@ -454,7 +464,7 @@ async def test_open_webui_history_edit_and_regenerate_land_on_forks(
 
     seen: set[str] = set()
     async with open_checkpointer(settings) as saver:
-        graph = build_graph(lambda: None, checkpointer=saver)  # type: ignore[arg-type,return-value]
+        graph = build_graph(no_deps, checkpointer=saver)
         async for snapshot in graph.aget_state_history({"configurable": {"thread_id": "chat-1"}}):
             seen.update(str(m.content) for m in snapshot.values.get("messages", []))
     assert {"A2", "A2 again", "B1", "Q1 edited"} <= seen
@@ -562,14 +572,14 @@ async def test_disconnect_mid_stream_cancels_the_run_and_the_upstream_request(
     stored = await settled_messages(settings, "gone")
     assert [m.type for m in stored] == ["human"]  # no half-written answer
     # max_retries: a 409 while the cancelled run is still closing is retried, as the SDK does.
-    client = openai.OpenAI(
+    retrying = openai.OpenAI(
         base_url=f"{app.url}/v1", api_key="unused", default_headers={"X-Thread-Id": "gone"}
     )
-    answer = await asyncio.to_thread(
-        client.chat.completions.create,
-        model="m",
-        messages=[{"role": "user", "content": "go"}, {"role": "user", "content": "?"}],
-    )
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "go"},
+        {"role": "user", "content": "?"},
+    ]
+    answer = await asyncio.to_thread(retrying.chat.completions.create, model="m", messages=messages)
     assert answer.choices[0].message.content == "fine"
 
 
@@ -608,7 +618,8 @@ async def test_a_retry_after_a_cut_run_finishes_it_without_rerunning_tools(
         Reply(" ".join(["slow"] * 40), chunk_delay=0.05),
         Reply("9."),
     )
-    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "3*3?"}]}
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "3*3?"}]
+    body = {"model": "m", "stream": True, "messages": messages}
     async with (
         httpx.AsyncClient(base_url=app.url) as client,
         client.stream(
@@ -627,7 +638,7 @@ async def test_a_retry_after_a_cut_run_finishes_it_without_rerunning_tools(
         default_headers={"X-Thread-Id": "cut"},
     )
     retried = await asyncio.to_thread(
-        retrying.chat.completions.create, model="m", messages=body["messages"]
+        retrying.chat.completions.create, model="m", messages=messages
     )
     assert retried.choices[0].message.content == "9."
     # Three model calls: the tool call, the cut answer, the finished answer; the last one
@@ -774,7 +785,8 @@ async def test_leaving_before_the_first_token_frees_the_thread(
 ) -> None:
     app = serve(on_fake(make_settings, primary))
     primary.script(Fault.hang(5), Reply("later"))
-    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "q"}]
+    body = {"model": "m", "stream": True, "messages": messages}
     async with httpx.AsyncClient(base_url=app.url) as client:
         waiting = asyncio.create_task(
             client.post("/v1/chat/completions", json=body, headers={"X-Thread-Id": "early"})
@@ -787,9 +799,7 @@ async def test_leaving_before_the_first_token_frees_the_thread(
     retrying = openai.OpenAI(
         base_url=f"{app.url}/v1", api_key="unused", default_headers={"X-Thread-Id": "early"}
     )
-    answer = await asyncio.to_thread(
-        retrying.chat.completions.create, model="m", messages=body["messages"]
-    )
+    answer = await asyncio.to_thread(retrying.chat.completions.create, model="m", messages=messages)
     assert answer.choices[0].message.content == "later"
     assert len(primary.requests) == 2
 

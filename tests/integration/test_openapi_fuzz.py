@@ -42,7 +42,7 @@ which rule, and the 400 is declared."""
 
 def _settings(data: Path) -> Settings:
     """The embedded defaults: no keys, the offline model, SQLite, no Redis."""
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         sqlite_path=data / "checkpoints.sqlite",
         knowledge_path=data / "knowledge.sqlite",

@@ -17,6 +17,7 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.rows import dict_row
 
 from server.settings import Settings
 from server.stores import checkpointer as checkpointer_module
@@ -320,7 +321,10 @@ async def test_a_connection_checked_moments_ago_is_handed_out_without_another_ro
 ) -> None:
     # Each check is a transaction of its own: a busy pool would pay one per checkout.
     check = checkpointer_module._CheckAll()
-    conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    # dict rows, as the pool's connections have them.
+    conn = await psycopg.AsyncConnection.connect(
+        postgres_url, autocommit=True, row_factory=dict_row
+    )
     await check(conn)
     await conn.close()  # from here on a round trip would fail
     await check(conn)  # checked moments ago: no round trip, no error

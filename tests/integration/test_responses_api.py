@@ -16,8 +16,13 @@ import httpx
 import openai
 import pytest
 from openai.types.responses import (
+    FunctionToolParam,
     Response,
     ResponseFunctionToolCall,
+    ResponseInputMessageItem,
+    ResponseInputParam,
+    ResponseInputText,
+    ResponseItem,
     ResponseItemList,
     ResponseOutputMessage,
     ResponseStreamEvent,
@@ -36,7 +41,7 @@ Spawn = Callable[[Settings], ServiceProcess]
 
 EVENT = TypeAdapter(ResponseStreamEvent)
 
-WEATHER = {
+WEATHER: FunctionToolParam = {
     "type": "function",
     "name": "get_weather",
     "description": "Current weather in a city",
@@ -45,6 +50,7 @@ WEATHER = {
         "properties": {"city": {"type": "string"}},
         "required": ["city"],
     },
+    "strict": None,
 }
 
 
@@ -253,7 +259,7 @@ def test_a_function_tool_call_is_answered_by_function_call_output(
         Reply("Let me look.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")]),
         Reply("It is sunny in Oslo."),
     )
-    first = client.responses.create(model="m", input="Weather in Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    first = client.responses.create(model="m", input="Weather in Oslo?", tools=[WEATHER])
     assert first.status == "completed"
     assert [item.type for item in first.output] == ["message", "function_call"]
     call = first.output[1]
@@ -269,7 +275,7 @@ def test_a_function_tool_call_is_answered_by_function_call_output(
         model="m",
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": "c1", "output": "sunny, 21C"}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert final.output_text == "It is sunny in Oslo."
     sent = primary.requests[1].body or {}
@@ -333,13 +339,13 @@ def test_items_sent_with_previous_response_id_are_appended_as_they_are(
     """A client that resends the previous output beside previous_response_id loses nothing."""
     client = sdk(serve(make_settings()).url)
     first = client.responses.create(model="offline", input="echo plum")
-    resent = [
+    resent: ResponseInputParam = [
         {"role": "assistant", "content": first.output_text},
         {"role": "user", "content": "what did I say?"},
     ]
     answer = client.responses.create(
         model="offline",
-        input=resent,  # type: ignore[arg-type]
+        input=resent,
         previous_response_id=first.id,
     )
     assert answer.output_text == 'Earlier you said: "echo plum"'
@@ -364,17 +370,25 @@ def test_a_stateless_round_trip_from_items(
 # --- stored responses ------------------------------------------------------------------------
 
 
+def first_text(item: ResponseItem) -> str:
+    """The text of an input message item's first part."""
+    assert isinstance(item, ResponseInputMessageItem)
+    part = item.content[0]
+    assert isinstance(part, ResponseInputText)
+    return part.text
+
+
 def test_retrieve_input_items_and_delete(
     make_settings: SettingsFactory, serve: Serve, sdk: Sdk
 ) -> None:
     app = serve(make_settings())
     client = sdk(app.url)
-    items = [
+    items: ResponseInputParam = [
         {"role": "system", "content": "Be terse."},
         {"role": "user", "content": "echo one"},
         {"role": "user", "content": "echo two"},
     ]
-    made = client.responses.create(model="offline", input=items, metadata={"n": "1"})  # type: ignore[arg-type]
+    made = client.responses.create(model="offline", input=items, metadata={"n": "1"})
     got = client.responses.retrieve(made.id)
     assert got.model_dump() == made.model_dump()
     raw = httpx.get(f"{app.url}/v1/responses/{made.id}").json()
@@ -385,15 +399,16 @@ def test_retrieve_input_items_and_delete(
     assert page["has_more"] is True
     listed = list(client.responses.input_items.list(made.id, limit=1))  # pages through
     assert [item.type for item in listed] == ["message"] * 3
-    texts = [item.content[0].text for item in listed]  # type: ignore[union-attr]
+    texts = [first_text(item) for item in listed]
     assert texts == ["echo two", "echo one", "Be terse."]  # newest first
     ascending = client.responses.input_items.list(made.id, order="asc")
-    assert [item.content[0].text for item in ascending.data] == texts[::-1]  # type: ignore[union-attr]
+    assert [first_text(item) for item in ascending.data] == texts[::-1]
 
     client.responses.delete(made.id)
     with pytest.raises(openai.NotFoundError) as gone:
         client.responses.retrieve(made.id)
-    assert gone.value.body["code"] == ErrorCode.RESPONSE_NOT_FOUND  # type: ignore[index]
+    assert isinstance(gone.value.body, dict)
+    assert gone.value.body["code"] == ErrorCode.RESPONSE_NOT_FOUND
     with pytest.raises(openai.NotFoundError):
         client.responses.delete(made.id)
     with pytest.raises(openai.NotFoundError):
@@ -558,7 +573,7 @@ def test_create_stream_true_streams_text_and_function_calls(
         sdk(app.url).responses.create(
             model="m",
             input="Oslo?",
-            tools=[WEATHER],  # type: ignore[list-item]
+            tools=[WEATHER],
             stream=True,
         )
     )
@@ -638,7 +653,7 @@ def test_a_tool_using_conversation_survives_kill_9(
         Reply("You asked about Oslo."),
     )
     service = serve_process(settings)
-    first = sdk(service.url).responses.create(model="m", input="Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    first = sdk(service.url).responses.create(model="m", input="Oslo?", tools=[WEATHER])
     service.kill()
 
     service = serve_process(settings)
@@ -648,7 +663,7 @@ def test_a_tool_using_conversation_survives_kill_9(
         model="m",
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": "c1", "output": "sunny"}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert answered.output_text == "Sunny in Oslo."
     service.kill()

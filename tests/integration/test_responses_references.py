@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.responses import Response, ResponseItemList
+from openai.types.responses import (
+    FunctionToolParam,
+    Response,
+    ResponseInputMessageItem,
+    ResponseInputParam,
+    ResponseItemList,
+    ResponseOutputMessage,
+)
+from openai.types.responses.response_input_param import ItemReference
 
 from graph.errors import ErrorCode
 from server.settings import Settings
@@ -24,7 +32,7 @@ from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
 Serve = Callable[[Settings], ServedApp]
 Sdk = Callable[..., openai.OpenAI]
 
-WEATHER = {
+WEATHER: FunctionToolParam = {
     "type": "function",
     "name": "get_weather",
     "parameters": {
@@ -32,6 +40,7 @@ WEATHER = {
         "properties": {"city": {"type": "string"}},
         "required": ["city"],
     },
+    "strict": None,
 }
 
 
@@ -65,7 +74,7 @@ def text(content: Any) -> Any:
     return content
 
 
-def ref(item_id: str) -> dict[str, str]:
+def ref(item_id: str) -> ItemReference:
     return {"type": "item_reference", "id": item_id}
 
 
@@ -77,11 +86,17 @@ def test_references_to_earlier_input_and_output_items_are_the_conversation(
     first = client.responses.create(model="offline", input="echo apricot")
     asked = client.responses.input_items.list(first.id).data[0]
     answered = first.output[0]
+    assert isinstance(asked, ResponseInputMessageItem)
+    assert isinstance(answered, ResponseOutputMessage)
     assert (asked.id.startswith("msg_"), answered.id.startswith("msg_")) == (True, True)
 
     # The Vercel AI SDK's second turn: no previous_response_id, earlier items by reference.
-    history = [ref(asked.id), ref(answered.id), {"role": "user", "content": "What did I say?"}]
-    second = client.responses.create(model="offline", input=history)  # type: ignore[arg-type]
+    history: ResponseInputParam = [
+        ref(asked.id),
+        ref(answered.id),
+        {"role": "user", "content": "What did I say?"},
+    ]
+    second = client.responses.create(model="offline", input=history)
     assert second.output_text == 'Earlier you said: "echo apricot"'
 
     # The new response lists the items themselves, and they can be referenced again.
@@ -106,7 +121,7 @@ def test_a_referenced_function_call_reaches_the_model_as_the_call_it_was(
         Reply("", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")]),
         Reply("It is sunny in Oslo."),
     )
-    first = client.responses.create(model="m", input="Weather in Oslo?", tools=[WEATHER])  # type: ignore[list-item]
+    first = client.responses.create(model="m", input="Weather in Oslo?", tools=[WEATHER])
     call = first.output[-1]
     assert call.type == "function_call"
     asked = client.responses.input_items.list(first.id).data[0]
@@ -117,7 +132,7 @@ def test_a_referenced_function_call_reaches_the_model_as_the_call_it_was(
             ref(call.id or ""),
             {"type": "function_call_output", "call_id": "c1", "output": "sunny, 21C"},
         ],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert final.output_text == "It is sunny in Oslo."
     sent = [
@@ -130,7 +145,7 @@ def test_a_referenced_function_call_reaches_the_model_as_the_call_it_was(
         ("assistant", None, ["c1"]),
         ("tool", "sunny, 21C", []),
     ]
-    assert primary.requests[1].body["messages"][-2]["tool_calls"][0]["function"] == {  # type: ignore[index]
+    assert (primary.requests[1].body or {})["messages"][-2]["tool_calls"][0]["function"] == {
         "name": "get_weather",
         "arguments": '{"city": "Oslo"}',
     }
@@ -142,13 +157,15 @@ def test_an_unknown_deleted_or_another_keys_item_is_a_400_naming_it(
     app = serve(make_settings(api_keys=["sk-a", "sk-b"]))
     mine = sdk(app.url, "sk-a")
     made = mine.responses.create(model="offline", input="echo secret")
-    answered = made.output[0].id
+    message = made.output[0]
+    assert isinstance(message, ResponseOutputMessage)
+    answered = message.id
     other = sdk(app.url, "sk-b")
     for client, item_id in [(other, answered), (mine, "msg_unknown")]:
         with pytest.raises(openai.BadRequestError) as refused:
             client.responses.create(
                 model="offline",
-                input=[{"role": "user", "content": "hi"}, ref(item_id)],  # type: ignore[list-item]
+                input=[{"role": "user", "content": "hi"}, ref(item_id)],
             )
         error = refused.value.body
         assert isinstance(error, dict)
@@ -157,7 +174,7 @@ def test_an_unknown_deleted_or_another_keys_item_is_a_400_naming_it(
         assert "secret" not in str(error)
     mine.responses.delete(made.id)
     with pytest.raises(openai.BadRequestError):
-        mine.responses.create(model="offline", input=[ref(answered)])  # type: ignore[list-item]
+        mine.responses.create(model="offline", input=[ref(answered)])
 
 
 def test_a_reference_without_its_type_is_one_too(
@@ -193,8 +210,10 @@ def test_reasoning_effort_and_verbosity_reach_the_provider_as_on_the_chat_door(
     )
     assert answer.output_text == "short"
     # Echoed as OpenAI echoes them.
-    assert (answer.reasoning.effort, answer.reasoning.summary) == ("low", "auto")  # type: ignore[union-attr]
-    assert answer.text.verbosity == "low"  # type: ignore[union-attr]
+    assert answer.reasoning is not None
+    assert (answer.reasoning.effort, answer.reasoning.summary) == ("low", "auto")
+    assert answer.text is not None
+    assert answer.text.verbosity == "low"
     chat = client.chat.completions.create(
         model="m",
         messages=[{"role": "user", "content": "hi"}],
@@ -225,7 +244,9 @@ def test_the_offline_model_accepts_reasoning_and_verbosity_and_they_are_echoed(
     assert answer.status_code == 200, answer.text
     raw = Response.model_validate(answer.json(), strict=True)
     assert raw.output_text == "kiwi"
-    assert (raw.reasoning.effort, raw.text.verbosity) == ("high", "high")  # type: ignore[union-attr]
+    assert raw.reasoning is not None
+    assert raw.text is not None
+    assert (raw.reasoning.effort, raw.text.verbosity) == ("high", "high")
     stored = sdk(app.url).responses.retrieve(raw.id)
     assert stored.reasoning == raw.reasoning
 

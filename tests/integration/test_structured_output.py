@@ -19,6 +19,8 @@ from typing import Literal
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import ResponseFormatTextJSONSchemaConfigParam, ResponseInputParam
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, NativeOutput, PromptedOutput
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
@@ -50,7 +52,8 @@ class Person(BaseModel):
     age: int = Field(ge=0, le=150)
 
 
-QUESTION = [{"role": "user", "content": "What is 17 * 23?"}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is 17 * 23?"}]
+RESPONSES_QUESTION: ResponseInputParam = [{"role": "user", "content": "What is 17 * 23?"}]
 
 
 def sdk(app: ServedApp) -> openai.OpenAI:
@@ -95,7 +98,9 @@ def test_openai_sdk_parse_on_the_responses_door(
 ) -> None:
     client = sdk(serve(make_settings()))
 
-    response = client.responses.parse(model="offline", input=QUESTION, text_format=Calculation)
+    response = client.responses.parse(
+        model="offline", input=RESPONSES_QUESTION, text_format=Calculation
+    )
 
     assert response.output_parsed is not None
     assert response.output_parsed.result == 391
@@ -187,8 +192,17 @@ def test_real_providers_get_the_json_schema(
         agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
     )
     client = sdk(serve(settings))
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    text_format = {"type": "json_schema", "name": "A", "schema": schema, "strict": True}
+    schema: dict[str, object] = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+    }
+    text_format: ResponseFormatTextJSONSchemaConfigParam = {
+        "type": "json_schema",
+        "name": "A",
+        "schema": schema,
+        "strict": True,
+    }
 
     client.responses.create(model="m", input="x", text={"format": text_format})
 
@@ -218,7 +232,7 @@ def test_a_malformed_response_format_is_a_400_naming_it(
         client.chat.completions.create(
             model="offline",
             messages=QUESTION,
-            response_format=response_format,  # type: ignore[arg-type]
+            response_format=response_format,  # type: ignore[call-overload]  # malformed on purpose
         )
 
     assert refused.value.param == "response_format"

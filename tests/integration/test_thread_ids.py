@@ -116,7 +116,7 @@ async def test_a_header_may_carry_the_id_as_raw_utf8_too(settings: Settings, ser
         response = httpx.post(
             f"{app.url}/v1/chat/completions",
             json={"model": "offline", "messages": [{"role": "user", "content": "echo hi"}]},
-            headers={header: "日本語".encode()},
+            headers={header.encode(): "日本語".encode()},
         )
         assert response.status_code == 200, response.text
         assert unquote(response.headers["x-thread-id"]) == "日本語"
@@ -164,11 +164,12 @@ async def test_a_refused_id_in_a_header_is_a_400_naming_the_header(
     settings: Settings, serve: Serve, header: str, value: str | bytes
 ) -> None:
     app = serve(settings)
+    raw = value if isinstance(value, bytes) else value.encode("ascii")  # as httpx encodes a str
 
     response = httpx.post(
         f"{app.url}/v1/chat/completions",
         json={"model": "offline", "messages": [{"role": "user", "content": "echo hi"}]},
-        headers={header: value},
+        headers={header.encode(): raw},
     )
 
     assert_refused(response, header)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -164,8 +165,11 @@ async def test_on_postgresql_every_such_turn_is_stored_too(
     with openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0) as client:
         for index, (arguments, kept) in enumerate(CASES.values()):
             primary.script(Reply("answered"))
-            function = {"name": "lookup", "arguments": arguments}
-            call = {"id": "call_1", "type": "function", "function": function}
+            call: ChatCompletionMessageFunctionToolCallParam = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": arguments},
+            }
             completion = client.chat.completions.create(
                 model="m",
                 messages=[

@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
@@ -22,11 +23,11 @@ from tests.fakes.ollama import FakeOllama, OllamaReply
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
 from tests.fakes.upstream.recording import RecordedRequest
-from tests.helpers import WEATHER_TOOL
+from tests.helpers import SDK_WEATHER_TOOL as WEATHER_TOOL
 
 Serve = Callable[[Settings], ServedApp]
 
-TIME_TOOL = {
+TIME_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "local_time",
@@ -67,7 +68,7 @@ def chat_call(
     if not stream:
         answer = client.chat.completions.create(**request)
         calls = answer.choices[0].message.tool_calls or []
-        named = [(c.function.name, json.loads(c.function.arguments)) for c in calls]  # type: ignore[union-attr]
+        named = [(c.function.name, json.loads(c.function.arguments)) for c in calls]
         return named, answer.choices[0].finish_reason
     chunks = list(client.chat.completions.create(**request, stream=True))
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
@@ -122,7 +123,9 @@ def test_required_holds_again_when_the_client_sends_its_results(
     first = client.chat.completions.create(
         model="m", messages=history, tools=tools, tool_choice="required"
     )
-    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    calls = first.choices[0].message.tool_calls
+    assert calls is not None
+    call = calls[0]
     history += [
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": "c1", "content": "sunny, 21C"},
@@ -174,7 +177,9 @@ def test_none_offers_no_tools_on_a_resumed_run_too(
     )
     history: list[Any] = [{"role": "user", "content": QUESTION}]
     first = client.chat.completions.create(model="m", messages=history, tools=[WEATHER_TOOL])
-    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    calls = first.choices[0].message.tool_calls
+    assert calls is not None
+    call = calls[0]
     history += [
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": "c1", "content": "sunny, 21C"},
@@ -200,8 +205,8 @@ def test_none_offers_no_tools_on_a_resumed_run_too(
 
 # --- the Responses door ------------------------------------------------------------------
 
-RESPONSES_WEATHER = {"type": "function", **WEATHER_TOOL["function"]}
-RESPONSES_TIME = {"type": "function", **TIME_TOOL["function"]}
+RESPONSES_WEATHER: dict[str, Any] = {"type": "function", **WEATHER_TOOL["function"]}
+RESPONSES_TIME: dict[str, Any] = {"type": "function", **TIME_TOOL["function"]}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -264,7 +269,7 @@ def test_anthropic_gets_its_own_form_of_a_forced_choice(
     answer = client.chat.completions.create(
         model="m",
         messages=[{"role": "user", "content": QUESTION}],
-        tools=[WEATHER_TOOL, TIME_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL, TIME_TOOL],
         tool_choice=choice,
     )
 
@@ -296,7 +301,7 @@ def test_ollama_without_tool_choice_is_offered_only_what_it_must_call(
     answer = client.chat.completions.create(
         model="m",
         messages=[{"role": "user", "content": QUESTION}],
-        tools=[WEATHER_TOOL, TIME_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL, TIME_TOOL],
         tool_choice=choice,
     )
 

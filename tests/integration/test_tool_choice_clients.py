@@ -60,8 +60,8 @@ def test_required_calls_the_clients_tool_on_the_offline_model(
     else:
         answer = client.chat.completions.create(**request)
         calls = answer.choices[0].message.tool_calls or []
-        names = [c.function.name for c in calls]  # type: ignore[union-attr]
-        arguments = "".join(c.function.arguments for c in calls)  # type: ignore[union-attr]
+        names = [c.function.name for c in calls]
+        arguments = "".join(c.function.arguments for c in calls)
         finish = answer.choices[0].finish_reason
         text = answer.choices[0].message.content or ""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +30,7 @@ from tests.conftest import SettingsFactory
 from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp
 from tests.fakes.upstream import FakeUpstream, Fault, Reply, ToolCallSpec
+from tests.helpers import priced_provider_file
 
 Serve = Callable[[Settings], ServedApp]
 
@@ -71,32 +73,15 @@ def keyed(
 
 @pytest.fixture
 def prices(tmp_path: Path, primary: FakeUpstream, secondary: FakeUpstream) -> Path:
-    """A provider file that declares both fake endpoints with their prices per million tokens.
-
-    The endpoints take the names of their kinds, so AGENT_MODELS' `kind:model` ids name them.
-    """
-    a, b = PRIMARY_PRICE, SECONDARY_PRICE
-    path = tmp_path / "agent.toml"
-    path.write_text(
-        f"""
-[endpoints.openai]
-kind = "openai"
-base_url = "{primary.openai_base_url}"
-retries = 0
-price = {{ input = {a.input_per_million}, output = {a.output_per_million} }}
-
-[endpoints.openai-compatible]
-kind = "openai-compatible"
-base_url = "{secondary.openai_base_url}"
-retries = 0
-price = {{ input = {b.input_per_million}, output = {b.output_per_million} }}
-
-[models]
-m = ["{PRIMARY}", "{SECONDARY}"]
-""",
-        encoding="utf-8",
+    """A provider file that declares both fake endpoints with their prices per million tokens."""
+    return priced_provider_file(
+        tmp_path / "agent.toml",
+        {
+            "openai": (primary.openai_base_url, PRIMARY_PRICE),
+            "openai-compatible": (secondary.openai_base_url, SECONDARY_PRICE),
+        },
+        {"m": [PRIMARY, SECONDARY]},
     )
-    return path
 
 
 def app_state(app: ServedApp) -> AppState:
@@ -111,11 +96,12 @@ class Sdk:
 
     def __init__(self, app: ServedApp, key: str) -> None:
         self.sent = 0
-        self._http = httpx.Client(event_hooks={"request": [self._count]}, timeout=30)
+        # httpx2: the HTTP client the SDK is built on (it wraps a legacy httpx one too).
+        self._http = httpx2.Client(event_hooks={"request": [self._count]}, timeout=30)
         # The SDK's default retries stay on: a spent quota must not be retried anyway.
         self.client = openai.OpenAI(base_url=f"{app.url}/v1", api_key=key, http_client=self._http)
 
-    def _count(self, request: httpx.Request) -> None:
+    def _count(self, request: httpx2.Request) -> None:
         self.sent += 1
 
     def ask(self, text: str, **options: Any) -> str:

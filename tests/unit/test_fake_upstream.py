@@ -23,7 +23,10 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.exceptions import ContextOverflowError, ModelRateLimitError
 from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
-from openai.types.chat import ChatCompletionMessageFunctionToolCall
+from openai.types.chat import (
+    ChatCompletionContentPartImageParam,
+    ChatCompletionMessageFunctionToolCall,
+)
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -764,7 +767,10 @@ def test_rejects_images_refuses_only_requests_with_an_image(upstream: FakeUpstre
     upstream.rejects_images = True
     upstream.script(Reply("text answer"))
     client = openai.OpenAI(base_url=upstream.openai_base_url, api_key="k", max_retries=0)
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    image: ChatCompletionContentPartImageParam = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,AAAA"},
+    }
     with pytest.raises(openai.BadRequestError, match="does not support image input"):
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": [image]}])
     answer = client.chat.completions.create(model="m", messages=MESSAGES)

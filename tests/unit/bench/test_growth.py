@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench.growth import Growth, Window, segments
-from tests.bench.plan import QUICK, windows
+from bench.growth import Growth, Window, segments
+from bench.plan import QUICK, windows
 
 
 def test_segments_cover_every_turn_once() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.bench.loadgen import split
-from tests.bench.payloads import Endpoint, ThreadPool
+from bench.loadgen import split
+from bench.payloads import Endpoint, ThreadPool
 
 
 def test_split_is_even_and_complete() -> None:

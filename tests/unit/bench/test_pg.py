@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.bench.pg import FLUSH_WAIT, CheckpointRows, Quiet, _like_prefix
+from bench.pg import FLUSH_WAIT, CheckpointRows, Quiet, _like_prefix
 
 
 def test_a_thread_prefix_matches_literally() -> None:

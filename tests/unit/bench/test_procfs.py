@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.bench.procfs import (
+from bench.procfs import (
     CpuSample,
     clock_tick_ms,
     parse_stat_ticks,

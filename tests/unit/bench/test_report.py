@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.bench.goals import Measured, goals
-from tests.bench.growth import Growth, Window
-from tests.bench.report import Goal, cpu_ratio, format_goals, format_table, summarize
-from tests.bench.series import SeriesRun
+from bench.goals import Measured, goals
+from bench.growth import Growth, Window
+from bench.report import Goal, cpu_ratio, format_goals, format_table, summarize
+from bench.series import SeriesRun
 
 
 def run(target: str, config: Any = "stateless", **figures: Any) -> SeriesRun:

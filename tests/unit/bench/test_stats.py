@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tests.bench.stats import median_of, percentile, ratio
+from bench.stats import median_of, percentile, ratio
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.bench.wire import Connection, ProtocolError, _parse_head, build_request, sse_content
+from bench.wire import Connection, ProtocolError, _parse_head, build_request, sse_content
 
 
 def _chunk(content: str | None, *, role: bool = False) -> bytes:

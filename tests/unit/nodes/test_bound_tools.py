@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableBinding
+from langchain_core.tools import BaseTool
 
 from nodes.providers import catalogue as catalogue_module
 from nodes.providers.catalogue import ProviderCatalogue, ProviderTarget, tool_set_key
@@ -25,7 +26,7 @@ def test_the_same_tool_set_is_bound_once_and_reused() -> None:
     providers = catalogue()
     target = providers.resolve("m")[0]
     registry = build_tool_registry(ToolConfig(load_plugins=False))
-    tools = [*registry.tools(["calculator", "clock"]), WEATHER]
+    tools: list[BaseTool | dict[str, Any]] = [*registry.tools(["calculator", "clock"]), WEATHER]
 
     first = providers.with_tools(target, tools, {})
     again = providers.with_tools(target, list(tools), {})
@@ -49,7 +50,8 @@ def test_another_tool_set_or_option_is_bound_apart() -> None:
     assert providers.with_tools(target, [other_weather], {}) is not base
     forced = providers.with_tools(target, [WEATHER], {"tool_choice": "required"})
     assert forced is not base
-    assert forced.kwargs["tool_choice"] == "required"  # type: ignore[attr-defined]
+    assert isinstance(forced, RunnableBinding)
+    assert forced.kwargs["tool_choice"] == "required"
 
 
 def test_bound_tool_sets_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

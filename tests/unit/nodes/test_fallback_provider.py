@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import StreamMode
 
 from graph.context import Context
 from graph.errors import AllProvidersFailedError, ProviderRejectedError, ProviderStreamBrokenError
 from graph.prompts import SUMMARY_PROMPT
+from graph.state import InputState
 from nodes.providers.cooldown import InProcessCooldowns
 from tests.factories import make_graph
 from tests.fakes.server_thread import free_port
@@ -32,16 +35,17 @@ async def ask(
 ) -> dict[str, Any]:
     """Run a turn; `stream`: with LangGraph's token stream on, so providers are streamed."""
     graph = make_graph(deps)
-    config = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
-    turn = {"messages": [HumanMessage(content=text)]}
+    config: RunnableConfig = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
+    turn: InputState = {"messages": [HumanMessage(content=text)]}
     if not stream:
         return dict(await graph.ainvoke(turn, config, context=Context(model="m")))
     values: dict[str, Any] = {}
-    modes = ["messages", "values"]
+    modes: list[StreamMode] = ["messages", "values"]
     async for mode, payload in graph.astream(
         turn, config, context=Context(model="m"), stream_mode=modes
     ):
         if mode == "values":
+            assert isinstance(payload, dict)
             values = dict(payload)
     return values
 
@@ -479,7 +483,7 @@ async def test_a_context_length_error_is_retried_once_on_the_same_provider_compa
     await graph.ainvoke(
         {"messages": [HumanMessage("and then")]}, config, context=Context(model="m")
     )
-    assert any(
-        "SUMMARY: six questions" in m["content"] for m in primary.requests[-1].body["messages"]
-    )  # type: ignore[index]
+    sent = primary.requests[-1].body
+    assert sent is not None
+    assert any("SUMMARY: six questions" in m["content"] for m in sent["messages"])
     assert (await graph.aget_state(config)).values["compacted"] is None

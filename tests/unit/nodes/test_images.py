@@ -6,6 +6,7 @@ import base64
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -58,7 +59,7 @@ def test_urls_a_provider_cannot_take_are_refused(url: str) -> None:
 
 
 def test_an_image_has_one_key_in_every_form() -> None:
-    forms = [
+    forms: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": DATA_URL, "detail": "high"}},
         {"type": "image", "base64": B64, "mime_type": "image/png"},
         {"type": "image", "url": DATA_URL},
@@ -73,12 +74,15 @@ def test_an_image_has_one_key_in_every_form() -> None:
 
 
 def test_inline_and_referenced_content_compare_and_digest_the_same() -> None:
-    inline = [{"type": "text", "text": "what  is it?"}, standard_image(DATA_URL)]
-    stored = [
+    inline: list[str | dict[str, Any]] = [
+        {"type": "text", "text": "what  is it?"},
+        standard_image(DATA_URL),
+    ]
+    stored: list[str | dict[str, Any]] = [
         {"type": "text", "text": "what is it?"},
         {"type": "image", "url": f"{REFERENCE_PREFIX}{SHA}", "mime_type": "image/png"},
     ]
-    openai_part = [
+    openai_part: list[str | dict[str, Any]] = [
         {"type": "text", "text": "what is it?"},
         {"type": "image_url", "image_url": {"url": DATA_URL}},
     ]

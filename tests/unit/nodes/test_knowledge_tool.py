@@ -112,9 +112,9 @@ def test_the_offline_answer_quotes_the_best_passage_and_its_source() -> None:
 
     without_source = [*thread[:2], ToolMessage(format_passages(PASSAGES[1:]), tool_call_id="k1")]
     without_source[-1].name = "knowledge_search"
-    assert offline_reply(without_source, TOOLS).content.startswith(
-        'According to "Vacation (2026)" (document hr):'
-    )
+    reply = offline_reply(without_source, TOOLS).content
+    assert isinstance(reply, str)
+    assert reply.startswith('According to "Vacation (2026)" (document hr):')
 
     empty = [*thread[:2], ToolMessage("The knowledge base is empty.", tool_call_id="k1")]
     empty[-1].name = "knowledge_search"

@@ -110,8 +110,9 @@ async def test_the_chat_model_streams_what_it_generates() -> None:
     question = [HumanMessage(content="What is 6 * 7?")]
 
     whole = await model.ainvoke(question)
-    merged = None
+    merged: AIMessageChunk | None = None
     async for chunk in model.astream(question):
+        assert isinstance(chunk, AIMessageChunk)
         merged = chunk if merged is None else merged + chunk
 
     assert isinstance(whole, AIMessage)

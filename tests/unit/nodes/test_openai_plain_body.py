@@ -46,7 +46,7 @@ async def test_the_request_body_is_the_same_as_chatopenais(
         chat = cls(
             http_async_client=http,
             model="m",
-            api_key="k",  # type: ignore[arg-type]
+            api_key="k",
             base_url=upstream.openai_base_url,
             max_retries=0,
             stream_usage=True,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import anthropic
 import httpx
@@ -48,11 +49,11 @@ def test_status_errors_of_both_sdks(sdk: str) -> None:
 
 
 @pytest.mark.parametrize("sdk", [openai, anthropic], ids=["openai", "anthropic"])
-def test_timeouts_and_connection_errors_of_both_sdks(sdk: object) -> None:
-    timeout = classify(sdk.APITimeoutError(request=REQUEST))  # type: ignore[attr-defined]
+def test_timeouts_and_connection_errors_of_both_sdks(sdk: ModuleType) -> None:
+    timeout = classify(sdk.APITimeoutError(request=REQUEST))
     assert timeout is not None
     assert timeout.kind is ErrorKind.TIMEOUT  # not CONNECTION, its base class
-    refused = classify(sdk.APIConnectionError(request=REQUEST))  # type: ignore[attr-defined]
+    refused = classify(sdk.APIConnectionError(request=REQUEST))
     assert refused is not None
     assert refused.kind is ErrorKind.CONNECTION
 

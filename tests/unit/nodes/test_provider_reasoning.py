@@ -41,7 +41,7 @@ def openrouter_chunk(delta: dict[str, Any]) -> dict[str, Any]:
 
 def test_openrouters_streamed_reasoning_is_joined_into_whole_entries() -> None:
     model = chat("openrouter")
-    deltas = [
+    deltas: list[dict[str, Any]] = [
         {"role": "assistant", "content": ""},
         {"reasoning": "Two plus", "reasoning_details": [{**DETAIL, "text": "Two plus"}]},
         {"reasoning": " two.", "reasoning_details": [{**DETAIL, "text": " two."}]},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import StructuredTool
+from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.errors import ModelNotFoundError
@@ -13,9 +14,11 @@ from nodes.tools import ToolRegistry
 from tests.factories import make_deps
 
 
-class FakeRuntime:
-    def __init__(self, context: Context | None) -> None:
-        self.context = context
+def runtime_with(context: Context | None) -> Runtime[Context]:
+    """LangGraph's runtime as a node gets it; None: a run without a context."""
+    if context is None:
+        return Runtime()  # its context is None by default, as in a run given none
+    return Runtime(context=context)
 
 
 def tool(name: str, description: str) -> StructuredTool:
@@ -51,7 +54,7 @@ async def test_a_chat_turn_goes_to_the_model_with_tools_and_resets_the_turn() ->
     context = Context(model="m", max_tool_rounds=4, max_tools_offered=len(deps.tools))
     update = await router(
         {"messages": [HumanMessage(content="What is 2+2?")], "tool_rounds": 3},
-        runtime=FakeRuntime(context),  # type: ignore[arg-type]
+        runtime=runtime_with(context),
     )
     assert update["route"] == "model"
     assert update["route_reason"] == "chat"
@@ -69,7 +72,7 @@ async def test_background_tasks_get_no_tools() -> None:
     router = make_router(lambda: deps)
     update = await router(
         {"messages": [HumanMessage(content="### Task:\nGenerate a concise title")]},
-        runtime=FakeRuntime(None),  # type: ignore[arg-type]
+        runtime=runtime_with(None),
     )
     assert update["route"] == "model"
     assert update["route_reason"] == "background_task"
@@ -81,7 +84,7 @@ async def test_no_user_message_goes_straight_to_respond() -> None:
     router = make_router(lambda: deps)
     update = await router(
         {"messages": [AIMessage(content="hello")]},
-        runtime=FakeRuntime(None),  # type: ignore[arg-type]
+        runtime=runtime_with(None),
     )
     assert update["route"] == "respond"
 
@@ -92,7 +95,7 @@ async def test_an_unknown_model_is_refused() -> None:
     with pytest.raises(ModelNotFoundError, match="'gpt-5'"):
         await router(
             {"messages": [HumanMessage(content="hi")]},
-            runtime=FakeRuntime(Context(model="gpt-5")),  # type: ignore[arg-type]
+            runtime=runtime_with(Context(model="gpt-5")),
         )
 
 
@@ -108,7 +111,7 @@ async def test_client_tools_are_narrowed_shadow_server_tools_and_a_forced_one_st
     context = Context(model="m", max_tools_offered=4, client_tools=many)
     update = await router(
         {"messages": [HumanMessage(content="weather in the city, and echo it")]},
-        runtime=FakeRuntime(context),  # type: ignore[arg-type]
+        runtime=runtime_with(context),
     )
     assert len(update["client_tools_offered"]) == 4
     assert {"weather", "echo"} <= set(update["client_tools_offered"])
@@ -122,7 +125,7 @@ async def test_client_tools_are_narrowed_shadow_server_tools_and_a_forced_one_st
     )
     update = await router(
         {"messages": [HumanMessage(content="weather in the city")]},
-        runtime=FakeRuntime(forced),  # type: ignore[arg-type]
+        runtime=runtime_with(forced),
     )
     assert update["client_tools_offered"][0] == "tool_29"
     assert len(update["client_tools_offered"]) == 4
@@ -130,7 +133,7 @@ async def test_client_tools_are_narrowed_shadow_server_tools_and_a_forced_one_st
     none = Context(model="m", client_tools=many, tool_choice="none")
     update = await router(
         {"messages": [HumanMessage(content="weather")]},
-        runtime=FakeRuntime(none),  # type: ignore[arg-type]
+        runtime=runtime_with(none),
     )
     assert update["tools_offered"] == []
     assert update["client_tools_offered"] == []

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from langchain_core.messages import AIMessage, ToolCall
 from langchain_core.tools import StructuredTool
+from langgraph.runtime import Runtime
 
+from graph.context import Context
 from graph.errors import ToolInputError
+from graph.state import State
 from nodes.tool_node import cap_output, run_tool_call
 from nodes.tools import ToolRegistry
 from nodes.tools.scope import scoped_artifact
 from tests.factories import make_deps
+
+NO_CONTEXT: Runtime[Context] = Runtime()
+"""LangGraph's runtime of a run given no context (its context is None by default)."""
 
 
 def call(name: str, **args: object) -> ToolCall:
     return ToolCall(name=name, args=dict(args), id=f"call-{name}")
 
 
-def make_tool(name: str, coroutine: object) -> StructuredTool:
+def make_tool(name: str, coroutine: Callable[..., Awaitable[Any]]) -> StructuredTool:
     return StructuredTool.from_function(coroutine=coroutine, name=name, description=name)
 
 
@@ -98,12 +106,9 @@ async def test_tool_calls_of_one_turn_run_concurrently() -> None:
     node = make_tool_node(lambda: deps)
     message = AIMessage(content="", tool_calls=[call("a"), call("b")])
 
-    class Runtime:
-        context = None
-
     update = await node(
         {"messages": [message], "tools_offered": ["a", "b"], "tool_rounds": 0},
-        runtime=Runtime(),  # type: ignore[arg-type]
+        runtime=NO_CONTEXT,
     )
 
     assert [m.content for m in update["messages"]] == ["a done", "b done"]
@@ -131,16 +136,17 @@ async def test_a_result_carrying_the_callers_own_data_marks_the_turn() -> None:
 
     node = make_tool_node(lambda: deps)
 
-    class Runtime:
-        context = None
-
-    async def turn(*names: str) -> dict[str, object]:
+    async def turn(*names: str) -> dict[str, Any]:
         message = AIMessage(content="", tool_calls=[call(name) for name in names])
-        state = {"messages": [message], "tools_offered": ["mine", "public"], "tool_rounds": 0}
-        return await node(state, runtime=Runtime())  # type: ignore[arg-type]
+        state: State = {
+            "messages": [message],
+            "tools_offered": ["mine", "public"],
+            "tool_rounds": 0,
+        }
+        return await node(state, runtime=NO_CONTEXT)
 
     assert (await turn("public"))["caller_scoped"] is False
     scoped = await turn("public", "mine")
     assert scoped["caller_scoped"] is True
-    assert [m.content for m in scoped["messages"]] == ["anyone's", "k1's passage"]  # type: ignore[attr-defined]
+    assert [m.content for m in scoped["messages"]] == ["anyone's", "k1's passage"]
     await deps.providers.aclose()

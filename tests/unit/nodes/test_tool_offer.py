@@ -57,7 +57,9 @@ def test_auto_offers_every_tool_of_the_turn() -> None:
 
 
 @pytest.mark.parametrize("choice", ["required", NAMED])
-def test_a_forced_client_tool_is_offered_without_the_servers_tools(choice: object) -> None:
+def test_a_forced_client_tool_is_offered_without_the_servers_tools(
+    choice: str | dict[str, Any],
+) -> None:
     offer = offer_for(state(), Context(client_tools=[WEATHER_TOOL], tool_choice=choice))
     assert offer.server == []
     assert offer.client == [WEATHER_TOOL]

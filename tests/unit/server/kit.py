@@ -3,14 +3,17 @@ the turn kit as the door uses it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import StateSnapshot
+from starlette.requests import Request
 
 from graph.builder import AgentGraph, build_graph
 from nodes.deps import AgentDeps
@@ -22,8 +25,11 @@ from server.stores.locks import ThreadLocks
 from server.stores.ratelimit import RateLimiter
 from server.stores.resources import cooldown_store
 from server.telemetry.metrics import Metrics
+from server.turns.events import StreamEvent
 from server.turns.kit import TurnKit
+from server.turns.request import TurnRequest
 from server.turns.threads import ThreadRef
+from server.turns.turn import LatestCheckpoint, Turn
 from server.wiring.services import build_agent_deps
 
 
@@ -36,6 +42,8 @@ class Chat:
     graph: AgentGraph
     stateless: AgentGraph
     kit: TurnKit
+    metrics: Metrics
+    """The kit's instruments (`agent_turns_total`)."""
 
     async def snapshot(self, thread: ThreadRef) -> StateSnapshot:
         """The thread's latest checkpoint."""
@@ -50,6 +58,49 @@ class Chat:
         """Every checkpoint of the thread, newest first (all branches)."""
         return [s async for s in self.graph.aget_state_history(thread_config(thread))]
 
+    def turns(self, outcome: str, door: str = service.DOOR) -> float:
+        """How many turns of `door` ended with `outcome` (`agent_turns_total`)."""
+        labels = {"door": door, "outcome": outcome}
+        return self.metrics.registry.get_sample_value("agent_turns_total", labels) or 0.0
+
+    def request_for(
+        self,
+        thread: ThreadRef | None,
+        *messages: Any,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> TurnRequest:
+        """One request's turn, as `/v1/chat/completions` asks for it (validated, admitted)."""
+        body = request(*messages, **extra)
+        service.validate(body)
+        self.kit.providers.resolve(body.model)
+        return service.turn_request(
+            body, CALLER, thread, retry=retry, idempotency_key=idempotency_key
+        )
+
+    async def admit(self, *messages: Any, **extra: Any) -> None:
+        """The kit's admission of one request, as the door asks for it (before any work)."""
+        body = request(*messages, **extra)
+        await self.kit.admit(http_request(), CALLER, door=service.DOOR, messages=len(body.messages))
+
+    @asynccontextmanager
+    async def open(
+        self,
+        thread: ThreadRef | None,
+        *messages: Any,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> AsyncIterator[Turn]:
+        """One request's turn, admitted and opened as `/v1/chat/completions` opens it."""
+        await self.admit(*messages, **extra)
+        turn = self.request_for(
+            thread, *messages, retry=retry, idempotency_key=idempotency_key, **extra
+        )
+        async with self.kit.open(turn) as opened:
+            yield opened
+
     async def turn(
         self,
         thread: ThreadRef | None,
@@ -59,14 +110,25 @@ class Chat:
         **extra: Any,
     ) -> dict[str, Any]:
         """Open and complete one request's turn, as `/v1/chat/completions` does; its output."""
-        body = request(*messages, **extra)
-        service.validate(body)
-        turn = service.turn_request(
-            body, CALLER, thread, retry=retry, idempotency_key=idempotency_key
-        )
-        async with self.kit.open(turn) as opened:
+        async with self.open(
+            thread, *messages, retry=retry, idempotency_key=idempotency_key, **extra
+        ) as opened:
             result = await opened.complete()
         return result.output
+
+    async def stream(
+        self,
+        thread: ThreadRef | None,
+        *messages: Any,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> list[StreamEvent]:
+        """Open and stream one request's turn to its end, as the streaming door does; its events."""
+        async with self.open(
+            thread, *messages, retry=retry, idempotency_key=idempotency_key, **extra
+        ) as opened:
+            return [event async for event in opened.stream()]
 
 
 CALLER = Caller(ANONYMOUS)
@@ -82,18 +144,53 @@ def build_chat(settings: Settings) -> Chat:
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     graph = build_graph(lambda: deps, checkpointer=InMemorySaver())
     stateless = build_graph(lambda: deps)
-    kit = TurnKit(
+    assert isinstance(graph.checkpointer, BaseCheckpointSaver)
+    metrics = Metrics()
+    kit = turn_kit(
+        settings, deps, graph, stateless, checkpointer=graph.checkpointer, metrics=metrics
+    )
+    return Chat(settings, deps, graph, stateless, kit, metrics)
+
+
+def turn_kit(
+    settings: Settings,
+    deps: AgentDeps,
+    graph: AgentGraph,
+    stateless: AgentGraph,
+    *,
+    checkpointer: BaseCheckpointSaver[Any],
+    metrics: Metrics | None = None,
+    latest_checkpoint: LatestCheckpoint | None = None,
+    **extra: Any,
+) -> TurnKit:
+    """A turn kit over these graphs, with in-process locks and the settings' rate limiter."""
+    return TurnKit(
         settings=settings,
         graph=graph,
         stateless_graph=stateless,
-        checkpointer=graph.checkpointer,
-        locks=ThreadLocks(),
-        limiter=RateLimiter(settings),
+        checkpointer=checkpointer,
+        locks=extra.pop("locks", None) or ThreadLocks(),
+        limiter=extra.pop("limiter", None) or RateLimiter(settings),
         providers=deps.providers,
-        count=Metrics().count_turn,
+        count=(metrics or Metrics()).count_turn,
         images=deps.images,
+        latest_checkpoint=latest_checkpoint,
+        **extra,
     )
-    return Chat(settings, deps, graph, stateless, kit)
+
+
+def http_request(path: str = "/v1/chat/completions") -> Request:
+    """A bare HTTP request from 127.0.0.1 (what the kit's admission reads of it)."""
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "headers": [],
+            "query_string": b"",
+            "client": ("127.0.0.1", 50000),
+        }
+    )
 
 
 def thread_config(thread: ThreadRef) -> RunnableConfig:

@@ -6,7 +6,8 @@ import pytest
 from pydantic import SecretStr
 
 from server.auth import ANONYMOUS, KeyRing, digest
-from server.errors import OpenAIHTTPError
+from server.errors import status_of
+from server.refusals import Refused
 from tests.conftest import SettingsFactory
 
 
@@ -46,9 +47,9 @@ def test_wrong_or_missing_key_is_401(
     make_settings: SettingsFactory, header: str | None, code: str
 ) -> None:
     ring = KeyRing.from_settings(make_settings(api_keys=[SecretStr("sk-one")]))
-    with pytest.raises(OpenAIHTTPError) as caught:
+    with pytest.raises(Refused) as caught:
         ring.caller(header)
-    assert caught.value.status == 401
+    assert status_of(caught.value) == 401
     assert caught.value.code == code
 
 
@@ -83,13 +84,13 @@ def test_a_client_key_on_an_operator_route_is_403_once_admin_keys_exist(
     make_settings: SettingsFactory,
 ) -> None:
     ring = admin_ring(make_settings)
-    with pytest.raises(OpenAIHTTPError) as caught:
+    with pytest.raises(Refused) as caught:
         ring.operator("Bearer sk-client")
-    assert (caught.value.status, caught.value.code) == (403, "permission_denied")
+    assert (status_of(caught.value), caught.value.code) == (403, "permission_denied")
     for header, code in ((None, "missing_api_key"), ("Bearer sk-nope", "invalid_api_key")):
-        with pytest.raises(OpenAIHTTPError) as missing:
+        with pytest.raises(Refused) as missing:
             ring.operator(header)
-        assert (missing.value.status, missing.value.code) == (401, code)
+        assert (status_of(missing.value), missing.value.code) == (401, code)
 
 
 def test_without_admin_keys_operator_routes_take_the_client_keys(
@@ -98,7 +99,7 @@ def test_without_admin_keys_operator_routes_take_the_client_keys(
     ring = KeyRing.from_settings(make_settings(api_keys=[SecretStr("sk-client")]))
     assert not ring.has_admin_keys
     assert ring.operator("Bearer sk-client").key_id == digest("sk-client")[:16]
-    with pytest.raises(OpenAIHTTPError):
+    with pytest.raises(Refused):
         ring.operator(None)
     assert KeyRing.from_settings(make_settings()).operator(None).key_id == ANONYMOUS
 

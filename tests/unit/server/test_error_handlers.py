@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from graph.errors import (
     AgentError,
     AllProvidersFailedError,
+    ErrorCode,
     ErrorKind,
     ModelNotFoundError,
     ProviderFailure,
@@ -23,12 +24,12 @@ from graph.errors import (
     ToolInputError,
 )
 from server.errors import (
-    STORE_RETRY_AFTER,
     OpenAIHTTPError,
     agent_error_status,
     error_body,
     install_error_handlers,
 )
+from server.refusals import STORE_RETRY_AFTER
 from server.turns.disconnect import ClientGone
 
 
@@ -54,7 +55,7 @@ def rejected(status: int | None, kind: ErrorKind = ErrorKind.BAD_REQUEST) -> Pro
     ],
 )
 def test_the_error_type_follows_the_status(status: int, kind: str) -> None:
-    body = error_body(status, "msg", code="invalid_request", param="p")
+    body = error_body(status, "msg", code=ErrorCode.INVALID_REQUEST, param="p")
     assert body == {
         "error": {"message": "msg", "type": kind, "param": "p", "code": "invalid_request"}
     }
@@ -94,7 +95,7 @@ class Body(BaseModel):
 
 RAISED: dict[str, Exception] = {
     "openai": OpenAIHTTPError(
-        409, "busy", code="thread_busy", param="thread", headers={"retry-after": "1"}
+        409, "busy", code=ErrorCode.THREAD_BUSY, param="thread", headers={"retry-after": "1"}
     ),
     "model": ModelNotFoundError("gpt-x", ["offline"]),
     "rejected": rejected(422),

@@ -22,6 +22,7 @@ def _literal_codes(tree: ast.AST) -> list[int]:
     """Lines where a `code` is a string literal: `code="..."` or `{"code": "..."}`."""
     lines: list[int] = []
     for node in ast.walk(tree):
+        pairs: list[tuple[object, ast.expr]]
         if isinstance(node, ast.Call):
             pairs = [(k.arg, k.value) for k in node.keywords]
         elif isinstance(node, ast.Dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -30,12 +31,10 @@ class Scripted:
         return f"summary {len(self.prompts)}"
 
 
-def request(
-    messages: Sequence[BaseMessage], summary: Summary | None = None, **kw: object
-) -> Request:
-    values: dict[str, object] = {"budget": 1000, "default_system": "default prompt"}
+def request(messages: Sequence[BaseMessage], summary: Summary | None = None, **kw: Any) -> Request:
+    values: dict[str, Any] = {"budget": 1000, "default_system": "default prompt"}
     values.update(kw)
-    return Request(messages=messages, summary=summary, **values)  # type: ignore[arg-type]
+    return Request(messages=messages, summary=summary, **values)
 
 
 def ids(messages: Sequence[BaseMessage]) -> list[str | None]:

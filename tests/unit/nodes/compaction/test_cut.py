@@ -37,7 +37,8 @@ def test_a_tool_call_is_never_separated_from_its_results() -> None:
         kept_ids = {m.id for m in thread[start:]}
         for message in thread[start:]:
             if isinstance(message, AIMessage) and message.tool_calls:
-                assert f"r{message.id[1:]}" in kept_ids  # type: ignore[index]
+                assert message.id is not None
+                assert f"r{message.id[1:]}" in kept_ids
 
 
 def test_chunks_split_in_order_within_room() -> None:

@@ -255,7 +255,7 @@ def test_tool_config_is_frozen_with_defaults() -> None:
     assert (config.searxng_url, config.searxng_timeout, config.searxng_top_k) == (None, 10.0, 5)
     assert config.load_plugins is True
     with pytest.raises(AttributeError):
-        config.load_plugins = False  # type: ignore[misc]
+        config.load_plugins = False  # type: ignore[misc]  # what the test shows refused
 
 
 def test_a_tool_can_be_replaced_while_the_service_runs() -> None:

@@ -10,6 +10,7 @@ from graph.prompts import FILL_HERE, FILL_IN_THE_MIDDLE
 from server.chat.completions import as_chat, finish_reason, gap_in, total_usage, validate
 from server.chat.protocol import CompletionRequest
 from server.errors import OpenAIHTTPError
+from server.turns.result import TurnResult
 from tests.conftest import SettingsFactory
 
 
@@ -62,17 +63,18 @@ def test_within_the_limits_nothing_is_refused(make_settings: SettingsFactory) ->
 
 
 def test_a_completion_ends_for_stop_length_or_content_filter_only() -> None:
-    assert [finish_reason({"finish_reason": r}) for r in ("length", "content_filter")] == [
-        "length",
-        "content_filter",
+    ended = [
+        finish_reason(TurnResult.of({"finish_reason": r})) for r in ("length", "content_filter")
     ]
-    assert finish_reason({"finish_reason": "tool_calls"}) == "stop"
-    assert finish_reason({}) == "stop"
+    assert ended == ["length", "content_filter"]
+    assert finish_reason(TurnResult.of({"finish_reason": "tool_calls"})) == "stop"
+    assert finish_reason(TurnResult.of({})) == "stop"
 
 
 def test_usage_sums_every_run() -> None:
     one = {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}
-    assert total_usage([{"usage": one}, {"usage": one}, {}]) == {
+    results = [TurnResult.of({"usage": one}), TurnResult.of({"usage": one}), TurnResult.of({})]
+    assert total_usage(results) == {
         "input_tokens": 6,
         "output_tokens": 4,
         "total_tokens": 10,

@@ -32,6 +32,7 @@ async def served(make_settings: SettingsFactory, **overrides: Any) -> AsyncItera
     """The app with its lifespan run, called through httpx's ASGI transport."""
     app = create_app(make_settings(**overrides))
     async with app.router.lifespan_context(app) as state:
+        assert state is not None
 
         async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
             scope["state"] = dict(state)  # what a server does with the lifespan's state

@@ -1,10 +1,13 @@
-"""ChatService on the real graph (offline model, in memory): every way a request meets a thread."""
+"""The chat door's turns on the real graph (offline model, in memory), through the turn kit:
+every way a request meets a thread."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+from typing import Any, cast
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -18,19 +21,16 @@ from graph.errors import ModelNotFoundError
 from graph.state import InputState, State
 from nodes.guard import refusal_text
 from nodes.messages import is_client_message
-from server.errors import OpenAIHTTPError, agent_error_status
-from server.turns.events import (
-    ProgressDelta,
-    StreamEvent,
-    TextDelta,
-    TurnDone,
-    final_text,
-    pending_tool_calls,
-)
+from server.errors import OpenAIHTTPError, agent_error_status, http_error
+from server.refusals import Refused
+from server.turns.events import ProgressDelta, StreamEvent, TextDelta, TurnDone
 from server.turns.prepare import PreparedRun
+from server.turns.request import TurnRequest
+from server.turns.result import final_text, pending_tool_calls
 from server.turns.threads import ThreadRef
+from server.turns.turn import Turn
 from tests.helpers import WEATHER_TOOL
-from tests.unit.server.kit import Chat, MakeChat, assistant_calls, request
+from tests.unit.server.kit import CALLER, Chat, MakeChat, assistant_calls
 
 THREAD = ThreadRef("t-1", "t-1")
 ASK = ("user", "What is 6*7?")
@@ -38,8 +38,15 @@ ASK_WEATHER = ("user", "use get_weather city=Oslo")
 
 
 async def events_of(chat: Chat, *messages: Any, **extra: Any) -> list[StreamEvent]:
-    run = await chat.service.prepare(request(*messages, **extra), THREAD)
-    return [event async for event in chat.service.stream(run)]
+    return await chat.stream(THREAD, *messages, **extra)
+
+
+def as_http(error: Exception) -> OpenAIHTTPError:
+    """The door's HTTP error for a refusal (the kit's) or its own error."""
+    if isinstance(error, Refused):
+        return http_error(error)
+    assert isinstance(error, OpenAIHTTPError)
+    return error
 
 
 async def paused_for_weather(chat: Chat) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -79,40 +86,44 @@ async def test_what_the_service_cannot_honour_is_a_400_before_any_work(
     make_chat: MakeChat, count: int, extra: dict[str, Any], code: str, param: str
 ) -> None:
     chat = make_chat(max_messages=2)
-    with pytest.raises(OpenAIHTTPError) as caught:
-        await chat.service.prepare(request(*[ASK] * count, **extra), THREAD)
-    assert (caught.value.status, caught.value.code, caught.value.param) == (400, code, param)
+    with pytest.raises((OpenAIHTTPError, Refused)) as caught:
+        async with chat.open(THREAD, *[ASK] * count, **extra):
+            pytest.fail("opened")
+    error = as_http(caught.value)
+    assert (error.status, error.code, error.param) == (400, code, param)
     assert await chat.messages(THREAD) == []  # nothing stored, nothing run
 
 
 async def test_n_1_and_max_messages_exactly_are_accepted(make_chat: MakeChat) -> None:
     chat = make_chat(max_messages=2)
-    chat.service.validate(request(("system", "be brief"), ASK, n=1))
+    await chat.admit(("system", "be brief"), ASK, n=1)
+    chat.request_for(THREAD, ("system", "be brief"), ASK, n=1)
 
 
 async def test_an_unknown_model_alias_is_a_404_naming_the_model(chat: Chat) -> None:
     with pytest.raises(ModelNotFoundError) as caught:
-        await chat.service.prepare(request(ASK, model="gpt-nope"), THREAD)
+        async with chat.open(THREAD, ASK, model="gpt-nope"):
+            pytest.fail("opened")
     assert agent_error_status(caught.value)[0] == 404
     assert "gpt-nope" in caught.value.message
     assert "offline" in caught.value.message  # the aliases that do exist
 
 
-def test_the_context_carries_the_request_and_the_server_limits(make_chat: MakeChat) -> None:
+async def test_the_context_carries_the_request_and_the_server_limits(make_chat: MakeChat) -> None:
     chat = make_chat(max_tool_rounds=2, tool_timeout=7.0, max_input_chars=999)
-    context = chat.service.context_for(
-        request(
-            ASK,
-            temperature=0.3,
-            top_p=0.9,
-            max_tokens=50,
-            max_completion_tokens=20,
-            stop="END",
-            seed=4,
-            tools=[WEATHER_TOOL],
-            tool_choice="required",
-        )
-    )
+    async with chat.open(
+        THREAD,
+        ASK,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        max_completion_tokens=20,
+        stop="END",
+        seed=4,
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+    ) as turn:
+        context = turn.run.context
     assert (context.model, context.temperature, context.top_p) == ("offline", 0.3, 0.9)
     assert context.max_tokens == 20  # max_completion_tokens wins over the older max_tokens
     assert context.stop == ["END"]
@@ -126,11 +137,11 @@ def test_the_context_carries_the_request_and_the_server_limits(make_chat: MakeCh
 
 
 async def test_without_a_thread_the_run_is_stateless(chat: Chat) -> None:
-    run = await chat.service.prepare(request(ASK), None)
-    assert run.graph is chat.stateless
-    assert "configurable" not in run.config
-    output = await chat.service.complete(run)
-    assert final_text(output) == "6*7 = 42"
+    async with chat.open(None, ASK) as turn:
+        assert turn.run.graph is chat.stateless
+        assert "configurable" not in turn.run.config
+        result = await turn.complete()
+    assert result.text == final_text(result.output) == "6*7 = 42"
 
 
 async def test_a_background_task_on_a_thread_runs_statelessly(chat: Chat) -> None:
@@ -138,11 +149,12 @@ async def test_a_background_task_on_a_thread_runs_statelessly(chat: Chat) -> Non
     before = await chat.checkpoints(THREAD)
     task = ("user", "### Task:\nGenerate a title.\n<chat_history>\nUSER: Plan a trip to Rome\n")
 
-    run = await chat.service.prepare(request(ASK, ("assistant", "6*7 = 42"), task), THREAD)
-    assert run.graph is chat.stateless
-    output = await chat.service.complete(run)
+    async with chat.open(THREAD, ASK, ("assistant", "6*7 = 42"), task) as turn:
+        assert turn.thread is None
+        assert turn.run.graph is chat.stateless
+        result = await turn.complete()
 
-    assert json.loads(final_text(output)) == {"title": "Plan a trip to rome"}
+    assert json.loads(result.text) == {"title": "Plan a trip to rome"}
     assert len(await chat.checkpoints(THREAD)) == len(before)  # the thread never saw it
 
 
@@ -150,14 +162,13 @@ async def test_a_background_task_on_a_thread_runs_statelessly(chat: Chat) -> Non
 
 
 async def test_a_new_thread_is_seeded_with_the_whole_history(chat: Chat) -> None:
-    sent = request(("system", "Be brief."), ASK)
-    run = await chat.service.prepare(sent, THREAD)
-    assert run.graph is chat.graph
-    assert run.config["configurable"] == {"thread_id": "t-1"}
-    assert isinstance(run.input, dict)
-    assert [m.type for m in run.input["messages"]] == ["system", "human"]
-
-    output = await chat.service.complete(run)
+    async with chat.open(THREAD, ("system", "Be brief."), ASK) as turn:
+        run = turn.run
+        assert run.graph is chat.graph
+        assert run.config["configurable"] == {"thread_id": "t-1"}
+        assert isinstance(run.input, dict)
+        assert [m.type for m in run.input["messages"]] == ["system", "human"]
+        output = (await turn.complete()).output
 
     stored = await chat.messages(THREAD)
     assert [m.type for m in stored] == ["system", "human", "ai", "tool", "ai"]
@@ -170,10 +181,10 @@ async def test_the_next_turn_appends_only_the_new_message(chat: Chat) -> None:
     first_turn = await chat.messages(THREAD)
     history = [ASK, ("assistant", "6*7 = 42"), ("user", "echo again")]
 
-    run = await chat.service.prepare(request(*history), THREAD)
-    assert isinstance(run.input, dict)
-    assert [m.content for m in run.input["messages"]] == ["echo again"]
-    await chat.service.complete(run)
+    async with chat.open(THREAD, *history) as turn:
+        assert isinstance(turn.run.input, dict)
+        assert [m.content for m in turn.run.input["messages"]] == ["echo again"]
+        await turn.complete()
 
     stored = await chat.messages(THREAD)
     assert [m.type for m in stored] == ["human", "ai", "tool", "ai"] * 2
@@ -188,13 +199,14 @@ async def test_an_edited_message_forks_and_the_old_branch_stays_in_history(chat:
     first_turn = (await chat.messages(THREAD))[:4]
 
     edited = [ASK, ("assistant", "6*7 = 42"), ("user", "What is 3+3?")]
-    run = await chat.service.prepare(request(*edited), THREAD)
-    assert "checkpoint_id" in run.config["configurable"]  # from the end of the first turn
-    assert isinstance(run.input, dict)
-    assert [m.content for m in run.input["messages"]] == ["What is 3+3?"]
-    output = await chat.service.complete(run)
+    async with chat.open(THREAD, *edited) as turn:
+        run = turn.run
+        assert "checkpoint_id" in run.config["configurable"]  # from the end of the first turn
+        assert isinstance(run.input, dict)
+        assert [m.content for m in run.input["messages"]] == ["What is 3+3?"]
+        result = await turn.complete()
 
-    assert final_text(output) == "3+3 = 6"
+    assert result.text == "3+3 = 6"
     stored = await chat.messages(THREAD)
     assert [m.id for m in stored[:4]] == [m.id for m in first_turn]
     assert "What is 2+2?" not in [m.content for m in stored]
@@ -205,12 +217,12 @@ async def test_an_edited_message_forks_and_the_old_branch_stays_in_history(chat:
 async def test_an_edited_first_message_rewrites_the_thread_from_nothing(chat: Chat) -> None:
     await chat.turn(THREAD, ASK)
 
-    run = await chat.service.prepare(request(("user", "What is 5*5?")), THREAD)
-    assert isinstance(run.input, dict)
-    first = run.input["messages"][0]
-    assert isinstance(first, RemoveMessage)
-    assert first.id == REMOVE_ALL_MESSAGES
-    await chat.service.complete(run)
+    async with chat.open(THREAD, ("user", "What is 5*5?")) as turn:
+        assert isinstance(turn.run.input, dict)
+        first = turn.run.input["messages"][0]
+        assert isinstance(first, RemoveMessage)
+        assert first.id == REMOVE_ALL_MESSAGES
+        await turn.complete()
 
     stored = await chat.messages(THREAD)
     assert [m.content for m in stored if isinstance(m, HumanMessage)] == ["What is 5*5?"]
@@ -235,11 +247,12 @@ async def test_tool_results_resume_the_paused_run_and_report_only_the_rest(chat:
     history = [ASK_WEATHER, assistant_calls(None, *calls)]
     history.append({"role": "tool", "tool_call_id": calls[0]["id"], "content": "sunny, 21C"})
 
-    run = await chat.service.prepare(request(*history, tools=[WEATHER_TOOL]), THREAD)
-    assert isinstance(run.input, Command)
-    assert run.input.resume == {calls[0]["id"]: "sunny, 21C"}
-    assert run.usage_before == paused["usage"]
-    output = await chat.service.complete(run)
+    async with chat.open(THREAD, *history, tools=[WEATHER_TOOL]) as turn:
+        run = turn.run
+        assert isinstance(run.input, Command)
+        assert run.input.resume == {calls[0]["id"]: "sunny, 21C"}
+        assert run.usage_before == paused["usage"]
+        output = (await turn.complete()).output
 
     assert final_text(output) == "sunny, 21C"
     assert output["finish_reason"] == "stop"
@@ -272,12 +285,14 @@ async def test_wrong_answers_to_pending_tool_calls_are_a_400(chat: Chat, wrong: 
         history += [{"role": "tool", "tool_call_id": calls[0]["id"], "content": "x"}, ASK]
     before = await chat.checkpoints(THREAD)
 
-    with pytest.raises(OpenAIHTTPError) as caught:
-        await chat.service.prepare(request(*history, tools=[WEATHER_TOOL]), THREAD)
+    with pytest.raises(Refused) as caught:
+        async with chat.open(THREAD, *history, tools=[WEATHER_TOOL]):
+            pytest.fail("opened")
 
-    assert (caught.value.status, caught.value.param) == (400, "messages")
+    error = as_http(caught.value)
+    assert (error.status, error.param) == (400, "messages")
     if wrong == "other id":
-        assert calls[0]["id"] in caught.value.message  # the call still waiting
+        assert calls[0]["id"] in error.message  # the call still waiting
     assert len(await chat.checkpoints(THREAD)) == len(before)
 
 
@@ -288,16 +303,19 @@ async def test_wrong_answers_to_pending_tool_calls_are_a_400(chat: Chat, wrong: 
 async def test_a_request_ending_with_an_assistant_message_is_a_400(
     chat: Chat, on_thread: bool
 ) -> None:
-    with pytest.raises(OpenAIHTTPError) as caught:
-        await chat.service.prepare(request(ASK, ("assistant", "hm")), THREAD if on_thread else None)
-    assert (caught.value.status, caught.value.code) == (400, "invalid_request")
+    with pytest.raises(Refused) as caught:
+        async with chat.open(THREAD if on_thread else None, ASK, ("assistant", "hm")):
+            pytest.fail("opened")
+    error = as_http(caught.value)
+    assert (error.status, error.code) == (400, "invalid_request")
 
 
 async def test_resending_a_finished_history_unmarked_is_a_400(chat: Chat) -> None:
     await chat.turn(THREAD, ASK)
-    with pytest.raises(OpenAIHTTPError) as caught:
-        await chat.service.prepare(request(ASK, ("assistant", "6*7 = 42")), THREAD)
-    assert caught.value.status == 400
+    with pytest.raises(Refused) as caught:
+        async with chat.open(THREAD, ASK, ("assistant", "6*7 = 42")):
+            pytest.fail("opened")
+    assert as_http(caught.value).status == 400
 
 
 # --- a run cut short, retries, idempotency keys -----------------------------------------------
@@ -305,12 +323,16 @@ async def test_resending_a_finished_history_unmarked_is_a_400(chat: Chat) -> Non
 
 async def cut_after_tools(chat: Chat, *, key: str | None = None) -> None:
     """Start ASK on THREAD and stop it once the calculator has run (a client that left)."""
-    run = await chat.service.prepare(request(ASK), THREAD, idempotency_key=key)
-    stream = run.graph.astream(run.input, run.config, context=run.context, stream_mode="updates")
-    async for update in stream:
-        if "tools" in update:
-            break
-    await stream.aclose()
+    async with chat.open(THREAD, ASK, idempotency_key=key) as turn:
+        run = turn.run
+        stream = cast(
+            AsyncGenerator[dict[str, Any], None],
+            run.graph.astream(run.input, run.config, context=run.context, stream_mode="updates"),
+        )
+        async for update in stream:
+            if "tools" in update:
+                break
+        await stream.aclose()
     assert (await chat.snapshot(THREAD)).next == ("compact",)
 
 
@@ -320,10 +342,10 @@ async def test_the_same_request_after_a_cut_run_finishes_it_without_rerunning_to
     await cut_after_tools(chat)
     cut_usage = (await chat.snapshot(THREAD)).values["usage"]
 
-    run = await chat.service.prepare(request(ASK), THREAD)
-    assert run.input is None  # continue from the last checkpoint
-    assert run.usage_before == cut_usage
-    output = await chat.service.complete(run)
+    async with chat.open(THREAD, ASK) as turn:
+        assert turn.run.input is None  # continue from the last checkpoint
+        assert turn.run.usage_before == cut_usage
+        output = (await turn.complete()).output
 
     stored = await chat.messages(THREAD)
     assert [m.type for m in stored] == ["human", "ai", "tool", "ai"]
@@ -335,10 +357,10 @@ async def test_a_marked_retry_is_answered_from_the_thread_without_running(chat: 
     first = await chat.turn(THREAD, ASK)
     before = await chat.checkpoints(THREAD)
 
-    run = await chat.service.prepare(request(ASK), THREAD, retry=True)
-    assert run.replay is not None
-    output = await chat.service.complete(run)
-    events = [event async for event in chat.service.stream(run)]
+    async with chat.open(THREAD, ASK, retry=True) as turn:
+        assert turn.run.replay is not None
+        output = (await turn.complete()).output
+    events = await chat.stream(THREAD, ASK, retry=True)
 
     assert final_text(output) == final_text(first) == "6*7 = 42"
     assert [type(e) for e in events] == [TextDelta, TurnDone]
@@ -348,13 +370,17 @@ async def test_a_marked_retry_is_answered_from_the_thread_without_running(chat: 
 
 
 async def test_the_same_idempotency_key_again_is_a_replay_and_a_new_key_runs(chat: Chat) -> None:
-    run = await chat.service.prepare(request(ASK), THREAD, idempotency_key="key-1")
-    assert run.config.get("metadata") == {"idempotency_key": "key-1"}
-    await chat.service.complete(run)
+    async with chat.open(THREAD, ASK, idempotency_key="key-1") as turn:
+        assert turn.run.config.get("metadata") == {"idempotency_key": "key-1"}
+        await turn.complete()
 
-    again = await chat.service.prepare(request(ASK), THREAD, idempotency_key="key-1")
-    other = await chat.service.prepare(request(ASK), THREAD, idempotency_key="key-2")
-    unkeyed = await chat.service.prepare(request(ASK), THREAD)
+    async def prepared(key: str | None) -> PreparedRun:
+        async with chat.open(THREAD, ASK, idempotency_key=key) as turn:
+            return turn.run
+
+    again = await prepared("key-1")
+    other = await prepared("key-2")
+    unkeyed = await prepared(None)
 
     assert again.replay is not None
     assert final_text(again.replay) == "6*7 = 42"
@@ -364,9 +390,9 @@ async def test_the_same_idempotency_key_again_is_a_replay_and_a_new_key_runs(cha
 
 async def test_a_cut_run_with_its_key_is_continued_not_replayed(chat: Chat) -> None:
     await cut_after_tools(chat, key="key-1")
-    run = await chat.service.prepare(request(ASK), THREAD, idempotency_key="key-1")
-    assert (run.input, run.replay) == (None, None)
-    assert final_text(await chat.service.complete(run)) == "6*7 = 42"
+    async with chat.open(THREAD, ASK, idempotency_key="key-1") as turn:
+        assert (turn.run.input, turn.run.replay) == (None, None)
+        assert (await turn.complete()).text == "6*7 = 42"
 
 
 # --- streaming ---------------------------------------------------------------------------------
@@ -454,12 +480,15 @@ def two_node_graph(*, hang: asyncio.Event | None = None, closed: list[str] | Non
     return builder.compile()
 
 
-def run_on(graph: Any) -> PreparedRun:
-    return PreparedRun(graph, InputState(messages=[HumanMessage("hi")]), {}, Context())
+def turn_on(chat: Chat, graph: Any) -> Turn:
+    """A turn of the chat door on `graph` (opened without a thread: it holds nothing)."""
+    run = PreparedRun(graph, InputState(messages=[HumanMessage("hi")]), {}, Context())
+    request = TurnRequest(door="chat", caller=CALLER, messages=[], progress=True)
+    return Turn(request, run, AsyncExitStack(), settings=chat.settings, count=lambda *_: None)
 
 
 async def test_only_the_answering_nodes_text_is_streamed(chat: Chat) -> None:
-    events = [event async for event in chat.service.stream(run_on(two_node_graph()))]
+    events = [event async for event in turn_on(chat, two_node_graph()).stream()]
     texts = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert texts == "shown answer"
     done = events[-1]
@@ -469,7 +498,7 @@ async def test_only_the_answering_nodes_text_is_streamed(chat: Chat) -> None:
 
 async def test_leaving_the_stream_cancels_the_run(chat: Chat) -> None:
     closed: list[str] = []
-    stream = chat.service.stream(run_on(two_node_graph(hang=asyncio.Event(), closed=closed)))
+    stream = turn_on(chat, two_node_graph(hang=asyncio.Event(), closed=closed)).stream()
     first = await anext(stream)
     assert isinstance(first, TextDelta)
     await asyncio.wait_for(stream.aclose(), timeout=5)

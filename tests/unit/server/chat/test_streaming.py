@@ -21,7 +21,9 @@ from graph.state import Usage
 from server.chat.streaming import sse_stream
 from server.turns.disconnect import ClosingStreamingResponse
 from server.turns.events import ProgressDelta, StreamEvent, TextDelta, TurnDone
+from server.turns.http import TurnFeed
 from server.turns.pump import EventPump
+from server.turns.result import TurnResult
 
 USAGE = Usage(input_tokens=2, output_tokens=3, total_tokens=5)
 CALL = ToolCall(name="get_weather", args={"city": "Oslo"}, id="c1")
@@ -35,7 +37,8 @@ class Pause:
 
 
 def done(text: str = "", **output: Any) -> TurnDone:
-    return TurnDone({"messages": [HumanMessage("q", id="client-1"), AIMessage(text)], **output})
+    messages = [HumanMessage("q", id="client-1"), AIMessage(text)]
+    return TurnDone(TurnResult.of({"messages": messages, **output}))
 
 
 class Recorder:
@@ -66,9 +69,8 @@ async def frames(
     held.push_async_callback(recorder.released)
     first = await pump.next()
     decoded: list[Any] = []
-    async for frame in sse_stream(
-        first, pump, run_held=held, cid="chatcmpl-1", model="m", include_usage=include_usage
-    ):
+    feed = TurnFeed(first, pump, held)
+    async for frame in sse_stream(feed, cid="chatcmpl-1", model="m", include_usage=include_usage):
         assert frame.startswith("data: ")
         assert frame.endswith("\n\n")
         data = frame[len("data: ") : -2]

@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from graph.errors import ErrorCode
 from server.auth import ANONYMOUS, Caller
 from server.edge.request_gate import (
     WRITE_METHODS,
@@ -20,8 +21,8 @@ from server.edge.request_gate import (
     route_path,
 )
 from server.edge.sanitize import SanitizeMiddleware
-from server.errors import OpenAIHTTPError
 from server.inspector.routes import FORM_PATHS
+from server.refusals import Refused
 
 # --- the rules ----------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ def test_the_route_path_is_the_path_under_the_proxys_prefix() -> None:
 
 # --- the middleware -----------------------------------------------------------------------
 
-KEYED = OpenAIHTTPError(401, "Incorrect API key provided.")
+KEYED = Refused(ErrorCode.INVALID_API_KEY, "Incorrect API key provided.")
 
 
 def open_door(request: Request) -> Caller:
@@ -256,12 +257,12 @@ async def test_with_a_valid_key_the_body_is_checked() -> None:
     assert not inner.ran
 
 
-MCP = {"rpc_paths": ("/mcp", "/mcp/")}
+RPC_PATHS = ("/mcp", "/mcp/")
 
 
 async def test_the_json_rpc_door_checks_its_key_itself_and_gets_the_body_unread() -> None:
     stall = b"[" * 201 + b'"' + b'\\"' * 12_000
-    status, _, inner, _ = await call(keyed_door, path="/mcp", body=stall, **MCP)
+    status, _, inner, _ = await call(keyed_door, path="/mcp", body=stall, rpc_paths=RPC_PATHS)
     assert (status, inner.body) == (204, stall)  # the door refuses it before reading it
 
 
@@ -276,7 +277,7 @@ async def test_the_json_rpc_door_checks_its_key_itself_and_gets_the_body_unread(
 async def test_the_json_rpc_door_refuses_a_bad_body_as_json_rpc_does(
     body: bytes, message: str
 ) -> None:
-    status, answer, inner, _ = await call(open_door, path="/mcp/", body=body, **MCP)
+    status, answer, inner, _ = await call(open_door, path="/mcp/", body=body, rpc_paths=RPC_PATHS)
     assert status == 400
     assert answer is not None
     assert answer["jsonrpc"] == "2.0"
@@ -288,7 +289,7 @@ async def test_the_json_rpc_door_refuses_a_bad_body_as_json_rpc_does(
 
 async def test_the_json_rpc_door_refuses_a_body_that_is_not_json_by_type_as_json_rpc_does() -> None:
     status, answer, _, _ = await call(
-        open_door, path="/mcp", headers={"content-type": "text/plain"}, **MCP
+        open_door, path="/mcp", headers={"content-type": "text/plain"}, rpc_paths=RPC_PATHS
     )
     assert status == 415
     assert answer is not None

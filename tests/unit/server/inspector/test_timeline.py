@@ -18,15 +18,16 @@ from server.inspector.timeline import (
     message_view,
 )
 from server.turns.history import HistoryCheckpoint, read_history
-from server.turns.prepare import prepare_run, run_context
+from server.turns.prepare import prepare_run
+from server.turns.request import run_context
 from server.turns.threads import ThreadRef
-from tests.unit.server.kit import Chat
+from tests.unit.server.kit import Chat, MakeChat
 
 THREAD = ThreadRef("t", "key:t", delta=True)
 ARITHMETIC = ("user", "what is 17*23")
 
 
-def saver_of(chat: Chat) -> BaseCheckpointSaver[object]:
+def saver_of(chat: Chat) -> BaseCheckpointSaver[Any]:
     checkpointer = chat.graph.checkpointer
     assert isinstance(checkpointer, BaseCheckpointSaver)
     return checkpointer
@@ -116,8 +117,8 @@ async def test_the_first_turn_shows_the_tool_call_its_result_and_the_turn(chat: 
     assert turn.usage["total_tokens"] > 0
 
 
-async def test_every_step_is_a_checkpoint_written_by_its_node(make_chat: object) -> None:
-    chat = make_chat(checkpoint_durability="sync")  # type: ignore[operator]
+async def test_every_step_is_a_checkpoint_written_by_its_node(make_chat: MakeChat) -> None:
+    chat = make_chat(checkpoint_durability="sync")
     await chat.turn(THREAD, ARITHMETIC)
 
     (trunk,) = (await timeline_of(chat))[0]
@@ -132,8 +133,8 @@ async def test_every_step_is_a_checkpoint_written_by_its_node(make_chat: object)
     assert len(shown_route) == 1
 
 
-async def test_a_limited_history_starts_where_it_was_cut(make_chat: object) -> None:
-    chat = make_chat(checkpoint_durability="sync")  # type: ignore[operator]
+async def test_a_limited_history_starts_where_it_was_cut(make_chat: MakeChat) -> None:
+    chat = make_chat(checkpoint_durability="sync")
     await chat.turn(THREAD, ARITHMETIC)
 
     (trunk,) = (await timeline_of(chat, limit=3))[0]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from langchain_core.tools import tool
+from mcp.types import TextContent
 
 from graph.errors import ErrorCode, ModelNotFoundError
 from nodes.tools.calculator import calculator_tool
 from nodes.tools.echo import echo_tool
-from server.errors import OpenAIHTTPError
 from server.mcp_server.chat import ChatArguments
 from server.mcp_server.results import refusal, structured, tool_error
 from server.mcp_server.tools import catalogue_tool
+from server.refusals import Refused
 
 
 @tool
@@ -38,12 +39,16 @@ def test_a_tool_without_arguments_still_has_an_object_schema() -> None:
 
 def test_refusals_and_errors_name_their_code() -> None:
     unknown = refusal(ModelNotFoundError("nope", ["offline"]))
-    busy = refusal(OpenAIHTTPError(409, "Busy.", code=ErrorCode.THREAD_BUSY))
+    busy = refusal(Refused(ErrorCode.THREAD_BUSY, "Busy."))
 
     assert unknown.isError
+    assert isinstance(unknown.content[0], TextContent)
+    assert isinstance(busy.content[0], TextContent)
     assert unknown.content[0].text.startswith("Error (model_not_found): The model 'nope'")
     assert busy.content[0].text == "Error (thread_busy): Busy."
-    assert tool_error("No such tool.").content[0].text == "Error: No such tool."
+    no_tool = tool_error("No such tool.")
+    assert isinstance(no_tool.content[0], TextContent)
+    assert no_tool.content[0].text == "Error: No such tool."
 
 
 def test_a_structured_result_carries_its_json_as_text() -> None:
@@ -51,6 +56,7 @@ def test_a_structured_result_carries_its_json_as_text() -> None:
 
     assert not result.isError
     assert result.structuredContent == {"answer": "é", "thread_id": "t"}
+    assert isinstance(result.content[0], TextContent)
     assert result.content[0].text == '{"answer": "é", "thread_id": "t"}'
 
 

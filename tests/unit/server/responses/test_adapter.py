@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
 from openai.types.responses import ResponseItem, ResponseOutputItem
 from pydantic import TypeAdapter
 
@@ -14,6 +14,7 @@ from nodes.messages import is_client_message
 from server.errors import OpenAIHTTPError
 from server.responses.adapter import input_records, output_items, to_messages
 from server.responses.protocol import CreateResponseRequest, InputItem
+from server.responses.wire import FunctionCall
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
 
@@ -50,7 +51,8 @@ def test_items_become_the_messages_of_a_conversation() -> None:
     assert isinstance(ai, AIMessage)
     assert ai.content == "Looking."
     assert [(c["id"], c["args"]) for c in ai.tool_calls] == [("c1", {"a": 1}), ("c2", {})]
-    assert [(m.tool_call_id, m.content) for m in messages[3:]] == [("c1", "sunny"), ("c2", "dry")]  # type: ignore[attr-defined]
+    results = [m for m in messages[3:] if isinstance(m, ToolMessage)]
+    assert [(m.tool_call_id, m.content) for m in results] == [("c1", "sunny"), ("c2", "dry")]
     assert all(is_client_message(m) for m in messages)
 
 
@@ -112,14 +114,15 @@ def test_input_records_are_what_the_sdk_lists() -> None:
 
 
 def test_output_items_are_a_message_then_the_calls() -> None:
-    call = {"name": "w", "args": {"city": "Oslo"}, "id": "c1"}
+    call = ToolCall(name="w", args={"city": "Oslo"}, id="c1")
     adapter = TypeAdapter(ResponseOutputItem)
-    both = output_items("Looking.", [call])  # type: ignore[list-item]
+    both = output_items("Looking.", [call])
     assert [item.type for item in both] == ["message", "function_call"]
     for item in both:
         adapter.validate_python(item.model_dump(mode="json"), strict=True)
-    only = output_items("", [call], message_id="msg_x")  # type: ignore[list-item]
+    only = output_items("", [call], message_id="msg_x")
     assert [item.type for item in only] == ["function_call"]
-    assert json.loads(only[0].arguments) == {"city": "Oslo"}  # type: ignore[union-attr]
+    assert isinstance(only[0], FunctionCall)
+    assert json.loads(only[0].arguments) == {"city": "Oslo"}
     (empty,) = output_items("", [], message_id="msg_x")
     assert empty.id == "msg_x"

@@ -11,34 +11,51 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graph.builder import build_graph
-from server.errors import OpenAIHTTPError
+from server.auth import Caller
+from server.errors import status_of
+from server.refusals import Refused
 from server.responses.protocol import CreateResponseRequest
-from server.responses.service import ResponsesService, response_id
+from server.responses.service import DOOR, ResponsesService, response_id
 from server.responses.wire import ResponseObject
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
 from server.stores.resources import cooldown_store
 from server.stores.response_store import ResponseStore, StoredResponse, open_response_store
+from server.turns.kit import TurnKit
 from server.wiring.services import build_agent_deps
 from tests.conftest import SettingsFactory
+from tests.unit.server.kit import http_request, turn_kit
+
+CALLER = Caller("key")
 
 
 @dataclass
 class Door:
+    kit: TurnKit
     service: ResponsesService
     saver: BaseCheckpointSaver[Any]
     store: ResponseStore
 
     async def create(self, **body: Any) -> tuple[ResponseObject, StoredResponse | None]:
+        """One `POST /v1/responses` (not streamed), as the route runs it."""
         request = CreateResponseRequest.model_validate({"model": "offline", **body})
+        await self.kit.admit(
+            http_request("/v1/responses"),
+            CALLER,
+            door=DOOR,
+            messages=len(request.items),
+            param="input",
+        )
         self.service.validate(request)
+        request = await self.service.resolve(request)
         previous = await self.service.previous(request)
         rid = response_id()
         thread = self.service.thread_for(request, previous, rid)
-        turn = await self.service.prepare(request, rid, previous, thread)
-        output = await self.service.complete(turn)
-        response = self.service.response(turn, status="completed", output=output)
-        await self.service.record(turn, response)
+        planned = await self.service.plan(request, rid, previous, thread)
+        async with self.kit.open(planned.turn) as turn:
+            result = await turn.complete()
+            response = self.service.response(planned, status="completed", result=result)
+            await self.service.record(planned, response, result)
         return response, await self.store.get(rid, "key")
 
 
@@ -48,15 +65,17 @@ async def door(make_settings: SettingsFactory, tmp_path: Path) -> AsyncIterator[
     deps = build_agent_deps(settings, cooldowns=cooldown_store(settings, None))
     async with open_checkpointer(settings) as saver, open_response_store(settings, saver) as store:
         graph = build_graph(lambda: deps, checkpointer=saver)
-        service = ResponsesService(
-            graph=graph,
-            stateless_graph=build_graph(lambda: deps),
-            providers=deps.providers,
-            settings=settings,
-            store=store,
-            caller="key",
+        stateless = build_graph(lambda: deps)
+        kit = turn_kit(
+            settings,
+            deps,
+            graph,
+            stateless,
+            checkpointer=saver,
+            latest_checkpoint=store.latest_checkpoint,
         )
-        yield Door(service, saver, store)
+        service = ResponsesService(kit=kit, providers=deps.providers, store=store, caller=CALLER)
+        yield Door(kit, service, saver, store)
     await deps.providers.aclose()
 
 
@@ -141,6 +160,6 @@ async def test_a_missing_checkpoint_is_a_404(door: Door) -> None:
     assert first is not None
     await door.saver.adelete_thread(first.thread_id)
     for store in (True, False):
-        with pytest.raises(OpenAIHTTPError) as gone:
+        with pytest.raises(Refused) as gone:
             await door.create(input="again", previous_response_id=first.id, store=store)
-        assert (gone.value.status, gone.value.code) == (404, "thread_not_found")
+        assert (status_of(gone.value), gone.value.code) == (404, "thread_not_found")

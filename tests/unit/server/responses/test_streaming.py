@@ -5,43 +5,50 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from graph.context import Context
 from graph.errors import AllProvidersFailedError
 from nodes.messages import client_message_id
+from server.auth import Caller
+from server.errors import SERVER_ERROR_MESSAGE
 from server.responses.protocol import CreateResponseRequest
-from server.responses.service import ResponsesService, Turn
-from server.responses.streaming import SERVER_ERROR_MESSAGE, response_events
+from server.responses.service import PlannedResponse, ResponsesService
+from server.responses.streaming import response_events
 from server.turns.events import ReasoningDelta, StreamEvent, TextDelta, TurnDone
-from server.turns.prepare import PreparedRun
+from server.turns.http import TurnFeed
+from server.turns.kit import TurnKit
 from server.turns.pump import EventPump
+from server.turns.request import TurnRequest
+from server.turns.result import TurnResult
 from tests.conftest import SettingsFactory
 
 EVENT = TypeAdapter(ResponseStreamEvent)
 
 
+CALLER = Caller("k")
+
+
 def service(make_settings: SettingsFactory) -> ResponsesService:
     """A service for building response objects only (no graph, no store: a stateless turn)."""
+    kit = cast(TurnKit, SimpleNamespace(settings=make_settings()))
     return ResponsesService(
-        graph=None,  # type: ignore[arg-type]
-        stateless_graph=None,  # type: ignore[arg-type]
+        kit=kit,
         providers=None,  # type: ignore[arg-type]
-        settings=make_settings(),
         store=None,  # type: ignore[arg-type]
-        caller="k",
+        caller=CALLER,
     )
 
 
-def turn() -> Turn:
+def planned() -> PlannedResponse:
     request = CreateResponseRequest.model_validate({"model": "m", "input": "hi", "store": False})
-    run = PreparedRun(graph=None, input=None, config={}, context=Context())  # type: ignore[arg-type]
-    return Turn("resp_1", request, run, None, [])
+    turn = TurnRequest(door="responses", caller=CALLER, messages=[])
+    return PlannedResponse("resp_1", request, turn, [])
 
 
 async def frames(
@@ -57,11 +64,10 @@ async def frames(
     held = AsyncExitStack()
     held.push_async_callback(pump.aclose)
     first = await pump.next()
+    feed = TurnFeed(first, pump, held)
     body = [
         frame
-        async for frame in response_events(
-            first, pump, run_held=held, service=service(make_settings), turn=turn()
-        )
+        async for frame in response_events(feed, service=service(make_settings), planned=planned())
     ]
     await held.aclose()
     parsed = []
@@ -75,11 +81,13 @@ async def frames(
     return parsed
 
 
-def output(text: str) -> dict[str, Any]:
-    return {
-        "messages": [HumanMessage("hi", id=client_message_id()), AIMessage(text, id="run-1")],
-        "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
-    }
+def output(text: str) -> TurnResult:
+    return TurnResult.of(
+        {
+            "messages": [HumanMessage("hi", id=client_message_id()), AIMessage(text, id="run-1")],
+            "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
+        }
+    )
 
 
 async def test_reasoning_then_text_then_completed(make_settings: SettingsFactory) -> None:

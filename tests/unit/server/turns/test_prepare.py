@@ -8,6 +8,7 @@ import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import (
     AIMessage,
+    AnyMessage,
     HumanMessage,
     RemoveMessage,
     SystemMessage,
@@ -17,8 +18,11 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from graph.context import Context
 from nodes.messages import client_message_id
-from server.errors import OpenAIHTTPError
-from server.turns.prepare import prepare_run, require_answerable, run_context, stateless_run
+from server.errors import status_of
+from server.refusals import Refused
+from server.turns import run as running
+from server.turns.prepare import prepare_run, require_answerable, stateless_run
+from server.turns.request import run_context
 from server.turns.threads import ThreadRef
 from tests.conftest import SettingsFactory
 from tests.unit.server.kit import Chat, thread_config
@@ -37,7 +41,7 @@ def client_ai(text: str) -> AIMessage:
 
 async def finish(chat: Chat, *messages: Any, thread: ThreadRef = THREAD, **kw: Any) -> None:
     run = await prepare_run(chat.graph, list(messages), thread, Context(), **kw)
-    await chat.service.complete(run)
+    await running.complete(run)
 
 
 # --- options --------------------------------------------------------------------------------
@@ -71,7 +75,7 @@ def test_a_stateless_run_keeps_the_door_s_config_and_needs_something_to_answer(
     config: Any = {"tags": ["agent-door"]}
     run = stateless_run(chat.stateless, [user("hi")], Context(), config=config)
     assert (run.graph, run.config, run.replay) == (chat.stateless, config, None)
-    with pytest.raises(OpenAIHTTPError):
+    with pytest.raises(Refused):
         stateless_run(chat.stateless, [SystemMessage("only a system message")], Context())
 
 
@@ -80,9 +84,9 @@ def test_a_stateless_run_keeps_the_door_s_config_and_needs_something_to_answer(
     [[], [user("hi"), client_ai("hello")], [SystemMessage("s")]],
 )
 def test_only_a_user_or_tool_message_last_is_answerable(messages: list[Any]) -> None:
-    with pytest.raises(OpenAIHTTPError) as caught:
+    with pytest.raises(Refused) as caught:
         require_answerable(messages)
-    assert (caught.value.status, caught.value.param) == (400, "messages")
+    assert (status_of(caught.value), caught.value.param) == (400, "messages")
 
 
 # --- prepare_run ----------------------------------------------------------------------------
@@ -127,7 +131,7 @@ async def test_a_named_earlier_checkpoint_is_continued_as_a_branch(chat: Chat) -
         chat.graph, [user("What is 5+5?")], DELTA, Context(), checkpoint_id=after_first
     )
     assert run.config["configurable"]["checkpoint_id"] == after_first
-    await chat.service.complete(run)
+    await running.complete(run)
 
     asked = [m.content for m in await chat.messages(THREAD) if isinstance(m, HumanMessage)]
     assert asked == ["What is 2+2?", "What is 5+5?"]
@@ -149,7 +153,7 @@ async def test_a_client_that_names_the_thread_may_send_only_the_new_message(chat
 
 async def test_assistant_text_may_be_ignored_when_the_client_renders_answers(chat: Chat) -> None:
     await finish(chat, user("What is 2+2?"))
-    rendered = [user("What is 2+2?"), client_ai("**2+2 = 4**"), user("echo next")]
+    rendered: list[AnyMessage] = [user("What is 2+2?"), client_ai("**2+2 = 4**"), user("echo next")]
 
     loose = await prepare_run(chat.graph, rendered, THREAD, Context(), assistant_text=False)
     strict = await prepare_run(chat.graph, rendered, THREAD, Context())
@@ -169,7 +173,7 @@ async def test_a_fork_without_a_checkpoint_at_its_base_rewrites_the_branch(chat:
     written = [first, answer, second, AIMessage("3+3 = 6", id="run-a2")]
     await chat.graph.aupdate_state(config, {"messages": written}, as_node="respond")
 
-    edited = [user("What is 2+2?"), client_ai("2+2 = 4"), user("What is 4+4?")]
+    edited: list[AnyMessage] = [user("What is 2+2?"), client_ai("2+2 = 4"), user("What is 4+4?")]
     run = await prepare_run(chat.graph, edited, THREAD, Context())
 
     assert isinstance(run.input, dict)
@@ -178,7 +182,7 @@ async def test_a_fork_without_a_checkpoint_at_its_base_rewrites_the_branch(chat:
     assert removed.id == REMOVE_ALL_MESSAGES
     assert [m.id for m in kept_and_new[:2]] == [first.id, answer.id]  # the stored ones
     assert kept_and_new[2].content == "What is 4+4?"
-    await chat.service.complete(run)
+    await running.complete(run)
     stored = await chat.messages(THREAD)
     assert [m.content for m in stored if isinstance(m, HumanMessage)] == [
         "What is 2+2?",
@@ -191,16 +195,16 @@ async def test_exact_runs_append_to_the_named_checkpoint_without_reconciling(cha
     await finish(chat, user("echo one"), thread=DELTA)
     # An assistant message first would make a full-history client's request an edit (a
     # fork); a client that names its checkpoint exactly has it appended as sent.
-    resent = [client_ai("one"), user("echo two")]
+    resent: list[AnyMessage] = [client_ai("one"), user("echo two")]
     before = await chat.messages(DELTA)
     run = await prepare_run(chat.graph, resent, DELTA, Context(), exact=True)
     assert isinstance(run.input, dict)
     assert [m.content for m in run.input["messages"]] == ["one", "echo two"]
-    await chat.service.complete(run)
+    await running.complete(run)
     after = await chat.messages(DELTA)
     assert [m.id for m in after[: len(before)]] == [m.id for m in before]  # kept, appended to
     assert [m.content for m in after[len(before) : len(before) + 2]] == ["one", "echo two"]
-    with pytest.raises(OpenAIHTTPError):  # tool results where no call waits for them
+    with pytest.raises(Refused):  # tool results where no call waits for them
         await prepare_run(
             chat.graph,
             [ToolMessage("x", tool_call_id="c1", id=client_message_id())],

@@ -13,11 +13,11 @@ def user(text: str) -> HumanMessage:
 
 
 def answer(text: str, **kwargs: object) -> AIMessage:
-    return AIMessage(text, id=f"run-{text[:8]}", **kwargs)  # type: ignore[arg-type]
+    return AIMessage(text, id=f"run-{text[:8]}", **kwargs)
 
 
 def client_ai(text: str, **kwargs: object) -> AIMessage:
-    return AIMessage(text, id=client_message_id(), **kwargs)  # type: ignore[arg-type]
+    return AIMessage(text, id=client_message_id(), **kwargs)
 
 
 CALC = {"name": "calculator", "args": {"expression": "2+2"}, "id": "call_s"}

@@ -1,7 +1,7 @@
 """A node that rewrites the client's message (redaction) against a client that resends it.
 
-The service path without HTTP: the real adapter stamps the client's messages, the real
-`ChatService` reconciles them with the thread, the real graph (plus a `redact` node in front,
+The door's path without HTTP: the real adapter stamps the client's messages, the real turn
+kit reconciles them with the thread, the real graph (plus a `redact` node in front,
 as a developer would add one) runs over the service's own checkpointer (SQLite, PostgreSQL).
 """
 
@@ -25,17 +25,17 @@ from graph.routing import GUARD
 from graph.state import State
 from nodes.deps import AgentDeps
 from nodes.messages import CLIENT_ID_PREFIX, client_digest, content_digest, content_text
+from server.chat import service
 from server.chat.adapter import to_langchain
 from server.chat.protocol import ChatCompletionRequest
-from server.chat.service import ChatService
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
-from server.turns.events import final_text
 from server.turns.threads import ThreadRef
 from tests.factories import make_graph
 from tests.fakes.ollama import FakeOllama, OllamaReply
 from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
 from tests.helpers import WEATHER_TOOL
+from tests.unit.server.kit import CALLER, turn_kit
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")  # linear time
 RAW = "bob.secret@example.com"
@@ -72,7 +72,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     values: dict[str, Any] = {"sqlite_path": tmp_path / "c.sqlite", "load_plugin_tools": False}
     if request.param == "postgres":
         values["database_url"] = request.getfixturevalue("postgres_url")
-    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **values)
     if request.param == "sqlite":
         settings.database_url = None
     return settings
@@ -85,20 +85,19 @@ async def test_a_resent_history_appends_and_the_thread_state_holds_only_the_mask
     deps = agent_deps(["offline"], {})
     async with open_checkpointer(settings) as saver:
         graph = redacting_graph(deps, saver)
-        service = ChatService(
-            graph=graph, stateless_graph=graph, providers=deps.providers, settings=settings
-        )
+        kit = turn_kit(settings, deps, graph, graph, checkpointer=saver)
         first = f"Mail me at {RAW} please."
-        run = await service.prepare(request(("user", first)), thread)
-        answer = final_text(await service.complete(run))
+        turn = service.turn_request(request(("user", first)), CALLER, thread)
+        async with kit.open(turn) as opened:
+            answer = (await opened.complete()).text
 
         # Open WebUI resends the whole conversation, with the raw text it showed.
         history = [("user", first), ("assistant", answer), ("user", "What did I say?")]
-        run = await service.prepare(request(*history), thread)
-        assert isinstance(run.input, dict)
-        sent = run.input["messages"]
-        assert [content_text(m.content) for m in sent] == ["What did I say?"]  # append only
-        quoted = final_text(await service.complete(run))
+        async with kit.open(service.turn_request(request(*history), CALLER, thread)) as opened:
+            assert isinstance(opened.run.input, dict)
+            sent = opened.run.input["messages"]
+            assert [content_text(m.content) for m in sent] == ["What did I say?"]  # append only
+            quoted = (await opened.complete()).text
 
         stored = (await graph.aget_state({"configurable": {"thread_id": "t"}})).values
     messages: list[BaseMessage] = stored["messages"]

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.auth import ANONYMOUS
-from server.errors import OpenAIHTTPError
+from server.errors import status_of
+from server.refusals import Refused
 from server.turns.threads import (
     MAX_THREAD_ID_LENGTH,
     OPENWEBUI_CHAT_HEADER,
@@ -96,9 +97,9 @@ def test_the_thread_is_scoped_to_the_caller_s_key() -> None:
 def test_an_id_too_long_to_index_is_a_400_naming_where_it_came_from(
     kwargs: dict[str, Any], param: str
 ) -> None:
-    with pytest.raises(OpenAIHTTPError) as caught:
+    with pytest.raises(Refused) as caught:
         thread_of(ANONYMOUS, **kwargs)
-    assert (caught.value.status, caught.value.code, caught.value.param) == (
+    assert (status_of(caught.value), caught.value.code, caught.value.param) == (
         400,
         "invalid_thread_id",
         param,
@@ -156,9 +157,9 @@ def test_printable_unicode_is_a_thread_id(thread_id: str) -> None:
 def test_control_format_and_other_space_characters_are_refused(
     thread_id: str, character: str
 ) -> None:
-    with pytest.raises(OpenAIHTTPError) as caught:
+    with pytest.raises(Refused) as caught:
         checked_thread_id(thread_id, "metadata.thread_id")
-    assert (caught.value.status, caught.value.code, caught.value.param) == (
+    assert (status_of(caught.value), caught.value.code, caught.value.param) == (
         400,
         "invalid_thread_id",
         "metadata.thread_id",
@@ -176,7 +177,7 @@ def test_a_header_carries_the_id_percent_encoded_or_as_raw_utf8() -> None:
     assert named("a b") == "a b"
     assert named("a%25b") == "a%b"
     for bad in ("a%0Ab", "%FF", "caf\xe9", "%E2%80%AE"):
-        with pytest.raises(OpenAIHTTPError) as caught:
+        with pytest.raises(Refused) as caught:
             named(bad)
         assert (caught.value.code, caught.value.param) == ("invalid_thread_id", "X-Thread-Id")
 
@@ -186,7 +187,7 @@ def test_only_the_source_that_names_the_thread_is_checked() -> None:
     thread = thread_of(ANONYMOUS, headers, metadata={"thread_id": "a\nb"})
     assert thread is not None
     assert thread.client_id == "t"
-    with pytest.raises(OpenAIHTTPError):
+    with pytest.raises(Refused):
         thread_of(ANONYMOUS, {OPENWEBUI_CHAT_HEADER: "%FF"}, metadata={"thread_id": "m"})
 
 
@@ -210,8 +211,8 @@ def test_any_text_is_refused_or_echoed_in_ascii_and_named_again_by_its_echo(
         kwargs = {"headers": {THREAD_HEADER: text.encode("utf-8", "replace").decode("latin-1")}}
     try:
         thread = thread_of("key-a", **kwargs)
-    except OpenAIHTTPError as error:
-        refused = (error.status, error.code)
+    except Refused as error:
+        refused = (status_of(error), error.code)
         assert refused == (400, "invalid_thread_id")
         return
     if thread is None:
