@@ -8,7 +8,7 @@ the provider produces them, ending with `TurnDone` and the turn's `TurnResult`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any, cast
 
 import psycopg
@@ -31,6 +31,46 @@ from server.turns.result import (
 
 _MODES: list[StreamMode] = ["messages", "values"]
 _MODES_WITH_PROGRESS: list[StreamMode] = ["messages", "values", "updates"]
+
+
+def _graph_stream(run: PreparedRun, modes: StreamMode | list[StreamMode]) -> AsyncGenerator[Any]:
+    """The graph's own stream of the run, in `modes`."""
+    return cast(
+        AsyncGenerator[Any, None],
+        run.graph.astream(
+            run.input, run.config, context=run.context, stream_mode=modes, durability=run.durability
+        ),
+    )
+
+
+class _Outcome:
+    """How a turn ended, as `_counted` learns it."""
+
+    value: str | None = None
+
+
+@contextlib.contextmanager
+def _counted(ended: Callable[[str], None] | None) -> Iterator[_Outcome]:
+    """Tell `ended` once how the block ended; a store that went away becomes a refusal.
+
+    The block sets `ok` or `paused` itself; an exception is `error`, a client that left
+    (cancellation, the generator closed) `cancelled`.
+
+    Raises:
+        Refused: `checkpointer_unavailable` for a store lost mid-turn.
+    """
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except psycopg.OperationalError as error:
+        outcome.value = "error"
+        raise store_refusal(error) from error
+    except BaseException as error:
+        outcome.value = outcome.value or outcome_of(error)
+        raise
+    finally:
+        if ended is not None:
+            ended(outcome.value or "cancelled")
 
 
 def usage_minus(usage: Usage | None, before: Usage | None) -> Usage | None:
@@ -88,8 +128,7 @@ async def stream(
     Raises:
         Refused: `checkpointer_unavailable` when the store went away mid-turn.
     """
-    outcome: str | None = None
-    try:
+    with _counted(ended) as outcome:
         if run.replay is not None:
             result = TurnResult.of(run.replay, show_reasoning=show_reasoning)
             if result.reasoning:
@@ -100,16 +139,7 @@ async def stream(
             output: dict[str, Any] = {}
             reasoned: str | None = None  # the id of the last message whose reasoning was sent
             modes = _MODES_WITH_PROGRESS if progress else _MODES
-            parts = cast(
-                AsyncGenerator[Any, None],
-                run.graph.astream(
-                    run.input,
-                    run.config,
-                    context=run.context,
-                    stream_mode=modes,
-                    durability=run.durability,
-                ),
-            )
+            parts = _graph_stream(run, modes)
             # Closed explicitly: a client that leaves must cancel the run and its provider call.
             async with contextlib.aclosing(parts):
                 async for part in parts:
@@ -137,31 +167,23 @@ async def stream(
             result = TurnResult.of(settle(run, output), show_reasoning=show_reasoning)
         if finish is not None:
             result = await finish(result)
-        outcome = "paused" if result.tool_calls else "ok"
+        outcome.value = "paused" if result.tool_calls else "ok"
         yield TurnDone(result)
-    except psycopg.OperationalError as error:
-        outcome = "error"
-        raise store_refusal(error) from error
-    except BaseException as error:
-        outcome = outcome or outcome_of(error)
-        raise
-    finally:
-        if ended is not None:
-            ended(outcome or "cancelled")
 
 
-async def updates(run: PreparedRun) -> AsyncGenerator[dict[str, Any], None]:
-    """Run, yielding one `{node: update}` per step (LangGraph's `updates` stream mode)."""
-    parts = cast(
-        AsyncGenerator[Any, None],
-        run.graph.astream(
-            run.input,
-            run.config,
-            context=run.context,
-            stream_mode="updates",
-            durability=run.durability,
-        ),
-    )
-    async with contextlib.aclosing(parts):
-        async for update in parts:
-            yield cast(dict[str, Any], update)
+async def updates(
+    run: PreparedRun, *, ended: Callable[[str], None] | None = None
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Run, yielding one `{node: update}` per step (LangGraph's `updates` stream mode).
+
+    `ended` as in `stream`.
+
+    Raises:
+        Refused: `checkpointer_unavailable` when the store went away mid-turn.
+    """
+    with _counted(ended) as outcome:
+        parts = _graph_stream(run, "updates")
+        async with contextlib.aclosing(parts):
+            async for update in parts:
+                yield cast(dict[str, Any], update)
+        outcome.value = "ok"

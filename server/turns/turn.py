@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any
 
-import psycopg
-
-from server.refusals import outcome_of, store_call, store_refusal
+from server.refusals import outcome_of, store_call
 from server.settings import Settings
 from server.turns import run as running
 from server.turns.events import StreamEvent
@@ -78,22 +75,9 @@ class Turn:
             finish=self._finish if self.request.wants_checkpoint else None,
         )
 
-    async def updates(self) -> AsyncGenerator[dict[str, Any], None]:
+    def updates(self) -> AsyncGenerator[dict[str, Any], None]:
         """Run, yielding each step's `{node: update}` (a door that shows the graph's steps)."""
-        outcome: str | None = None
-        try:
-            async with contextlib.aclosing(running.updates(self.run)) as updates:
-                async for update in updates:
-                    yield update
-            outcome = "ok"
-        except psycopg.OperationalError as error:
-            outcome = "error"
-            raise store_refusal(error) from error
-        except BaseException as error:
-            outcome = outcome or outcome_of(error)
-            raise
-        finally:
-            self._count(self.request.door, outcome or "cancelled")
+        return running.updates(self.run, ended=partial(self._count, self.request.door))
 
     def detach(self) -> AsyncExitStack:
         """Hand what the turn holds to a response that outlives the door's block (a stream)."""
