@@ -25,8 +25,8 @@ from fastapi import Request
 from graph.errors import ErrorCode
 from server.auth import Caller
 from server.errors import OpenAIHTTPError
-from server.stores.locks import ThreadLease
 from server.turns.kit import TurnKit
+from server.turns.lease import ThreadLease
 
 __all__ = ["DOOR", "STREAMING_ROUTES", "admit", "lease_of", "thread_lease"]
 

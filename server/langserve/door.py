@@ -21,9 +21,9 @@ from starlette.requests import Request
 
 from server.langserve.playground import run_log
 from server.langserve.schemas import AgentInput, AgentOutput
-from server.stores.locks import ThreadLease
 from server.turns.disconnect import until_disconnect
 from server.turns.kit import TurnKit
+from server.turns.lease import ThreadLease
 from server.turns.reconcile import stamp_client_messages
 from server.turns.request import TurnRequest
 from server.turns.turn import Turn

@@ -36,11 +36,12 @@ from server.auth import Caller
 from server.refusals import Refused, store_call, thread_not_found
 from server.settings import Settings
 from server.stores.budgets import BudgetPolicy
-from server.stores.locks import ThreadLease, ThreadLocks
+from server.stores.locks import ThreadLocks
 from server.stores.ratelimit import RateLimiter, over_limit_message, subject_of
 from server.stores.usage_ledger import UsageLedger
 from server.stores.usage_table import month_start, next_month
 from server.turns.history import HistoryCheckpoint, read_history
+from server.turns.lease import ThreadLease
 from server.turns.prepare import PreparedRun, prepare_run, stateless_run
 from server.turns.reading import ThreadView, read_thread
 from server.turns.request import TurnRequest, run_context
@@ -285,10 +286,7 @@ class TurnKit:
             Refused: `invalid_thread_id`; `thread_not_found` (every door's 404);
                 `checkpoint_not_found`; `checkpointer_unavailable`.
         """
-        thread = self.thread(caller, thread_id, param=param)
-        return await store_call(
-            read_thread(self.graph, self.checkpointer, thread, checkpoint_id=checkpoint_id)
-        )
+        return await self.read_stored(self.thread(caller, thread_id, param=param), checkpoint_id)
 
     async def read_stored(
         self, thread: ThreadRef, checkpoint_id: str | None = None, *, param: str = "checkpoint_id"

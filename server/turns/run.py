@@ -105,6 +105,28 @@ async def complete(run: PreparedRun) -> dict[str, Any]:
     return settle(run, output)
 
 
+async def finished(
+    run: PreparedRun,
+    *,
+    show_reasoning: bool = True,
+    ended: Callable[[str], None] | None = None,
+    finish: Callable[[TurnResult], Awaitable[TurnResult]] | None = None,
+) -> TurnResult:
+    """Run to the end (or to a pause for client tools); the turn's result.
+
+    `show_reasoning`, `ended` and `finish` as in `stream`.
+
+    Raises:
+        Refused: `checkpointer_unavailable` when the store went away mid-turn.
+    """
+    with _counted(ended) as outcome:
+        result = TurnResult.of(await complete(run), show_reasoning=show_reasoning)
+        if finish is not None:
+            result = await finish(result)
+        outcome.value = "paused" if result.tool_calls else "ok"
+        return result
+
+
 async def stream(
     run: PreparedRun,
     *,

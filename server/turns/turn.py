@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from server.refusals import outcome_of, store_call
 from server.settings import Settings
 from server.turns import run as running
 from server.turns.events import StreamEvent
@@ -50,15 +50,12 @@ class Turn:
 
     async def complete(self) -> TurnResult:
         """Run to the end (or to a pause for client tools); the result, computed once."""
-        door = self.request.door
-        try:
-            output = await store_call(running.complete(self.run))
-            result = await self._result(output)
-        except BaseException as error:
-            self._count(door, outcome_of(error))
-            raise
-        self._count(door, "paused" if result.tool_calls else "ok")
-        return result
+        return await running.finished(
+            self.run,
+            show_reasoning=self.settings.show_reasoning,
+            ended=partial(self._count, self.request.door),
+            finish=self._finish if self.request.wants_checkpoint else None,
+        )
 
     def stream(self) -> AsyncGenerator[StreamEvent, None]:
         """Run, yielding reasoning and text as the provider produces them, then `TurnDone`.
@@ -84,15 +81,8 @@ class Turn:
         return self.held.pop_all()
 
     async def _finish(self, result: TurnResult) -> TurnResult:
-        """The streamed result with the checkpoint the turn ended on."""
-        return await self._result(result.output)
-
-    async def _result(self, output: dict[str, Any]) -> TurnResult:
-        checkpoint_id = None
-        thread = self.request.thread
-        latest = self._latest_checkpoint
-        if self.request.wants_checkpoint and thread is not None and latest is not None:
-            checkpoint_id = await latest(thread.stored_id)
-        return TurnResult.of(
-            output, show_reasoning=self.settings.show_reasoning, checkpoint_id=checkpoint_id
-        )
+        """The result with the checkpoint the turn ended on (one indexed query)."""
+        thread, latest = self.request.thread, self._latest_checkpoint
+        if thread is None or latest is None:
+            return result
+        return replace(result, checkpoint_id=await latest(thread.stored_id))

@@ -8,7 +8,7 @@ import pytest
 
 from server.errors import status_of
 from server.refusals import Refused
-from server.stores.locks import ThreadLease, ThreadLocks
+from server.stores.locks import ThreadLocks
 
 
 async def test_a_second_hold_of_a_busy_thread_is_a_409_to_retry() -> None:
@@ -79,18 +79,3 @@ async def test_the_lock_is_released_when_the_run_is_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not locks.busy("t")
-
-
-async def test_a_lease_holds_the_lock_until_released_once_whoever_releases_it() -> None:
-    locks, lease = ThreadLocks(), ThreadLease()
-    await lease.take(locks, "t")
-    assert locks.busy("t")
-    with pytest.raises(Refused):
-        await ThreadLease().take(locks, "t")  # a second taker gets the 409 at once
-    assert lease.claim()
-    assert not lease.claim()  # the lease is one run's
-    await lease.release()  # the run, when it has finished
-    assert not locks.busy("t")
-    async with locks.hold("t"):
-        await lease.release()  # the request's end, later: it frees nothing it does not hold
-        assert locks.busy("t")

@@ -14,11 +14,11 @@ from server.auth import Caller
 from server.errors import status_of
 from server.refusals import Refused, thread_busy
 from server.stores.budgets import BudgetPolicy
-from server.stores.locks import ThreadLease
 from server.stores.usage_ledger import ModelCall, UsageLedger
 from server.stores.usage_table import open_sqlite_usage_store
 from server.turns import run as running
 from server.turns.events import TextDelta, TurnDone
+from server.turns.lease import ThreadLease
 from server.turns.threads import ThreadRef
 from tests.helpers import WEATHER_TOOL
 from tests.unit.server.kit import CALLER, Chat, MakeChat, http_request, turn_kit
