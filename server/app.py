@@ -11,6 +11,8 @@ from server.edge.body_limit import BodyLimitMiddleware
 from server.edge.page_headers import PageHeadersMiddleware
 from server.edge.sanitize import SanitizeMiddleware
 from server.errors import install_error_handlers
+from server.graph_api.door import is_door_path, mount_graph_api
+from server.graph_api.routes import graph_api_routers
 from server.inspector.routes import FORM_PATHS as INSPECTOR_FORMS
 from server.inspector.routes import inspector_router
 from server.langserve.routes import mount_agent_routes, playground_link
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inspector_router(playground_link))
     mount_agent_routes(app)
     mount_mcp(app)
+    mount_graph_api(app, graph_api_routers())
     app.add_middleware(RateLimitHeaders)  # x-ratelimit-* on allowed responses
     # Inside the body limit (it reads no more than that): refuses cross-site writes to an open
     # door and bodies that are not JSON, checks the key before reading a body, then refuses
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cors_origins=settings.cors_origins,
         form_paths=INSPECTOR_FORMS,
         rpc_paths=(MCP_PATH, f"{MCP_PATH}/"),
+        detail_paths=is_door_path,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
@@ -67,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=[
                 "x-thread-id",
+                "content-location",  # the LangGraph API's run of a stream (its stop button)
                 "x-request-id",
                 "x-cache",
                 "retry-after",

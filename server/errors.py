@@ -151,6 +151,8 @@ _REFUSAL_STATUS: dict[ErrorCode, int] = {
     ErrorCode.THREAD_NOT_FOUND: 404,
     ErrorCode.CHECKPOINT_NOT_FOUND: 404,
     ErrorCode.THREAD_BUSY: 409,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.RATE_LIMIT_EXCEEDED: 429,
     ErrorCode.INSUFFICIENT_QUOTA: 429,
     ErrorCode.CHECKPOINTER_UNAVAILABLE: 503,

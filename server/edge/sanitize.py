@@ -149,6 +149,23 @@ def _rpc_error(status: int, code: int, message: str) -> Response:
     return JSONResponse(body, status_code=status)
 
 
+def _detail_error(
+    status: int, message: str, code: ErrorCode, *, headers: dict[str, str] | None = None
+) -> Response:
+    """An error in the LangGraph API door's shape (`server.graph_api.door.ErrorDetail`)."""
+    return JSONResponse({"detail": message, "code": code}, status_code=status, headers=headers)
+
+
+def _plain_text(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "text/plain"
+
+
+def _set_header(scope: Scope, name: bytes, value: bytes) -> None:
+    """Set one header of the request, in place (see `_set_content_length`)."""
+    headers = [(key, old) for key, old in scope["headers"] if key.lower() != name]
+    scope["headers"] = [*headers, (name, value)]
+
+
 def _set_content_length(scope: Scope, length: int) -> None:
     """Set the repaired body's length, in place.
 
@@ -182,6 +199,9 @@ class SanitizeMiddleware:
             no scan (the cross-site rule still holds).
         rpc_paths: The JSON-RPC door's paths (`/mcp`): body errors in its shape, and its key
             left to it.
+        detail_paths: The paths of the LangGraph API door: a `text/plain` body is read as
+            JSON there (LangGraph Studio sends its JSON so), and errors come in that door's
+            `{"detail": ...}` shape (a body that is not JSON: 422).
     """
 
     def __init__(
@@ -192,8 +212,10 @@ class SanitizeMiddleware:
         cors_origins: Collection[str] = (),
         form_paths: Collection[str] = (),
         rpc_paths: Collection[str] = (),
+        detail_paths: Callable[[str], bool] = lambda _path: False,
     ) -> None:
         self.app = app
+        self.detail_paths = detail_paths
         self.authenticate = authenticate
         self.cors_origins = frozenset(cors_origins)
         self.form_paths = frozenset(form_paths)
@@ -221,6 +243,10 @@ class SanitizeMiddleware:
         headers = Headers(scope=scope)
         path = route_path(scope)
         rpc = path in self.rpc_paths
+        detail = self.detail_paths(path)
+        if detail and _plain_text(headers.get("content-type")):
+            _set_header(scope, b"content-type", b"application/json")
+            headers = Headers(scope=scope)
         try:
             caller = self.authenticate(Request(scope))
         except Refused as error:
@@ -228,6 +254,8 @@ class SanitizeMiddleware:
         else:
             unauthorised = None
             if caller.key_id == ANONYMOUS and cross_site_refused(headers, self.cors_origins):
+                if detail:
+                    return _detail_error(403, CROSS_SITE_MESSAGE, ErrorCode.CROSS_SITE_REQUEST)
                 return error_response(403, CROSS_SITE_MESSAGE, code=ErrorCode.CROSS_SITE_REQUEST)
         if not has_body(headers) or path in self.form_paths:
             return False
@@ -235,6 +263,10 @@ class SanitizeMiddleware:
             if rpc:
                 message = f"Unsupported Media Type: {UNSUPPORTED_MEDIA_TYPE_MESSAGE}"
                 return _rpc_error(415, _RPC_INVALID_REQUEST, message)
+            if detail:
+                return _detail_error(
+                    415, UNSUPPORTED_MEDIA_TYPE_MESSAGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE
+                )
             return error_response(
                 415, UNSUPPORTED_MEDIA_TYPE_MESSAGE, code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
             )
@@ -242,6 +274,13 @@ class SanitizeMiddleware:
             return True
         if rpc:
             return False
+        if detail:
+            return _detail_error(
+                status_of(unauthorised),
+                unauthorised.message,
+                unauthorised.code,
+                headers=unauthorised.headers,
+            )
         return error_response(
             status_of(unauthorised),
             unauthorised.message,
@@ -269,8 +308,11 @@ class SanitizeMiddleware:
 
     def _bad_body(self, scope: Scope, message: str) -> Response:
         """The 400 for a body no decoder can read, in the door's shape."""
-        if route_path(scope) in self.rpc_paths:
+        path = route_path(scope)
+        if path in self.rpc_paths:
             return _rpc_error(400, _RPC_PARSE_ERROR, f"Parse error: {message}")
+        if self.detail_paths(path):
+            return _detail_error(422, message, ErrorCode.INVALID_JSON)
         return error_response(400, message, code=ErrorCode.INVALID_JSON)
 
 

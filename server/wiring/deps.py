@@ -45,9 +45,27 @@ async def get_turn_kit(request: Request) -> TurnKit:
 TurnKitDep = Annotated[TurnKit, Depends(get_turn_kit)]
 
 
+API_KEY_HEADER = "x-api-key"
+"""The header LangGraph's SDKs send their key in; taken as `Authorization: Bearer` is."""
+
+
+def client_authorization(request: Request) -> str | None:
+    """The `Authorization` header, or an `x-api-key` header as a bearer token.
+
+    LangGraph's SDKs (and agent-chat-ui, Studio) send the key as `x-api-key`; every other
+    client as `Authorization: Bearer`. When both come, `Authorization` decides.
+    """
+    header = request.headers.get("authorization")
+    if header is None:
+        key = request.headers.get(API_KEY_HEADER)
+        if key:
+            return f"Bearer {key.strip()}"
+    return header
+
+
 def caller_of(request: Request) -> Caller:
     """The caller of this request, or a 401 in OpenAI's shape (see `server.auth.KeyRing`)."""
-    caller = app_state_of(request).keys.caller(request.headers.get("authorization"))
+    caller = app_state_of(request).keys.caller(client_authorization(request))
     request.state.caller = caller
     return caller
 
@@ -97,7 +115,7 @@ def browser_caller_of(request: Request) -> Caller:
 
 def _browser_authorization(request: Request) -> str | None:
     """The `Authorization` header, or the `KEY_COOKIE` cookie as one (see `browser_caller_of`)."""
-    header = request.headers.get("authorization")
+    header = client_authorization(request)
     cookie = request.cookies.get(KEY_COOKIE)
     if header is None and cookie and same_origin(request):
         return f"Bearer {cookie}"
@@ -127,7 +145,7 @@ def door_caller(request: Request) -> Caller:
         return keys.operator(request.headers.get("authorization"))
     if _under(path, BROWSER_PREFIX):
         return keys.caller(_browser_authorization(request))
-    return keys.caller(request.headers.get("authorization"))
+    return keys.caller(client_authorization(request))
 
 
 def _under(path: str, prefix: str) -> bool:

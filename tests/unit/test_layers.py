@@ -15,7 +15,8 @@ lazy import cannot hide an inverted dependency. Layers, lowest first (`LAYERS`):
 4. `server/turns/` (the turn kit), `server/telemetry/`, `server/knowledge/`.
 5. `server/wiring/`: settings into services, the lifespan, the app state, route dependencies.
 6. the doors: `server/chat/`, `server/responses/`, `server/langserve/`, `server/mcp_server/`,
-   `server/inspector/`, `server/admin/`; and `server/graph_entry.py` (`langgraph.json`'s graph).
+   `server/inspector/`, `server/admin/`, `server/graph_api/`; and `server/graph_entry.py`
+   (`langgraph.json`'s graph).
 7. `server/app.py`; 8. `server/__main__.py`.
 """
 
@@ -39,6 +40,7 @@ DOORS = (
     "server.admin",
     "server.mcp_server",
     "server.inspector",
+    "server.graph_api",
 )
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("graph", "nodes"),

@@ -1,0 +1,14 @@
+"""Every router of the LangGraph API door, in the order the app includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.graph_api import info
+
+__all__ = ["graph_api_routers"]
+
+
+def graph_api_routers() -> list[APIRouter]:
+    """The door's routers (`server.graph_api.door.mount_graph_api` serves them at the root)."""
+    return [info.router]
