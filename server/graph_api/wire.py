@@ -13,7 +13,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from langchain_core.messages import AnyMessage, BaseMessage, convert_to_messages
@@ -26,7 +26,7 @@ from server.refusals import Refused
 __all__ = ["input_messages", "jsonable"]
 
 
-def jsonable(value: Any) -> Any:  # noqa: PLR0911 - one case per kind of value
+def jsonable(value: Any) -> Any:
     """`value` as plain JSON data (dicts, lists, strings, numbers, booleans, None)."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -69,7 +69,7 @@ def input_messages(value: Any, *, param: str = "input.messages") -> list[AnyMess
         return []
     items = value if isinstance(value, list) else [value]
     try:
-        return list(convert_to_messages(items))
+        return cast(list[AnyMessage], convert_to_messages(items))
     except (ValueError, TypeError, KeyError, NotImplementedError) as error:
         raise Refused(
             ErrorCode.INVALID_REQUEST, f"Cannot read the messages: {error}", param=param
