@@ -16,6 +16,7 @@ from server.edge.request_gate import route_path
 from server.errors import OpenAIHTTPError
 from server.knowledge.service import Knowledge
 from server.stores.cache import ResponseCache
+from server.stores.graph_threads import ThreadRecords
 from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
 from server.telemetry.metrics import Metrics
@@ -230,3 +231,11 @@ async def get_response_store(state: AppStateDep) -> ResponseStore:
 
 
 ResponseStoreDep = Annotated[ResponseStore, Depends(get_response_store)]
+
+
+async def get_thread_records(state: AppStateDep) -> ThreadRecords:
+    """The LangGraph API's thread records (`server.stores.graph_threads`)."""
+    return state.graph_threads
+
+
+ThreadRecordsDep = Annotated[ThreadRecords, Depends(get_thread_records)]

@@ -17,6 +17,7 @@ from server.auth import KeyRing
 from server.knowledge.service import Knowledge
 from server.settings import Settings
 from server.stores.budgets import BudgetPolicy
+from server.stores.graph_threads import MemoryThreadRecords, ThreadRecords
 from server.stores.locks import ThreadLocks
 from server.stores.mcp_servers import McpServers
 from server.stores.resources import Operations
@@ -58,3 +59,5 @@ class AppState:
     """The Responses API's stored responses (the `responses` table), by id."""
     knowledge: Knowledge | None = None
     """The knowledge base (`server.knowledge`); None: disabled, or it could not be opened."""
+    graph_threads: ThreadRecords = field(default_factory=MemoryThreadRecords)
+    """The LangGraph API's thread records: metadata and status (`server.stores.graph_threads`)."""

@@ -1,0 +1,181 @@
+"""What the LangGraph API knows of a thread beyond its checkpoints: metadata, status, times.
+
+The checkpoints of a thread are the checkpointer's (the same thread on every door); this
+store keeps the rest of LangGraph's `Thread` object: the client's `metadata` (agent-chat-ui's
+sidebar searches it for `graph_id` and `assistant_id`, which a run stamps in), when it was
+created and updated, and its `status` as the last run left it (`idle`, `busy`,
+`interrupted`, `error`). A thread that another door started has no record until this door
+writes one; the door shows it from its checkpoints alone.
+
+Records are keyed by the stored thread id (`<key_id>:<thread_id>`, see
+`server.turns.threads`), and carry the key id, so a search never crosses callers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "MemoryThreadRecords",
+    "ThreadRecord",
+    "ThreadRecords",
+    "ThreadStatus",
+    "matches",
+]
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+SortBy = Literal["thread_id", "created_at", "updated_at", "status"]
+
+
+@dataclass(frozen=True)
+class ThreadRecord:
+    """One thread's record.
+
+    Attributes:
+        stored_id: The thread as stored (`<key_id>:<thread_id>`; the id itself for an open
+            service's anonymous caller).
+        key_id: The caller whose thread it is.
+        metadata: The client's metadata (JSON), plus `graph_id`/`assistant_id` from runs.
+        created_at, updated_at: Unix times.
+        status: As the last run left it.
+        error: The last run's error, when `status` is `error`.
+    """
+
+    stored_id: str
+    key_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    status: ThreadStatus = "idle"
+    error: str | None = None
+
+
+class ThreadRecords(Protocol):
+    """The store of thread records (PostgreSQL, SQLite, or in memory)."""
+
+    async def get(self, stored_id: str) -> ThreadRecord | None:
+        """The record of a stored thread, or None."""
+
+    async def create(
+        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """Create a record; None when one exists already (nothing is changed then)."""
+
+    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
+        """Merge `metadata` into the record (created when missing); the record after."""
+
+    async def update(
+        self, stored_id: str, *, metadata: dict[str, Any] | None = None
+    ) -> ThreadRecord | None:
+        """Merge `metadata` into an existing record (None: no such record)."""
+
+    async def set_status(
+        self, stored_id: str, status: ThreadStatus, error: str | None = None
+    ) -> None:
+        """Record how a run left the thread (a thread without a record is left alone)."""
+
+    async def delete(self, stored_id: str) -> bool:
+        """Delete the record; whether there was one."""
+
+    async def search(
+        self,
+        key_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+        ids: list[str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: SortBy = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+    ) -> list[ThreadRecord]:
+        """The caller's records whose metadata contains `metadata` (JSON containment)."""
+
+
+def matches(record: ThreadRecord, metadata: dict[str, Any] | None) -> bool:
+    """Whether the record's metadata holds every key of `metadata` with that value."""
+    return all(record.metadata.get(key) == value for key, value in (metadata or {}).items())
+
+
+class MemoryThreadRecords:
+    """Thread records in this process (unit tests, and the store before a database is open)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, ThreadRecord] = {}
+
+    async def get(self, stored_id: str) -> ThreadRecord | None:
+        """See `ThreadRecords.get`."""
+        return self._records.get(stored_id)
+
+    async def create(
+        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+    ) -> ThreadRecord | None:
+        """See `ThreadRecords.create`."""
+        if stored_id in self._records:
+            return None
+        now = time.time()
+        record = ThreadRecord(stored_id, key_id, dict(metadata), now, now)
+        self._records[stored_id] = record
+        return record
+
+    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
+        """See `ThreadRecords.stamp`."""
+        record = await self.create(stored_id, key_id, metadata)
+        if record is not None:
+            return record
+        updated = await self.update(stored_id, metadata=metadata)
+        assert updated is not None  # nosec B101 - created or present just above
+        return updated
+
+    async def update(
+        self, stored_id: str, *, metadata: dict[str, Any] | None = None
+    ) -> ThreadRecord | None:
+        """See `ThreadRecords.update`."""
+        record = self._records.get(stored_id)
+        if record is None:
+            return None
+        merged = {**record.metadata, **(metadata or {})}
+        record = replace(record, metadata=merged, updated_at=time.time())
+        self._records[stored_id] = record
+        return record
+
+    async def set_status(
+        self, stored_id: str, status: ThreadStatus, error: str | None = None
+    ) -> None:
+        """See `ThreadRecords.set_status`."""
+        record = self._records.get(stored_id)
+        if record is not None:
+            self._records[stored_id] = replace(
+                record, status=status, error=error, updated_at=time.time()
+            )
+
+    async def delete(self, stored_id: str) -> bool:
+        """See `ThreadRecords.delete`."""
+        return self._records.pop(stored_id, None) is not None
+
+    async def search(
+        self,
+        key_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+        ids: list[str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: SortBy = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+    ) -> list[ThreadRecord]:
+        """See `ThreadRecords.search`."""
+        found = [
+            record
+            for record in self._records.values()
+            if record.key_id == key_id
+            and matches(record, metadata)
+            and (status is None or record.status == status)
+            and (ids is None or record.stored_id in ids)
+        ]
+        key = "stored_id" if sort_by == "thread_id" else sort_by
+        found.sort(key=lambda record: getattr(record, key), reverse=sort_order == "desc")
+        return found[offset : offset + limit]
