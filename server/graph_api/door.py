@@ -66,7 +66,7 @@ class ErrorDetail(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorDetail} for status in (400, 401, 403, 404, 409, 422, 429, 503)
+    status: {"model": ErrorDetail} for status in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 """`responses=` of every route: each error status, documented in this door's shape."""
 
