@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[
                 "x-thread-id",
                 "content-location",  # the LangGraph API's run of a stream (its stop button)
+                "x-pagination-total",  # the LangGraph API's searches
+                "x-pagination-next",
                 "x-request-id",
                 "x-cache",
                 "retry-after",
