@@ -1,0 +1,135 @@
+"""Writing a thread's state without a run, for any door: update, copy, delete, list.
+
+`TurnKit` calls these under the thread's lock where they write (`update_state`,
+`delete_thread`), inside `store_call` (a store that is away is a refusal), and with the
+thread's stored (key-scoped) id; a door never calls them directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import InvalidUpdateError
+from langgraph.types import StateSnapshot
+
+from graph.builder import AgentGraph
+from graph.errors import ErrorCode
+from server.refusals import Refused
+
+__all__ = ["copy_checkpoints", "delete_checkpoints", "list_states", "write_state"]
+
+COPY_NODE = "__copy__"
+"""`as_node` of a fork that copies a checkpoint as it is (LangGraph Studio's "re-run from here")."""
+
+
+async def write_state(
+    graph: AgentGraph,
+    stored_id: str,
+    values: Any,
+    *,
+    as_node: str | None = None,
+    checkpoint_id: str | None = None,
+) -> RunnableConfig:
+    """Apply `values` to the thread as if `as_node` had written them; the new checkpoint's config.
+
+    Raises:
+        Refused: `invalid_request` for a node the graph does not have, or values its state
+            cannot take.
+    """
+    configurable: dict[str, Any] = {"thread_id": stored_id, "checkpoint_ns": ""}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    if as_node is not None and as_node != COPY_NODE and as_node not in graph.nodes:
+        raise Refused(
+            ErrorCode.INVALID_REQUEST, f"Node {as_node!r} does not exist.", param="as_node"
+        )
+    try:
+        return await graph.aupdate_state({"configurable": configurable}, values, as_node=as_node)
+    except (InvalidUpdateError, ValueError, TypeError, KeyError) as error:
+        raise Refused(
+            ErrorCode.INVALID_REQUEST, f"Cannot update the state: {error}", param="values"
+        ) from error
+
+
+async def list_states(
+    graph: AgentGraph,
+    stored_id: str,
+    limit: int,
+    before: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    checkpoint: dict[str, Any] | None = None,
+) -> list[StateSnapshot]:
+    """The thread's states, newest first.
+
+    Args:
+        graph: The graph with the checkpointer.
+        stored_id: The thread's stored id.
+        limit: How many at most.
+        before: Only checkpoints older than this one (its id).
+        metadata: Only checkpoints whose metadata holds these keys with these values.
+        checkpoint: Only checkpoints of its `checkpoint_ns` (and its `checkpoint_id`).
+    """
+    configurable: dict[str, Any] = {"thread_id": stored_id}
+    for name in ("checkpoint_ns", "checkpoint_id"):
+        value = (checkpoint or {}).get(name)
+        if isinstance(value, str) and (value or name == "checkpoint_ns"):
+            configurable[name] = value
+    before_config: RunnableConfig | None = None
+    if before:
+        before_config = {"configurable": {"thread_id": stored_id, "checkpoint_id": before}}
+    return [
+        snapshot
+        async for snapshot in graph.aget_state_history(
+            {"configurable": configurable},
+            filter=metadata or None,
+            before=before_config,
+            limit=limit,
+        )
+    ]
+
+
+async def copy_checkpoints(
+    checkpointer: BaseCheckpointSaver[Any], source_id: str, target_id: str
+) -> int:
+    """Write every checkpoint of one thread (each namespace, with its pending writes) on another.
+
+    The copies keep their ids and parents, so the new thread has the same history, forks
+    and all; how many checkpoints were copied.
+    """
+    tuples = [item async for item in checkpointer.alist({"configurable": {"thread_id": source_id}})]
+    for item in reversed(tuples):  # oldest first
+        source = item.config["configurable"]
+        parent = (item.parent_config or {}).get("configurable", {})
+        config: RunnableConfig = {
+            "configurable": {
+                "thread_id": target_id,
+                "checkpoint_ns": source.get("checkpoint_ns", ""),
+                **(
+                    {"checkpoint_id": parent["checkpoint_id"]}
+                    if parent.get("checkpoint_id")
+                    else {}
+                ),
+            }
+        }
+        written = await checkpointer.aput(
+            config,
+            item.checkpoint,
+            item.metadata,
+            dict(item.checkpoint.get("channel_versions", {})),
+        )
+        writes: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for task_id, channel, value in item.pending_writes or []:
+            writes[task_id].append((channel, value))
+        for task_id, task_writes in writes.items():
+            await checkpointer.aput_writes(written, task_writes, task_id)
+    return len(tuples)
+
+
+async def delete_checkpoints(checkpointer: BaseCheckpointSaver[Any], stored_id: str) -> bool:
+    """Delete every checkpoint of the thread; whether it had any."""
+    existed = await checkpointer.aget_tuple({"configurable": {"thread_id": stored_id}})
+    await checkpointer.adelete_thread(stored_id)
+    return existed is not None
