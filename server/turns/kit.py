@@ -364,12 +364,11 @@ class TurnKit:
                 node, values the state cannot take); `checkpointer_unavailable`.
         """
         async with self.locks.hold(thread.stored_id):
-            if checkpoint_id:
-                await self.read_stored(thread, checkpoint_id)
             return await store_call(
                 write_state(
                     self.graph,
-                    thread.stored_id,
+                    self.checkpointer,
+                    thread,
                     values,
                     as_node=as_node,
                     checkpoint_id=checkpoint_id,

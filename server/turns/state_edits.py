@@ -17,7 +17,8 @@ from langgraph.types import StateSnapshot
 
 from graph.builder import AgentGraph
 from graph.errors import ErrorCode
-from server.refusals import Refused
+from server.refusals import Refused, checkpoint_not_found
+from server.turns.threads import ThreadRef
 
 __all__ = ["copy_checkpoints", "delete_checkpoints", "list_states", "write_state"]
 
@@ -27,7 +28,8 @@ COPY_NODE = "__copy__"
 
 async def write_state(
     graph: AgentGraph,
-    stored_id: str,
+    checkpointer: BaseCheckpointSaver[Any],
+    thread: ThreadRef,
     values: Any,
     *,
     as_node: str | None = None,
@@ -35,13 +37,19 @@ async def write_state(
 ) -> RunnableConfig:
     """Apply `values` to the thread as if `as_node` had written them; the new checkpoint's config.
 
+    The checkpoint named is looked up on the checkpointer itself: a read through the graph
+    would be kept for the write that follows (`server.telemetry.saver`), in the reader's
+    config rather than the writer's.
+
     Raises:
-        Refused: `invalid_request` for a node the graph does not have, or values its state
-            cannot take.
+        Refused: `checkpoint_not_found`; `invalid_request` for a node the graph does not
+            have, or values its state cannot take.
     """
-    configurable: dict[str, Any] = {"thread_id": stored_id, "checkpoint_ns": ""}
+    configurable: dict[str, Any] = {"thread_id": thread.stored_id, "checkpoint_ns": ""}
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
+        if await checkpointer.aget_tuple({"configurable": configurable}) is None:
+            raise checkpoint_not_found(thread.client_id)
     if as_node is not None and as_node != COPY_NODE and as_node not in graph.nodes:
         raise Refused(
             ErrorCode.INVALID_REQUEST, f"Node {as_node!r} does not exist.", param="as_node"

@@ -69,8 +69,23 @@ def chat(app: ServedApp, key: str | None, thread_id: str, text: str) -> str:
     return str(response.json()["choices"][0]["message"]["content"])
 
 
-async def test_threads_from_create_to_delete(make_settings: SettingsFactory, serve: Serve) -> None:
-    app = serve(make_settings())
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def on(
+    database: str, request: pytest.FixtureRequest, make_settings: SettingsFactory, **extra: Any
+) -> Settings:
+    """Settings on SQLite, or on a fresh PostgreSQL database."""
+    if database == "postgres":
+        extra["database_url"] = request.getfixturevalue("postgres_url")
+    return make_settings(**extra)
+
+
+@pytest.mark.parametrize("database", DATABASES)
+async def test_threads_from_create_to_delete(
+    make_settings: SettingsFactory, serve: Serve, request: pytest.FixtureRequest, database: str
+) -> None:
+    app = serve(on(database, request, make_settings))
     async with get_client(url=app.url) as sdk:
         client = sdk_threads(sdk)
         created = await client.create(metadata={"graph_id": "agent", "user": {"id": 7}})
@@ -162,10 +177,18 @@ async def test_errors_are_detail_bodies_never_5xx(
         assert missing.status_code == 404
 
 
+@pytest.mark.parametrize("database", DATABASES)
 async def test_a_v1_thread_is_the_same_thread_here_in_the_callers_namespace(
-    make_settings: SettingsFactory, serve: Serve
+    make_settings: SettingsFactory, serve: Serve, request: pytest.FixtureRequest, database: str
 ) -> None:
-    app = serve(make_settings(api_keys=["sk-alice", "sk-bob"], checkpoint_durability="sync"))
+    settings = on(
+        database,
+        request,
+        make_settings,
+        api_keys=["sk-alice", "sk-bob"],
+        checkpoint_durability="sync",
+    )
+    app = serve(settings)
     assert chat(app, "sk-alice", "conv-1", "echo first") == "first"
     assert chat(app, "sk-alice", "conv-1", "echo second") == "second"
 
@@ -230,8 +253,11 @@ def _ids(threads: list[dict[str, Any]]) -> list[str]:
     return [t["thread_id"] for t in threads]
 
 
-async def test_search_pages_and_counts(make_settings: SettingsFactory, serve: Serve) -> None:
-    app = serve(make_settings())
+@pytest.mark.parametrize("database", DATABASES)
+async def test_search_pages_and_counts(
+    make_settings: SettingsFactory, serve: Serve, request: pytest.FixtureRequest, database: str
+) -> None:
+    app = serve(on(database, request, make_settings))
     chat(app, None, "from-v1", "echo hi")
     async with get_client(url=app.url) as sdk:
         client = sdk_threads(sdk)
