@@ -56,7 +56,14 @@ async def write_state(
         )
     try:
         return await graph.aupdate_state({"configurable": configurable}, values, as_node=as_node)
-    except (InvalidUpdateError, ValueError, TypeError, KeyError) as error:
+    except (
+        InvalidUpdateError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        NotImplementedError,  # a message LangChain cannot read
+    ) as error:
         raise Refused(
             ErrorCode.INVALID_REQUEST, f"Cannot update the state: {error}", param="values"
         ) from error

@@ -173,6 +173,12 @@ async def test_errors_are_detail_bodies_never_5xx(
         no_node = http.post("/threads/t-1/state", json={"values": {}, "as_node": "nonode"})
         assert no_node.status_code == 400
         assert "nonode" in no_node.json()["detail"]
+        for values in ("text", [1, 2], {"messages": 5}, {"messages": [{"bad": 1}]}):
+            unwritable = http.post("/threads/t-1/state", json={"values": values})
+            assert unwritable.status_code == 400, unwritable.text
+        for before in (5, [1]):
+            bad_before = http.post("/threads/t-1/history", json={"before": before})
+            assert bad_before.status_code == 422
         missing = http.get("/threads/t-1/state/1f000000-0000-6000-8000-000000000000")
         assert missing.status_code == 404
 
