@@ -12,7 +12,9 @@ the stream's events; everything between is here, the same for every door:
    the turn is counted in `agent_turns_total{door, outcome}`.
 
 `read` gives a door a caller's thread by the id a path names (validated as every door
-validates it, a 404 for a thread that is not stored), with its state and history.
+validates it, a 404 for a thread that is not stored), with its state and history;
+`update_state`, `copy_thread` and `delete_thread` write a thread without a run (under its
+lock where a run could race them).
 
 The kit refuses with `server.refusals.Refused` (a code, never a status); a store
 that cannot be reached is a refusal too (`checkpointer_unavailable`).
