@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from uuid import uuid4
 
 from fastapi import Body, Response
+from langgraph.types import StateUpdate
 from pydantic import BaseModel, ConfigDict, Field
 
 from graph.errors import ErrorCode
@@ -30,6 +31,23 @@ router = door_router(tags=["LangGraph API: threads"])
 Metadata = dict[str, Any]
 
 
+class StateWrite(BaseModel):
+    """One update of a superstep: values, as a node would write them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    values: Any = None
+    as_node: str | None = None
+
+
+class Superstep(BaseModel):
+    """Updates that build a new thread's history (`POST /threads`'s `supersteps`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    updates: list[StateWrite] = Field(default_factory=list)
+
+
 class ThreadCreate(BaseModel):
     """`POST /threads`."""
 
@@ -40,6 +58,8 @@ class ThreadCreate(BaseModel):
     metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     """An existing thread of that id: a 409, or that thread as it is."""
+    supersteps: list[Superstep] | None = None
+    """State to write on the new thread, each update a checkpoint of its own, in order."""
 
 
 class ThreadPatch(BaseModel):
@@ -93,6 +113,12 @@ async def create_thread(
             state.graph_threads.create(thread.stored_id, caller.key_id, body.metadata or {})
         )
         if record is not None:
+            if body.supersteps:
+                steps = [
+                    [StateUpdate(u.values, u.as_node) for u in step.updates]
+                    for step in body.supersteps
+                ]
+                await kit.update_state(thread, None, supersteps=steps)
             created = await facts(state, thread, record)
             assert created is not None  # nosec B101 - it has a record now
             return thread_object(created)
@@ -125,11 +151,17 @@ async def patch_thread(
 
 @router.delete("/threads/{thread_id}", status_code=204, summary="Delete a thread")
 async def delete_thread(state: AppStateDep, caller: CallerDep, thread_id: str) -> Response:
-    """Delete the thread's record and every checkpoint (a 409 while a run holds it)."""
+    """Delete the thread's record and every checkpoint (a 409 while a run holds it).
+
+    The Responses API's responses on the thread go too, as retention deletes them
+    (`server.stores.retention`): they name its checkpoints.
+    """
     kit = state.turns
     thread = kit.thread(caller, thread_id)
     had_checkpoints = await kit.delete_thread(thread)
     had_record = await store_call(state.graph_threads.delete(thread.stored_id))
+    if had_checkpoints and state.responses is not None:
+        await store_call(state.responses.forget_thread(thread.stored_id))
     if not (had_checkpoints or had_record):
         raise not_found("thread", thread.client_id)
     return Response(status_code=204)

@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import StateSnapshot
+from langgraph.types import StateSnapshot, StateUpdate
 from starlette.requests import Request
 
 from graph.builder import AgentGraph
@@ -355,11 +355,13 @@ class TurnKit:
         *,
         as_node: str | None = None,
         checkpoint_id: str | None = None,
+        supersteps: list[list[StateUpdate]] | None = None,
     ) -> RunnableConfig:
         """Write `values` as `as_node` would (at `checkpoint_id`: a fork), under the lock.
 
         `as_node="__copy__"` with `values` None copies the checkpoint as a new one (Studio's
-        "re-run from here"). Returns the new checkpoint's config (the stored thread id).
+        "re-run from here"); `supersteps`, when given, are written instead, in turn. Returns
+        the new checkpoint's config (the stored thread id).
 
         Raises:
             Refused: `thread_busy`; `checkpoint_not_found`; `invalid_request` (an unknown
@@ -371,8 +373,7 @@ class TurnKit:
                     self.graph,
                     self.checkpointer,
                     thread,
-                    values,
-                    as_node=as_node,
+                    supersteps or [[StateUpdate(values, as_node)]],
                     checkpoint_id=checkpoint_id,
                 )
             )

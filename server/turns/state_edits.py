@@ -8,12 +8,13 @@ thread's stored (key-scoped) id; a door never calls them directly.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import InvalidUpdateError
-from langgraph.types import StateSnapshot
+from langgraph.types import StateSnapshot, StateUpdate
 
 from graph.builder import AgentGraph
 from graph.errors import ErrorCode
@@ -25,17 +26,22 @@ __all__ = ["copy_checkpoints", "delete_checkpoints", "list_states", "write_state
 COPY_NODE = "__copy__"
 """`as_node` of a fork that copies a checkpoint as it is (LangGraph Studio's "re-run from here")."""
 
+INPUT_NODE = "__input__"
+"""`as_node` of values written as a run's input would be (the next step starts the graph)."""
+
 
 async def write_state(
     graph: AgentGraph,
     checkpointer: BaseCheckpointSaver[Any],
     thread: ThreadRef,
-    values: Any,
+    supersteps: Sequence[Sequence[StateUpdate]],
     *,
-    as_node: str | None = None,
     checkpoint_id: str | None = None,
 ) -> RunnableConfig:
-    """Apply `values` to the thread as if `as_node` had written them; the new checkpoint's config.
+    """Apply each superstep's updates (values, as the node `as_node` would write them) in turn.
+
+    One superstep of one update is `update_state`; several build a history, a checkpoint
+    each (`POST /threads`'s `supersteps`). Returns the last new checkpoint's config.
 
     The checkpoint named is looked up on the checkpointer itself: a read through the graph
     would be kept for the write that follows (`server.telemetry.saver`), in the reader's
@@ -50,12 +56,16 @@ async def write_state(
         configurable["checkpoint_id"] = checkpoint_id
         if await checkpointer.aget_tuple({"configurable": configurable}) is None:
             raise checkpoint_not_found(thread.client_id)
-    if as_node is not None and as_node != COPY_NODE and as_node not in graph.nodes:
-        raise Refused(
-            ErrorCode.INVALID_REQUEST, f"Node {as_node!r} does not exist.", param="as_node"
-        )
+    known = (COPY_NODE, INPUT_NODE, *graph.nodes)
+    for update in (update for superstep in supersteps for update in superstep):
+        if update.as_node is not None and update.as_node not in known:
+            raise Refused(
+                ErrorCode.INVALID_REQUEST,
+                f"Node {update.as_node!r} does not exist.",
+                param="as_node",
+            )
     try:
-        return await graph.aupdate_state({"configurable": configurable}, values, as_node=as_node)
+        return await graph.abulk_update_state({"configurable": configurable}, supersteps)
     except (
         InvalidUpdateError,
         ValueError,

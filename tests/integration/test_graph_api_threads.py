@@ -54,6 +54,11 @@ def sdk_threads(client: Any) -> Any:
     return client.threads
 
 
+def human(text: str) -> dict[str, Any]:
+    """A run's input of one human message."""
+    return {"messages": [{"type": "human", "content": text}]}
+
+
 def chat(app: ServedApp, key: str | None, thread_id: str, text: str) -> str:
     """One `/v1/chat/completions` turn on a thread; the answer."""
     headers = {"X-Thread-Id": thread_id}
@@ -145,6 +150,16 @@ async def test_threads_from_create_to_delete(
         with pytest.raises(NotFoundError):
             await client.get_state(thread_id)
         assert (await client.get(copy["thread_id"]))["values"]["messages"]
+
+        built = await client.create(
+            supersteps=[
+                {"updates": [{"values": human("a"), "as_node": "respond"}]},
+                {"updates": [{"values": human("b"), "as_node": "respond"}]},
+            ]
+        )
+        assert [m["content"] for m in built["values"]["messages"]] == ["a", "b"]
+        built_history = await client.get_history(built["thread_id"])
+        assert [s["metadata"]["source"] for s in built_history] == ["update", "update"]
 
 
 async def test_errors_are_detail_bodies_never_5xx(

@@ -39,6 +39,11 @@ STATE_FIELDS = {
 TASK_FIELDS = {"id", "name", "path", "error", "interrupts", "checkpoint", "state", "result"}
 
 
+HELLO = {"messages": [{"type": "human", "content": "a"}]}
+AI = {"type": "ai", "content": "b"}
+AI_TOO = {"type": "ai", "content": "c"}
+
+
 @pytest.fixture(params=["service", "langgraph_dev"])
 def base_url(
     request: pytest.FixtureRequest,
@@ -120,6 +125,24 @@ async def test_the_same_threads_script_passes_on_both(base_url: str) -> None:
         with pytest.raises(NotFoundError):
             await threads.get(str(uuid4()))
         await threads.delete(copy["thread_id"])
+
+        built = await threads.create(
+            metadata={"graph_id": "agent"},
+            supersteps=[
+                {"updates": [{"values": HELLO, "as_node": "__input__"}]},
+                {"updates": [{"values": {"messages": [AI]}, "as_node": "respond"}]},
+                {"updates": [{"values": {"messages": [AI_TOO]}, "as_node": "respond"}]},
+            ],
+        )
+        built_history = await threads.get_history(built["thread_id"])
+        # An input waits for the graph's first step: the node updates that follow replace it.
+        assert [m["content"] for m in built["values"]["messages"]] == ["b", "c"]
+        assert [(s["metadata"]["source"], s["next"]) for s in built_history] == [
+            ("update", []),
+            ("update", []),
+            ("input", ["__start__"]),
+        ]
+        await threads.delete(built["thread_id"])
 
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
         invalid = await http.post("/threads", json={"metadata": 5})
