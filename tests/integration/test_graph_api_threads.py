@@ -299,3 +299,23 @@ async def test_search_pages_and_counts(
         assert selected.json() == [{"thread_id": "t1"}]
         assert http.post("/threads/count", json={}).json() == 4
         assert http.post("/threads/count", json={"status": "idle"}).json() == 4
+
+
+async def test_deleting_a_responses_thread_forgets_its_stored_responses(
+    make_settings: SettingsFactory, serve: Serve
+) -> None:
+    app = serve(make_settings())
+    with httpx.Client(base_url=app.url, timeout=30) as http:
+        created = http.post(
+            "/v1/responses", json={"model": "offline", "input": "echo hi", "store": True}
+        )
+        assert created.status_code == 200, created.text
+        response_id = created.json()["id"]
+        thread = http.get(f"/threads/{response_id}")
+        assert thread.status_code == 200, thread.text
+        assert thread.json()["values"]["messages"][-1]["content"] == "hi"
+        assert http.get(f"/v1/responses/{response_id}").status_code == 200
+
+        assert http.delete(f"/threads/{response_id}").status_code == 204
+        assert http.get(f"/threads/{response_id}").status_code == 404
+        assert http.get(f"/v1/responses/{response_id}").status_code == 404
