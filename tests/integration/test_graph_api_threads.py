@@ -19,6 +19,8 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.server_thread import ServedApp
+from tests.fakes.upstream import FakeUpstream, Reply, ToolCallSpec
+from tests.helpers import WEATHER_TOOL
 
 Serve = Callable[[Settings], ServedApp]
 JSON = {"Content-Type": "application/json"}
@@ -319,3 +321,43 @@ async def test_deleting_a_responses_thread_forgets_its_stored_responses(
         assert http.delete(f"/threads/{response_id}").status_code == 204
         assert http.get(f"/threads/{response_id}").status_code == 404
         assert http.get(f"/v1/responses/{response_id}").status_code == 404
+
+
+async def test_a_thread_paused_for_a_client_tool_is_interrupted(
+    make_settings: SettingsFactory, serve: Serve, primary: FakeUpstream
+) -> None:
+    settings = make_settings(
+        agent_models={"m": ["openai:gpt-test"]}, openai_base_url=primary.openai_base_url
+    )
+    app = serve(settings)
+    primary.script(
+        Reply("Let me look.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"}, "c1")])
+    )
+    paused = httpx.post(
+        f"{app.url}/v1/chat/completions",
+        json={
+            "model": "m",
+            "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+            "tools": [WEATHER_TOOL],
+        },
+        headers={"X-Thread-Id": "paused"},
+        timeout=30,
+    )
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["choices"][0]["finish_reason"] == "tool_calls"
+
+    async with get_client(url=app.url) as sdk:
+        client = sdk_threads(sdk)
+        thread = await client.get("paused")
+        assert thread["status"] == "interrupted"
+        ((task_id, interrupts),) = thread["interrupts"].items()
+        (interrupt,) = interrupts
+        assert set(interrupt) == {"id", "value"}
+        state = await client.get_state("paused")
+        assert state["next"] == ["client_tools"]
+        (task,) = state["tasks"]
+        assert task["id"] == task_id
+        assert task["interrupts"] == interrupts
+        assert state["interrupts"] == interrupts
+        assert [t["thread_id"] for t in await client.search(status="interrupted")] == ["paused"]
+        assert await client.search(status="idle") == []
