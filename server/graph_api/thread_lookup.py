@@ -198,12 +198,26 @@ async def count(
     metadata: dict[str, Any] | None = None,
     status: ThreadStatus | None = None,
 ) -> int:
-    """How many of the caller's threads `search` would find (up to `SCAN_LIMIT` unfiltered).
+    """How many of the caller's threads `search` would find.
+
+    Without a status, the records are counted in the database and, with no metadata
+    filter, the threads that only have checkpoints (up to `SCAN_LIMIT`) beside them; the
+    status shown needs each thread read (up to `SCAN_LIMIT`).
 
     Raises:
         Refused: `checkpointer_unavailable`.
     """
-    if status is None and metadata:
-        return await store_call(state.graph_threads.count(caller.key_id, metadata=metadata))
-    page = await search(state, caller, metadata=metadata, status=status, limit=SCAN_LIMIT)
-    return len(page.threads)
+    if status is not None:
+        page = await search(state, caller, metadata=metadata, status=status, limit=SCAN_LIMIT)
+        return len(page.threads)
+    records = state.graph_threads
+    counted = await store_call(records.count(caller.key_id, metadata=metadata))
+    if metadata:
+        return counted
+    rows = await store_call(
+        list_threads(state.checkpointer, prefix=namespace(caller), limit=SCAN_LIMIT)
+    )
+    for row in rows:
+        if await store_call(records.get(row.stored_id)) is None:
+            counted += 1
+    return counted
