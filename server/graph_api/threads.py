@@ -141,8 +141,11 @@ async def patch_thread(
     """Merge `metadata` into the thread's (a thread another door started gets a record)."""
     found = await require(state, caller, thread_id)
     thread = found.thread
+    started = found.started.timestamp() if found.started is not None else None
     record = await store_call(
-        state.graph_threads.stamp(thread.stored_id, caller.key_id, body.metadata)
+        state.graph_threads.stamp(
+            thread.stored_id, caller.key_id, body.metadata, created_at=started
+        )
     )
     updated = await facts(state, thread, record)
     assert updated is not None  # nosec B101 - it has a record now

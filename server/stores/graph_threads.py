@@ -61,12 +61,28 @@ class ThreadRecords(Protocol):
         """The record of a stored thread, or None."""
 
     async def create(
-        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
     ) -> ThreadRecord | None:
-        """Create a record; None when one exists already (nothing is changed then)."""
+        """Create a record; None when one exists already (nothing is changed then).
 
-    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
-        """Merge `metadata` into the record (created when missing); the record after."""
+        `created_at` (a Unix time, else now): when a thread that another door started
+        began, its first checkpoint's time.
+        """
+
+    async def stamp(
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
+    ) -> ThreadRecord:
+        """Merge `metadata` into the record (created when missing: `create`); the record after."""
 
     async def update(
         self, stored_id: str, *, metadata: dict[str, Any] | None = None
@@ -141,19 +157,31 @@ class MemoryThreadRecords:
         return self._records.get(stored_id)
 
     async def create(
-        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
     ) -> ThreadRecord | None:
         """See `ThreadRecords.create`."""
         if stored_id in self._records:
             return None
         now = time.time()
-        record = ThreadRecord(stored_id, key_id, dict(metadata), now, now)
+        record = ThreadRecord(stored_id, key_id, dict(metadata), created_at or now, now)
         self._records[stored_id] = record
         return record
 
-    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
+    async def stamp(
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
+    ) -> ThreadRecord:
         """See `ThreadRecords.stamp`."""
-        record = await self.create(stored_id, key_id, metadata)
+        record = await self.create(stored_id, key_id, metadata, created_at=created_at)
         if record is not None:
             return record
         updated = await self.update(stored_id, metadata=metadata)

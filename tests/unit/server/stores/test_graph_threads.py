@@ -60,6 +60,10 @@ async def test_stamp_and_update_merge_metadata(records: ThreadRecords) -> None:
     assert updated.metadata == {"graph_id": "other", "assistant_id": "x", "n": [1, 2]}
     assert await records.update("k:missing", metadata={"a": 1}) is None
 
+    adopted = await records.stamp("k:old", "k", {"graph_id": "agent"}, created_at=1000.0)
+    assert adopted.created_at == 1000.0
+    assert adopted.updated_at > 1000.0
+
 
 async def test_status_and_delete(records: ThreadRecords) -> None:
     await records.create("k:a", "k", {})
