@@ -87,8 +87,10 @@ async def _state(
     state: AppStateDep, caller: CallerDep, thread_id: str, checkpoint_id: str | None
 ) -> dict[str, Any]:
     found = await require(state, caller, thread_id)
-    if checkpoint_id is None and found.latest is None:
-        return dict(EMPTY_STATE)
+    if checkpoint_id is None:
+        if found.latest is None:
+            return dict(EMPTY_STATE)
+        return thread_state(found.latest, found.thread)
     view = await state.turns.read_stored(found.thread, checkpoint_id)
     return thread_state(view.snapshot, found.thread)
 
