@@ -120,6 +120,9 @@ async def test_threads_from_create_to_delete(
         assert [t["thread_id"] for t in newest_first] == [other["thread_id"], thread_id]
         assert await client.count(metadata={"graph_id": "agent"}) == 1
         assert await client.count() == 2
+        unicode = await client.create(thread_id="日本語 🙂?")
+        assert (await client.get("日本語 🙂?"))["thread_id"] == unicode["thread_id"] == "日本語 🙂?"
+        await client.delete("日本語 🙂?")
 
         written = await client.update_state(
             thread_id, {"messages": [{"type": "human", "content": "hello"}]}
