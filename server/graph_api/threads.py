@@ -118,7 +118,11 @@ async def create_thread(
                     [StateUpdate(u.values, u.as_node) for u in step.updates]
                     for step in body.supersteps
                 ]
-                await kit.update_state(thread, None, supersteps=steps)
+                try:
+                    await kit.update_state(thread, None, supersteps=steps)
+                except Refused:  # nothing is created of a thread that cannot be built
+                    await store_call(state.graph_threads.delete(thread.stored_id))
+                    raise
             created = await facts(state, thread, record)
             assert created is not None  # nosec B101 - it has a record now
             return thread_object(created)

@@ -201,6 +201,15 @@ async def test_errors_are_detail_bodies_never_5xx(
         for before in (5, [1]):
             bad_before = http.post("/threads/t-1/history", json={"before": before})
             assert bad_before.status_code == 422
+        unbuilt = http.post(
+            "/threads",
+            json={
+                "thread_id": "t-2",
+                "supersteps": [{"updates": [{"values": {}, "as_node": "x"}]}],
+            },
+        )
+        assert unbuilt.status_code == 400
+        assert http.get("/threads/t-2").status_code == 404
         missing = http.get("/threads/t-1/state/1f000000-0000-6000-8000-000000000000")
         assert missing.status_code == 404
 
