@@ -19,9 +19,11 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "MemoryThreadRecords",
+    "SortBy",
     "ThreadRecord",
     "ThreadRecords",
     "ThreadStatus",
+    "contains",
     "matches",
 ]
 
@@ -59,12 +61,28 @@ class ThreadRecords(Protocol):
         """The record of a stored thread, or None."""
 
     async def create(
-        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
     ) -> ThreadRecord | None:
-        """Create a record; None when one exists already (nothing is changed then)."""
+        """Create a record; None when one exists already (nothing is changed then).
 
-    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
-        """Merge `metadata` into the record (created when missing); the record after."""
+        `created_at` (a Unix time, else now): when a thread that another door started
+        began, its first checkpoint's time.
+        """
+
+    async def stamp(
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
+    ) -> ThreadRecord:
+        """Merge `metadata` into the record (created when missing: `create`); the record after."""
 
     async def update(
         self, stored_id: str, *, metadata: dict[str, Any] | None = None
@@ -93,10 +111,39 @@ class ThreadRecords(Protocol):
     ) -> list[ThreadRecord]:
         """The caller's records whose metadata contains `metadata` (JSON containment)."""
 
+    async def count(
+        self,
+        key_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+    ) -> int:
+        """How many of the caller's records `search` would find, unpaged."""
+
+
+def contains(whole: Any, part: Any) -> bool:
+    """JSON containment, as PostgreSQL's `jsonb @>`: `part` is within `whole`.
+
+    An object contains another when it holds each of its keys with a value that contains
+    the other's; an array contains another when each of its elements is contained by one
+    of the first's; anything else when it is equal (`1` is not `1.5`, nor `true`).
+    """
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and contains(whole[key], value) for key, value in part.items()
+        )
+    if isinstance(part, list):
+        return isinstance(whole, list) and all(
+            any(contains(item, wanted) for item in whole) for wanted in part
+        )
+    if isinstance(part, bool) or isinstance(whole, bool):
+        return type(part) is type(whole) and part == whole
+    return bool(whole == part)
+
 
 def matches(record: ThreadRecord, metadata: dict[str, Any] | None) -> bool:
-    """Whether the record's metadata holds every key of `metadata` with that value."""
-    return all(record.metadata.get(key) == value for key, value in (metadata or {}).items())
+    """Whether the record's metadata contains `metadata` (`contains`)."""
+    return contains(record.metadata, metadata or {})
 
 
 class MemoryThreadRecords:
@@ -110,19 +157,31 @@ class MemoryThreadRecords:
         return self._records.get(stored_id)
 
     async def create(
-        self, stored_id: str, key_id: str, metadata: dict[str, Any]
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
     ) -> ThreadRecord | None:
         """See `ThreadRecords.create`."""
         if stored_id in self._records:
             return None
         now = time.time()
-        record = ThreadRecord(stored_id, key_id, dict(metadata), now, now)
+        record = ThreadRecord(stored_id, key_id, dict(metadata), created_at or now, now)
         self._records[stored_id] = record
         return record
 
-    async def stamp(self, stored_id: str, key_id: str, metadata: dict[str, Any]) -> ThreadRecord:
+    async def stamp(
+        self,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
+    ) -> ThreadRecord:
         """See `ThreadRecords.stamp`."""
-        record = await self.create(stored_id, key_id, metadata)
+        record = await self.create(stored_id, key_id, metadata, created_at=created_at)
         if record is not None:
             return record
         updated = await self.update(stored_id, metadata=metadata)
@@ -179,3 +238,14 @@ class MemoryThreadRecords:
         key = "stored_id" if sort_by == "thread_id" else sort_by
         found.sort(key=lambda record: getattr(record, key), reverse=sort_order == "desc")
         return found[offset : offset + limit]
+
+    async def count(
+        self,
+        key_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+    ) -> int:
+        """See `ThreadRecords.count`."""
+        everything = len(self._records)
+        return len(await self.search(key_id, metadata=metadata, status=status, limit=everything))

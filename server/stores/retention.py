@@ -9,7 +9,8 @@ is the time of its newest checkpoint (the `ts` every LangGraph checkpoint carrie
 conversation in use is never removed however old its first turn is. Deletion goes through
 the checkpointer's own `adelete_thread` (checkpoints, blobs and pending writes together),
 and the thread's rows of the Responses API's `responses` table go with it (they hold the
-answers and inputs of its turns).
+answers and inputs of its turns), as does its LangGraph API record (`graph_threads`: its
+metadata and status).
 On PostgreSQL the old threads are found with one aggregate query; other savers (SQLite)
 are scanned through `alist`.
 """
@@ -33,6 +34,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from server.settings import Settings
 from server.stores.checkpointer import open_checkpointer
+from server.stores.graph_thread_sql import open_thread_records
+from server.stores.graph_threads import ThreadRecords
 from server.stores.response_store import ResponseStore, open_response_store
 
 logger = logging.getLogger(__name__)
@@ -115,10 +118,12 @@ async def purge(
     dry_run: bool = False,
     now: datetime | None = None,
     responses: ResponseStore | None = None,
+    records: ThreadRecords | None = None,
 ) -> RetentionReport:
     """Delete (or, dry, only list) the threads idle for longer than `older_than`.
 
-    With `responses`, each deleted thread's stored responses go too.
+    With `responses`, each deleted thread's stored responses go too; with `records`, its
+    LangGraph API record.
     """
     cutoff = (now or datetime.now(UTC)) - older_than
     thread_ids = await stale_threads(saver, cutoff)
@@ -128,6 +133,8 @@ async def purge(
             await saver.adelete_thread(thread_id)
             if responses is not None:
                 forgotten += await responses.forget_thread(thread_id)
+            if records is not None:
+                await records.delete(thread_id)
     logger.info(
         "retention: %d thread(s) idle since before %s%s",
         len(thread_ids),
@@ -145,8 +152,9 @@ async def run(settings: Settings, older_than: timedelta, *, dry_run: bool) -> Re
     async with (
         open_checkpointer(settings, application_name=name) as saver,
         open_response_store(settings, saver) as responses,
+        open_thread_records(settings, saver) as records,
     ):
-        return await purge(saver, older_than, dry_run=dry_run, responses=responses)
+        return await purge(saver, older_than, dry_run=dry_run, responses=responses, records=records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

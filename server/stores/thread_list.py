@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiosqlite
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -30,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from server.stores.checkpointer import once_more
 
-__all__ = ["ThreadRow", "checkpoint_time", "list_threads"]
+__all__ = ["ThreadRow", "checkpoint_time", "first_checkpoint_id", "list_threads"]
 
 _UUID_EPOCH_100NS: Final = 0x01B21DD213814000
 """1582-10-15 (the UUID epoch) to 1970-01-01, in 100-nanosecond intervals."""
@@ -152,3 +153,33 @@ async def _scan(
         reverse=True,
     )
     return rows[:limit]
+
+
+_FIRST_SQL: Final = (
+    "SELECT min(checkpoint_id) AS first FROM checkpoints"
+    " WHERE thread_id = {p} AND checkpoint_ns = ''"
+)
+
+
+async def first_checkpoint_id(saver: BaseCheckpointSaver[Any], stored_id: str) -> str | None:
+    """The id of a thread's first checkpoint (when it was started), or None when it has none."""
+    if isinstance(saver, AsyncPostgresSaver) and isinstance(saver.conn, AsyncConnectionPool):
+        pool = saver.conn
+
+        async def read() -> Any:
+            async with pool.connection() as conn:
+                result = await conn.execute(_FIRST_SQL.format(p="%s"), (stored_id,))
+                return await result.fetchone()
+
+        row = await once_more(pool, "thread list", read)
+        return None if row is None or row["first"] is None else str(row["first"])
+    if isinstance(saver, AsyncSqliteSaver):
+        await saver.setup()
+        connection: aiosqlite.Connection = saver.conn
+        query = _FIRST_SQL.format(p="?")
+        async with saver.lock, connection.execute(query, (stored_id,)) as cursor:
+            found = await cursor.fetchone()
+        return None if found is None or found[0] is None else str(found[0])
+    config: RunnableConfig = {"configurable": {"thread_id": stored_id, "checkpoint_ns": ""}}
+    ids = [str(item.config["configurable"]["checkpoint_id"]) async for item in saver.alist(config)]
+    return min(ids, default=None)

@@ -12,7 +12,9 @@ the stream's events; everything between is here, the same for every door:
    the turn is counted in `agent_turns_total{door, outcome}`.
 
 `read` gives a door a caller's thread by the id a path names (validated as every door
-validates it, a 404 for a thread that is not stored), with its state and history.
+validates it, a 404 for a thread that is not stored), with its state and history;
+`update_state`, `copy_thread` and `delete_thread` write a thread without a run (under its
+lock where a run could race them).
 
 The kit refuses with `server.refusals.Refused` (a code, never a status); a store
 that cannot be reached is a refusal too (`checkpointer_unavailable`).
@@ -25,7 +27,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import StateSnapshot, StateUpdate
 from starlette.requests import Request
 
 from graph.builder import AgentGraph
@@ -45,6 +49,12 @@ from server.turns.lease import ThreadLease
 from server.turns.prepare import PreparedRun, prepare_run, stateless_run
 from server.turns.reading import ThreadView, read_thread
 from server.turns.request import TurnRequest, run_context
+from server.turns.state_edits import (
+    copy_checkpoints,
+    delete_checkpoints,
+    list_states,
+    write_state,
+)
 from server.turns.threads import ThreadRef, path_thread
 from server.turns.turn import LatestCheckpoint, Turn
 
@@ -318,6 +328,66 @@ class TurnKit:
         if not history:
             raise thread_not_found(thread.client_id)
         return history
+
+    async def state_history(
+        self,
+        thread: ThreadRef,
+        *,
+        limit: int,
+        before: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> list[StateSnapshot]:
+        """The thread's states, newest first, every branch (`list_states`); [] when not stored.
+
+        Raises:
+            Refused: `checkpointer_unavailable`.
+        """
+        states = list_states(self.graph, thread.stored_id, limit, before, metadata, checkpoint)
+        return await store_call(states)
+
+    # 4. Writing without a run ------------------------------------------------------------
+
+    async def update_state(
+        self,
+        thread: ThreadRef,
+        values: Any,
+        *,
+        as_node: str | None = None,
+        checkpoint_id: str | None = None,
+        supersteps: list[list[StateUpdate]] | None = None,
+    ) -> RunnableConfig:
+        """Write `values` as `as_node` would (at `checkpoint_id`: a fork), under the lock.
+
+        `as_node="__copy__"` with `values` None copies the checkpoint as a new one (Studio's
+        "re-run from here"); `supersteps`, when given, are written instead, in turn. Returns
+        the new checkpoint's config (the stored thread id).
+
+        Raises:
+            Refused: `thread_busy`; `checkpoint_not_found`; `invalid_request` (an unknown
+                node, values the state cannot take); `checkpointer_unavailable`.
+        """
+        async with self.locks.hold(thread.stored_id):
+            return await store_call(
+                write_state(
+                    self.graph,
+                    self.checkpointer,
+                    thread,
+                    supersteps or [[StateUpdate(values, as_node)]],
+                    checkpoint_id=checkpoint_id,
+                )
+            )
+
+    async def copy_thread(self, source: ThreadRef, target: ThreadRef) -> int:
+        """Copy every checkpoint of `source` onto `target` (a new thread); how many."""
+        return await store_call(
+            copy_checkpoints(self.checkpointer, source.stored_id, target.stored_id)
+        )
+
+    async def delete_thread(self, thread: ThreadRef) -> bool:
+        """Delete the thread's checkpoints under its lock (else `thread_busy`); had it any?"""
+        async with self.locks.hold(thread.stored_id):
+            return await store_call(delete_checkpoints(self.checkpointer, thread.stored_id))
 
     # Metrics --------------------------------------------------------------------------
 

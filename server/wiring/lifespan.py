@@ -17,6 +17,7 @@ from server.knowledge.opening import open_knowledge
 from server.settings import Settings
 from server.stores.budgets import BudgetPolicy
 from server.stores.checkpointer import connection_pool, open_checkpointer
+from server.stores.graph_thread_sql import open_thread_records
 from server.stores.images import open_image_store
 from server.stores.locks import ThreadLocks
 from server.stores.mcp_servers import open_mcp_servers
@@ -78,6 +79,7 @@ def make_lifespan(
             open_image_store(settings, saver) as images,
             open_usage_ledger(settings, saver) as usage,
             open_response_store(settings, saver) as responses,
+            open_thread_records(settings, saver) as graph_threads,
             open_operations(settings) as ops,
             open_mcp_servers(settings) as mcp,
             open_knowledge(settings, saver) as knowledge,
@@ -153,6 +155,7 @@ def make_lifespan(
                 budgets=budgets,
                 mcp=mcp,
                 responses=responses,
+                graph_threads=graph_threads,
                 knowledge=knowledge,
             )
             try:

@@ -72,6 +72,14 @@ NOT_TURNS: dict[str, str] = {
     # The inspector's form posts: they set or clear the browser's key cookie.
     "/agent/inspect/login": "sets the key cookie of the inspector and the playground",
     "/agent/inspect/logout": "clears that cookie",
+    # The LangGraph API's threads: records and state, no model call.
+    "/threads": "creates a thread (its supersteps write state as nodes would, under its lock)",
+    "/threads/count": "counts the caller's threads",
+    "/threads/search": "lists the caller's threads",
+    "/threads/{thread_id}/copy": "copies a thread's checkpoints to a new thread",
+    "/threads/{thread_id}/history": "reads a thread's checkpoints",
+    "/threads/{thread_id}/state": "writes state as a node would (TurnKit.update_state, its lock)",
+    "/threads/{thread_id}/state/checkpoint": "reads a thread's state at a checkpoint",
 }
 """POST routes that run no turn, and what they do instead.
 

@@ -12,7 +12,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
 from server.stores.checkpointer import open_checkpointer
-from server.stores.thread_list import ThreadRow, checkpoint_time, list_threads
+from server.stores.thread_list import (
+    ThreadRow,
+    checkpoint_time,
+    first_checkpoint_id,
+    list_threads,
+)
 from tests.conftest import SettingsFactory
 
 
@@ -107,3 +112,12 @@ async def test_the_update_time_is_read_from_the_checkpoint_id(
 def test_an_id_that_is_not_a_uuid6_has_no_time() -> None:
     assert checkpoint_time("not-a-uuid") is None
     assert checkpoint_time("6f1c2a3e-0000-4000-8000-000000000000") is None
+
+
+async def test_a_threads_first_checkpoint(saver: BaseCheckpointSaver[Any]) -> None:
+    await put(saver, "k:a", ns="child")  # a subgraph's checkpoint is not the thread's start
+    first = await put(saver, "k:a")
+    await put(saver, "k:a")
+
+    assert await first_checkpoint_id(saver, "k:a") == first
+    assert await first_checkpoint_id(saver, "k:none") is None
