@@ -15,11 +15,13 @@ from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.knowledge.opening import open_knowledge
 from server.settings import Settings
+from server.stores.assistant_sql import open_assistant_store
 from server.stores.budgets import BudgetPolicy
 from server.stores.checkpointer import connection_pool, open_checkpointer
 from server.stores.images import open_image_store
 from server.stores.locks import ThreadLocks
 from server.stores.mcp_servers import open_mcp_servers
+from server.stores.memory_store import open_memory_store
 from server.stores.resources import open_operations
 from server.stores.response_store import open_response_store
 from server.stores.usage_ledger import open_usage_ledger
@@ -81,6 +83,8 @@ def make_lifespan(
             open_operations(settings) as ops,
             open_mcp_servers(settings) as mcp,
             open_knowledge(settings, saver) as knowledge,
+            open_assistant_store(settings, saver) as assistants,
+            open_memory_store(settings, saver) as memory,
         ):
             deps = build_agent_deps(
                 settings,
@@ -99,8 +103,10 @@ def make_lifespan(
             metrics.watch_mcp(lambda: {n: s.describe() for n, s in servers.items()})
             ops.cache.add_observer(metrics)
             usage.add_error_counter(metrics.usage_store_error)
-            graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
-            stateless = build_graph(lambda: deps)
+            graph = build_graph(
+                lambda: deps, checkpointer=InstrumentedSaver(saver, metrics), store=memory
+            )
+            stateless = build_graph(lambda: deps, store=memory)
             # Both graphs' nodes report to the same metrics (every door runs one of them).
             keys = KeyRing.from_settings(settings)
             deps.observer = TurnObservers(
@@ -154,6 +160,8 @@ def make_lifespan(
                 mcp=mcp,
                 responses=responses,
                 knowledge=knowledge,
+                assistants=assistants,
+                memory=memory,
             )
             try:
                 yield {"agent": state}
