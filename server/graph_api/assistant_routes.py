@@ -11,17 +11,19 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from graph.errors import ErrorCode
 from server.graph_api.assistants import (
     GRAPHS,
     Assistant,
     resolve_assistant,
+    stored_id,
     system_assistant,
     system_assistant_of,
     valid_context,
 )
+from server.graph_api.bodies import Body
 from server.graph_api.door import door_router, not_found
 from server.refusals import Refused
 from server.stores.assistants import AssistantPatch, StoredAssistant, now_iso
@@ -34,11 +36,12 @@ router = door_router(tags=["LangGraph API: assistants"])
 SortBy = Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"]
 
 
-class AssistantCreate(BaseModel):
+class AssistantCreate(Body):
     """`POST /assistants`."""
 
     graph_id: str
-    assistant_id: UUID | None = None
+    assistant_id: UUID | None = Field(None, strict=False)
+    """The id to give it (a uuid); a new one if none."""
     config: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -47,7 +50,7 @@ class AssistantCreate(BaseModel):
     description: str | None = None
 
 
-class AssistantUpdate(BaseModel):
+class AssistantUpdate(Body):
     """`PATCH /assistants/{id}`: the fields to change (metadata merges in)."""
 
     graph_id: str | None = None
@@ -58,7 +61,7 @@ class AssistantUpdate(BaseModel):
     description: str | None = None
 
 
-class AssistantFilter(BaseModel):
+class AssistantFilter(Body):
     """What `POST /assistants/count` and `/search` match."""
 
     graph_id: str | None = None
@@ -85,7 +88,7 @@ class AssistantSearch(AssistantFilter):
     select: list[str] | None = None
 
 
-class VersionsQuery(BaseModel):
+class VersionsQuery(Body):
     """`POST /assistants/{id}/versions`."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +96,7 @@ class VersionsQuery(BaseModel):
     offset: int = Field(0, ge=0)
 
 
-class SetLatest(BaseModel):
+class SetLatest(Body):
     """`POST /assistants/{id}/latest`."""
 
     version: int
@@ -208,7 +211,7 @@ async def update_assistant(
         name=body.name,
         description=body.description,
     )
-    stored = await state.assistants.update(caller.key_id, assistant_id, patch)
+    stored = await state.assistants.update(caller.key_id, stored_id(assistant_id), patch)
     if stored is None:
         raise not_found("assistant", assistant_id)
     return Assistant.of(stored).to_json()
@@ -219,7 +222,7 @@ async def delete_assistant(assistant_id: str, state: AppStateDep, caller: Caller
     """Delete the preset and every version of it."""
     if system_assistant_of(assistant_id) is not None:
         raise _unchangeable(assistant_id)
-    if not await state.assistants.delete(caller.key_id, assistant_id):
+    if not await state.assistants.delete(caller.key_id, stored_id(assistant_id)):
         raise not_found("assistant", assistant_id)
     return Response(status_code=204)
 
@@ -233,7 +236,7 @@ async def list_versions(
     if system is not None:
         found = [system]
     else:
-        stored = await state.assistants.versions(caller.key_id, assistant_id)
+        stored = await state.assistants.versions(caller.key_id, stored_id(assistant_id))
         if not stored:
             raise not_found("assistant", assistant_id)
         found = [Assistant.of(s) for s in stored]
@@ -251,7 +254,7 @@ async def set_latest_version(
         if body.version != system.version:
             raise not_found("assistant version", f"{assistant_id} v{body.version}")
         return system.to_json()
-    stored = await state.assistants.set_latest(caller.key_id, assistant_id, body.version)
+    stored = await state.assistants.set_latest(caller.key_id, stored_id(assistant_id), body.version)
     if stored is None:
         await resolve_assistant(state, caller, assistant_id)  # 404 for the assistant itself
         raise not_found("assistant version", f"{assistant_id} v{body.version}")

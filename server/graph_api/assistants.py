@@ -34,6 +34,7 @@ __all__ = [
     "GRAPH_ID",
     "Assistant",
     "resolve_assistant",
+    "stored_id",
     "system_assistant",
     "system_assistant_id",
     "valid_context",
@@ -139,10 +140,21 @@ async def resolve_assistant(state: AppState, caller: Caller, assistant_id: str) 
     system = system_assistant_of(assistant_id)
     if system is not None:
         return system
-    stored = await state.assistants.get(caller.key_id, assistant_id)
+    stored = await state.assistants.get(caller.key_id, stored_id(assistant_id))
     if stored is None:
         raise not_found("assistant", assistant_id)
     return Assistant.of(stored)
+
+
+def stored_id(assistant_id: str) -> str:
+    """`assistant_id`, if a stored preset could have it (PostgreSQL text holds no NUL).
+
+    Raises:
+        Refused: 404 `not_found` for an id no preset can have.
+    """
+    if "\x00" in assistant_id:
+        raise not_found("assistant", assistant_id)
+    return assistant_id
 
 
 def valid_context(context: dict[str, Any], *, loc: str = "context") -> dict[str, Any]:

@@ -14,15 +14,18 @@ A missing item is `null` (200), as LangGraph Server answers and its SDKs expect
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from langgraph.store.base import Item, SearchItem
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.auth import ANONYMOUS, Caller
+from server.graph_api.bodies import Body
 from server.graph_api.door import door_router
 from server.wiring.deps import AppStateDep, CallerDep
 
@@ -54,9 +57,35 @@ def _checked(namespace: list[str], *, loc: str, allow_empty: bool = False) -> li
     if not namespace and not allow_empty:
         raise _invalid((loc,), "A namespace needs at least one label.")
     for index, label in enumerate(namespace):
-        if not label or "." in label:
-            raise _invalid((loc, str(index)), "A label is a non-empty string without a period.")
+        if not label or "." in label or "\x00" in label:
+            raise _invalid(
+                (loc, str(index)), "A label is a non-empty string without a period or NUL."
+            )
     return namespace
+
+
+def _key(key: str) -> str:
+    """`key` if an item can have it (PostgreSQL text holds no NUL).
+
+    Raises:
+        RequestValidationError: 422 naming the key.
+    """
+    if not key or "\x00" in key:
+        raise _invalid(("key",), "A key is a non-empty string without NUL.")
+    return key
+
+
+@asynccontextmanager
+async def _checked_by_store() -> AsyncIterator[None]:
+    """Run the store's call; what it refuses is a 422.
+
+    LangGraph's stores raise `ValueError` for a namespace they reserve or a filter operator
+    they do not know.
+    """
+    try:
+        yield
+    except ValueError as error:
+        raise _invalid((), str(error)) from error
 
 
 def _invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
@@ -81,7 +110,7 @@ def _item(caller: Caller, item: Item) -> dict[str, Any]:
     return body
 
 
-class PutItem(BaseModel):
+class PutItem(Body):
     """`PUT /store/items`."""
 
     namespace: list[str]
@@ -93,14 +122,14 @@ class PutItem(BaseModel):
     """Minutes the item lives after its last read or write; none: forever."""
 
 
-class DeleteItem(BaseModel):
+class DeleteItem(Body):
     """`DELETE /store/items`."""
 
     namespace: list[str]
     key: str
 
 
-class SearchItems(BaseModel):
+class SearchItems(Body):
     """`POST /store/items/search`."""
 
     namespace_prefix: list[str] = Field(default_factory=list)
@@ -112,7 +141,7 @@ class SearchItems(BaseModel):
     refresh_ttl: bool | None = None
 
 
-class ListNamespaces(BaseModel):
+class ListNamespaces(Body):
     """`POST /store/namespaces`."""
 
     prefix: list[str] | None = None
@@ -126,7 +155,10 @@ class ListNamespaces(BaseModel):
 async def put_item(body: PutItem, state: AppStateDep, caller: CallerDep) -> Response:
     """Store (or replace) the item under `namespace` and `key`."""
     namespace = scoped_namespace(caller, _checked(body.namespace, loc="namespace"))
-    await state.memory.aput(namespace, body.key, body.value, index=body.index, ttl=body.ttl)
+    async with _checked_by_store():
+        await state.memory.aput(
+            namespace, _key(body.key), body.value, index=body.index, ttl=body.ttl
+        )
     return Response(status_code=204)
 
 
@@ -140,7 +172,10 @@ async def get_item(
 ) -> dict[str, Any] | None:
     """The item, or null (`namespace` is its labels joined by periods)."""
     labels = _checked(namespace.split(".") if namespace else [], loc="namespace")
-    item = await state.memory.aget(scoped_namespace(caller, labels), key, refresh_ttl=refresh_ttl)
+    async with _checked_by_store():
+        item = await state.memory.aget(
+            scoped_namespace(caller, labels), _key(key), refresh_ttl=refresh_ttl
+        )
     return None if item is None else _item(caller, item)
 
 
@@ -148,7 +183,8 @@ async def get_item(
 async def delete_item(body: DeleteItem, state: AppStateDep, caller: CallerDep) -> Response:
     """Delete the item (nothing to do when there is none)."""
     namespace = scoped_namespace(caller, _checked(body.namespace, loc="namespace"))
-    await state.memory.adelete(namespace, body.key)
+    async with _checked_by_store():
+        await state.memory.adelete(namespace, _key(body.key))
     return Response(status_code=204)
 
 
@@ -158,14 +194,15 @@ async def search_items(
 ) -> dict[str, list[dict[str, Any]]]:
     """The items under `namespace_prefix` whose values match `filter`, one page."""
     prefix = _checked(body.namespace_prefix, loc="namespace_prefix", allow_empty=True)
-    found = await state.memory.asearch(
-        scoped_namespace(caller, prefix),
-        query=body.query,
-        filter=body.filter,
-        limit=body.limit,
-        offset=body.offset,
-        refresh_ttl=body.refresh_ttl,
-    )
+    async with _checked_by_store():
+        found = await state.memory.asearch(
+            scoped_namespace(caller, prefix),
+            query=body.query,
+            filter=body.filter,
+            limit=body.limit,
+            offset=body.offset,
+            refresh_ttl=body.refresh_ttl,
+        )
     return {"items": [_item(caller, item) for item in found]}
 
 
@@ -177,11 +214,12 @@ async def list_namespaces(
     prefix = scoped_namespace(caller, _checked(body.prefix or [], loc="prefix", allow_empty=True))
     suffix = tuple(_checked(body.suffix or [], loc="suffix", allow_empty=True))
     scoped = caller.key_id != ANONYMOUS
-    found = await state.memory.alist_namespaces(
-        prefix=prefix or None,
-        suffix=suffix or None,
-        max_depth=None if body.max_depth is None else body.max_depth + int(scoped),
-        limit=body.limit,
-        offset=body.offset,
-    )
+    async with _checked_by_store():
+        found = await state.memory.alist_namespaces(
+            prefix=prefix or None,
+            suffix=suffix or None,
+            max_depth=None if body.max_depth is None else body.max_depth + int(scoped),
+            limit=body.limit,
+            offset=body.offset,
+        )
     return {"namespaces": [unscoped_namespace(caller, namespace) for namespace in found]}

@@ -224,10 +224,15 @@ async def _create(client: LangGraphClient, tag: str) -> dict[str, Any]:
 # --- What only the service does ---------------------------------------------------------
 
 
-@pytest.fixture
-def keyed(serve: Serve, make_settings: SettingsFactory) -> str:
-    """The service with two keys."""
-    settings = make_settings(agent_models={"offline": ["offline"]}, api_keys=["key-1", "key-2"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def keyed(request: pytest.FixtureRequest, serve: Serve, make_settings: SettingsFactory) -> str:
+    """The service with two keys, on SQLite or on PostgreSQL."""
+    overrides: dict[str, Any] = {}
+    if request.param == "postgres":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    settings = make_settings(
+        agent_models={"offline": ["offline"]}, api_keys=["key-1", "key-2"], **overrides
+    )
     return serve(settings).url
 
 
@@ -296,3 +301,18 @@ async def test_studio_searches_with_a_text_plain_body(service: str) -> None:
     assert response.status_code == 200
     assert [a["assistant_id"] for a in response.json()] == [SYSTEM_ID]
     assert response.headers["x-pagination-total"] == "1"
+
+
+async def test_what_no_assistant_or_item_can_be_named_is_a_404_or_a_422(keyed: str) -> None:
+    headers = {"x-api-key": "key-1"}
+    async with httpx.AsyncClient(base_url=keyed, headers=headers) as http:
+        nul_assistant = await http.get("/assistants/a%00b")
+        nul_versions = await http.post("/assistants/a%00b/versions", json={})
+        nul_key = await http.get("/store/items", params={"namespace": "a", "key": "k\x00"})
+        nul_label = await http.get("/store/items", params={"namespace": "a\x00", "key": "k"})
+        operator = await http.post("/store/items/search", json={"filter": {"colour": {"$nope": 1}}})
+        boolean = await http.post("/assistants/search", json={"offset": True})
+    assert nul_assistant.status_code == nul_versions.status_code == 404
+    for response in (nul_key, nul_label, operator, boolean):
+        assert response.status_code == 422, response.text
+        assert "detail" in response.json()
