@@ -14,6 +14,7 @@ from graph.builder import build_graph
 from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.knowledge.opening import open_knowledge
+from server.knowledge.service import Knowledge
 from server.settings import Settings
 from server.stores.assistant_sql import open_assistant_store
 from server.stores.budgets import BudgetPolicy
@@ -21,7 +22,7 @@ from server.stores.checkpointer import connection_pool, open_checkpointer
 from server.stores.images import open_image_store
 from server.stores.locks import ThreadLocks
 from server.stores.mcp_servers import open_mcp_servers
-from server.stores.memory_store import open_memory_store
+from server.stores.memory_store import MemoryIndex, open_memory_store
 from server.stores.resources import open_operations
 from server.stores.response_store import open_response_store
 from server.stores.usage_ledger import open_usage_ledger
@@ -48,6 +49,13 @@ async def search_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient |
         return
     async with httpx.AsyncClient(timeout=settings.searxng_timeout) as client:
         yield client
+
+
+def memory_index(knowledge: Knowledge | None) -> MemoryIndex | None:
+    """The memory store's semantic search: the knowledge base's embedding, when it has one."""
+    if knowledge is None:
+        return None
+    return MemoryIndex(knowledge.embeddings, knowledge.spec.dimension)
 
 
 def warn_about_operator_routes(keys: KeyRing) -> None:
@@ -84,7 +92,7 @@ def make_lifespan(
             open_mcp_servers(settings) as mcp,
             open_knowledge(settings, saver) as knowledge,
             open_assistant_store(settings, saver) as assistants,
-            open_memory_store(settings, saver) as memory,
+            open_memory_store(settings, saver, memory_index(knowledge)) as memory,
         ):
             deps = build_agent_deps(
                 settings,
