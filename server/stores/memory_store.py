@@ -115,7 +115,7 @@ async def _postgres_store(pool: Pool, index: MemoryIndex | None) -> AsyncPostgre
             logger.error(
                 "memory store: semantic search is off: its vectors have %d dimensions, the "
                 "configured embedding %d (KNOWLEDGE_EMBEDDINGS changed); drop the "
-                "store_vectors table and its vector_migrations rows to re-embed",
+                "store_vectors and vector_migrations tables to index it anew",
                 stored,
                 index.dimension,
             )
