@@ -25,7 +25,7 @@ from server.graph_api.assistants import (
 )
 from server.graph_api.bodies import Body
 from server.graph_api.door import door_router, not_found
-from server.refusals import Refused
+from server.refusals import Refused, store_call
 from server.stores.assistants import AssistantPatch, StoredAssistant, now_iso
 from server.wiring.deps import AppStateDep, CallerDep
 
@@ -129,7 +129,7 @@ def _unchangeable(assistant_id: str) -> Refused:
 
 async def _all(state: AppStateDep, caller: CallerDep, where: AssistantFilter) -> list[Assistant]:
     """The graphs' own assistants and the key's presets that `where` matches."""
-    stored = await state.assistants.of_key(caller.key_id)
+    stored = await store_call(state.assistants.of_key(caller.key_id))
     found = [system_assistant(graph) for graph in GRAPHS] + [Assistant.of(s) for s in stored]
     return [assistant for assistant in found if where.matches(assistant)]
 
@@ -157,7 +157,7 @@ async def create_assistant(
         created_at=now,
         updated_at=now,
     )
-    if await state.assistants.create(caller.key_id, record):
+    if await store_call(state.assistants.create(caller.key_id, record)):
         return Assistant.of(record).to_json()
     if body.if_exists == "do_nothing":
         return (await resolve_assistant(state, caller, assistant_id)).to_json()
@@ -211,7 +211,8 @@ async def update_assistant(
         name=body.name,
         description=body.description,
     )
-    stored = await state.assistants.update(caller.key_id, stored_id(assistant_id), patch)
+    ident = stored_id(assistant_id)
+    stored = await store_call(state.assistants.update(caller.key_id, ident, patch))
     if stored is None:
         raise not_found("assistant", assistant_id)
     return Assistant.of(stored).to_json()
@@ -222,7 +223,7 @@ async def delete_assistant(assistant_id: str, state: AppStateDep, caller: Caller
     """Delete the preset and every version of it."""
     if system_assistant_of(assistant_id) is not None:
         raise _unchangeable(assistant_id)
-    if not await state.assistants.delete(caller.key_id, stored_id(assistant_id)):
+    if not await store_call(state.assistants.delete(caller.key_id, stored_id(assistant_id))):
         raise not_found("assistant", assistant_id)
     return Response(status_code=204)
 
@@ -236,7 +237,7 @@ async def list_versions(
     if system is not None:
         found = [system]
     else:
-        stored = await state.assistants.versions(caller.key_id, stored_id(assistant_id))
+        stored = await store_call(state.assistants.versions(caller.key_id, stored_id(assistant_id)))
         if not stored:
             raise not_found("assistant", assistant_id)
         found = [Assistant.of(s) for s in stored]
@@ -254,7 +255,8 @@ async def set_latest_version(
         if body.version != system.version:
             raise not_found("assistant version", f"{assistant_id} v{body.version}")
         return system.to_json()
-    stored = await state.assistants.set_latest(caller.key_id, stored_id(assistant_id), body.version)
+    ident = stored_id(assistant_id)
+    stored = await store_call(state.assistants.set_latest(caller.key_id, ident, body.version))
     if stored is None:
         await resolve_assistant(state, caller, assistant_id)  # 404 for the assistant itself
         raise not_found("assistant version", f"{assistant_id} v{body.version}")

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from graph.context import Context
 from server.auth import Caller
 from server.graph_api.door import not_found
+from server.refusals import store_call
 from server.stores.assistants import StoredAssistant, now_iso
 from server.wiring.state import AppState
 
@@ -140,7 +141,7 @@ async def resolve_assistant(state: AppState, caller: Caller, assistant_id: str) 
     system = system_assistant_of(assistant_id)
     if system is not None:
         return system
-    stored = await state.assistants.get(caller.key_id, stored_id(assistant_id))
+    stored = await store_call(state.assistants.get(caller.key_id, stored_id(assistant_id)))
     if stored is None:
         raise not_found("assistant", assistant_id)
     return Assistant.of(stored)

@@ -250,8 +250,10 @@ class _PostgresTransaction:
 class PostgresAssistants(_SqlAssistants):
     """The tables in PostgreSQL, on the checkpointer's pool.
 
-    An operation whose connection was lost runs once more on a new one (`once_more`):
-    each is one transaction, so the first attempt left all or nothing.
+    A read whose connection was lost runs once more on a new one (`once_more`), and so does
+    `create` (one transaction: the first attempt left all or nothing; had it landed, the
+    second finds the id taken). The other writes are not repeated: a second new version
+    would be one too many.
     """
 
     def __init__(self, pool: Pool) -> None:
@@ -291,6 +293,13 @@ class PostgresAssistants(_SqlAssistants):
         """The key's assistants (once more on a lost connection)."""
         list_ = super().of_key
         return await once_more(self._pool, "assistants read", lambda: list_(key_id))
+
+    async def versions(self, key_id: str, assistant_id: str) -> list[StoredAssistant]:
+        """Every version, newest first (once more on a lost connection)."""
+        versions = super().versions
+        return await once_more(
+            self._pool, "assistants read", lambda: versions(key_id, assistant_id)
+        )
 
 
 class _SqliteTransaction:

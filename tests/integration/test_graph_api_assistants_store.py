@@ -20,6 +20,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 
 from server.settings import Settings
 from tests.conftest import SettingsFactory
+from tests.fakes.postgres_cluster import PostgresCluster
 from tests.fakes.server_thread import ServedApp
 from tests.integration import test_langgraph_dev as reference
 
@@ -316,3 +317,36 @@ async def test_what_no_assistant_or_item_can_be_named_is_a_404_or_a_422(keyed: s
     for response in (nul_key, nul_label, operator, boolean):
         assert response.status_code == 422, response.text
         assert "detail" in response.json()
+
+
+@pytest.mark.postgres
+async def test_while_postgres_is_down_assistants_and_the_store_are_a_503_then_work_again(
+    postgres_cluster: PostgresCluster, make_settings: SettingsFactory, serve: Serve
+) -> None:
+    settings = make_settings(database_url=postgres_cluster.url, database_pool_timeout=2)
+    url = serve(settings).url
+    async with get_client(url=url) as client:
+        preset = (await _create(client, "down"))["assistant_id"]
+        await client.store.put_item(["notes"], "n1", {"text": "kept"})
+    postgres_cluster.halt()
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            answers = [
+                await http.get(f"/assistants/{preset}"),
+                await http.post("/assistants/search", json={}),
+                await http.patch(f"/assistants/{preset}", json={"name": "n"}),
+                await http.get("/store/items", params={"namespace": "notes", "key": "n1"}),
+                await http.put("/store/items", json={"namespace": ["a"], "key": "k", "value": {}}),
+                await http.post("/store/items/search", json={}),
+            ]
+    finally:
+        postgres_cluster.resume()
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "checkpointer_unavailable"
+        assert answer.headers["retry-after"]
+    async with get_client(url=url) as client:
+        assert (await client.assistants.get(preset))["name"] == "terse"
+        item = await client.store.get_item(["notes"], "n1")
+        assert item is not None
+        assert item["value"] == {"text": "kept"}
