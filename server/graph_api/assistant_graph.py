@@ -9,10 +9,12 @@ schema), and the nodes and edges of `get_graph()`.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from langgraph.channels.base import BaseChannel
 from pydantic import create_model
 
+from graph.builder import AgentGraph
 from server.graph_api.assistants import resolve_assistant
 from server.graph_api.door import door_router
 from server.wiring.deps import AppStateDep, CallerDep
@@ -36,18 +38,24 @@ def state_jsonschema(state: AppState) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+_SCHEMAS: WeakKeyDictionary[AgentGraph, dict[str, Any]] = WeakKeyDictionary()
+"""Each compiled graph's schemas, made once (about 30 ms of pydantic work on the loop)."""
+
+
 def schemas(state: AppState, graph_id: str) -> dict[str, Any]:
     """The graph's input, output, state, config and context schemas."""
     graph = state.graph
-    context = graph.get_context_jsonschema()
-    return {
-        "graph_id": graph_id,
-        "input_schema": graph.get_input_jsonschema(),
-        "output_schema": graph.get_output_jsonschema(),
-        "state_schema": state_jsonschema(state),
-        "config_schema": context,
-        "context_schema": context,
-    }
+    made = _SCHEMAS.get(graph)
+    if made is None:
+        context = graph.get_context_jsonschema()
+        made = _SCHEMAS[graph] = {
+            "input_schema": graph.get_input_jsonschema(),
+            "output_schema": graph.get_output_jsonschema(),
+            "state_schema": state_jsonschema(state),
+            "config_schema": context,
+            "context_schema": context,
+        }
+    return {"graph_id": graph_id, **made}
 
 
 def drawing(state: AppState, xray: bool | int) -> dict[str, Any]:
