@@ -14,6 +14,7 @@ from typing import TypeVar
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 
 from graph.context import Context
 from graph.routing import (
@@ -93,7 +94,14 @@ def build_builder(deps: DepsSource) -> StateGraph[State, Context, InputState, Ou
 
 
 def build_graph(
-    deps: DepsSource, *, checkpointer: BaseCheckpointSaver[str] | None = None
+    deps: DepsSource,
+    *,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
+    store: BaseStore | None = None,
 ) -> AgentGraph:
-    """Compile the agent graph; without a checkpointer runs are stateless."""
-    return build_builder(deps).compile(checkpointer=checkpointer, name="agent")
+    """Compile the agent graph; without a checkpointer runs are stateless.
+
+    `store` is the long-term memory a node reads as `runtime.store` (the same on every
+    thread); None: the nodes have none.
+    """
+    return build_builder(deps).compile(checkpointer=checkpointer, store=store, name="agent")

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.graph_api import info, thread_state, threads
+from server.graph_api import (
+    assistant_graph,
+    assistant_routes,
+    info,
+    store_routes,
+    thread_state,
+    threads,
+)
 
 __all__ = ["graph_api_routers"]
 
 
 def graph_api_routers() -> list[APIRouter]:
     """The door's routers (`server.graph_api.door.mount_graph_api` serves them at the root)."""
-    return [info.router, threads.router, thread_state.router]
+    return [
+        info.router,
+        assistant_routes.router,
+        assistant_graph.router,
+        threads.router,
+        thread_state.router,
+        store_routes.router,
+    ]

@@ -14,13 +14,16 @@ from graph.builder import build_graph
 from nodes.observe import TurnObservers
 from server.auth import KeyRing
 from server.knowledge.opening import open_knowledge
+from server.knowledge.service import Knowledge
 from server.settings import Settings
+from server.stores.assistant_sql import open_assistant_store
 from server.stores.budgets import BudgetPolicy
 from server.stores.checkpointer import connection_pool, open_checkpointer
 from server.stores.graph_thread_sql import open_thread_records
 from server.stores.images import open_image_store
 from server.stores.locks import ThreadLocks
 from server.stores.mcp_servers import open_mcp_servers
+from server.stores.memory_store import MemoryIndex, open_memory_store
 from server.stores.resources import open_operations
 from server.stores.response_store import open_response_store
 from server.stores.usage_ledger import open_usage_ledger
@@ -47,6 +50,13 @@ async def search_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient |
         return
     async with httpx.AsyncClient(timeout=settings.searxng_timeout) as client:
         yield client
+
+
+def memory_index(knowledge: Knowledge | None) -> MemoryIndex | None:
+    """The memory store's semantic search: the knowledge base's embedding, when it has one."""
+    if knowledge is None:
+        return None
+    return MemoryIndex(knowledge.embeddings, knowledge.spec.dimension)
 
 
 def warn_about_operator_routes(keys: KeyRing) -> None:
@@ -83,6 +93,8 @@ def make_lifespan(
             open_operations(settings) as ops,
             open_mcp_servers(settings) as mcp,
             open_knowledge(settings, saver) as knowledge,
+            open_assistant_store(settings, saver) as assistants,
+            open_memory_store(settings, saver, memory_index(knowledge)) as memory,
         ):
             deps = build_agent_deps(
                 settings,
@@ -101,8 +113,10 @@ def make_lifespan(
             metrics.watch_mcp(lambda: {n: s.describe() for n, s in servers.items()})
             ops.cache.add_observer(metrics)
             usage.add_error_counter(metrics.usage_store_error)
-            graph = build_graph(lambda: deps, checkpointer=InstrumentedSaver(saver, metrics))
-            stateless = build_graph(lambda: deps)
+            graph = build_graph(
+                lambda: deps, checkpointer=InstrumentedSaver(saver, metrics), store=memory
+            )
+            stateless = build_graph(lambda: deps, store=memory)
             # Both graphs' nodes report to the same metrics (every door runs one of them).
             keys = KeyRing.from_settings(settings)
             deps.observer = TurnObservers(
@@ -157,6 +171,8 @@ def make_lifespan(
                 responses=responses,
                 graph_threads=graph_threads,
                 knowledge=knowledge,
+                assistants=assistants,
+                memory=memory,
             )
             try:
                 yield {"agent": state}

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 
 from graph.builder import AgentGraph
 from nodes.deps import AgentDeps
 from server.auth import KeyRing
 from server.knowledge.service import Knowledge
 from server.settings import Settings
+from server.stores.assistants import AssistantStore, MemoryAssistants
 from server.stores.budgets import BudgetPolicy
 from server.stores.graph_threads import MemoryThreadRecords, ThreadRecords
 from server.stores.locks import ThreadLocks
@@ -61,3 +64,9 @@ class AppState:
     """The knowledge base (`server.knowledge`); None: disabled, or it could not be opened."""
     graph_threads: ThreadRecords = field(default_factory=MemoryThreadRecords)
     """The LangGraph API's thread records: metadata and status (`server.stores.graph_threads`)."""
+    assistants: AssistantStore = field(default_factory=MemoryAssistants)
+    """The assistants clients saved (`POST /assistants`), per key and versioned
+    (`server.stores.assistants`)."""
+    memory: BaseStore = field(default_factory=InMemoryStore)
+    """The long-term memory store: the graph's `runtime.store` and the LangGraph API's
+    `/store` routes (`server.stores.memory_store`)."""
