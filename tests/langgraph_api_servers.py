@@ -23,7 +23,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.schema import StreamPart
+from langgraph_sdk.schema import Run, StreamPart
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import serve_app, settings_in
@@ -237,13 +238,47 @@ def last_text(output: Any) -> str:
 
 async def run_status(client: LangGraphClient, thread_id: str, run_id: str, *wanted: str) -> str:
     """Poll the run until its status is one of `wanted`; return it (fails after a minute)."""
+
+    async def status() -> str:
+        return str((await client.runs.get(thread_id, run_id))["status"])
+
+    return await _polled(status, wanted, f"run {run_id}")
+
+
+async def thread_status(client: LangGraphClient, thread_id: str, *wanted: str) -> str:
+    """Poll the thread until its status is one of `wanted` (it may follow its run's a little
+    later: the reference marks the run first)."""
+
+    async def status() -> str:
+        return str((await client.threads.get(thread_id))["status"])
+
+    return await _polled(status, wanted, f"thread {thread_id}")
+
+
+async def _polled(read: Callable[[], Awaitable[str]], wanted: tuple[str, ...], what: str) -> str:
     deadline = time.monotonic() + HOLD_SECONDS
-    while True:
-        status = str((await client.runs.get(thread_id, run_id))["status"])
-        if status in wanted:
-            return status
-        assert time.monotonic() < deadline, f"run {run_id} still {status}, not {wanted}"
+    while (status := await read()) not in wanted:
+        assert time.monotonic() < deadline, f"{what} still {status}, not {wanted}"
         await asyncio.sleep(0.02)
+    return status
+
+
+@contextlib.asynccontextmanager
+async def held_run(
+    api: Api, client: LangGraphClient, thread_id: str, **options: Any
+) -> AsyncIterator[tuple[Run, Hold]]:
+    """A background run that is `running`, in its web search, until the hold is released."""
+    query = f"held-{uuid.uuid4().hex}"
+    hold = api.gate.hold(query)
+    try:
+        run = await client.runs.create(
+            thread_id, "agent", input=human(f"search for {query}"), **options
+        )
+        assert await hold.reached()
+        await run_status(client, thread_id, run["run_id"], "running")
+        yield run, hold
+    finally:
+        hold.released.set()
 
 
 async def parts(stream: AsyncIterator[StreamPart]) -> list[StreamPart]:

@@ -1,34 +1,28 @@
-"""The LangGraph API's runs: every stream mode, background runs, join, cancel, multitasking.
+"""The LangGraph API's runs: every stream mode, background and stateless runs, wait, forks.
 
 Every test runs against both targets of tests/langgraph_api_servers.py with the same body.
-A run that must last (a busy thread, a run to cancel or to join) searches the web for a query
-that the targets' SearXNG stand-in holds until the test releases it: no clock is involved.
+Runs on a busy thread (join, cancel, multitasking) are in test_langgraph_api_busy.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.schema import Run, RunCreateMetadata, StreamPart
+from langgraph_sdk.schema import RunCreateMetadata
 
 from tests import langgraph_api_servers as servers
 from tests.langgraph_api_servers import (
     Api,
-    Hold,
     error_body,
     events,
     human,
     last_text,
     parts,
-    run_status,
 )
 
 api = servers.api
@@ -36,24 +30,6 @@ client = servers.client
 
 QUESTION = human("What is 17 * 23?")
 ANSWER = "17 * 23 = 391"
-
-
-@contextlib.asynccontextmanager
-async def held_run(
-    api: Api, client: LangGraphClient, thread_id: str, **options: Any
-) -> AsyncIterator[tuple[Run, Hold]]:
-    """A background run that is `running`, in its web search, until the hold is released."""
-    query = f"held-{uuid.uuid4().hex}"
-    hold = api.gate.hold(query)
-    try:
-        run = await client.runs.create(
-            thread_id, "agent", input=human(f"search for {query}"), **options
-        )
-        assert await hold.reached()
-        await run_status(client, thread_id, run["run_id"], "running")
-        yield run, hold
-    finally:
-        hold.released.set()
 
 
 async def new_thread(client: LangGraphClient) -> str:
@@ -207,61 +183,6 @@ async def test_background_run_get_list_and_join(client: LangGraphClient) -> None
     ]
 
 
-async def test_join_stream_follows_a_running_run(api: Api, client: LangGraphClient) -> None:
-    thread_id = await new_thread(client)
-    joined = asyncio.Event()
-
-    async def on_response(response: httpx.Response) -> None:
-        if response.url.path.endswith("/stream"):
-            joined.set()
-
-    client.http.client.event_hooks["response"].append(on_response)
-    async with held_run(api, client, thread_id) as (run, hold):
-        follow = asyncio.create_task(parts(client.runs.join_stream(thread_id, run["run_id"])))
-        await joined.wait()
-        hold.released.set()
-        received = await follow
-    # Joining sends what follows (here the values after the search), without a metadata event.
-    assert set(events(received)) == {"values"}
-    final = received[-1].data
-    assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
-    assert final["messages"][2]["name"] == "searxng_search"
-    assert last_text(final).startswith("Here is what I found:")
-    assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
-
-
-async def test_join_stream_after_last_event_id_gives_only_what_followed(
-    api: Api, client: LangGraphClient
-) -> None:
-    thread_id = await new_thread(client)
-    query = f"held-{uuid.uuid4().hex}"
-    hold = api.gate.hold(query)
-    stream = cast(
-        AsyncGenerator[StreamPart, None],
-        client.runs.stream(
-            thread_id,
-            "agent",
-            input=human(f"search for {query}"),
-            stream_resumable=True,
-            on_disconnect="continue",
-        ),
-    )
-    async with contextlib.aclosing(stream):
-        first = await anext(stream)
-    assert first.event == "metadata"
-    assert first.id  # a resumable stream numbers its events
-    run_id = first.data["run_id"]
-    assert await hold.reached()
-    hold.released.set()  # the run goes on without a listener
-    rest = await parts(client.runs.join_stream(thread_id, run_id, last_event_id=first.id))
-    assert "metadata" not in events(rest)
-    assert rest
-    assert all(part.id for part in rest)
-    assert last_text(rest[-1].data).endswith(f"found {query}")
-    later = await parts(client.runs.join_stream(thread_id, run_id, last_event_id=rest[0].id))
-    assert [part.id for part in later] == [part.id for part in rest[1:]]
-
-
 async def test_runs_wait_returns_the_final_values(client: LangGraphClient) -> None:
     thread_id = await new_thread(client)
     output = await client.runs.wait(thread_id, "agent", input=QUESTION)
@@ -277,33 +198,6 @@ async def test_stateless_stream(client: LangGraphClient) -> None:
 
 async def test_stateless_wait(client: LangGraphClient) -> None:
     assert last_text(await client.runs.wait(None, "agent", input=QUESTION)) == ANSWER
-
-
-async def test_cancel_interrupt_keeps_the_progress(api: Api, client: LangGraphClient) -> None:
-    thread_id = await new_thread(client)
-    async with held_run(api, client, thread_id) as (run, _):
-        await client.runs.cancel(thread_id, run["run_id"], action="interrupt", wait=True)
-        assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "interrupted"
-        thread = await client.threads.get(thread_id)
-        assert thread["status"] == "interrupted"  # the reference's word for a cancelled run
-        state = await client.threads.get_state(thread_id)
-        assert state["next"] == ["tools"]  # stopped in the web search
-        assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]  # type: ignore[call-overload]
-
-
-async def test_cancel_rollback_forgets_the_run(api: Api, client: LangGraphClient) -> None:
-    thread_id = await new_thread(client)
-    await client.runs.wait(thread_id, "agent", input=human("echo kept"))
-    before = await client.threads.get_state(thread_id)
-    async with held_run(api, client, thread_id) as (run, _):
-        await client.runs.cancel(thread_id, run["run_id"], action="rollback", wait=True)
-        with pytest.raises(httpx.HTTPStatusError) as raised:
-            await client.runs.get(thread_id, run["run_id"])
-        assert "detail" in error_body(raised.value, 404)
-        assert run["run_id"] not in {r["run_id"] for r in await client.runs.list(thread_id)}
-        assert (await client.threads.get(thread_id))["status"] == "idle"
-        after = await client.threads.get_state(thread_id)
-        assert after["values"] == before["values"]
 
 
 async def test_if_not_exists_create_makes_the_thread(client: LangGraphClient) -> None:
@@ -334,35 +228,3 @@ async def test_a_run_from_an_earlier_checkpoint_forks(client: LangGraphClient) -
     state = await client.threads.get_state(thread_id)
     assert last_text(state["values"]) == "three"
     assert state["parent_checkpoint"] is not None
-
-
-async def test_reject_on_a_busy_thread_is_409(api: Api, client: LangGraphClient) -> None:
-    thread_id = await new_thread(client)
-    async with held_run(api, client, thread_id) as (run, hold):
-        assert (await client.threads.get(thread_id))["status"] == "busy"
-        busy = await client.threads.search(status="busy", limit=100)
-        assert thread_id in {t["thread_id"] for t in busy}
-        with pytest.raises(httpx.HTTPStatusError) as raised:
-            await client.runs.create(
-                thread_id, "agent", input=human("echo no"), multitask_strategy="reject"
-            )
-        assert "detail" in error_body(raised.value, 409)
-        hold.released.set()
-        await client.runs.join(thread_id, run["run_id"])
-    assert len(await client.runs.list(thread_id)) == 1
-
-
-async def test_enqueue_on_a_busy_thread_runs_after(api: Api, client: LangGraphClient) -> None:
-    thread_id = await new_thread(client)
-    async with held_run(api, client, thread_id) as (run, hold):
-        queued = await client.runs.create(
-            thread_id, "agent", input=human("echo next"), multitask_strategy="enqueue"
-        )
-        assert (await client.runs.get(thread_id, queued["run_id"]))["status"] == "pending"
-        hold.released.set()
-        output = await client.runs.join(thread_id, queued["run_id"])
-    assert last_text(output) == "next"
-    assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
-    humans = [m["content"] for m in output["messages"] if m["type"] == "human"]
-    assert humans[1] == "echo next"
-    assert humans[0].startswith("search for held-")

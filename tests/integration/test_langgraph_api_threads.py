@@ -292,3 +292,35 @@ async def test_history_is_newest_first_with_limit_and_before(client: LangGraphCl
     before: Any = {"configurable": {"checkpoint_id": ids[1]}}
     older = await client.threads.get_history(thread_id, limit=2, before=before)
     assert [s["checkpoint"]["checkpoint_id"] for s in older] == ids[2:4]
+
+
+async def test_update_state_at_a_checkpoint_branches_from_it(client: LangGraphClient) -> None:
+    thread_id = await finished_thread(client, "echo one")
+    first = await client.threads.get_state(thread_id)
+    await client.runs.wait(thread_id, "agent", input=human("echo two"))
+    await client.threads.update_state(
+        thread_id,
+        {"messages": [{"type": "ai", "content": "edited"}]},
+        as_node="respond",
+        checkpoint_id=first["checkpoint"]["checkpoint_id"],
+    )
+    head = await client.threads.get_state(thread_id)
+    assert head["parent_checkpoint"] is not None
+    assert head["parent_checkpoint"]["checkpoint_id"] == first["checkpoint"]["checkpoint_id"]
+    values = head["values"]
+    assert isinstance(values, dict)
+    assert [m["content"] for m in values["messages"]] == ["echo one", "", "one", "one", "edited"]
+    updates = await client.threads.get_history(thread_id, metadata={"source": "update"})
+    assert [s["checkpoint"] for s in updates] == [head["checkpoint"]]
+
+
+async def test_json_sent_as_text_plain_is_accepted(api: servers.Api) -> None:
+    # LangGraph Studio posts its JSON bodies with Content-Type: text/plain.
+    async with httpx.AsyncClient(base_url=api.url) as raw:
+        created = await raw.post(
+            "/threads",
+            content=b'{"metadata": {"from": "studio"}}',
+            headers={"content-type": "text/plain;charset=UTF-8"},
+        )
+    assert created.status_code == 200, created.text
+    assert created.json()["metadata"] == {"from": "studio"}
