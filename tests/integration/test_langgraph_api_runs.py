@@ -1,0 +1,230 @@
+"""The LangGraph API's runs: every stream mode, background and stateless runs, wait, forks.
+
+Every test runs against both targets of tests/langgraph_api_servers.py with the same body.
+Runs on a busy thread (join, cancel, multitasking) are in test_langgraph_api_busy.py.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import RunCreateMetadata
+
+from tests import langgraph_api_servers as servers
+from tests.langgraph_api_servers import (
+    Api,
+    error_body,
+    events,
+    human,
+    last_text,
+    parts,
+)
+
+api = servers.api
+client = servers.client
+
+QUESTION = human("What is 17 * 23?")
+ANSWER = "17 * 23 = 391"
+
+
+async def new_thread(client: LangGraphClient) -> str:
+    return (await client.threads.create())["thread_id"]
+
+
+async def test_stream_values_starts_with_metadata_and_carries_the_messages(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    created: list[RunCreateMetadata] = []
+    received = await parts(
+        client.runs.stream(
+            thread_id, "agent", input=QUESTION, stream_mode="values", on_run_created=created.append
+        )
+    )
+    assert received[0].event == "metadata"
+    run_id = received[0].data["run_id"]
+    # The SDK reads the run id from the response's Content-Location header.
+    assert created == [{"run_id": run_id, "thread_id": thread_id}]
+    assert set(events(received[1:])) == {"values"}
+    assert received[1].data["messages"] == [
+        {**received[1].data["messages"][0], "type": "human", "content": "What is 17 * 23?"}
+    ]
+    final = received[-1].data
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
+    assert last_text(final) == ANSWER
+    assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+
+
+async def test_stream_headers_locate_the_run(api: Api) -> None:
+    async with httpx.AsyncClient(base_url=api.url) as raw:
+        thread = (await raw.post("/threads", json={})).json()
+        body = {"assistant_id": "agent", "input": human("echo located")}
+        async with raw.stream(
+            "POST", f"/threads/{thread['thread_id']}/runs/stream", json=body
+        ) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            text = (await r.aread()).decode()
+    assert r.headers["location"] == f"{r.headers['content-location']}/stream"  # to rejoin
+    location = r.headers["content-location"]
+    match = re.fullmatch(rf"/threads/{thread['thread_id']}/runs/([0-9a-f-]{{36}})", location)
+    assert match is not None, location
+    assert text.splitlines()[0] == "event: metadata"  # the reference ends its lines with CRLF
+    assert f'"run_id":"{match.group(1)}"' in text.replace(" ", "")
+
+
+async def test_stream_messages_tuple_chunks_make_the_answer(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="messages-tuple")
+    )
+    assert events(received)[0] == "metadata"
+    assert set(events(received[1:])) == {"messages"}
+    pairs = [part.data for part in received[1:]]
+    assert all(len(pair) == 2 for pair in pairs)
+    chunks = [(chunk, meta) for chunk, meta in pairs if chunk["type"] == "AIMessageChunk"]
+    answer_id = chunks[-1][0]["id"]
+    text = "".join(str(chunk["content"]) for chunk, _ in chunks if chunk["id"] == answer_id)
+    assert text == ANSWER
+    assert len([c for c, _ in chunks if c["id"] == answer_id and c["content"]]) > 1  # tokens
+    assert {meta["langgraph_node"] for _, meta in chunks} == {"fallback_provider"}
+    tool_results = [chunk for chunk, _ in pairs if chunk["type"] == "tool"]
+    assert [t["content"] for t in tool_results] == ["391"]
+
+
+async def test_stream_updates_name_each_node(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="updates")
+    )
+    assert events(received) == ["metadata"] + ["updates"] * (len(received) - 1)
+    nodes = [next(iter(part.data)) for part in received[1:]]
+    assert nodes == [
+        "guard",
+        "router",
+        "compact",
+        "fallback_provider",
+        "tools",
+        "compact",
+        "fallback_provider",
+        "respond",
+    ]
+    assert received[5].data["tools"]["messages"][0]["content"] == "391"
+
+
+async def test_stream_events_are_callback_events(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="events")
+    )
+    assert set(events(received[1:])) == {"events"}
+    kinds = {part.data["event"] for part in received[1:]}
+    assert {"on_chain_start", "on_chain_end", "on_chat_model_stream", "on_tool_start"} <= kinds
+    tools = [p.data["name"] for p in received[1:] if p.data["event"] == "on_tool_end"]
+    assert tools == ["calculator"]
+
+
+async def test_stream_debug_reports_checkpoints_and_tasks(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="debug")
+    )
+    assert set(events(received[1:])) == {"debug"}
+    kinds = [part.data["type"] for part in received[1:]]
+    assert {"checkpoint", "task", "task_result"} == set(kinds)
+    tasks = [p.data["payload"]["name"] for p in received[1:] if p.data["type"] == "task"]
+    assert tasks[:2] == ["guard", "router"]
+    assert tasks[-1] == "respond"
+
+
+async def test_stream_custom_is_accepted(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="custom")
+    )
+    # No node of this graph writes custom events: the stream is its metadata alone.
+    assert events(received) == ["metadata"]
+    assert last_text((await client.threads.get_state(thread_id))["values"]) == ANSWER
+
+
+async def test_stream_several_modes_at_once(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    modes: list[Any] = ["values", "updates", "messages-tuple", "debug"]
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode=modes)
+    )
+    assert events(received)[0] == "metadata"
+    assert set(events(received)) == {"metadata", "values", "updates", "messages", "debug"}
+    values = [part.data for part in received if part.event == "values"]
+    assert last_text(values[-1]) == ANSWER
+
+
+async def test_background_run_get_list_and_join(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    run = await client.runs.create(thread_id, "agent", input=QUESTION)
+    assert run["thread_id"] == thread_id
+    assert run["status"] in {"pending", "running"}
+    output = await client.runs.join(thread_id, run["run_id"])
+    assert last_text(output) == ANSWER
+    fetched = await client.runs.get(thread_id, run["run_id"])
+    assert fetched["status"] == "success"
+    assert fetched["assistant_id"] == run["assistant_id"]
+    second = await client.runs.create(thread_id, "agent", input=human("echo again"))
+    await client.runs.join(thread_id, second["run_id"])
+    listed = await client.runs.list(thread_id)
+    assert [(r["run_id"], r["status"]) for r in listed] == [
+        (second["run_id"], "success"),
+        (run["run_id"], "success"),
+    ]
+
+
+async def test_runs_wait_returns_the_final_values(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    output = await client.runs.wait(thread_id, "agent", input=QUESTION)
+    assert last_text(output) == ANSWER
+    assert (await client.threads.get(thread_id))["status"] == "idle"
+
+
+async def test_stateless_stream(client: LangGraphClient) -> None:
+    received = await parts(client.runs.stream(None, "agent", input=QUESTION))
+    assert events(received)[0] == "metadata"
+    assert last_text(received[-1].data) == ANSWER
+
+
+async def test_stateless_wait(client: LangGraphClient) -> None:
+    assert last_text(await client.runs.wait(None, "agent", input=QUESTION)) == ANSWER
+
+
+async def test_if_not_exists_create_makes_the_thread(client: LangGraphClient) -> None:
+    thread_id = str(uuid.uuid4())
+    output = await client.runs.wait(thread_id, "agent", input=QUESTION, if_not_exists="create")
+    assert last_text(output) == ANSWER
+    thread = await client.threads.get(thread_id)
+    assert thread["metadata"] is not None
+    assert thread["metadata"]["graph_id"] == "agent"
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        await client.runs.wait(str(uuid.uuid4()), "agent", input=QUESTION)
+    assert "detail" in error_body(raised.value, 404)
+
+
+async def test_a_run_from_an_earlier_checkpoint_forks(client: LangGraphClient) -> None:
+    thread_id = await new_thread(client)
+    await client.runs.wait(thread_id, "agent", input=human("echo one"))
+    fork_point = await client.threads.get_state(thread_id)
+    await client.runs.wait(thread_id, "agent", input=human("echo two"))
+    output = await client.runs.wait(
+        thread_id,
+        "agent",
+        input=human("echo three"),
+        checkpoint_id=fork_point["checkpoint"]["checkpoint_id"],
+    )
+    texts = [m["content"] for m in output["messages"] if m["type"] == "human"]  # type: ignore[call-overload]
+    assert texts == ["echo one", "echo three"]
+    state = await client.threads.get_state(thread_id)
+    assert last_text(state["values"]) == "three"
+    assert state["parent_checkpoint"] is not None

@@ -1,0 +1,308 @@
+"""Servers of the LangGraph API for tests: `langgraph dev` (the reference) and the service.
+
+`langgraph dev` runs in a subprocess on a loopback port, with analytics, the version check and
+tracing off, so nothing leaves the machine. It resolves paths against its working directory
+and persists its in-memory runtime there (`.langgraph_api/`); so that a test writes nothing
+into the repository, it runs in a temporary directory on a copy of the repository's
+langgraph.json whose paths are anchored at the repository (its `.env` is then missing there,
+which must be fine).
+
+Both servers search the web through `SearchGate`, a SearXNG stand-in whose answer to a chosen
+query waits until the test releases it: a run that searches for that query stays `running`
+for as long as the test needs a busy thread, with no clock involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio.to_thread
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import Run, StreamPart
+from starlette.types import Receive, Scope, Send
+
+from tests.conftest import serve_app, settings_in
+from tests.fakes.server_thread import ServedApp, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 90.0
+HOLD_SECONDS = 60.0
+"""Longest a held search waits (a test releases it long before; this bounds a failed one)."""
+
+TARGETS = ("reference", "service")
+"""`reference`: `langgraph dev` on this repository's graph; `service`: our LangGraph API door."""
+
+# Variables that could send anything off the machine, or pick a real provider.
+_SCRUBBED = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGSMITH_ENDPOINT", "DATABASE_URL")
+
+
+def _environment(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k not in _SCRUBBED}
+    env.update(
+        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_NO_VERSION_CHECK="true",
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+        AGENT_MODELS=json.dumps({"offline": ["offline"]}),
+        LOAD_PLUGIN_TOOLS="true",
+        PYTHONUNBUFFERED="1",
+        # This checkout's packages, not those of the checkout an editable install points at.
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
+    env.pop("SEARXNG_URL", None)
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def langgraph_dev(workdir: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`langgraph dev --config langgraph.json` on a free loopback port; yields its URL."""
+    port = free_port()
+    cli = Path(sys.executable).with_name("langgraph")
+    log_path = workdir / "langgraph-dev.log"
+    command = [
+        str(cli),
+        "dev",
+        "--config",
+        str(anchored_config(workdir)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            command,
+            cwd=workdir,
+            env=_environment(env or {}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log_path)
+        yield url
+    finally:
+        _stop(process)
+
+
+def anchored_config(workdir: Path) -> Path:
+    """The repository's langgraph.json, with its graph and dependency paths made absolute."""
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    assert list(config["graphs"]) == ["agent"]
+    assert config["dependencies"] == ["."]
+    for name, spec in config["graphs"].items():
+        path, _, attribute = spec.partition(":")
+        config["graphs"][name] = f"{(ROOT / path).resolve()}:{attribute}"
+    config["dependencies"] = [str(ROOT)]
+    target = workdir / "langgraph.json"
+    target.write_text(json.dumps(config))
+    return target
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"langgraph dev exited ({process.returncode}):\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"langgraph dev did not start in {STARTUP_SECONDS}s:\n{log_path.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the CLI and whatever it started (its own process group, by id)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@dataclass
+class Hold:
+    """One held query: `arrived` once the tool asked, the answer sent once `released`."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def reached(self) -> bool:
+        """Wait (off the event loop) until the tool call reached the search engine."""
+        return await anyio.to_thread.run_sync(self.arrived.wait, HOLD_SECONDS)
+
+
+class SearchGate:
+    """A SearXNG stand-in (`GET /search?q=…&format=json`) that holds chosen queries."""
+
+    def __init__(self) -> None:
+        self._holds: dict[str, Hold] = {}
+        self.url = ""
+
+    def hold(self, query: str) -> Hold:
+        """Hold the answer to `query` until the returned hold is released."""
+        self._holds[query] = hold = Hold()
+        return hold
+
+    def release_all(self) -> None:
+        """Answer every held query (at the end, so no server waits on a finished test)."""
+        for hold in self._holds.values():
+            hold.released.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        query = parse_qs(scope["query_string"].decode()).get("q", [""])[0]
+        hold = self._holds.get(query)
+        if hold is not None:
+            hold.arrived.set()
+            await anyio.to_thread.run_sync(hold.released.wait, HOLD_SECONDS)
+        result = {"title": "Gate", "url": "https://example.org/", "content": f"found {query}"}
+        body = json.dumps({"results": [result]}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class Api:
+    """One server of the LangGraph API under test."""
+
+    name: str
+    url: str
+    gate: SearchGate
+
+
+@contextlib.contextmanager
+def running(name: str, directory: Path) -> Iterator[Api]:
+    """The target `name` (see `TARGETS`), searching through a gate of its own."""
+    gate = SearchGate()
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(ServedApp(gate, lifespan="off"))
+        stack.callback(gate.release_all)
+        search = {"searxng_url": served.url, "searxng_timeout": HOLD_SECONDS}
+        if name == "reference":
+            env = {key.upper(): str(value) for key, value in search.items()}
+            url = stack.enter_context(langgraph_dev(directory, env))
+        else:
+            app = serve_app(settings_in(directory, **search))
+            stack.callback(app.stop)
+            url = app.url
+        yield Api(name, url, gate)
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """Each target once per module (import it into a test module as `api = api`)."""
+    name = str(request.param)
+    with running(name, tmp_path_factory.mktemp(name)) as target:
+        yield target
+
+
+def human(text: str) -> dict[str, Any]:
+    """A run's input: one user message."""
+    return {"messages": [{"type": "human", "content": text}]}
+
+
+def last_text(output: Any) -> str:
+    """The text of the last message of a state's values, which must be the model's."""
+    assert isinstance(output, dict), output
+    message = output["messages"][-1]
+    assert message["type"] == "ai"
+    return str(message["content"])
+
+
+async def run_status(client: LangGraphClient, thread_id: str, run_id: str, *wanted: str) -> str:
+    """Poll the run until its status is one of `wanted`; return it (fails after a minute)."""
+
+    async def status() -> str:
+        return str((await client.runs.get(thread_id, run_id))["status"])
+
+    return await _polled(status, wanted, f"run {run_id}")
+
+
+async def thread_status(client: LangGraphClient, thread_id: str, *wanted: str) -> str:
+    """Poll the thread until its status is one of `wanted` (it may follow its run's a little
+    later: the reference marks the run first)."""
+
+    async def status() -> str:
+        return str((await client.threads.get(thread_id))["status"])
+
+    return await _polled(status, wanted, f"thread {thread_id}")
+
+
+async def _polled(read: Callable[[], Awaitable[str]], wanted: tuple[str, ...], what: str) -> str:
+    deadline = time.monotonic() + HOLD_SECONDS
+    while (status := await read()) not in wanted:
+        assert time.monotonic() < deadline, f"{what} still {status}, not {wanted}"
+        await asyncio.sleep(0.02)
+    return status
+
+
+@contextlib.asynccontextmanager
+async def held_run(
+    api: Api, client: LangGraphClient, thread_id: str, **options: Any
+) -> AsyncIterator[tuple[Run, Hold]]:
+    """A background run that is `running`, in its web search, until the hold is released."""
+    query = f"held-{uuid.uuid4().hex}"
+    hold = api.gate.hold(query)
+    try:
+        run = await client.runs.create(
+            thread_id, "agent", input=human(f"search for {query}"), **options
+        )
+        assert await hold.reached()
+        await run_status(client, thread_id, run["run_id"], "running")
+        yield run, hold
+    finally:
+        hold.released.set()
+
+
+async def parts(stream: AsyncIterator[StreamPart]) -> list[StreamPart]:
+    """Every part of a stream of the SDK, to its end."""
+    return [part async for part in stream]
+
+
+def events(received: list[StreamPart]) -> list[str]:
+    """The event names of a stream's parts, in order."""
+    return [part.event for part in received]
+
+
+def error_body(error: httpx.HTTPStatusError, status: int) -> dict[str, Any]:
+    """The JSON body of an error response, after checking its status."""
+    response = error.response
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
+
+
+@pytest.fixture
+async def client(api: Api) -> AsyncIterator[LangGraphClient]:
+    """The SDK's async client on the target."""
+    async with get_client(url=api.url) as sdk:
+        yield sdk
