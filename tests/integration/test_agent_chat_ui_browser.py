@@ -25,7 +25,15 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Request,
+    expect,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.agent_chat_ui import BuildError, NodeMissingError, built_app, static_app
 from tests.conftest import service_missing, settings_in
@@ -140,27 +148,38 @@ def page(browser: Browser, server: str, upstream: FakeUpstream, tmp_path: Path) 
 
 
 def _keep(sent: Request, server: str, kept: list[dict[str, Any]], *, failed: bool = False) -> None:
-    """Keep a request to `server` that ended: what was sent, and what came back if anything."""
+    """Keep a request to `server` that ended: what was sent, and what came back if anything.
+
+    The entry is kept first: what the browser no longer holds (a response's body once the
+    page has navigated away) is noted as `unreadable` instead.
+    """
     if not sent.url.startswith(server):
         return
     entry: dict[str, Any] = {
         "method": sent.method,
         "url": sent.url.removeprefix(server),
-        # all_headers() waits for the response's (a failed request has none)
-        "headers": sent.headers if failed else sent.all_headers(),
+        "headers": sent.headers,
         "body": sent.post_data,
     }
+    kept.append(entry)
     if failed:
         entry["failure"] = sent.failure
-    elif (answered := sent.response()) is not None:
+        return
+    try:
+        entry["headers"] = sent.all_headers()  # with those the browser adds (Origin, ...)
+        answered = sent.response()
+        if answered is None:
+            return
         entry["status"] = answered.status
         entry["response_headers"] = answered.all_headers()
         text = answered.text()
-        if answered.headers.get("content-type", "").startswith("text/event-stream"):
-            entry["events"] = re.findall(r"^event: ?(\S*)", text, re.MULTILINE)
-        else:
-            entry["response"] = text[:4000]
-    kept.append(entry)
+    except PlaywrightError as error:
+        entry["unreadable"] = error.message
+        return
+    if answered.headers.get("content-type", "").startswith("text/event-stream"):
+        entry["events"] = re.findall(r"^event: ?(\S*)", text, re.MULTILINE)
+    else:
+        entry["response"] = text[:4000]
 
 
 # --- what a person does ---------------------------------------------------------------------
