@@ -1,11 +1,7 @@
 """Servers of the LangGraph API for tests: `langgraph dev` (the reference) and the service.
 
-`langgraph dev` runs in a subprocess on a loopback port, with analytics, the version check and
-tracing off, so nothing leaves the machine. It resolves paths against its working directory
-and persists its in-memory runtime there (`.langgraph_api/`); so that a test writes nothing
-into the repository, it runs in a temporary directory on a copy of the repository's
-langgraph.json whose paths are anchored at the repository (its `.env` is then missing there,
-which must be fine).
+How `langgraph dev` runs offline (a loopback port, nothing leaving the machine, a temporary
+working directory) is `tests/langgraph_dev.py`, shared with the agent-chat-ui browser test.
 
 Both servers search the web through `SearchGate`, a SearXNG stand-in whose answer to a chosen
 query waits until the test releases it: a run that searches for that query stays `running`
@@ -17,14 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,110 +32,21 @@ from langgraph_sdk.schema import Run, StreamPart
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import serve_app, settings_in
-from tests.fakes.server_thread import ServedApp, free_port
+from tests.fakes.server_thread import ServedApp
+from tests.langgraph_dev import langgraph_dev_server
 
-ROOT = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 90.0
 HOLD_SECONDS = 60.0
 """Longest a held search waits (a test releases it long before; this bounds a failed one)."""
 
 TARGETS = ("reference", "service")
 """`reference`: `langgraph dev` on this repository's graph; `service`: our LangGraph API door."""
 
-# Variables that could send anything off the machine, or pick a real provider.
-_SCRUBBED = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGSMITH_ENDPOINT", "DATABASE_URL")
 
-
-def _environment(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k not in _SCRUBBED}
-    env.update(
-        LANGGRAPH_CLI_NO_ANALYTICS="1",
-        LANGGRAPH_NO_VERSION_CHECK="true",
-        LANGSMITH_TRACING="false",
-        LANGCHAIN_TRACING_V2="false",
-        AGENT_MODELS=json.dumps({"offline": ["offline"]}),
-        LOAD_PLUGIN_TOOLS="true",
-        PYTHONUNBUFFERED="1",
-        # This checkout's packages, not those of the checkout an editable install points at.
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    )
-    env.pop("SEARXNG_URL", None)
-    env.update(extra)
-    return env
-
-
-@contextlib.contextmanager
-def langgraph_dev(workdir: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`langgraph dev --config langgraph.json` on a free loopback port; yields its URL."""
-    port = free_port()
-    cli = Path(sys.executable).with_name("langgraph")
-    log_path = workdir / "langgraph-dev.log"
-    command = [
-        str(cli),
-        "dev",
-        "--config",
-        str(anchored_config(workdir)),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-browser",
-        "--no-reload",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            command,
-            cwd=workdir,
-            env=_environment(env or {}),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log_path)
-        yield url
-    finally:
-        _stop(process)
-
-
-def anchored_config(workdir: Path) -> Path:
-    """The repository's langgraph.json, with its graph and dependency paths made absolute."""
-    config = json.loads((ROOT / "langgraph.json").read_text())
-    assert list(config["graphs"]) == ["agent"]
-    assert config["dependencies"] == ["."]
-    for name, spec in config["graphs"].items():
-        path, _, attribute = spec.partition(":")
-        config["graphs"][name] = f"{(ROOT / path).resolve()}:{attribute}"
-    config["dependencies"] = [str(ROOT)]
-    target = workdir / "langgraph.json"
-    target.write_text(json.dumps(config))
-    return target
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"langgraph dev exited ({process.returncode}):\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"langgraph dev did not start in {STARTUP_SECONDS}s:\n{log_path.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the CLI and whatever it started (its own process group, by id)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+def langgraph_dev(
+    workdir: Path, env: Mapping[str, str] | None = None
+) -> AbstractContextManager[str]:
+    """`langgraph dev` on this repository's graph (`tests.langgraph_dev`); yields its URL."""
+    return langgraph_dev_server(workdir, env)
 
 
 @dataclass
