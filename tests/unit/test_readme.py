@@ -25,6 +25,7 @@ PAGES = (
     "responses.md",
     "mcp.md",
     "langserve.md",
+    "langgraph-api.md",
     "knowledge.md",
     "how-it-works.md",
     "configuration.md",
