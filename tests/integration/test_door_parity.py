@@ -80,6 +80,14 @@ NOT_TURNS: dict[str, str] = {
     "/threads/{thread_id}/history": "reads a thread's checkpoints",
     "/threads/{thread_id}/state": "writes state as a node would (TurnKit.update_state, its lock)",
     "/threads/{thread_id}/state/checkpoint": "reads a thread's state at a checkpoint",
+    # The LangGraph API's assistants and memory store: saved presets and items, no model call.
+    "/assistants": "saves an assistant (a config preset of the graph)",
+    "/assistants/count": "counts the caller's assistants",
+    "/assistants/search": "lists the caller's assistants",
+    "/assistants/{assistant_id}/latest": "picks which saved version of a preset is current",
+    "/assistants/{assistant_id}/versions": "lists a preset's saved versions",
+    "/store/items/search": "searches the caller's memory store items",
+    "/store/namespaces": "lists the caller's memory store namespaces",
 }
 """POST routes that run no turn, and what they do instead.
 
