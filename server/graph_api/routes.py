@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.graph_api import info
+from server.graph_api import info, run_routes, runs
 
 __all__ = ["graph_api_routers"]
 
 
 def graph_api_routers() -> list[APIRouter]:
     """The door's routers (`server.graph_api.door.mount_graph_api` serves them at the root)."""
-    return [info.router]
+    return [info.router, runs.router, run_routes.router]

@@ -25,6 +25,7 @@ from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
 from server.telemetry.metrics import Metrics
 from server.turns.kit import TurnKit
+from server.turns.registry import LocalRunRegistry, RunRegistry
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,6 @@ class AppState:
     """The knowledge base (`server.knowledge`); None: disabled, or it could not be opened."""
     graph_threads: ThreadRecords = field(default_factory=MemoryThreadRecords)
     """The LangGraph API's thread records: metadata and status (`server.stores.graph_threads`)."""
+    runs: RunRegistry = field(default_factory=LocalRunRegistry)
+    """The LangGraph API's runs: background tasks, their events, join and cancel
+    (`server.turns.registry`)."""
