@@ -317,7 +317,11 @@ class TurnKit:
                 await store_call(self.checkpointer.adelete_thread(thread.stored_id))
                 return
             config: RunnableConfig = {
-                "configurable": {"thread_id": thread.stored_id, "checkpoint_id": checkpoint_id}
+                "configurable": {
+                    "thread_id": thread.stored_id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": checkpoint_id,
+                }
             }
             await store_call(self.graph.aupdate_state(config, None, as_node="__copy__"))
 
