@@ -236,7 +236,6 @@ class LocalRunRegistry:
         kwargs: dict[str, Any],
     ) -> RunHandle:
         """See `RunRegistry.create`."""
-        self._prune()
         handle = RunHandle(
             run_id=str(uuid.uuid4()),
             key_id=key_id,
@@ -248,6 +247,7 @@ class LocalRunRegistry:
             kwargs=kwargs,
         )
         self._runs[handle.run_id] = handle
+        self._prune()
         return handle
 
     def start(self, handle: RunHandle, work: RunWork) -> None:
