@@ -16,8 +16,9 @@ The work, in order:
 3. the graph's stream (`Turn.chunks`), each part turned into LangGraph's events
    (`server.graph_api.run_wire`) and emitted on the handle;
 4. the end: the run's status (`success`, `error`, `interrupted` when cancelled), its last
-   values (with `__interrupt__` for a pause), the thread's status (`idle`, `interrupted`,
-   `error`), and an `error` event for a failure.
+   values (with `__interrupt__` for a pause), the thread's status (`idle`; `interrupted` for
+   a pause or a cancelled run, `idle` again when it was rolled back; `error`), and an
+   `error` event for a failure.
 """
 
 from __future__ import annotations
@@ -77,10 +78,17 @@ async def start_run(
 
 
 async def cancel_run(state: AppState, handle: RunHandle, action: CancelAction) -> None:
-    """Cancel a run and wait until it has stopped; `rollback` restores the thread's head."""
+    """Cancel a run and wait until it has stopped.
+
+    `rollback` also restores the thread's head as it was when the run started, and forgets
+    the run (as LangGraph Server deletes it).
+    """
     was_opened = handle.opened and handle.active
     await handle.cancel(action)
-    if action == "rollback" and was_opened and handle.stored_id is not None:
+    if action != "rollback":
+        return
+    state.runs.forget(handle)
+    if was_opened and handle.stored_id is not None:
         thread = ThreadRef(handle.thread_id or "", handle.stored_id)
         await state.turns.rewind(thread, handle.start_checkpoint)
 
@@ -137,6 +145,8 @@ async def _execute(state: AppState, plan: RunPlan, handle: RunHandle, strategy: 
         status, error = "error", failure.message
         _fail(handle, type(failure).__name__, failure.message)
     except asyncio.CancelledError:
+        # LangGraph Server's word for a thread whose run was stopped; a rollback undoes it.
+        status = "idle" if handle.cancel_action == "rollback" else "interrupted"
         handle.end("interrupted")
         raise
     except Exception as failure:
