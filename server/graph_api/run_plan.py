@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command, Send
+from langgraph.types import Command, Durability, Send
 from starlette.requests import Request
 
 from graph.errors import ErrorCode, ModelNotFoundError
@@ -127,6 +127,11 @@ def _config(body: RunCreate, assistant: Assistant) -> RunnableConfig:
     return cast(RunnableConfig, config)
 
 
+def _durability(asked: str | None) -> Durability | None:
+    """The client's durability, when it is one of LangGraph's (else the server's)."""
+    return cast(Durability, asked) if asked in ("sync", "async", "exit") else None
+
+
 async def _require_thread(state: AppState, thread: ThreadRef, body: RunCreate) -> None:
     """A 404 for a thread with neither a record nor checkpoints, unless `if_not_exists=create`."""
     if body.if_not_exists == "create":
@@ -184,5 +189,6 @@ async def plan_run(
         command=to_command(body.command) if body.command is not None else None,
         interrupt_before=body.interrupt_before,
         interrupt_after=body.interrupt_after,
+        durability=_durability(body.durability),
     )
     return RunPlan(turn, assistant, body.modes(), body.stream_subgraphs)

@@ -100,12 +100,16 @@ async def join_stream(
     last_event_id: Annotated[str | None, Header()] = None,
     cancel_on_disconnect: str | None = None,
 ) -> Response:
-    """The run's events (after `Last-Event-ID`, when sent), until it ends."""
+    """The run's events (after `Last-Event-ID`, when sent), until it ends.
+
+    The run's first event, `metadata`, went to the request that started it: a client that
+    joins gets what follows it, as from LangGraph Server.
+    """
     handle = _run(state, caller, thread_id, run_id)
     try:
-        after = int(last_event_id) if last_event_id else -1
+        after = max(int(last_event_id), 0) if last_event_id else 0
     except ValueError:
-        after = -1
+        after = 0
     return stream_response(
         state, handle, after=after, cancel_on_disconnect=_truthy(cancel_on_disconnect)
     )

@@ -1,7 +1,7 @@
 """The bodies of the runs' routes: `RunCreate` as LangGraph's clients send it, the `Run` object.
 
-Fields the clients send that this service does not act on yet (`webhook`, `durability`,
-`after_seconds`, `feedback_keys`, ...) are accepted and ignored, as are unknown ones: a newer
+Fields the clients send that this service does not act on yet (`webhook`, `after_seconds`,
+`feedback_keys`, ...) are accepted and ignored, as are unknown ones: a newer
 SDK must not be refused for a field it adds.
 """
 
@@ -65,7 +65,11 @@ class RunCreate(BaseModel):
     interrupt_after: Literal["*"] | list[str] | None = None
     if_not_exists: Literal["reject", "create"] = "reject"
     webhook: str | None = None
-    durability: str | None = None
+    durability: str | None = Field(
+        default=None,
+        description="When the run writes checkpoints: `sync`, `async` (after every step) or "
+        "`exit` (once); others, and none, leave it to CHECKPOINT_DURABILITY.",
+    )
     after_seconds: float | None = None
 
     def modes(self) -> list[str]:

@@ -286,7 +286,7 @@ class TurnKit:
             command=request.command,
             config=request.config,
             checkpoint_id=request.checkpoint_id,
-            durability=self.settings.checkpoint_durability,
+            durability=request.durability or self.settings.checkpoint_durability,
             images=self._images,
             interrupt_before=request.interrupt_before,
             interrupt_after=request.interrupt_after,

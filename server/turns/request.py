@@ -16,7 +16,7 @@ from typing import Any, TypedDict, Unpack
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import All, Command
+from langgraph.types import All, Command, Durability
 
 from graph.context import Context
 from server.auth import Caller
@@ -97,6 +97,8 @@ class TurnRequest:
             as is, in place of the messages.
         interrupt_before, interrupt_after: With `direct`, the nodes to pause before or after
             (`"*"`: every node), as LangGraph's own breakpoints.
+        durability: With `direct`, when the run writes its checkpoints, as the client asks
+            (None: CHECKPOINT_DURABILITY).
     """
 
     door: str
@@ -118,3 +120,4 @@ class TurnRequest:
     command: Command[Any] | None = None
     interrupt_before: All | Sequence[str] | None = None
     interrupt_after: All | Sequence[str] | None = None
+    durability: Durability | None = None

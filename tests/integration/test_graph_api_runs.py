@@ -455,14 +455,31 @@ async def test_joining_the_stream_again_gives_what_followed_the_last_event(
             thread, "agent", input=human("tick"), context=SLOW, if_not_exists="create",
             stream_mode=["values", "messages-tuple"],
         )  # fmt: skip
-        everything = [part async for part in client.runs.join_stream(thread, run["run_id"])]
+        joined = [part async for part in client.runs.join_stream(thread, run["run_id"])]
         rest = [
             part async for part in client.runs.join_stream(thread, run["run_id"], last_event_id="3")
         ]
-    assert everything[0].event == "metadata"
-    assert len(rest) == len(everything) - 4
-    assert [(p.event, p.data) for p in rest] == [(p.event, p.data) for p in everything[4:]]
+    # The metadata went to the request that started the run: a joiner gets what follows.
+    assert "metadata" not in {part.event for part in joined}
+    assert [part.id for part in joined][:3] == ["1", "2", "3"]
+    assert [(p.id, p.event, p.data) for p in rest] == [(p.id, p.event, p.data) for p in joined[3:]]
     assert registry(app).get("anonymous", run["run_id"]) is not None
+
+
+async def test_a_run_writes_its_checkpoints_as_the_client_asks(app: ServedApp) -> None:
+    async def checkpoints(durability: Literal["async", "exit"]) -> int:
+        thread = new_thread()
+        async with sdk(app) as client:
+            await client.runs.wait(
+                thread, "agent", input=human("What is 2 + 2?"), if_not_exists="create",
+                durability=durability,
+            )  # fmt: skip
+        graph = app.server.lifespan.state["agent"].graph  # type: ignore[union-attr]
+        config: Any = {"configurable": {"thread_id": thread}}
+        return len([snapshot async for snapshot in graph.aget_state_history(config)])
+
+    assert await checkpoints("exit") <= 2  # CHECKPOINT_DURABILITY's default: once
+    assert await checkpoints("async") >= 5  # after every step
 
 
 async def test_a_thread_started_on_v1_continues_here_and_back(app: ServedApp) -> None:
