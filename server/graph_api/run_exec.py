@@ -136,6 +136,9 @@ async def _execute(state: AppState, plan: RunPlan, handle: RunHandle, strategy: 
         handle.end("success")
     except Refused as refused:
         if not handle.opened:
+            if handle.answered:  # queued, its request answered: the refusal is an event
+                _fail(handle, refused.code, refused.message)
+                return
             handle.settle(refused)
             handle.end("error")
             return  # never opened: the thread was not this run's

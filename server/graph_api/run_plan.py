@@ -8,7 +8,8 @@ stamps the thread's record, and returns the `RunPlan` the run executes
 The run's options are the assistant's preset (its `config.configurable` and `context`), then
 the run's `config.configurable`, then its `context`: of these, the keys that are the kit's
 `ClientOptions` (model, temperature, client_tools, tool_choice, instructions, ...) go to the
-run; `configurable.thread_id` is never taken (the path names the thread).
+run; `configurable.thread_id` is never taken (the path names the thread). A run writes a
+checkpoint after every step unless the client asks otherwise (`DURABILITY`).
 """
 
 from __future__ import annotations
@@ -127,9 +128,15 @@ def _config(body: RunCreate, assistant: Assistant) -> RunnableConfig:
     return cast(RunnableConfig, config)
 
 
-def _durability(asked: str | None) -> Durability | None:
-    """The client's durability, when it is one of LangGraph's (else the server's)."""
-    return cast(Durability, asked) if asked in ("sync", "async", "exit") else None
+DURABILITY: Durability = "async"
+"""A run's durability when the client names none: LangGraph Server's, a checkpoint after every
+step, which its clients read (a thread's history, Studio's time travel, `parent_checkpoint`,
+a cancelled run's finished steps). The other doors keep CHECKPOINT_DURABILITY."""
+
+
+def _durability(asked: str | None) -> Durability:
+    """The client's durability, when it is one of LangGraph's, else `DURABILITY`."""
+    return cast(Durability, asked) if asked in ("sync", "async", "exit") else DURABILITY
 
 
 async def _require_thread(state: AppState, thread: ThreadRef, body: RunCreate) -> None:

@@ -67,8 +67,8 @@ class RunCreate(BaseModel):
     webhook: str | None = None
     durability: str | None = Field(
         default=None,
-        description="When the run writes checkpoints: `sync`, `async` (after every step) or "
-        "`exit` (once); others, and none, leave it to CHECKPOINT_DURABILITY.",
+        description="When the run writes checkpoints: `sync`, `async` (after every step, the "
+        "default, as LangGraph Server's) or `exit` (once, at the end).",
     )
     after_seconds: float | None = None
 

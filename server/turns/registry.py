@@ -105,6 +105,11 @@ class RunHandle:
         self.updated_at = time.time()
         self._wake()
 
+    @property
+    def answered(self) -> bool:
+        """Its request has been answered (the run opened, or was queued)."""
+        return self._settled is not None and self._settled.done()
+
     def settle(self, refusal: Refused | None = None) -> None:
         """The run has opened, is queued, or was refused (`refusal`): its request may answer."""
         settled = self._settling()

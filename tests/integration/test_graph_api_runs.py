@@ -467,7 +467,7 @@ async def test_joining_the_stream_again_gives_what_followed_the_last_event(
 
 
 async def test_a_run_writes_its_checkpoints_as_the_client_asks(app: ServedApp) -> None:
-    async def checkpoints(durability: Literal["async", "exit"]) -> int:
+    async def checkpoints(durability: Literal["async", "exit"] | None) -> int:
         thread = new_thread()
         async with sdk(app) as client:
             await client.runs.wait(
@@ -478,8 +478,9 @@ async def test_a_run_writes_its_checkpoints_as_the_client_asks(app: ServedApp) -
         config: Any = {"configurable": {"thread_id": thread}}
         return len([snapshot async for snapshot in graph.aget_state_history(config)])
 
-    assert await checkpoints("exit") <= 2  # CHECKPOINT_DURABILITY's default: once
+    assert await checkpoints("exit") <= 2  # once, at the end
     assert await checkpoints("async") >= 5  # after every step
+    assert await checkpoints(None) >= 5  # LangGraph Server's default, not CHECKPOINT_DURABILITY
 
 
 async def test_a_thread_started_on_v1_continues_here_and_back(app: ServedApp) -> None:
