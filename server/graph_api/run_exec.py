@@ -37,6 +37,7 @@ from server.refusals import Refused
 from server.stores.graph_threads import ThreadStatus
 from server.turns.chunks import ChunksDone
 from server.turns.registry import CancelAction, RunHandle
+from server.turns.rewind import rewind, thread_head
 from server.turns.threads import ThreadRef
 from server.wiring.state import AppState
 
@@ -90,7 +91,7 @@ async def cancel_run(state: AppState, handle: RunHandle, action: CancelAction) -
     state.runs.forget(handle)
     if was_opened and handle.stored_id is not None:
         thread = ThreadRef(handle.thread_id or "", handle.stored_id)
-        await state.turns.rewind(thread, handle.start_checkpoint)
+        await rewind(state.turns, thread, handle.start_checkpoint)
 
 
 async def _make_way(state: AppState, handle: RunHandle, strategy: str) -> None:
@@ -116,7 +117,7 @@ async def _execute(state: AppState, plan: RunPlan, handle: RunHandle, strategy: 
     try:
         await _make_way(state, handle, strategy)
         async with kit.open(plan.turn) as turn:
-            handle.start_checkpoint = await kit.head(thread) if thread is not None else None
+            handle.start_checkpoint = await thread_head(kit, thread) if thread else None
             handle.opened = True
             handle.set_status("running")
             handle.settle()

@@ -30,6 +30,7 @@ from server.graph_api.run_schemas import CommandBody, RunCreate
 from server.graph_api.wire import input_messages
 from server.refusals import Refused
 from server.turns.request import ClientOptions, TurnRequest
+from server.turns.rewind import thread_head
 from server.turns.threads import ThreadRef
 from server.wiring.state import AppState
 
@@ -145,7 +146,7 @@ async def _require_thread(state: AppState, thread: ThreadRef, body: RunCreate) -
         return
     if await state.graph_threads.get(thread.stored_id) is not None:
         return
-    if await state.turns.head(thread) is None:
+    if await thread_head(state.turns, thread) is None:
         raise not_found("thread", thread.client_id)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
@@ -26,9 +26,45 @@ from graph.state import InputState
 from nodes.images import ImageStore, externalize
 from server.refusals import checkpoint_not_found, thread_not_found
 from server.turns.prepare import PreparedRun, refuse_image_references, stateless_run
+from server.turns.request import TurnRequest
 from server.turns.threads import ThreadRef
 
-__all__ = ["direct_run", "direct_stateless_run"]
+if TYPE_CHECKING:
+    from server.turns.kit import TurnKit
+
+__all__ = ["direct_run", "direct_stateless_run", "prepare_direct"]
+
+
+async def prepare_direct(
+    kit: TurnKit, request: TurnRequest, context: Context, *, images: ImageStore | None
+) -> PreparedRun:
+    """The run of a `direct` turn (`TurnKit.open` calls it, under the thread's lock).
+
+    On the request's thread with the kit's graph (at the request's durability, else
+    CHECKPOINT_DURABILITY), or without one on its stateless graph.
+    """
+    if request.thread is None:
+        return direct_stateless_run(
+            kit.stateless_graph,
+            request.messages,
+            context,
+            config=request.config,
+            interrupt_before=request.interrupt_before,
+            interrupt_after=request.interrupt_after,
+        )
+    return await direct_run(
+        kit.graph,
+        request.messages,
+        request.thread,
+        context,
+        command=request.command,
+        config=request.config,
+        checkpoint_id=request.checkpoint_id,
+        durability=request.durability or kit.settings.checkpoint_durability,
+        images=images,
+        interrupt_before=request.interrupt_before,
+        interrupt_after=request.interrupt_after,
+    )
 
 
 async def direct_run(

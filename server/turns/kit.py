@@ -25,12 +25,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from starlette.requests import Request
 
 from graph.builder import AgentGraph
-from graph.context import Context
 from graph.errors import ErrorCode
 from nodes.images import ImageStore
 from nodes.providers.catalogue import ProviderCatalogue
@@ -42,8 +40,8 @@ from server.stores.locks import ThreadLocks
 from server.stores.ratelimit import RateLimiter, over_limit_message, subject_of
 from server.stores.usage_ledger import UsageLedger
 from server.stores.usage_table import month_start, next_month
-from server.turns.direct import direct_run, direct_stateless_run
-from server.turns.history import HistoryCheckpoint, checkpoint_id_of, read_history
+from server.turns.direct import prepare_direct
+from server.turns.history import HistoryCheckpoint, read_history
 from server.turns.lease import ThreadLease
 from server.turns.prepare import PreparedRun, prepare_run, stateless_run
 from server.turns.reading import ThreadView, read_thread
@@ -228,8 +226,8 @@ class TurnKit:
 
     async def _prepare(self, request: TurnRequest) -> PreparedRun:
         context = run_context(self.settings, caller=request.caller.key_id, **request.options)
-        if request.direct:
-            return await self._prepare_direct(request, context)
+        if request.direct:  # LangGraph's own input (`server.turns.direct`)
+            return await prepare_direct(self, request, context, images=self._images)
         if request.thread is None:
             return stateless_run(
                 self.stateless_graph,
@@ -266,64 +264,6 @@ class TurnKit:
             images=self._images,
             exact=request.exact,
         )
-
-    async def _prepare_direct(self, request: TurnRequest, context: Context) -> PreparedRun:
-        """A run of LangGraph's own input (`TurnRequest.direct`, `server.turns.direct`)."""
-        if request.thread is None:
-            return direct_stateless_run(
-                self.stateless_graph,
-                request.messages,
-                context,
-                config=request.config,
-                interrupt_before=request.interrupt_before,
-                interrupt_after=request.interrupt_after,
-            )
-        return await direct_run(
-            self.graph,
-            request.messages,
-            request.thread,
-            context,
-            command=request.command,
-            config=request.config,
-            checkpoint_id=request.checkpoint_id,
-            durability=request.durability or self.settings.checkpoint_durability,
-            images=self._images,
-            interrupt_before=request.interrupt_before,
-            interrupt_after=request.interrupt_after,
-        )
-
-    async def head(self, thread: ThreadRef) -> str | None:
-        """The id of the thread's latest checkpoint; None for a thread with none.
-
-        Raises:
-            Refused: `checkpointer_unavailable`.
-        """
-        config: RunnableConfig = {"configurable": {"thread_id": thread.stored_id}}
-        snapshot = await store_call(self.graph.aget_state(config))
-        return checkpoint_id_of(snapshot.config) if snapshot.created_at is not None else None
-
-    async def rewind(self, thread: ThreadRef, checkpoint_id: str | None) -> None:
-        """Make the thread's head what it was at `checkpoint_id` again, under its lock.
-
-        What followed stays in the thread's history (a new head is written, a copy of that
-        checkpoint); None, for a thread that had no checkpoint, deletes its checkpoints.
-        For a run that is undone (the LangGraph API's `rollback`).
-
-        Raises:
-            Refused: `thread_busy`; `checkpointer_unavailable`.
-        """
-        async with self.locks.hold(thread.stored_id):
-            if checkpoint_id is None:
-                await store_call(self.checkpointer.adelete_thread(thread.stored_id))
-                return
-            config: RunnableConfig = {
-                "configurable": {
-                    "thread_id": thread.stored_id,
-                    "checkpoint_ns": "",
-                    "checkpoint_id": checkpoint_id,
-                }
-            }
-            await store_call(self.graph.aupdate_state(config, None, as_node="__copy__"))
 
     # 3. Reading -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from graph.errors import ErrorCode
 from server.refusals import Refused
 from server.turns.chunks import ChunksDone, GraphChunk
 from server.turns.request import TurnRequest
+from server.turns.rewind import rewind, thread_head
 from server.turns.threads import ThreadRef
 from tests.helpers import WEATHER_TOOL
 from tests.unit.server.kit import CALLER, Chat
@@ -119,11 +120,11 @@ async def test_breakpoints_pause_before_a_node(chat: Chat) -> None:
 
 async def test_rewind_restores_the_head_and_forgets_a_new_thread(chat: Chat) -> None:
     await run(chat, direct("What is 2 + 2?"))
-    head = await chat.kit.head(THREAD)
+    head = await thread_head(chat.kit, THREAD)
     await run(chat, direct("What is 3 + 3?"))
-    await chat.kit.rewind(THREAD, head)
+    await rewind(chat.kit, THREAD, head)
     assert [m.content for m in await chat.messages(THREAD)][-1] == "2 + 2 = 4"
     other = ThreadRef("t-2", "t-2")
     await run(chat, direct("hi", thread=other))
-    await chat.kit.rewind(other, None)
-    assert await chat.kit.head(other) is None
+    await rewind(chat.kit, other, None)
+    assert await thread_head(chat.kit, other) is None
