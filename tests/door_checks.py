@@ -202,6 +202,8 @@ async def check_body_limit(cell: Cell, form: Form) -> None:
 
 async def check_thread_id(cell: Cell, form: Form) -> None:
     """A thread id too long, or with a bidirectional override: 400 `invalid_thread_id`."""
+    if not form.threads:
+        return  # a stateless form of a door with threads: it takes no thread id
     for bad in ("t" * 257, "right\u202eleft"):
         answer = await cell.send(form, cell.turn(thread=bad))
         assert_refused(cell.door, form, answer, 400, "invalid_thread_id")
@@ -226,6 +228,8 @@ async def check_busy_thread(cell: Cell, form: Form) -> None:
     The holder is the door's `holder` form (one that stops its run when its client leaves),
     and leaves at the end.
     """
+    if not form.threads:
+        return  # a stateless form of a door with threads: no thread to be busy
     upstream = cell.upstream
     thread = await new_thread(cell)
     held = len(upstream.requests) + 1

@@ -78,6 +78,9 @@ class Form:
     path: str
     streams: bool
     build: Callable[[Turn], Request]
+    threads: bool = True
+    """It runs on the thread the turn names; False: a stateless form of a door with threads
+    (the thread-id and busy-thread checks do not apply to it)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,31 @@ def mcp_reader(response: httpx.Response, raw: bytes) -> Answer:
     return Answer(200, False, code, message, False, response.headers, raw)
 
 
+def graph_api_reader(response: httpx.Response, raw: bytes) -> Answer:
+    """An answer of the LangGraph API door: `{"detail", "code"}` refusals, `event: error` in a
+    stream, `__error__` in a waited run's values (what the HTTP edge refuses: OpenAI's shape)."""
+
+    def answer(ok: bool, code: Any = None, message: Any = "") -> Answer:
+        refused = response.status_code >= 400 and _is_json(response)
+        text = str(message or "")
+        return Answer(response.status_code, ok, None if code is None else str(code), text,
+                      refused, response.headers, raw)  # fmt: skip
+
+    body = _json(raw) if _is_json(response) else None
+    if response.status_code >= 400:
+        if isinstance(body, dict) and "detail" in body:
+            return answer(False, body.get("code") or f"http_{response.status_code}", body["detail"])
+        return openai_reader(response, raw)
+    if isinstance(body, dict) and isinstance(body.get("__error__"), dict):
+        return answer(False, body["__error__"].get("error"), body["__error__"].get("message"))
+    if body is not None:
+        return answer(True)
+    error = next((data for name, data in sse_events(raw) if name == "error"), None)
+    if isinstance(error, dict):
+        return answer(False, error.get("error") or "stream_error", error.get("message"))
+    return answer(True)
+
+
 # --- the forms -----------------------------------------------------------------------------
 
 
@@ -308,6 +336,24 @@ def _mcp(turn: Turn) -> Request:
     return Request("/mcp", body, {**bearer(turn.key), **MCP_ACCEPT})
 
 
+def _graph_run(route: str, *, stateless: bool = False) -> Callable[[Turn], Request]:
+    """A run of the LangGraph API door: on the turn's thread (created when new), or stateless."""
+
+    def build(turn: Turn) -> Request:
+        body = {
+            "assistant_id": "agent",
+            "input": _agent_input(turn),
+            "context": {"model": MODEL},
+            "if_not_exists": "create",
+        }
+        if stateless or turn.thread is None:
+            return Request(f"/runs/{route}", body, bearer(turn.key))
+        path = f"/threads/{quote(turn.thread, safe='')}/runs{route and '/' + route}"
+        return Request(path, body, bearer(turn.key))
+
+    return build
+
+
 STATELESS = "the legacy door is stateless: it takes no thread id and stores nothing"
 
 DOORS: tuple[Door, ...] = (
@@ -370,6 +416,33 @@ DOORS: tuple[Door, ...] = (
         openai_reader,
         thread_ids=True,
         holds_with="agent stream",
+    ),
+    Door(
+        "langgraph",
+        (
+            Form(
+                "langgraph stream", "/threads/{thread_id}/runs/stream", True, _graph_run("stream")
+            ),
+            Form("langgraph wait", "/threads/{thread_id}/runs/wait", False, _graph_run("wait")),
+            Form(
+                "langgraph stateless stream",
+                "/runs/stream",
+                True,
+                _graph_run("stream", stateless=True),
+                threads=False,
+            ),
+            Form(
+                "langgraph stateless wait",
+                "/runs/wait",
+                False,
+                _graph_run("wait", stateless=True),
+                threads=False,
+            ),
+            # Last: its run outlives a client that leaves (see GAPS).
+            Form("langgraph background", "/threads/{thread_id}/runs", False, _graph_run("")),
+        ),
+        graph_api_reader,
+        thread_ids=True,
     ),
 )
 """Every door that runs the agent, by the name of its `door` metric label."""

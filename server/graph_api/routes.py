@@ -8,6 +8,8 @@ from server.graph_api import (
     assistant_graph,
     assistant_routes,
     info,
+    run_routes,
+    runs,
     store_routes,
     thread_state,
     threads,
@@ -24,5 +26,7 @@ def graph_api_routers() -> list[APIRouter]:
         assistant_graph.router,
         threads.router,
         thread_state.router,
+        runs.router,
+        run_routes.router,
         store_routes.router,
     ]

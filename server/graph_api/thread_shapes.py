@@ -158,13 +158,17 @@ class ThreadFacts:
 
     @property
     def status(self) -> ThreadStatus:
-        """`busy`, `interrupted`, else the record's (`idle` without one)."""
+        """`busy`, `interrupted`, else the record's (`idle` without one).
+
+        A run that was stopped leaves its record `interrupted` with no pending interrupt
+        (its steps so far kept, as LangGraph Server shows a cancelled run's thread).
+        """
         if self.busy or (self.record is not None and self.record.status == "busy"):
             return "busy"
         if interrupts_of(self.latest):
             return "interrupted"
-        if self.record is not None and self.record.status == "error":
-            return "error"
+        if self.record is not None and self.record.status in ("error", "interrupted"):
+            return self.record.status
         return "idle"
 
     @property

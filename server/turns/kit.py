@@ -44,6 +44,7 @@ from server.stores.locks import ThreadLocks
 from server.stores.ratelimit import RateLimiter, over_limit_message, subject_of
 from server.stores.usage_ledger import UsageLedger
 from server.stores.usage_table import month_start, next_month
+from server.turns.direct import prepare_direct
 from server.turns.history import HistoryCheckpoint, read_history
 from server.turns.lease import ThreadLease
 from server.turns.prepare import PreparedRun, prepare_run, stateless_run
@@ -235,6 +236,8 @@ class TurnKit:
 
     async def _prepare(self, request: TurnRequest) -> PreparedRun:
         context = run_context(self.settings, caller=request.caller.key_id, **request.options)
+        if request.direct:  # LangGraph's own input (`server.turns.direct`)
+            return await prepare_direct(self, request, context, images=self._images)
         if request.thread is None:
             return stateless_run(
                 self.stateless_graph,

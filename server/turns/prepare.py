@@ -21,7 +21,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
-from langgraph.types import Command, Durability
+from langgraph.types import All, Command, Durability
 
 from graph.builder import AgentGraph
 from graph.context import Context
@@ -45,6 +45,7 @@ class PreparedRun:
         usage_before: Usage already reported for this turn (a resumed run reports the rest).
         replay: The stored output to answer with instead of running (a retried request).
         durability: When the run writes checkpoints (None: a stateless run writes none).
+        interrupt_before, interrupt_after: Breakpoints: the nodes to pause before or after.
     """
 
     graph: AgentGraph
@@ -54,6 +55,8 @@ class PreparedRun:
     usage_before: Usage | None = None
     replay: dict[str, Any] | None = None
     durability: Durability | None = None
+    interrupt_before: All | Sequence[str] | None = None
+    interrupt_after: All | Sequence[str] | None = None
 
 
 def stateless_run(

@@ -4,7 +4,8 @@ A door reads its own wire (OpenAI chat, Responses, MCP, LangServe, ...) and says
 calls (`caller`), what they sent (`messages`, as LangChain messages), on which thread
 (`thread`; None: a stateless turn that stores nothing), with which per-run options
 (`options`), and how the messages meet the stored thread (`retry`, `idempotency_key`,
-`checkpoint_id`, `exact`). Nothing else of the door reaches the kit.
+`checkpoint_id`, `exact`), or, for a door that speaks LangGraph's own input, that it goes to the
+graph as is (`direct`, `command`). Nothing else of the door reaches the kit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, TypedDict, Unpack
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import All, Command, Durability
 
 from graph.context import Context
 from server.auth import Caller
@@ -87,6 +89,16 @@ class TurnRequest:
         wants_checkpoint: Read the checkpoint the turn ended on into the result.
         progress: Stream lines about the graph's steps (PROGRESS_EVENTS, where the door
             shows them).
+        direct: The door hands the graph LangGraph's own input (the LangGraph API): the
+            messages are appended by the graph's reducer with nothing reconciled, none of
+            them required; no messages and no `command` continue from the thread's head, or
+            from `checkpoint_id` (a fork, "re-run from here").
+        command: With `direct`, a `Command` (`resume`, `update`, `goto`) passed to the graph
+            as is, in place of the messages.
+        interrupt_before, interrupt_after: With `direct`, the nodes to pause before or after
+            (`"*"`: every node), as LangGraph's own breakpoints.
+        durability: With `direct`, when the run writes its checkpoints, as the client asks
+            (None: CHECKPOINT_DURABILITY).
     """
 
     door: str
@@ -104,3 +116,8 @@ class TurnRequest:
     config: RunnableConfig | None = None
     wants_checkpoint: bool = False
     progress: bool = False
+    direct: bool = False
+    command: Command[Any] | None = None
+    interrupt_before: All | Sequence[str] | None = None
+    interrupt_after: All | Sequence[str] | None = None
+    durability: Durability | None = None

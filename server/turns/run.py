@@ -44,13 +44,13 @@ def _graph_stream(run: PreparedRun, modes: StreamMode | list[StreamMode]) -> Asy
 
 
 class _Outcome:
-    """How a turn ended, as `_counted` learns it."""
+    """How a turn ended, as `counted` learns it."""
 
     value: str | None = None
 
 
 @contextlib.contextmanager
-def _counted(ended: Callable[[str], None] | None) -> Iterator[_Outcome]:
+def counted(ended: Callable[[str], None] | None) -> Iterator[_Outcome]:
     """Tell `ended` once how the block ended; a store that went away becomes a refusal.
 
     The block sets `ok` or `paused` itself; an exception is `error`, a client that left
@@ -119,7 +119,7 @@ async def finished(
     Raises:
         Refused: `checkpointer_unavailable` when the store went away mid-turn.
     """
-    with _counted(ended) as outcome:
+    with counted(ended) as outcome:
         result = TurnResult.of(await complete(run), show_reasoning=show_reasoning)
         if finish is not None:
             result = await finish(result)
@@ -150,7 +150,7 @@ async def stream(
     Raises:
         Refused: `checkpointer_unavailable` when the store went away mid-turn.
     """
-    with _counted(ended) as outcome:
+    with counted(ended) as outcome:
         if run.replay is not None:
             result = TurnResult.of(run.replay, show_reasoning=show_reasoning)
             if result.reasoning:
@@ -203,7 +203,7 @@ async def updates(
     Raises:
         Refused: `checkpointer_unavailable` when the store went away mid-turn.
     """
-    with _counted(ended) as outcome:
+    with counted(ended) as outcome:
         parts = _graph_stream(run, "updates")
         async with contextlib.aclosing(parts):
             async for update in parts:

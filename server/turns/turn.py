@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from functools import partial
@@ -10,6 +10,7 @@ from typing import Any
 
 from server.settings import Settings
 from server.turns import run as running
+from server.turns.chunks import ChunksDone, GraphChunk, graph_chunks
 from server.turns.events import StreamEvent
 from server.turns.prepare import PreparedRun
 from server.turns.request import TurnRequest
@@ -75,6 +76,19 @@ class Turn:
     def updates(self) -> AsyncGenerator[dict[str, Any], None]:
         """Run, yielding each step's `{node: update}` (a door that shows the graph's steps)."""
         return running.updates(self.run, ended=partial(self._count, self.request.door))
+
+    def chunks(
+        self, modes: Sequence[str], *, subgraphs: bool = False
+    ) -> AsyncGenerator[GraphChunk | ChunksDone, None]:
+        """Run, yielding the graph's own stream in `modes`, then `ChunksDone`.
+
+        Modes: `values`, `updates`, `messages`, `custom`, `debug`, `tasks`, `checkpoints`,
+        `events`. For a door that shows the graph as LangGraph does (`server.turns.chunks`);
+        the turn is counted once, `paused` when the run ends interrupted.
+        """
+        return graph_chunks(
+            self.run, modes, subgraphs=subgraphs, ended=partial(self._count, self.request.door)
+        )
 
     def detach(self) -> AsyncExitStack:
         """Hand what the turn holds to a response that outlives the door's block (a stream)."""

@@ -32,6 +32,7 @@ from server.telemetry.node_observer import TurnMetrics
 from server.telemetry.saver import InstrumentedSaver
 from server.telemetry.usage_observer import UsageObserver
 from server.turns.kit import TurnKit
+from server.turns.registry import LocalRunRegistry
 from server.wiring.services import build_agent_deps
 from server.wiring.state import AppState
 
@@ -173,10 +174,12 @@ def make_lifespan(
                 knowledge=knowledge,
                 assistants=assistants,
                 memory=memory,
+                runs=LocalRunRegistry(),
             )
             try:
                 yield {"agent": state}
             finally:
+                await state.runs.aclose()
                 await deps.providers.aclose()
 
     return lifespan

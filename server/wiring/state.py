@@ -28,6 +28,7 @@ from server.stores.response_store import ResponseStore
 from server.stores.usage_ledger import UsageLedger
 from server.telemetry.metrics import Metrics
 from server.turns.kit import TurnKit
+from server.turns.registry import LocalRunRegistry, RunRegistry
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,6 @@ class AppState:
     memory: BaseStore = field(default_factory=InMemoryStore)
     """The long-term memory store: the graph's `runtime.store` and the LangGraph API's
     `/store` routes (`server.stores.memory_store`)."""
+    runs: RunRegistry = field(default_factory=LocalRunRegistry)
+    """The LangGraph API's runs: background tasks, their events, join and cancel
+    (`server.turns.registry`)."""

@@ -88,6 +88,7 @@ NOT_TURNS: dict[str, str] = {
     "/assistants/{assistant_id}/versions": "lists a preset's saved versions",
     "/store/items/search": "searches the caller's memory store items",
     "/store/namespaces": "lists the caller's memory store namespaces",
+    "/threads/{thread_id}/runs/{run_id}/cancel": "cancels a LangGraph API run (no model call)",
 }
 """POST routes that run no turn, and what they do instead.
 
@@ -185,7 +186,13 @@ NOT_CANCELLED = (
     "busy (409 to every door) until then; the streaming routes do cancel"
 )
 
-GAPS: dict[tuple[str, str], dict[str, str]] = {}
+GAPS: dict[tuple[str, str], dict[str, str]] = {
+    ("langgraph", "disconnect"): {
+        "langgraph background": "by design, not a gap to close: a background run outlives the "
+        "request that started it (LangGraph's `POST /threads/{id}/runs`); a client stops it "
+        "with `POST .../runs/{run_id}/cancel`",
+    },
+}
 """Door x guard -> the forms on which today's door lacks the guard, and what is missing.
 
 Such a cell still runs every form: the others must pass, these must still fail (a gap that
