@@ -167,9 +167,22 @@ class ThreadFacts:
             return "busy"
         if interrupts_of(self.latest):
             return "interrupted"
-        if self.record is not None and self.record.status in ("error", "interrupted"):
-            return self.record.status
+        if self.record is not None and self.record.status == "error":
+            return "error"
+        if self.record is not None and self.record.status == "interrupted" and self._record_current:
+            return "interrupted"
         return "idle"
+
+    @property
+    def _record_current(self) -> bool:
+        """Whether the record is newer than the thread's latest checkpoint.
+
+        Other doors write no record: a turn of theirs since leaves a newer checkpoint.
+        """
+        if self.record is None or self.latest is None or not self.latest.created_at:
+            return True
+        written = datetime.fromisoformat(self.latest.created_at).timestamp()
+        return self.record.updated_at >= written
 
     @property
     def created_at(self) -> float | datetime | None:

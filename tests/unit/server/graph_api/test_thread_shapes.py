@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -81,8 +82,14 @@ def test_status_busy_then_interrupted_then_the_records() -> None:
     assert ThreadFacts(THREAD, record(status="error"), waiting).status == "interrupted"
     assert ThreadFacts(THREAD, record(), waiting, busy=True).status == "busy"
     assert ThreadFacts(THREAD, record(status="busy"), snapshot()).status == "busy"
-    # A stale "interrupted" record with nothing pending is idle.
-    assert ThreadFacts(THREAD, record(status="interrupted"), snapshot()).status == "idle"
+    # A stopped run's thread is interrupted with nothing pending, until another door's turn
+    # (which writes no record) leaves a newer checkpoint: then the record is stale.
+    stopped = record(status="interrupted")
+    latest = datetime.fromisoformat(str(snapshot().created_at)).timestamp()
+    assert ThreadFacts(THREAD, replace(stopped, updated_at=latest + 1), snapshot()).status == (
+        "interrupted"
+    )
+    assert ThreadFacts(THREAD, replace(stopped, updated_at=latest - 1), snapshot()).status == "idle"
 
     shown = thread_object(ThreadFacts(THREAD, record(), waiting))
     assert shown["interrupts"] == {"task-1": [{"id": "i-1", "value": {"ask": "ok?"}}]}
