@@ -40,6 +40,22 @@ class ClientOptions(TypedDict, total=False):
     response_format: dict[str, Any] | None
     openai_params: dict[str, Any]
     instructions: str | None
+    # The server's limits, which a client may only lower (a LangGraph assistant's context).
+    max_tool_rounds: int
+    tool_timeout: float
+    tool_output_max_chars: int
+    max_tools_offered: int
+    max_input_chars: int
+
+
+_LIMITS = (
+    "max_tool_rounds",
+    "tool_timeout",
+    "tool_output_max_chars",
+    "max_tools_offered",
+    "max_input_chars",
+)
+"""The `Context` limits the server sets; a client's own value counts only when lower."""
 
 
 def run_context(
@@ -48,17 +64,16 @@ def run_context(
     """A run's options: what the client chose, with the server's limits.
 
     `caller` is the API key id of the request (`server.auth.Caller.key_id`): its usage is
-    counted under it (None: `anonymous`).
+    counted under it (None: `anonymous`). A limit the client names (`max_input_chars`, ...)
+    is taken when it is lower than the server's, else the server's holds.
     """
-    return Context(
-        caller=caller,
-        max_tool_rounds=settings.max_tool_rounds,
-        tool_timeout=settings.tool_timeout,
-        tool_output_max_chars=settings.tool_output_max_chars,
-        max_tools_offered=settings.max_tools_offered,
-        max_input_chars=settings.max_input_chars,
-        **client,
-    )
+    options: dict[str, Any] = dict(client)
+    for name in _LIMITS:
+        server = getattr(settings, name)
+        asked = options.get(name)
+        valid = isinstance(asked, int | float) and not isinstance(asked, bool) and asked > 0
+        options[name] = min(server, asked) if valid else server
+    return Context(caller=caller, **options)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ def test_options_layer_the_preset_then_the_config_then_the_context_and_keep_clie
         "temperature": 0.5,
         "instructions": "Be brief.",
         "client_tools": [],
+        "max_input_chars": 5,  # a limit the client lowers (`run_context` keeps the lower)
     }
 
 

@@ -69,6 +69,16 @@ def test_a_run_s_options_are_the_client_s_within_the_server_s_limits(
     assert limits == (1, 2.5, 500, 3, 40)
 
 
+def test_a_client_may_lower_a_limit_but_never_raise_it(make_settings: SettingsFactory) -> None:
+    settings = make_settings(max_tool_rounds=4, max_input_chars=40)
+    lowered = run_context(settings, max_input_chars=10, max_tool_rounds=1)
+    assert (lowered.max_input_chars, lowered.max_tool_rounds) == (10, 1)
+    raised = run_context(settings, max_input_chars=10_000, max_tool_rounds=99)
+    assert (raised.max_input_chars, raised.max_tool_rounds) == (40, 4)
+    ignored = run_context(settings, max_input_chars=0, max_tool_rounds=True)
+    assert (ignored.max_input_chars, ignored.max_tool_rounds) == (40, 4)
+
+
 def test_a_stateless_run_keeps_the_door_s_config_and_needs_something_to_answer(
     chat: Chat,
 ) -> None:
