@@ -84,14 +84,7 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-NO_DOOR = pytest.mark.xfail(
-    reason="our LangGraph API door (issue 22) is not in this branch: every route answers 404;"
-    " strict, so the door's branch must drop this mark once the app works against it",
-    strict=True,
-)
-
-
-@pytest.fixture(scope="module", params=["reference", pytest.param("service", marks=NO_DOOR)])
+@pytest.fixture(scope="module", params=["reference", "service"])
 def server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
