@@ -81,6 +81,8 @@ class Form:
     threads: bool = True
     """It runs on the thread the turn names; False: a stateless form of a door with threads
     (the thread-id and busy-thread checks do not apply to it)."""
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    """Guard -> why it does not apply to this form (the door's other forms are checked)."""
 
 
 @dataclass(frozen=True)
@@ -438,8 +440,17 @@ DOORS: tuple[Door, ...] = (
                 _graph_run("wait", stateless=True),
                 threads=False,
             ),
-            # Last: its run outlives a client that leaves (see GAPS).
-            Form("langgraph background", "/threads/{thread_id}/runs", False, _graph_run("")),
+            Form(
+                "langgraph background",
+                "/threads/{thread_id}/runs",
+                False,
+                _graph_run(""),
+                not_applicable={
+                    "disconnect": "a background run outlives the request that started it, by "
+                    "design (LangGraph's POST /threads/{id}/runs answers at once); "
+                    "POST .../runs/{run_id}/cancel stops it",
+                },
+            ),
         ),
         graph_api_reader,
         thread_ids=True,
