@@ -7,10 +7,10 @@ that are another door's route under a second path). A route in neither fails
 
 Each cell of the table is one test, `test_guard[<door>-<guard>]`, run on every form of the
 door (each route, JSON and streamed). A guard that does not apply to a door is a cell too: the
-door's `not_applicable` gives the reason, and the cell checks that it is given (a form's own
-`not_applicable` skips that form only: a LangGraph background run outlives its client). A guard that a
-door lacks today on some forms is listed in GAPS: its cell is an xfail while exactly those
-forms fail.
+door's `not_applicable` gives the reason, and the cell checks that it is given (a form's
+own `not_applicable` skips that form only: a LangGraph background run outlives its client).
+A guard that a door lacks today on some forms is listed in GAPS: its cell is an xfail while
+exactly those forms fail.
 
 Two apps are shared by the cells (module scope), over one fake provider (`_primary`): `main`
 on PostgreSQL (checkpoints, stored responses, usage) and Redis (thread locks), with small
