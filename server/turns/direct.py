@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
@@ -29,23 +29,27 @@ from server.turns.prepare import PreparedRun, refuse_image_references, stateless
 from server.turns.request import TurnRequest
 from server.turns.threads import ThreadRef
 
-if TYPE_CHECKING:
-    from server.turns.kit import TurnKit
-
 __all__ = ["direct_run", "direct_stateless_run", "prepare_direct"]
 
 
 async def prepare_direct(
-    kit: TurnKit, request: TurnRequest, context: Context, *, images: ImageStore | None
+    graphs: tuple[AgentGraph, AgentGraph],
+    request: TurnRequest,
+    context: Context,
+    *,
+    durability: Durability,
+    images: ImageStore | None,
 ) -> PreparedRun:
     """The run of a `direct` turn (`TurnKit.open` calls it, under the thread's lock).
 
-    On the request's thread with the kit's graph (at the request's durability, else
-    CHECKPOINT_DURABILITY), or without one on its stateless graph.
+    `graphs` are the kit's graph with the checkpointer and its stateless one: on the
+    request's thread the first (at the request's durability, else `durability`:
+    CHECKPOINT_DURABILITY), without a thread the second.
     """
+    graph, stateless = graphs
     if request.thread is None:
         return direct_stateless_run(
-            kit.stateless_graph,
+            stateless,
             request.messages,
             context,
             config=request.config,
@@ -53,14 +57,14 @@ async def prepare_direct(
             interrupt_after=request.interrupt_after,
         )
     return await direct_run(
-        kit.graph,
+        graph,
         request.messages,
         request.thread,
         context,
         command=request.command,
         config=request.config,
         checkpoint_id=request.checkpoint_id,
-        durability=request.durability or kit.settings.checkpoint_durability,
+        durability=request.durability or durability,
         images=images,
         interrupt_before=request.interrupt_before,
         interrupt_after=request.interrupt_after,

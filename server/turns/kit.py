@@ -139,7 +139,7 @@ class TurnKit:
                     param=param,
                 )
         except Refused:
-            self._count(door, "refused")
+            self._count_turn(door, "refused")
             raise
         if model is not None:
             self.providers.resolve(model)
@@ -220,14 +220,14 @@ class TurnKit:
                 run = await store_call(self._prepare(request))
             except Refused:
                 # Only a refusal to open; once opened, the turn counts its own outcome.
-                self._count(request.door, "refused")
+                self._count_turn(request.door, "refused")
                 raise
             yield Turn(
                 request,
                 run,
                 held,
                 settings=self.settings,
-                count=self._count,
+                count=self._count_turn,
                 latest_checkpoint=self._latest_checkpoint,
             )
         finally:
@@ -237,7 +237,13 @@ class TurnKit:
     async def _prepare(self, request: TurnRequest) -> PreparedRun:
         context = run_context(self.settings, caller=request.caller.key_id, **request.options)
         if request.direct:  # LangGraph's own input (`server.turns.direct`)
-            return await prepare_direct(self, request, context, images=self._images)
+            return await prepare_direct(
+                (self.graph, self.stateless_graph),
+                request,
+                context,
+                durability=self.settings.checkpoint_durability,
+                images=self._images,
+            )
         if request.thread is None:
             return stateless_run(
                 self.stateless_graph,
@@ -341,13 +347,9 @@ class TurnKit:
         metadata: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
     ) -> list[StateSnapshot]:
-        """The thread's states, newest first, every branch (`list_states`); [] when not stored.
-
-        Raises:
-            Refused: `checkpointer_unavailable`.
-        """
+        """The thread's states, newest first, every branch (`list_states`); [] when not stored."""
         states = list_states(self.graph, thread.stored_id, limit, before, metadata, checkpoint)
-        return await store_call(states)
+        return await store_call(states)  # Refused: `checkpointer_unavailable`
 
     # 4. Writing without a run ------------------------------------------------------------
 
@@ -363,8 +365,8 @@ class TurnKit:
         """Write `values` as `as_node` would (at `checkpoint_id`: a fork), under the lock.
 
         `as_node="__copy__"` with `values` None copies the checkpoint as a new one (Studio's
-        "re-run from here"); `supersteps`, when given, are written instead, in turn. Returns
-        the new checkpoint's config (the stored thread id).
+        "re-run from here"); `supersteps`, when given, are written instead, in turn. The new
+        checkpoint's config (the stored thread id) is returned.
 
         Raises:
             Refused: `thread_busy`; `checkpoint_not_found`; `invalid_request` (an unknown
@@ -391,9 +393,3 @@ class TurnKit:
         """Delete the thread's checkpoints under its lock (else `thread_busy`); had it any?"""
         async with self.locks.hold(thread.stored_id):
             return await store_call(delete_checkpoints(self.checkpointer, thread.stored_id))
-
-    # Metrics --------------------------------------------------------------------------
-
-    def _count(self, door: str, outcome: str) -> None:
-        """One turn of `door` ended with `outcome` (`agent_turns_total`)."""
-        self._count_turn(door, outcome)
