@@ -9,16 +9,16 @@ with no metadata filter also lists the caller's threads that have checkpoints an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from graph.errors import ErrorCode
 from server.auth import ANONYMOUS, Caller
 from server.graph_api.door import not_found
 from server.graph_api.thread_shapes import ThreadFacts, moment_of, thread_object
 from server.refusals import Refused, store_call
-from server.stores.graph_threads import SortBy, ThreadRecord, ThreadStatus, contains
+from server.stores.graph_threads import SortBy, ThreadQuery, ThreadRecord, contains
 from server.stores.thread_list import checkpoint_time, first_checkpoint_id, list_threads
 from server.turns.threads import ThreadRef, scoped_thread_id, unscoped_thread_id
 from server.wiring.state import AppState
@@ -110,15 +110,9 @@ def _sort_key(found: ThreadFacts, sort_by: SortBy) -> Any:
 async def search(
     state: AppState,
     caller: Caller,
+    query: ThreadQuery,
     *,
-    metadata: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
-    ids: list[str] | None = None,
-    status: ThreadStatus | None = None,
-    limit: int = 10,
-    offset: int = 0,
-    sort_by: SortBy = "created_at",
-    sort_order: Literal["asc", "desc"] = "desc",
 ) -> SearchPage:
     """The caller's threads that match, as `Thread` objects, sorted and paged.
 
@@ -126,23 +120,24 @@ async def search(
     filter the threads that only have checkpoints join them. A `values` or `status` filter
     is applied to what is shown, over the first `SCAN_LIMIT` threads.
 
+    Args:
+        state: The app.
+        caller: Whose threads.
+        query: What to find; its `ids` are the caller's thread ids (not stored ids).
+        values: Threads whose latest values contain this.
+
     Raises:
         Refused: `invalid_thread_id` (an id of `ids`); `checkpointer_unavailable`.
     """
     records = state.graph_threads
+    metadata, ids, status = query.metadata, query.ids, query.status
+    limit, offset, sort_by, sort_order = query.limit, query.offset, query.sort_by, query.sort_order
     stored_ids = None if ids is None else [state.turns.thread(caller, i).stored_id for i in ids]
     filtered = values is not None or status is not None
     wanted = SCAN_LIMIT if filtered else offset + limit
-    found_records = await store_call(
-        records.search(
-            caller.key_id,
-            metadata=metadata,
-            ids=stored_ids,
-            limit=wanted,
-            sort_by=sort_by,
-            sort_order=sort_order,
-        )
-    )
+    # The status filtered is the one shown (a thread a run holds is `busy`), not the stored.
+    in_records = replace(query, ids=stored_ids, status=None, limit=wanted, offset=0)
+    found_records = await store_call(records.search(caller.key_id, in_records))
     candidates: list[ThreadFacts] = []
     for record in found_records:
         known = await facts(state, ref_of(caller, record.stored_id), record, looked_up=True)
@@ -164,7 +159,7 @@ async def search(
     if filtered or len(page) < limit:
         total = len(shown) if filtered else offset + len(page)
     elif not merged and ids is None:
-        total = await store_call(records.count(caller.key_id, metadata=metadata))
+        total = await store_call(records.count(caller.key_id, ThreadQuery(metadata=metadata)))
     return SearchPage(page, total)
 
 
@@ -191,14 +186,8 @@ async def _checkpoint_only(
     return found
 
 
-async def count(
-    state: AppState,
-    caller: Caller,
-    *,
-    metadata: dict[str, Any] | None = None,
-    status: ThreadStatus | None = None,
-) -> int:
-    """How many of the caller's threads `search` would find.
+async def count(state: AppState, caller: Caller, query: ThreadQuery) -> int:
+    """How many of the caller's threads `search` would find (by `query`'s metadata, status).
 
     Without a status, the records are counted in the database and, with no metadata
     filter, the threads that only have checkpoints (up to `SCAN_LIMIT`) beside them; the
@@ -207,11 +196,12 @@ async def count(
     Raises:
         Refused: `checkpointer_unavailable`.
     """
-    if status is not None:
-        page = await search(state, caller, metadata=metadata, status=status, limit=SCAN_LIMIT)
-        return len(page.threads)
+    metadata = query.metadata
+    if query.status is not None:
+        by_status = ThreadQuery(metadata=metadata, status=query.status, limit=SCAN_LIMIT)
+        return len((await search(state, caller, by_status)).threads)
     records = state.graph_threads
-    counted = await store_call(records.count(caller.key_id, metadata=metadata))
+    counted = await store_call(records.count(caller.key_id, ThreadQuery(metadata=metadata)))
     if metadata:
         return counted
     rows = await store_call(

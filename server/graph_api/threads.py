@@ -8,6 +8,7 @@ checkpoints'. Shapes: `server.graph_api.thread_shapes`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 from uuid import uuid4
 
@@ -21,7 +22,7 @@ from server.graph_api.door import door_router, not_found
 from server.graph_api.thread_lookup import facts, require
 from server.graph_api.thread_shapes import thread_object
 from server.refusals import Refused, store_call
-from server.stores.graph_threads import SortBy, ThreadStatus
+from server.stores.graph_threads import SortBy, SortOrder, ThreadQuery, ThreadStatus
 from server.wiring.deps import AppStateDep, CallerDep
 
 __all__ = ["router"]
@@ -85,7 +86,7 @@ class ThreadSearch(BaseModel):
     limit: int = Field(default=10, ge=0, le=1000)
     offset: int = Field(default=0, ge=0)
     sort_by: SortBy | None = None
-    sort_order: Literal["asc", "desc"] | None = None
+    sort_order: SortOrder | None = None
     select: list[str] | None = None
     """Only these fields of each thread."""
 
@@ -197,18 +198,16 @@ async def search_threads(
 ) -> list[dict[str, Any]]:
     """The caller's threads that match, newest first by default (`X-Pagination-Total`)."""
     query = body or ThreadSearch()
-    page = await thread_lookup.search(
-        state,
-        caller,
+    wanted = ThreadQuery(
         metadata=query.metadata,
-        values=query.values,
-        ids=query.ids,
         status=query.status,
+        ids=query.ids,
         limit=query.limit,
         offset=query.offset,
         sort_by=query.sort_by or "created_at",
         sort_order=query.sort_order or "desc",
     )
+    page = await thread_lookup.search(state, caller, wanted, values=query.values)
     if page.total is not None:
         response.headers["X-Pagination-Total"] = str(page.total)
     more = page.total is None or query.offset + query.limit < page.total
@@ -225,14 +224,8 @@ async def count_threads(
 ) -> int:
     """How many of the caller's threads match."""
     query = body or ThreadCount()
+    wanted = ThreadQuery(metadata=query.metadata, status=query.status)
     if query.values is not None:
-        page = await thread_lookup.search(
-            state,
-            caller,
-            metadata=query.metadata,
-            values=query.values,
-            status=query.status,
-            limit=thread_lookup.SCAN_LIMIT,
-        )
-        return len(page.threads)
-    return await thread_lookup.count(state, caller, metadata=query.metadata, status=query.status)
+        scan = replace(wanted, limit=thread_lookup.SCAN_LIMIT)
+        return len((await thread_lookup.search(state, caller, scan, values=query.values)).threads)
+    return await thread_lookup.count(state, caller, wanted)

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -23,12 +23,10 @@ from psycopg.types.json import Jsonb
 
 from server.settings import Settings
 from server.stores.assistants import AssistantPatch, AssistantStore, StoredAssistant, now_iso
-from server.stores.checkpointer import Pool, connection_pool, once_more
+from server.stores.beside import open_beside_checkpoints
+from server.stores.checkpointer import Pool, once_more
 
 __all__ = ["PostgresAssistants", "SqliteAssistants", "open_assistant_store"]
-
-SQLITE_BUSY_SECONDS: Final = 5.0
-"""How long a SQLite write waits for another writer of the file to finish."""
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS assistant_versions (
@@ -360,15 +358,7 @@ async def open_assistant_store(
     PostgreSQL when the saver runs on a pool, else the SQLite file of SQLITE_PATH; the tables
     are created if missing.
     """
-    pool = connection_pool(saver)
-    if pool is not None:
-        store = PostgresAssistants(pool)
-        await store.setup()
+    async with open_beside_checkpoints(
+        settings, saver, PostgresAssistants, SqliteAssistants
+    ) as store:
         yield store
-        return
-    path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path), timeout=SQLITE_BUSY_SECONDS) as conn:
-        sqlite_store = SqliteAssistants(conn)
-        await sqlite_store.setup()
-        yield sqlite_store

@@ -11,15 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
-import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.types.json import Jsonb
 
 from server.settings import Settings
-from server.stores.checkpointer import Pool, connection_pool, once_more
+from server.stores.beside import open_beside_checkpoints
+from server.stores.checkpointer import Pool, once_more
 from server.stores.graph_thread_rows import (
     COLUMNS,
     KEY_INDEX,
@@ -29,12 +28,9 @@ from server.stores.graph_thread_rows import (
     record_of,
 )
 from server.stores.graph_thread_sqlite import SqliteThreadRecords
-from server.stores.graph_threads import SortBy, ThreadRecord, ThreadRecords, ThreadStatus
+from server.stores.graph_threads import ThreadQuery, ThreadRecord, ThreadRecords, ThreadStatus
 
 __all__ = ["PostgresThreadRecords", "SqliteThreadRecords", "open_thread_records"]
-
-SQLITE_BUSY_SECONDS: Final = 5.0
-"""How long a SQLite write waits for the checkpointer's write to finish."""
 
 
 class PostgresThreadRecords:
@@ -61,9 +57,7 @@ class PostgresThreadRecords:
                 return await cursor.fetchone() if cursor.description else None
 
         row = await once_more(self._pool, "graph threads", run)
-        if row is None:
-            return None
-        return record_of([row[name] for name in COLUMNS.split(", ")], parse=False)
+        return None if row is None else _record(row)
 
     async def get(self, stored_id: str) -> ThreadRecord | None:
         """See `ThreadRecords.get`."""
@@ -137,73 +131,52 @@ class PostgresThreadRecords:
         )
         return gone is not None
 
-    def _where(
-        self,
-        key_id: str,
-        metadata: dict[str, Any] | None,
-        status: ThreadStatus | None,
-        ids: list[str] | None,
-    ) -> tuple[str, list[Any]]:
+    def _where(self, key_id: str, query: ThreadQuery) -> tuple[str, list[Any]]:
         clauses: list[str] = ["key_id = %s"]
         params: list[Any] = [key_id]
-        if metadata:
+        if query.metadata:
             clauses.append("metadata @> %s")
-            params.append(Jsonb(metadata))
-        if status is not None:
+            params.append(Jsonb(query.metadata))
+        if query.status is not None:
             clauses.append("status = %s")
-            params.append(status)
-        if ids is not None:
+            params.append(query.status)
+        if query.ids is not None:
             clauses.append("stored_id = ANY(%s)")
-            params.append(ids)
+            params.append(query.ids)
         return " AND ".join(clauses), params
 
-    async def search(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-        ids: list[str] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        sort_by: SortBy = "created_at",
-        sort_order: Literal["asc", "desc"] = "desc",
-    ) -> list[ThreadRecord]:
-        """See `ThreadRecords.search` (one query on the key's index, or the GIN index)."""
-        where, params = self._where(key_id, metadata, status, ids)
-        query = (
-            f"SELECT {COLUMNS} FROM graph_threads WHERE {where}"  # noqa: S608 - constant clauses  # nosec B608
-            f" ORDER BY {order_by(sort_by, sort_order)} LIMIT %s OFFSET %s"
-        )
-
+    async def _all(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         async def run() -> Any:
             async with self._pool.connection() as conn:
-                cursor = await conn.execute(query, (*params, limit, offset))
+                cursor = await conn.execute(query, params)
                 return await cursor.fetchall()
 
-        rows = await once_more(self._pool, "graph threads", run)
-        return [record_of([row[name] for name in COLUMNS.split(", ")], parse=False) for row in rows]
+        rows: list[Any] = await once_more(self._pool, "graph threads", run)
+        return rows
 
-    async def count(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-    ) -> int:
+    async def search(self, key_id: str, query: ThreadQuery) -> list[ThreadRecord]:
+        """See `ThreadRecords.search` (one query on the key's index, or the GIN index)."""
+        where, params = self._where(key_id, query)
+        rows = await self._all(
+            f"SELECT {COLUMNS} FROM graph_threads WHERE {where}"  # noqa: S608 - constant clauses  # nosec B608
+            f" ORDER BY {order_by(query.sort_by, query.sort_order)} LIMIT %s OFFSET %s",
+            (*params, query.limit, query.offset),
+        )
+        return [_record(row) for row in rows]
+
+    async def count(self, key_id: str, query: ThreadQuery) -> int:
         """See `ThreadRecords.count`."""
-        where, params = self._where(key_id, metadata, status, None)
+        where, params = self._where(key_id, query)
+        rows = await self._all(
+            f"SELECT count(*) AS n FROM graph_threads WHERE {where}",  # noqa: S608 - constant clauses  # nosec B608
+            tuple(params),
+        )
+        return int(rows[0]["n"]) if rows else 0
 
-        async def run() -> Any:
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(
-                    f"SELECT count(*) AS n FROM graph_threads WHERE {where}",  # noqa: S608 - constant clauses  # nosec B608
-                    tuple(params),
-                )
-                return await cursor.fetchone()
 
-        row = await once_more(self._pool, "graph threads", run)
-        return 0 if row is None else int(row["n"])
+def _record(row: Any) -> ThreadRecord:
+    """A row of the pool's dict rows as a record."""
+    return record_of([row[name] for name in COLUMNS.split(", ")], parse=False)
 
 
 @asynccontextmanager
@@ -214,15 +187,7 @@ async def open_thread_records(
 
     PostgreSQL when the saver runs on a pool, else the SQLite file of SQLITE_PATH.
     """
-    pool = connection_pool(saver)
-    if pool is not None:
-        store = PostgresThreadRecords(pool)
-        await store.setup()
+    async with open_beside_checkpoints(
+        settings, saver, PostgresThreadRecords, SqliteThreadRecords
+    ) as store:
         yield store
-        return
-    path: Path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path), timeout=SQLITE_BUSY_SECONDS) as conn:
-        sqlite_store = SqliteThreadRecords(conn)
-        await sqlite_store.setup()
-        yield sqlite_store

@@ -1,8 +1,9 @@
 """The LangGraph API's thread records in the SQLite checkpoint file (`graph_threads`).
 
 On a connection of its own, as the response store's; the metadata is JSON text, matched
-here by containment (`server.stores.graph_threads.matches`): an embedded service holds few
-threads. See `server.stores.graph_thread_sql` for PostgreSQL and how the store is opened.
+here by containment (`server.stores.graph_threads.ThreadQuery.admits`): an embedded
+service holds few threads. See `server.stores.graph_thread_sql` for PostgreSQL and how the
+store is opened.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ import asyncio
 import json
 import sqlite3
 import time
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
 from server.stores.graph_thread_rows import COLUMNS, KEY_INDEX, TABLE, order_by, record_of
-from server.stores.graph_threads import SortBy, ThreadRecord, ThreadStatus, matches
+from server.stores.graph_threads import StampAndCount, ThreadQuery, ThreadRecord, ThreadStatus
 
 __all__ = ["SqliteThreadRecords"]
 
 
-class SqliteThreadRecords:
+class SqliteThreadRecords(StampAndCount):
     """`graph_threads` in the checkpoints' SQLite file, on a connection of its own.
 
     A merge reads and writes the row under one lock, so two merges never lose a key.
@@ -71,22 +72,6 @@ class SqliteThreadRecords:
             )
         return await self.get(stored_id) if written else None
 
-    async def stamp(
-        self,
-        stored_id: str,
-        key_id: str,
-        metadata: dict[str, Any],
-        *,
-        created_at: float | None = None,
-    ) -> ThreadRecord:
-        """See `ThreadRecords.stamp`."""
-        record = await self.create(stored_id, key_id, metadata, created_at=created_at)
-        if record is not None:
-            return record
-        updated = await self.update(stored_id, metadata=metadata)
-        assert updated is not None  # nosec B101 - created or present just above
-        return updated
-
     async def update(
         self, stored_id: str, *, metadata: dict[str, Any] | None = None
     ) -> ThreadRecord | None:
@@ -115,45 +100,23 @@ class SqliteThreadRecords:
         """See `ThreadRecords.delete`."""
         return await self._write("DELETE FROM graph_threads WHERE stored_id = ?", (stored_id,)) > 0
 
-    async def search(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-        ids: list[str] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        sort_by: SortBy = "created_at",
-        sort_order: Literal["asc", "desc"] = "desc",
-    ) -> list[ThreadRecord]:
+    async def search(self, key_id: str, query: ThreadQuery) -> list[ThreadRecord]:
         """See `ThreadRecords.search` (the key's rows in order, the metadata matched here)."""
         clauses, params = ["key_id = ?"], [key_id]
-        if status is not None:
+        if query.status is not None:
             clauses.append("status = ?")
-            params.append(status)
-        query = (
+            params.append(query.status)
+        sql = (
             f"SELECT {COLUMNS} FROM graph_threads WHERE {' AND '.join(clauses)}"  # noqa: S608 - constant clauses  # nosec B608
-            f" ORDER BY {order_by(sort_by, sort_order)}"
+            f" ORDER BY {order_by(query.sort_by, query.sort_order)}"
         )
-        wanted = None if ids is None else set(ids)
+        end = query.offset + query.limit
         found: list[ThreadRecord] = []
-        async with self._conn.execute(query, tuple(params)) as cursor:
+        async with self._conn.execute(sql, tuple(params)) as cursor:
             async for row in cursor:
                 record = record_of(row, parse=True)
-                if (wanted is None or record.stored_id in wanted) and matches(record, metadata):
+                if query.admits(record):
                     found.append(record)
-                    if len(found) >= offset + limit:
+                    if len(found) >= end:
                         break
-        return found[offset:]
-
-    async def count(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-    ) -> int:
-        """See `ThreadRecords.count`."""
-        everything = 2**62
-        return len(await self.search(key_id, metadata=metadata, status=status, limit=everything))
+        return found[query.offset :]

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 __all__ = [
+    "UNPAGED",
     "MemoryThreadRecords",
     "SortBy",
+    "SortOrder",
+    "StampAndCount",
+    "ThreadQuery",
     "ThreadRecord",
     "ThreadRecords",
     "ThreadStatus",
@@ -29,6 +33,10 @@ __all__ = [
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 SortBy = Literal["thread_id", "created_at", "updated_at", "status"]
+SortOrder = Literal["asc", "desc"]
+
+UNPAGED: Final = 2**62
+"""A page size that no store reaches (a count's search)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,35 @@ class ThreadRecord:
     updated_at: float = 0.0
     status: ThreadStatus = "idle"
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ThreadQuery:
+    """What a search of thread records asks for (the door's `POST /threads/search`).
+
+    Attributes:
+        metadata: Records whose metadata contains this (JSON containment, `contains`).
+        status: Records of this status.
+        ids: Records of these stored ids.
+        limit, offset: The page (a count ignores them).
+        sort_by, sort_order: The order (ties by stored id, on the databases).
+    """
+
+    metadata: dict[str, Any] | None = None
+    status: ThreadStatus | None = None
+    ids: list[str] | None = None
+    limit: int = 10
+    offset: int = 0
+    sort_by: SortBy = "created_at"
+    sort_order: SortOrder = "desc"
+
+    def admits(self, record: ThreadRecord) -> bool:
+        """Whether the record is one the query asks for (its caller aside)."""
+        return (
+            (self.status is None or record.status == self.status)
+            and (self.ids is None or record.stored_id in self.ids)
+            and matches(record, self.metadata)
+        )
 
 
 class ThreadRecords(Protocol):
@@ -97,27 +134,10 @@ class ThreadRecords(Protocol):
     async def delete(self, stored_id: str) -> bool:
         """Delete the record; whether there was one."""
 
-    async def search(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-        ids: list[str] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        sort_by: SortBy = "created_at",
-        sort_order: Literal["asc", "desc"] = "desc",
-    ) -> list[ThreadRecord]:
-        """The caller's records whose metadata contains `metadata` (JSON containment)."""
+    async def search(self, key_id: str, query: ThreadQuery) -> list[ThreadRecord]:
+        """The caller's records that `query` admits, sorted and paged."""
 
-    async def count(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-    ) -> int:
+    async def count(self, key_id: str, query: ThreadQuery) -> int:
         """How many of the caller's records `search` would find, unpaged."""
 
 
@@ -146,7 +166,35 @@ def matches(record: ThreadRecord, metadata: dict[str, Any] | None) -> bool:
     return contains(record.metadata, metadata or {})
 
 
-class MemoryThreadRecords:
+class StampAndCount:
+    """`stamp` and `count` of a store that has `create`, `update` and `search` (a mixin).
+
+    A stamp is a create, else an update (PostgreSQL does both in one upsert instead); a
+    count is the length of an unpaged search (for stores that match metadata here).
+    """
+
+    async def stamp(
+        self: ThreadRecords,
+        stored_id: str,
+        key_id: str,
+        metadata: dict[str, Any],
+        *,
+        created_at: float | None = None,
+    ) -> ThreadRecord:
+        """See `ThreadRecords.stamp`."""
+        record = await self.create(stored_id, key_id, metadata, created_at=created_at)
+        if record is not None:
+            return record
+        updated = await self.update(stored_id, metadata=metadata)
+        assert updated is not None  # nosec B101 - created or present just above
+        return updated
+
+    async def count(self: ThreadRecords, key_id: str, query: ThreadQuery) -> int:
+        """See `ThreadRecords.count`."""
+        return len(await self.search(key_id, replace(query, limit=UNPAGED, offset=0)))
+
+
+class MemoryThreadRecords(StampAndCount):
     """Thread records in this process (unit tests, and the store before a database is open)."""
 
     def __init__(self) -> None:
@@ -171,22 +219,6 @@ class MemoryThreadRecords:
         record = ThreadRecord(stored_id, key_id, dict(metadata), created_at or now, now)
         self._records[stored_id] = record
         return record
-
-    async def stamp(
-        self,
-        stored_id: str,
-        key_id: str,
-        metadata: dict[str, Any],
-        *,
-        created_at: float | None = None,
-    ) -> ThreadRecord:
-        """See `ThreadRecords.stamp`."""
-        record = await self.create(stored_id, key_id, metadata, created_at=created_at)
-        if record is not None:
-            return record
-        updated = await self.update(stored_id, metadata=metadata)
-        assert updated is not None  # nosec B101 - created or present just above
-        return updated
 
     async def update(
         self, stored_id: str, *, metadata: dict[str, Any] | None = None
@@ -214,38 +246,9 @@ class MemoryThreadRecords:
         """See `ThreadRecords.delete`."""
         return self._records.pop(stored_id, None) is not None
 
-    async def search(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-        ids: list[str] | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        sort_by: SortBy = "created_at",
-        sort_order: Literal["asc", "desc"] = "desc",
-    ) -> list[ThreadRecord]:
+    async def search(self, key_id: str, query: ThreadQuery) -> list[ThreadRecord]:
         """See `ThreadRecords.search`."""
-        found = [
-            record
-            for record in self._records.values()
-            if record.key_id == key_id
-            and matches(record, metadata)
-            and (status is None or record.status == status)
-            and (ids is None or record.stored_id in ids)
-        ]
-        key = "stored_id" if sort_by == "thread_id" else sort_by
-        found.sort(key=lambda record: getattr(record, key), reverse=sort_order == "desc")
-        return found[offset : offset + limit]
-
-    async def count(
-        self,
-        key_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        status: ThreadStatus | None = None,
-    ) -> int:
-        """See `ThreadRecords.count`."""
-        everything = len(self._records)
-        return len(await self.search(key_id, metadata=metadata, status=status, limit=everything))
+        found = [r for r in self._records.values() if r.key_id == key_id and query.admits(r)]
+        key = "stored_id" if query.sort_by == "thread_id" else query.sort_by
+        found.sort(key=lambda record: getattr(record, key), reverse=query.sort_order == "desc")
+        return found[query.offset : query.offset + query.limit]

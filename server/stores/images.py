@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -21,7 +20,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from nodes.images import ImageStore, StoredImage
 from server.settings import Settings
-from server.stores.checkpointer import Pool, connection_pool, once_more
+from server.stores.beside import open_beside_checkpoints
+from server.stores.checkpointer import Pool, once_more
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +123,7 @@ async def open_image_store(
 
     PostgreSQL when the saver runs on a pool, else the SQLite file of SQLITE_PATH.
     """
-    pool = connection_pool(saver)
-    if pool is not None:
-        store = PostgresImageStore(pool)
-        await store.setup()
+    async with open_beside_checkpoints(
+        settings, saver, PostgresImageStore, SqliteImageStore
+    ) as store:
         yield store
-        return
-    path: Path = settings.sqlite_path
-    async with aiosqlite.connect(str(path)) as conn:
-        sqlite_store = SqliteImageStore(conn)
-        await sqlite_store.setup()
-        yield sqlite_store

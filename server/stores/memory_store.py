@@ -26,7 +26,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiosqlite
 import psycopg
 from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -36,6 +35,7 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from server.settings import Settings
+from server.stores.beside import sqlite_beside_checkpoints
 from server.stores.checkpointer import Pool, connection_pool
 
 __all__ = ["SWEEP_MINUTES", "MemoryIndex", "open_memory_store"]
@@ -44,9 +44,6 @@ logger = logging.getLogger(__name__)
 
 SWEEP_MINUTES: Final = 5
 """How often expired items are deleted."""
-
-SQLITE_BUSY_SECONDS: Final = 5.0
-"""How long a SQLite write waits for another writer of the file to finish."""
 
 TTL: Final[TTLConfig] = {"refresh_on_read": True, "sweep_interval_minutes": SWEEP_MINUTES}
 """Items live as long as their `ttl` says (none: forever); a read restarts the clock."""
@@ -94,15 +91,11 @@ async def open_memory_store(
         async with _sweeping(store):
             yield store
         return
-    path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Autocommit, as the store's own `from_conn_string` opens it: it runs its transactions.
-    async with aiosqlite.connect(
-        str(path), timeout=SQLITE_BUSY_SECONDS, isolation_level=None
-    ) as conn:
+    async with sqlite_beside_checkpoints(settings, isolation_level=None) as conn:
         sqlite_store = AsyncSqliteStore(conn, ttl=TTL)
         await sqlite_store.setup()
-        logger.info("memory store in SQLite file %s", path)
+        logger.info("memory store in SQLite file %s", settings.sqlite_path)
         async with _sweeping(sqlite_store):
             yield sqlite_store
 

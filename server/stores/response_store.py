@@ -24,7 +24,6 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Protocol
 
 import aiosqlite
@@ -32,7 +31,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.types.json import Jsonb
 
 from server.settings import Settings
-from server.stores.checkpointer import Pool, connection_pool, once_more
+from server.stores.beside import open_beside_checkpoints
+from server.stores.checkpointer import Pool, once_more
 from server.stores.response_sql import (
     COLUMNS,
     ITEMS_INDEX,
@@ -44,9 +44,6 @@ from server.stores.response_sql import (
     SQLITE_TABLE,
     THREAD_INDEX,
 )
-
-SQLITE_BUSY_SECONDS: Final = 5.0
-"""How long a SQLite write waits for the checkpointer's write to finish."""
 
 SQLITE_BATCH: Final = 500
 """Item ids looked up per SQLite query (far below its limit of bound variables)."""
@@ -371,15 +368,7 @@ async def open_response_store(
 
     PostgreSQL when the saver runs on a pool, else the SQLite file of SQLITE_PATH.
     """
-    pool = connection_pool(saver)
-    if pool is not None:
-        store = PostgresResponseStore(pool)
-        await store.setup()
+    async with open_beside_checkpoints(
+        settings, saver, PostgresResponseStore, SqliteResponseStore
+    ) as store:
         yield store
-        return
-    path: Path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path), timeout=SQLITE_BUSY_SECONDS) as conn:
-        sqlite_store = SqliteResponseStore(conn)
-        await sqlite_store.setup()
-        yield sqlite_store

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
@@ -25,7 +25,12 @@ from graph.context import Context
 from graph.state import InputState
 from nodes.images import ImageStore, externalize
 from server.refusals import checkpoint_not_found, thread_not_found
-from server.turns.prepare import PreparedRun, refuse_image_references, stateless_run
+from server.turns.prepare import (
+    PreparedRun,
+    refuse_image_references,
+    stateless_run,
+    thread_config,
+)
 from server.turns.request import TurnRequest
 from server.turns.threads import ThreadRef
 
@@ -105,14 +110,7 @@ async def direct_run(
             or `checkpoint_not_found` for a checkpoint that is not stored.
     """
     refuse_image_references(messages)
-    configurable: dict[str, Any] = {"thread_id": thread.stored_id}
-    if checkpoint_id is not None:
-        configurable["checkpoint_id"] = checkpoint_id
-    base: dict[str, Any] = dict(config or {})
-    run_config = cast(
-        RunnableConfig,
-        {**base, "configurable": {**(base.get("configurable") or {}), **configurable}},
-    )
+    run_config = thread_config(thread, config, checkpoint_id)
     if checkpoint_id is not None:
         await _require_checkpoint(graph, thread, run_config)
     run_input: InputState | Command[Any] | None = None

@@ -82,6 +82,20 @@ def stateless_run(
     return PreparedRun(graph, InputState(messages=list(messages)), config or {}, context)
 
 
+def thread_config(
+    thread: ThreadRef, config: RunnableConfig | None, checkpoint_id: str | None
+) -> RunnableConfig:
+    """The door's run config (`config`) on the stored thread, at `checkpoint_id` if named."""
+    configurable: dict[str, Any] = {"thread_id": thread.stored_id}
+    if checkpoint_id is not None:
+        configurable["checkpoint_id"] = checkpoint_id
+    base: dict[str, Any] = dict(config or {})
+    return cast(
+        RunnableConfig,
+        {**base, "configurable": {**(base.get("configurable") or {}), **configurable}},
+    )
+
+
 def refuse_image_references(messages: Sequence[AnyMessage]) -> None:
     """A 400 for a client message that names a stored image (`agent-image:`) itself.
 
@@ -145,20 +159,13 @@ async def prepare_run(
             the named checkpoint is gone.
     """
     refuse_image_references(messages)
-    configurable: dict[str, Any] = {"thread_id": thread.stored_id}
-    if checkpoint_id is not None:
-        configurable["checkpoint_id"] = checkpoint_id
-    base: dict[str, Any] = dict(config or {})
-    run_config = cast(
-        RunnableConfig,
-        {**base, "configurable": {**(base.get("configurable") or {}), **configurable}},
-    )
+    run_config = thread_config(thread, config, checkpoint_id)
     snapshot = await graph.aget_state(run_config)
     if idempotency_key:
         # The key is kept in the checkpoints of its run: the same key again is a retry.
         last_key = (snapshot.metadata or {}).get("idempotency_key")
         retry = retry or last_key == idempotency_key
-        metadata = {**(base.get("metadata") or {}), "idempotency_key": idempotency_key}
+        metadata = {**(run_config.get("metadata") or {}), "idempotency_key": idempotency_key}
         run_config = cast(RunnableConfig, {**run_config, "metadata": metadata})
     stored: list[AnyMessage] = list(snapshot.values.get("messages", []))
     interrupted = any(task.interrupts for task in snapshot.tasks)

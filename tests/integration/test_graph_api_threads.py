@@ -382,20 +382,26 @@ async def test_remote_graph_reads_and_updates_a_threads_state(
 ) -> None:
     app = serve(make_settings(checkpoint_durability="sync"))
     chat(app, None, "remote", "echo hi")
-    remote = RemoteGraph("agent", url=app.url)
-    config: RunnableConfig = {"configurable": {"thread_id": "remote"}}
+    async with get_client(url=app.url) as client:
+        remote = RemoteGraph("agent", client=client)
+        config: RunnableConfig = {"configurable": {"thread_id": "remote"}}
 
-    state = await remote.aget_state(config)
-    assert state.values["messages"][-1]["content"] == "hi"
-    assert state.config["configurable"]["thread_id"] == "remote"
-    history = [s async for s in remote.aget_state_history(config, limit=3)]
-    assert history[0].config == state.config
-    older = [s async for s in remote.aget_state_history(config, before=history[0].config, limit=1)]
-    assert older[0].config == history[1].config
+        state = await remote.aget_state(config)
+        assert state.values["messages"][-1]["content"] == "hi"
+        assert state.config["configurable"]["thread_id"] == "remote"
+        history = [s async for s in remote.aget_state_history(config, limit=3)]
+        assert history[0].config == state.config
+        older = [
+            s async for s in remote.aget_state_history(config, before=history[0].config, limit=1)
+        ]
+        assert older[0].config == history[1].config
 
-    written = await remote.aupdate_state(
-        config, {"messages": [("human", "more")]}, as_node="respond"
-    )
-    after = await remote.aget_state(config)
-    assert after.config["configurable"]["checkpoint_id"] == written["configurable"]["checkpoint_id"]
-    assert after.values["messages"][-1]["content"] == "more"
+        written = await remote.aupdate_state(
+            config, {"messages": [("human", "more")]}, as_node="respond"
+        )
+        after = await remote.aget_state(config)
+        assert (
+            after.config["configurable"]["checkpoint_id"]
+            == written["configurable"]["checkpoint_id"]
+        )
+        assert after.values["messages"][-1]["content"] == "more"

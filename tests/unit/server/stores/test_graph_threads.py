@@ -12,7 +12,12 @@ from langgraph.checkpoint.base import empty_checkpoint
 
 from server.stores.checkpointer import open_checkpointer
 from server.stores.graph_thread_sql import open_thread_records
-from server.stores.graph_threads import MemoryThreadRecords, ThreadRecords, contains
+from server.stores.graph_threads import (
+    MemoryThreadRecords,
+    ThreadQuery,
+    ThreadRecords,
+    contains,
+)
 from server.stores.retention import purge
 from tests.conftest import SettingsFactory
 
@@ -93,26 +98,29 @@ async def test_search_by_containment_status_ids_and_pages(records: ThreadRecords
     def ids(found: list[Any]) -> list[str]:
         return [record.stored_id for record in found]
 
-    newest_first = await records.search("k")
+    newest_first = await records.search("k", ThreadQuery())
     assert ids(newest_first) == ["k:3", "k:2", "k:1"]
-    assert ids(await records.search("k", sort_order="asc", limit=2)) == ["k:1", "k:2"]
-    assert ids(await records.search("k", limit=1, offset=1)) == ["k:2"]
-    assert ids(await records.search("k", sort_by="thread_id", sort_order="asc")) == [
+    assert ids(await records.search("k", ThreadQuery(sort_order="asc", limit=2))) == ["k:1", "k:2"]
+    assert ids(await records.search("k", ThreadQuery(limit=1, offset=1))) == ["k:2"]
+    assert ids(await records.search("k", ThreadQuery(sort_by="thread_id", sort_order="asc"))) == [
         "k:1",
         "k:2",
         "k:3",
     ]
-    assert ids(await records.search("k", metadata={"graph_id": "agent"})) == ["k:2", "k:1"]
-    assert ids(await records.search("k", metadata={"user": {"id": 7}})) == ["k:2"]
-    assert ids(await records.search("k", metadata={"tags": ["b"]})) == ["k:1"]
-    assert ids(await records.search("k", metadata={"n": True})) == []
-    assert ids(await records.search("k", metadata={"flag": True})) == ["k:3"]
-    assert ids(await records.search("k", status="interrupted")) == ["k:2"]
-    assert ids(await records.search("k", ids=["k:1", "k:3", "j:4"])) == ["k:3", "k:1"]
-    assert ids(await records.search("j")) == ["j:4"]
-    assert await records.count("k") == 3
-    assert await records.count("k", metadata={"graph_id": "agent"}) == 2
-    assert await records.count("k", status="idle") == 2
+    assert ids(await records.search("k", ThreadQuery(metadata={"graph_id": "agent"}))) == [
+        "k:2",
+        "k:1",
+    ]
+    assert ids(await records.search("k", ThreadQuery(metadata={"user": {"id": 7}}))) == ["k:2"]
+    assert ids(await records.search("k", ThreadQuery(metadata={"tags": ["b"]}))) == ["k:1"]
+    assert ids(await records.search("k", ThreadQuery(metadata={"n": True}))) == []
+    assert ids(await records.search("k", ThreadQuery(metadata={"flag": True}))) == ["k:3"]
+    assert ids(await records.search("k", ThreadQuery(status="interrupted"))) == ["k:2"]
+    assert ids(await records.search("k", ThreadQuery(ids=["k:1", "k:3", "j:4"]))) == ["k:3", "k:1"]
+    assert ids(await records.search("j", ThreadQuery())) == ["j:4"]
+    assert await records.count("k", ThreadQuery()) == 3
+    assert await records.count("k", ThreadQuery(metadata={"graph_id": "agent"})) == 2
+    assert await records.count("k", ThreadQuery(status="idle")) == 2
 
 
 def test_containment_is_postgres_jsonb_containment() -> None:
