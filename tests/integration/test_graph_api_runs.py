@@ -215,6 +215,17 @@ async def test_wait_background_join_get_and_list_on_one_thread(app: ServedApp) -
         stateless = await client.runs.wait(None, "agent", input=human("What is 6 * 7?"))
         assert isinstance(stateless, dict)
         assert stateless["messages"][-1]["content"] == "6 * 7 = 42"
+        # A stateless background run: read by the thread id its Run names, which stores nothing.
+        background = await client.runs.create(None, "agent", input=human("What is 6 * 8?"))
+        named = background["thread_id"]
+        assert named not in (None, thread)
+        joined = await client.runs.join(named, background["run_id"])
+        assert isinstance(joined, dict)
+        assert joined["messages"][-1]["content"] == "6 * 8 = 48"
+        assert [r["run_id"] for r in await client.runs.list(named)] == [background["run_id"]]
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            await client.threads.get(named)
+        assert raised.value.response.status_code == 404
 
 
 async def test_unknown_threads_runs_and_assistants_are_404_and_a_bad_body_422(
