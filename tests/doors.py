@@ -349,7 +349,7 @@ def _graph_run(route: str, *, stateless: bool = False) -> Callable[[Turn], Reque
             "if_not_exists": "create",
         }
         if stateless or turn.thread is None:
-            return Request(f"/runs/{route}", body, bearer(turn.key))
+            return Request(f"/runs{route and '/' + route}", body, bearer(turn.key))
         path = f"/threads/{quote(turn.thread, safe='')}/runs{route and '/' + route}"
         return Request(path, body, bearer(turn.key))
 
@@ -449,6 +449,18 @@ DOORS: tuple[Door, ...] = (
                     "disconnect": "a background run outlives the request that started it, by "
                     "design (LangGraph's POST /threads/{id}/runs answers at once); "
                     "POST .../runs/{run_id}/cancel stops it",
+                },
+            ),
+            Form(
+                "langgraph stateless background",
+                "/runs",
+                False,
+                _graph_run("", stateless=True),
+                threads=False,
+                not_applicable={
+                    "disconnect": "a background run outlives the request that started it, by "
+                    "design (LangGraph's POST /runs answers at once); "
+                    "POST /threads/{its thread_id}/runs/{run_id}/cancel stops it",
                 },
             ),
         ),

@@ -159,6 +159,19 @@ async def thread_status(client: LangGraphClient, thread_id: str, *wanted: str) -
     return await _polled(status, wanted, f"thread {thread_id}")
 
 
+async def thread_gone(client: LangGraphClient, thread_id: str) -> int:
+    """Poll the thread until reading it fails; the status of that answer (a 404 when gone)."""
+
+    async def status() -> str:
+        try:
+            await client.threads.get(thread_id)
+        except httpx.HTTPStatusError as error:
+            return str(error.response.status_code)
+        return "kept"
+
+    return int(await _polled(status, ("404", "403", "400", "500"), f"thread {thread_id}"))
+
+
 async def _polled(read: Callable[[], Awaitable[str]], wanted: tuple[str, ...], what: str) -> str:
     deadline = time.monotonic() + HOLD_SECONDS
     while (status := await read()) not in wanted:

@@ -47,14 +47,23 @@ logger = logging.getLogger(__name__)
 
 
 async def start_run(
-    state: AppState, plan: RunPlan, *, strategy: str, kwargs: dict[str, Any]
+    state: AppState,
+    plan: RunPlan,
+    *,
+    strategy: str,
+    kwargs: dict[str, Any],
+    named: ThreadRef | None = None,
 ) -> RunHandle:
     """Create and start the run; returned once it has settled (see the module docstring).
+
+    `named` is the thread a stateless run is known by (a stateless background run, which
+    the client reads as `/threads/{thread_id}/runs/{run_id}`): it names the run only, the
+    run itself stores nothing.
 
     Raises:
         Refused: The kit refused to open it (the run is forgotten then).
     """
-    thread = plan.thread
+    thread = plan.thread or named
     handle = state.runs.create(
         key_id=plan.turn.caller.key_id,
         thread_id=thread.client_id if thread is not None else None,

@@ -4,8 +4,8 @@
   `status`).
 * `GET /threads/{thread_id}/runs/{run_id}`: the `Run` object.
 * `GET /threads/{thread_id}/runs/{run_id}/join`: wait for its end; its last values.
-* `GET /threads/{thread_id}/runs/{run_id}/stream`: its events from the first, or, with
-  `Last-Event-ID`, only those that followed that one (a client that reconnects).
+* `GET /threads/{thread_id}/runs/{run_id}/stream`: its events from now on (none once it has
+  ended), or, with `Last-Event-ID`, those that followed that one (a client that reconnects).
 * `POST /threads/{thread_id}/runs/{run_id}/cancel` (`wait`, `action=interrupt|rollback`):
   stop it; `rollback` also restores the thread's head as it was when the run started.
 * `DELETE /threads/{thread_id}/runs/{run_id}`: forget it (cancelled first when running).
@@ -100,16 +100,18 @@ async def join_stream(
     last_event_id: Annotated[str | None, Header()] = None,
     cancel_on_disconnect: str | None = None,
 ) -> Response:
-    """The run's events (after `Last-Event-ID`, when sent), until it ends.
+    """The run's events from now on (after `Last-Event-ID`, when sent), until it ends.
 
-    The run's first event, `metadata`, went to the request that started it: a client that
-    joins gets what follows it, as from LangGraph Server.
+    As from LangGraph Server, a client that joins without `Last-Event-ID` gets the events
+    that follow its joining: none for a run that has ended (an empty stream). With it, the
+    events that followed that one (never the first, `metadata`: it went to the request that
+    started the run).
     """
     handle = _run(state, caller, thread_id, run_id)
     try:
-        after = max(int(last_event_id), 0) if last_event_id else 0
+        after = max(int(last_event_id), 0) if last_event_id else handle.last_seq
     except ValueError:
-        after = 0
+        after = handle.last_seq
     return stream_response(
         state, handle, after=after, cancel_on_disconnect=_truthy(cancel_on_disconnect)
     )

@@ -6,8 +6,10 @@ LangGraph Server sends for the modes the client asked:
 * `values`, `updates`, `custom`, `debug`, `tasks`, `checkpoints`, `events`: an event of that
   name with the part as JSON (a pause is `__interrupt__` in `values` and `updates`);
 * `messages-tuple`: `messages` with `[message_chunk, metadata]`, token by token;
-* `messages` (the legacy mode): `messages/metadata` once per message, `messages/partial` with
-  the message so far, `messages/complete` with the whole message;
+* `messages` (the legacy mode): `messages/metadata` once per message, then a message the model
+  streams as `messages/partial` with the message so far, token by token (its last one is the
+  whole message: LangGraph Server sends no `messages/complete` for it), and a message written
+  whole (a tool's result) as `messages/complete`;
 * with `stream_subgraphs`, a subgraph's events are named `mode|ns1|ns2`.
 
 `sse` writes one event as a frame, its number as `id:` (what `Last-Event-ID` sends back).
@@ -65,7 +67,7 @@ class WireEvents:
     def _legacy(
         self, message: BaseMessage, metadata: dict[str, Any], suffix: str
     ) -> Iterator[tuple[str, Any]]:
-        """`messages/metadata`, `messages/partial`, `messages/complete` of one message part."""
+        """`messages/metadata`, then `messages/partial` (streamed) or `messages/complete`."""
         ident = message.id or ""
         if ident not in self._described:
             self._described.add(ident)
@@ -74,12 +76,9 @@ class WireEvents:
             so_far = self._partial.get(ident)
             whole = message if so_far is None else so_far + message
             self._partial[ident] = whole
-            complete = message_chunk_to_message(whole)
             if getattr(message, "chunk_position", None) == "last":
                 del self._partial[ident]
-                yield "messages/complete" + suffix, [jsonable(complete)]
-            else:
-                yield "messages/partial" + suffix, [jsonable(complete)]
+            yield "messages/partial" + suffix, [jsonable(message_chunk_to_message(whole))]
             return
         self._partial.pop(ident, None)
         yield "messages/complete" + suffix, [jsonable(message)]

@@ -4,7 +4,8 @@
   come (`text/event-stream`), the first `metadata` with the run's id; the response names the
   run in `Content-Location` (`/threads/{thread_id}/runs/{run_id}`). A client that leaves
   cancels the run (`on_disconnect: cancel`, the default) or leaves it running (`continue`).
-* `POST /threads/{thread_id}/runs`: the run in the background; the `Run` object.
+* `POST /threads/{thread_id}/runs` and `POST /runs`: the run in the background; the `Run`
+  object (a stateless one names a thread id of its own, to read the run by).
 * `POST /threads/{thread_id}/runs/wait` and `POST /runs/wait`: the run's last values (with
   `__interrupt__` when it paused, `__error__` when it failed).
 
@@ -15,6 +16,7 @@ byte, in this door's `{detail}` shape.
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -29,7 +31,7 @@ from server.graph_api.run_wire import sse
 from server.refusals import ClientGone
 from server.turns.disconnect import ClosingStreamingResponse, until_disconnect
 from server.turns.registry import RunHandle
-from server.turns.threads import thread_header_value
+from server.turns.threads import ThreadRef, thread_header_value
 from server.wiring.deps import AppStateDep, CallerDep
 from server.wiring.state import AppState
 
@@ -109,10 +111,17 @@ def outcome_body(handle: RunHandle) -> dict[str, Any]:
 
 
 async def _start(
-    state: AppState, request: Request, caller: Any, body: RunCreate, thread_id: str | None
+    state: AppState,
+    request: Request,
+    caller: Any,
+    body: RunCreate,
+    thread_id: str | None,
+    *,
+    named: ThreadRef | None = None,
 ) -> RunHandle:
     plan = await plan_run(state, request, caller, body, thread_id)
-    return await start_run(state, plan, strategy=body.multitask_strategy, kwargs=_kwargs(body))
+    strategy = body.multitask_strategy
+    return await start_run(state, plan, strategy=strategy, kwargs=_kwargs(body), named=named)
 
 
 async def _stream(
@@ -178,3 +187,18 @@ async def create_thread_run(
     handle = await _start(state, request, caller, body, thread_id)
     location = run_location(handle)
     return JSONResponse(run_object(handle), headers={"content-location": location})
+
+
+@router.post("/runs", summary="Stateless run, in the background")
+async def create_stateless_run(
+    body: RunCreate, request: Request, state: AppStateDep, caller: CallerDep
+) -> Response:
+    """Start a run that stores nothing in the background; the `Run` object.
+
+    As from LangGraph Server, the run is known by a thread id of its own (a new one): the
+    client reads it, joins it or cancels it as `/threads/{thread_id}/runs/{run_id}` while it
+    is kept (`RunRegistry`); the thread itself holds nothing, before or after.
+    """
+    named = state.turns.thread(caller, str(uuid.uuid4()))
+    handle = await _start(state, request, caller, body, None, named=named)
+    return JSONResponse(run_object(handle), headers={"content-location": f"/runs/{handle.run_id}"})

@@ -94,6 +94,11 @@ class RunHandle:
         """Pending or running."""
         return self.status in ACTIVE
 
+    @property
+    def last_seq(self) -> int:
+        """The number of its latest event (-1: none yet): a reader from now on follows it."""
+        return len(self._events) - 1
+
     def emit(self, event: str, data: Any) -> None:
         """Add an event (its number is the next), and wake its readers."""
         self._events.append(RunEvent(len(self._events), event, data))

@@ -2,8 +2,9 @@
 
 `thread_head` is the checkpoint a run starts from; `rewind` makes the thread's head what it
 was there again (the LangGraph API's `rollback`, of a run cancelled or replaced): a copy of
-that checkpoint is written as the new head, under the thread's lock, so what the run wrote
-stays in the history, off the thread's line; a thread that had no checkpoint loses them all.
+that checkpoint is written as the new head, under the thread's lock (the kit's
+`update_state` as `__copy__`), so what the run wrote stays in the history, off the thread's
+line; a thread that had no checkpoint loses them all (`delete_thread`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from server.refusals import store_call
 from server.turns.history import checkpoint_id_of
 from server.turns.kit import TurnKit
+from server.turns.state_edits import COPY_NODE
 from server.turns.threads import ThreadRef
 
 __all__ = ["rewind", "thread_head"]
@@ -32,18 +34,14 @@ async def thread_head(kit: TurnKit, thread: ThreadRef) -> str | None:
 async def rewind(kit: TurnKit, thread: ThreadRef, checkpoint_id: str | None) -> None:
     """Make the thread's head what it was at `checkpoint_id` (None: no checkpoint) again.
 
+    The kit's own writes, under the thread's lock: a copy of that checkpoint as the new head
+    (`TurnKit.update_state` as `__copy__`, Studio's "re-run from here"), or, for a thread
+    that had none, `TurnKit.delete_thread`.
+
     Raises:
-        Refused: `thread_busy`; `checkpointer_unavailable`.
+        Refused: `thread_busy`; `checkpoint_not_found`; `checkpointer_unavailable`.
     """
-    async with kit.locks.hold(thread.stored_id):
-        if checkpoint_id is None:
-            await store_call(kit.checkpointer.adelete_thread(thread.stored_id))
-            return
-        config: RunnableConfig = {
-            "configurable": {
-                "thread_id": thread.stored_id,
-                "checkpoint_ns": "",
-                "checkpoint_id": checkpoint_id,
-            }
-        }
-        await store_call(kit.graph.aupdate_state(config, None, as_node="__copy__"))
+    if checkpoint_id is None:
+        await kit.delete_thread(thread)
+        return
+    await kit.update_state(thread, None, as_node=COPY_NODE, checkpoint_id=checkpoint_id)

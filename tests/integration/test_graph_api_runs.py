@@ -215,6 +215,17 @@ async def test_wait_background_join_get_and_list_on_one_thread(app: ServedApp) -
         stateless = await client.runs.wait(None, "agent", input=human("What is 6 * 7?"))
         assert isinstance(stateless, dict)
         assert stateless["messages"][-1]["content"] == "6 * 7 = 42"
+        # A stateless background run: read by the thread id its Run names, which stores nothing.
+        background = await client.runs.create(None, "agent", input=human("What is 6 * 8?"))
+        named = background["thread_id"]
+        assert named not in (None, thread)
+        joined = await client.runs.join(named, background["run_id"])
+        assert isinstance(joined, dict)
+        assert joined["messages"][-1]["content"] == "6 * 8 = 48"
+        assert [r["run_id"] for r in await client.runs.list(named)] == [background["run_id"]]
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            await client.threads.get(named)
+        assert raised.value.response.status_code == 404
 
 
 async def test_unknown_threads_runs_and_assistants_are_404_and_a_bad_body_422(
@@ -388,6 +399,38 @@ async def test_enqueue_runs_after_the_current_run_in_order(
     assert output["messages"][-1]["content"] == "5 * 5 = 25"
 
 
+async def test_a_queued_run_refused_when_it_opens_ends_with_an_error_event(
+    app: ServedApp, primary: FakeUpstream
+) -> None:
+    thread = new_thread()
+    primary.script(Fault.hang(1.5))  # then "late"
+    gone = "1f000000-0000-6000-8000-000000000000"  # a checkpoint the thread never had
+    async with sdk(app) as client:
+        first = await client.runs.create(
+            thread, "agent", input=human("first"), context=SLOW, if_not_exists="create"
+        )
+        await called(primary)
+        # Queued, its request is answered (the Run) before the kit sees the checkpoint.
+        queued = await client.runs.create(
+            thread, "agent", input=human("second"), checkpoint_id=gone,
+            multitask_strategy="enqueue",
+        )  # fmt: skip
+        assert queued["status"] == "pending"
+        output = await client.runs.join(thread, queued["run_id"])
+        received = [
+            (part.event, part.data)
+            async for part in client.runs.join_stream(thread, queued["run_id"], last_event_id="0")
+        ]
+        assert (await client.runs.get(thread, queued["run_id"]))["status"] == "error"
+        assert (await client.runs.get(thread, first["run_id"]))["status"] == "success"
+        thread_record = await client.threads.get(thread)
+    assert isinstance(output, dict)
+    assert output["__error__"]["error"] == "checkpoint_not_found"
+    assert output["__error__"]["message"]
+    assert received == [("error", output["__error__"])]
+    assert thread_record["status"] == "idle"  # the first run's end: the refused one never ran
+
+
 @pytest.mark.parametrize("strategy", ["interrupt", "rollback"])
 async def test_interrupt_keeps_the_cancelled_runs_work_and_rollback_discards_it(
     app: ServedApp, primary: FakeUpstream, strategy: Literal["interrupt", "rollback"]
@@ -455,7 +498,11 @@ async def test_joining_the_stream_again_gives_what_followed_the_last_event(
             thread, "agent", input=human("tick"), context=SLOW, if_not_exists="create",
             stream_mode=["values", "messages-tuple"],
         )  # fmt: skip
-        joined = [part async for part in client.runs.join_stream(thread, run["run_id"])]
+        # From `Last-Event-ID: 0` on: every event but the first (a joiner without one gets
+        # only what follows its joining, as from LangGraph Server).
+        joined = [
+            part async for part in client.runs.join_stream(thread, run["run_id"], last_event_id="0")
+        ]
         rest = [
             part async for part in client.runs.join_stream(thread, run["run_id"], last_event_id="3")
         ]

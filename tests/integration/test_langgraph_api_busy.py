@@ -58,8 +58,10 @@ async def test_join_stream_follows_a_running_run(api: Api, client: LangGraphClie
         await joined.wait()
         hold.released.set()
         received = await follow
-    # Joining sends what follows (here the values after the search), without a metadata event.
+    # Joining sends what follows it (here the values after the search), without a metadata
+    # event, and none of what came before it.
     assert set(events(received)) == {"values"}
+    assert [m["type"] for m in received[0].data["messages"]] == ["human", "ai", "tool"]
     final = received[-1].data
     assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
     assert final["messages"][2]["name"] == "searxng_search"

@@ -228,3 +228,82 @@ async def test_a_run_from_an_earlier_checkpoint_forks(client: LangGraphClient) -
     state = await client.threads.get_state(thread_id)
     assert last_text(state["values"]) == "three"
     assert state["parent_checkpoint"] is not None
+
+
+async def test_stream_tasks_and_checkpoints_modes_but_no_tools_mode(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    tasks = await parts(client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="tasks"))
+    assert set(events(tasks[1:])) == {"tasks"}
+    assert [p.data["name"] for p in tasks[1:3]] == ["guard", "guard"]  # its start, its result
+    assert "input" in tasks[1].data
+    assert "result" in tasks[2].data
+    saved = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="checkpoints")
+    )
+    assert set(events(saved[1:])) == {"checkpoints"}
+    assert {"config", "parent_config", "values", "next", "tasks"} <= set(saved[-1].data)
+    assert last_text(saved[-1].data["values"]) == ANSWER
+    # `tools` is a stream mode of newer LangGraph versions that neither server takes.
+    for mode in ("tools", ["tools", "values"]):
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            await parts(client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode=mode))  # type: ignore[arg-type]
+        assert "detail" in error_body(raised.value, 422)
+
+
+async def test_the_legacy_messages_mode_completes_only_whole_messages(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    received = await parts(
+        client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="messages")
+    )
+    named = [
+        (p.event, p.data[0])
+        for p in received
+        if p.event.startswith("messages/") and p.event != "messages/metadata"
+    ]
+    # A streamed (AI) message comes as partials, the last one whole; a tool's result whole.
+    assert {kind for kind, message in named if message["type"] == "ai"} == {"messages/partial"}
+    assert [(k, m["content"]) for k, m in named if m["type"] == "tool"] == [
+        ("messages/complete", "391")
+    ]
+    assert named[-1][1]["content"] == ANSWER
+
+
+async def test_join_stream_of_a_finished_run_sends_nothing_without_last_event_id(
+    api: Api, client: LangGraphClient
+) -> None:
+    thread_id = await new_thread(client)
+    run = await client.runs.create(thread_id, "agent", input=human("echo over"))
+    await client.runs.join(thread_id, run["run_id"])
+    path = f"/threads/{thread_id}/runs/{run['run_id']}/stream"
+    async with httpx.AsyncClient(base_url=api.url) as raw:
+        response = await raw.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == ""
+    assert await parts(client.runs.join_stream(thread_id, run["run_id"])) == []
+
+
+async def test_a_stateless_background_run_is_read_by_a_thread_id_of_its_own(
+    api: Api, client: LangGraphClient
+) -> None:
+    query = f"held-{uuid.uuid4().hex}"
+    hold = api.gate.hold(query)
+    created: list[RunCreateMetadata] = []
+    try:
+        run = await client.runs.create(
+            None, "agent", input=human(f"search for {query}"), on_run_created=created.append
+        )
+        assert created == [{"run_id": run["run_id"], "thread_id": None}]  # `/runs/{run_id}`
+        assert run["status"] in {"pending", "running"}
+        thread_id = str(uuid.UUID(run["thread_id"]))
+        assert await hold.reached()
+        status = await servers.run_status(client, thread_id, run["run_id"], "running")
+        assert status == "running"
+    finally:
+        hold.released.set()
+    # It stores nothing: its thread is gone once it has ended (the service never stored it).
+    assert await servers.thread_gone(client, thread_id) == 404

@@ -27,7 +27,7 @@ def test_messages_tuple_is_the_messages_event_with_the_chunk_and_its_metadata() 
     assert data[1] == META
 
 
-def test_the_legacy_mode_describes_once_grows_the_message_and_completes_it() -> None:
+def test_the_legacy_mode_describes_once_and_grows_a_streamed_message_to_its_end() -> None:
     wire = WireEvents(["messages"])
     events = [
         *wire.events(token("Hel")),
@@ -39,11 +39,13 @@ def test_the_legacy_mode_describes_once_grows_the_message_and_completes_it() -> 
         "messages/metadata",
         "messages/partial",
         "messages/partial",
-        "messages/complete",
+        "messages/partial",  # LangGraph Server sends no `messages/complete` for it
     ]
     assert events[0][1] == {"ai-1": {"metadata": META}}
     assert [data[0]["content"] for _, data in events[1:]] == ["Hel", "Hello", "Hello"]
     assert events[2][1][0]["type"] == "ai"
+    # A new message of the same id starts over (the last chunk ended the first).
+    assert [data[0]["content"] for _, data in wire.events(token("Bye"))] == ["Bye"]
     tool = ToolMessage("391", tool_call_id="c-1", id="tool-1")
     names = [name for name, _ in wire.events(GraphChunk("messages", (tool, META)))]
     assert names == ["messages/metadata", "messages/complete"]

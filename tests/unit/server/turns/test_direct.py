@@ -128,3 +128,12 @@ async def test_rewind_restores_the_head_and_forgets_a_new_thread(chat: Chat) -> 
     await run(chat, direct("hi", thread=other))
     await rewind(chat.kit, other, None)
     assert await thread_head(chat.kit, other) is None
+
+
+async def test_rewind_to_a_checkpoint_that_is_gone_refuses_and_keeps_the_head(chat: Chat) -> None:
+    await run(chat, direct("What is 2 + 2?"))
+    head = await thread_head(chat.kit, THREAD)
+    with pytest.raises(Refused) as missing:
+        await rewind(chat.kit, THREAD, "1f000000-0000-6000-8000-000000000000")
+    assert missing.value.code == ErrorCode.CHECKPOINT_NOT_FOUND
+    assert await thread_head(chat.kit, THREAD) == head
