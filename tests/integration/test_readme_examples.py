@@ -289,6 +289,19 @@ def close_clients(namespace: dict[str, Any]) -> None:
         sync_client = getattr(value, "sync_client", None)
         if isinstance(sync_client, httpx.Client):  # LangServe's RemoteRunnable
             sync_client.close()
+        sdk_client = getattr(getattr(sync_client, "http", None), "client", None)
+        if isinstance(sdk_client, httpx.Client):  # RemoteGraph's langgraph-sdk client
+            sdk_client.close()
+
+
+async def aclose_clients(namespace: dict[str, Any]) -> None:
+    """Close the async clients a block left open, on the loop that opened them: langgraph-sdk's
+    (`get_client`), and RemoteGraph's own."""
+    for value in namespace.values():
+        for client in (value, getattr(value, "client", None)):
+            http = getattr(getattr(client, "http", None), "client", None)
+            if isinstance(http, httpx.AsyncClient):
+                await http.aclose()
 
 
 def run_python(block: Block, url: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -301,7 +314,14 @@ def run_python(block: Block, url: str, namespace: dict[str, Any] | None = None) 
         source, f"{block.file}:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     )
     if code.co_flags & inspect.CO_COROUTINE:
-        asyncio.run(eval(code, namespace))  # noqa: S307 - the README's own block
+
+        async def run_then_close() -> None:
+            try:
+                await eval(code, namespace)  # noqa: S307 - the README's own block
+            finally:
+                await aclose_clients(namespace)
+
+        asyncio.run(run_then_close())
     else:
         exec(code, namespace)  # noqa: S102 - the README's own block
     return namespace
