@@ -107,6 +107,20 @@ CHECKS: dict[str, str | list[str]] = {
         '"thread_id":"demo"',
         '"checkpoints"',
     ],
+    "README.md: LangGraph clients: the SDK, RemoteGraph, agent-chat-ui #1": (
+        "later['messages'][-1]['content'] == 'Earlier you said: \"echo pineapple\"'"
+    ),
+    "docs/langgraph-api.md: The SDK #1": (
+        "state['values']['messages'][-1]['type'] == 'ai' and thread['metadata'] == {'user': 'ada'}"
+    ),
+    "docs/langgraph-api.md: Assistants and the memory store #1": (
+        "answer['messages'][-1]['content'] == '17 * 23 = 391'"
+        " and item['value'] == {'favourite': 'green'}"
+        " and [i['key'] for i in found['items']] == ['colour']"
+    ),
+    "docs/langgraph-api.md: RemoteGraph #1": (
+        "later['messages'][-1]['content'] == 'Earlier you said: \"echo pineapple\"'"
+    ),
     "docs/chat-completions.md: Calling it #1": "reply.choices[0].message.content",
     "docs/chat-completions.md: Legacy completions #1": (
         "answer.choices[0].text == '17 * 23 = 391' and fill.choices[0].text.startswith('al')"
