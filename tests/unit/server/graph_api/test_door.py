@@ -99,3 +99,18 @@ def test_a_refusal_keeps_its_status_with_the_door_shape(client: TestClient) -> N
 )
 def test_the_door_paths(path: str, door: bool) -> None:
     assert is_door_path(path) is door
+
+
+def test_a_cross_site_page_cannot_post_text_plain_to_an_open_door(
+    make_settings: SettingsFactory,
+) -> None:
+    """Text/plain is a type a page may send cross-site without asking (no CORS preflight):
+    on an open service the browser's `Sec-Fetch-Site: cross-site` still refuses it."""
+    app = create_app(make_settings())
+    with TestClient(app, raise_server_exceptions=False) as open_client:
+        headers = {"content-type": "text/plain", "sec-fetch-site": "cross-site"}
+        response = open_client.post("/threads", content=b"{}", headers=headers)
+        assert response.status_code == 403
+        assert response.json()["code"] == "cross_site_request"
+        same_site = {**headers, "sec-fetch-site": "same-site"}
+        assert open_client.post("/threads", content=b"{}", headers=same_site).status_code == 200
