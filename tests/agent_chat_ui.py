@@ -4,9 +4,11 @@
 has none for this project: a copy of the project (package.json, package-lock.json,
 build.mjs) in a temporary folder, `npm ci` (the npm registry is the only download), then
 `node build.mjs` (see its header for what it patches); the export (`out/`, a few MB) is
-kept in `.agent-chat-ui/<key>/` at the repository's root (git-ignored; AGENT_CHAT_UI_CACHE
-overrides the root), where the key hashes those three files, and the rest is deleted.
-Builds of other keys are removed. A lock file makes concurrent sessions build it once.
+kept in `agent-service/agent-chat-ui/<key>/` under the user's cache folder
+(`$XDG_CACHE_HOME`, else `~/.cache`; AGENT_CHAT_UI_CACHE overrides it), where the key hashes
+those three files, and the rest is deleted: every clone of the repository on the machine
+(CI's fresh ones included) reuses one build. Builds of other keys are removed. A lock file
+makes concurrent sessions build it once.
 
 `static_app(folder)` serves the export (a Starlette app for `ServedApp`).
 """
@@ -41,8 +43,12 @@ class NodeMissingError(BuildError):
 
 
 def cache_root() -> Path:
-    """Where builds are kept: AGENT_CHAT_UI_CACHE, else `.agent-chat-ui/` in the repository."""
-    return Path(os.environ.get("AGENT_CHAT_UI_CACHE") or ROOT / ".agent-chat-ui")
+    """Where builds are kept: AGENT_CHAT_UI_CACHE, else the user's cache folder."""
+    chosen = os.environ.get("AGENT_CHAT_UI_CACHE")
+    if chosen:
+        return Path(chosen)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "agent-service" / "agent-chat-ui"
 
 
 def build_key() -> str:
