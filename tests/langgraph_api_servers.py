@@ -119,9 +119,9 @@ def running(name: str, directory: Path) -> Iterator[Api]:
         yield Api(name, url, gate)
 
 
-@pytest.fixture(scope="module", params=TARGETS)
+@pytest.fixture(scope="session", params=TARGETS)
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """Each target once per module (import it into a test module as `api = api`)."""
+    """Each target once per session (`tests/integration/conftest.py` offers it)."""
     name = str(request.param)
     with running(name, tmp_path_factory.mktemp(name)) as target:
         yield target

@@ -30,7 +30,6 @@ from tests.langgraph_api_servers import (
     thread_status,
 )
 
-api = servers.api
 client = servers.client
 
 

@@ -21,7 +21,6 @@ from langgraph_sdk.client import LangGraphClient
 from tests import langgraph_api_servers as servers
 from tests.langgraph_api_servers import Api, error_body, events, human, last_text, parts
 
-api = servers.api
 client = servers.client
 
 WEATHER = {

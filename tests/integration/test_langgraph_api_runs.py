@@ -25,7 +25,6 @@ from tests.langgraph_api_servers import (
     parts,
 )
 
-api = servers.api
 client = servers.client
 
 QUESTION = human("What is 17 * 23?")

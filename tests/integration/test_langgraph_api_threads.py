@@ -19,7 +19,6 @@ from tests import langgraph_api_servers as servers
 from tests.factories import make_deps
 from tests.langgraph_api_servers import error_body, human, last_text
 
-api = servers.api
 client = servers.client
 
 NODES = {"guard", "router", "compact", "fallback_provider", "tools", "client_tools", "respond"}
