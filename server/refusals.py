@@ -10,7 +10,8 @@ status (`server.errors.status_of`), so two doors never disagree on one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import psycopg
@@ -28,6 +29,7 @@ __all__ = [
     "outcome_of",
     "store_away",
     "store_call",
+    "store_calls",
     "store_refusal",
     "thread_busy",
     "thread_not_found",
@@ -120,6 +122,15 @@ async def store_call(work: Awaitable[T]) -> T:
         if not store_unavailable(error):
             raise
         raise store_away() from error
+
+
+@asynccontextmanager
+async def store_calls() -> AsyncIterator[None]:
+    """`store_call` for a block of calls: a store that cannot be reached is a refusal."""
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise store_refusal(error) from error
 
 
 def store_refusal(error: psycopg.OperationalError) -> Exception:

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import psycopg
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from langgraph.store.base import Item, SearchItem
@@ -28,7 +27,7 @@ from pydantic import Field
 from server.auth import ANONYMOUS, Caller
 from server.graph_api.bodies import Body
 from server.graph_api.door import door_router
-from server.refusals import store_refusal
+from server.refusals import store_calls
 from server.wiring.deps import AppStateDep, CallerDep
 
 __all__ = ["router", "scoped_namespace", "unscoped_namespace"]
@@ -82,14 +81,13 @@ async def _checked_by_store() -> AsyncIterator[None]:
     """Run the store's call; what it refuses is a 422.
 
     LangGraph's stores raise `ValueError` for a namespace they reserve or a filter operator
-    they do not know. A database that cannot be reached is a 503 (`store_refusal`).
+    they do not know. A database that cannot be reached is a 503 (`store_calls`).
     """
     try:
-        yield
+        async with store_calls():
+            yield
     except ValueError as error:
         raise _invalid((), str(error)) from error
-    except psycopg.OperationalError as error:
-        raise store_refusal(error) from error
 
 
 def _invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
